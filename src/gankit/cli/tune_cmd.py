@@ -1,0 +1,9 @@
+"""`gankit tune` (being built)."""
+from __future__ import annotations
+
+import argparse
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("tune", help="(being built)")
+    p.set_defaults(func=lambda args: print("gankit tune: not built yet") or 1)

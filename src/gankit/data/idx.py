@@ -1,0 +1,110 @@
+"""Read and write IDX files (the MNIST / Fashion-MNIST container), plain or gzip.
+
+Every read checks the magic number, the dimensions and that the byte count matches
+the header, so a truncated download is caught here and not as a shape error later.
+"""
+from __future__ import annotations
+
+import gzip
+import os
+import struct
+from pathlib import Path
+
+import numpy as np
+
+# IDX type codes (third byte of the magic number); MNIST only uses 0x08 (unsigned byte).
+_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+
+
+class DataError(Exception):
+    """A dataset file or folder is missing, corrupt, or does not match what was expected."""
+
+
+def read_bytes(path: str | os.PathLike) -> bytes:
+    """Return the file's bytes, decompressing it if its name ends in .gz."""
+    path = Path(path)
+    try:
+        if path.suffix == ".gz":
+            with gzip.open(path, "rb") as f:
+                return f.read()
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise DataError(f"{path}: file not found") from None
+    except (OSError, EOFError) as e:  # gzip.BadGzipFile is an OSError
+        raise DataError(f"{path}: cannot read it ({e}); delete it and fetch it again") from None
+
+
+def parse_idx(data: bytes, name: str = "<bytes>", expect_ndim: int | None = None) -> np.ndarray:
+    """Parse IDX bytes into an array, checking magic number, dimensions and size."""
+    if len(data) < 4:
+        raise DataError(f"{name}: only {len(data)} bytes, too short for an IDX header; "
+                        "the file is truncated: delete it and fetch it again")
+    zero, code, ndim = data[0:2], data[2], data[3]
+    if zero != b"\x00\x00" or code not in _DTYPES or ndim == 0:
+        raise DataError(f"{name}: wrong magic number 0x{data[:4].hex()} (an IDX file starts with "
+                        "00 00 <type> <ndim>, e.g. 0x00000803 for images); it is not an IDX file "
+                        "or it is corrupt: delete it and fetch it again")
+    if expect_ndim is not None and ndim != expect_ndim:
+        raise DataError(f"{name}: has {ndim} dimensions, expected {expect_ndim} "
+                        f"(magic 0x{data[:4].hex()}); is it the right file?")
+    header = 4 + 4 * ndim
+    if len(data) < header:
+        raise DataError(f"{name}: truncated inside its header; delete it and fetch it again")
+    dims = struct.unpack(">" + "I" * ndim, data[4:header])
+    dtype = np.dtype(_DTYPES[code])
+    expected = header + int(np.prod(dims, dtype=np.int64)) * dtype.itemsize
+    if len(data) != expected:
+        what = "truncated" if len(data) < expected else "longer than its header says"
+        raise DataError(f"{name}: {what}: header gives dimensions {dims} = {expected} bytes, "
+                        f"file has {len(data)}; delete it and fetch it again")
+    return np.frombuffer(data, dtype=dtype, offset=header).reshape(dims).astype(dtype.newbyteorder("="))
+
+
+def read_idx(path: str | os.PathLike, expect_ndim: int | None = None) -> np.ndarray:
+    """Read one IDX file (plain or .gz)."""
+    return parse_idx(read_bytes(path), str(path), expect_ndim)
+
+
+def encode_idx(array: np.ndarray) -> bytes:
+    """Encode a uint8 array as IDX bytes (the inverse of parse_idx for MNIST data)."""
+    array = np.ascontiguousarray(array)
+    if array.dtype != np.uint8:
+        raise ValueError(f"encode_idx writes uint8 arrays only, got {array.dtype}")
+    header = bytes([0, 0, 0x08, array.ndim]) + struct.pack(">" + "I" * array.ndim, *array.shape)
+    return header + array.tobytes()
+
+
+def write_idx(path: str | os.PathLike, array: np.ndarray) -> None:
+    """Write a uint8 array as an IDX file (gzip-compressed if the name ends in .gz), atomically."""
+    path = Path(path)
+    data = encode_idx(array)
+    if path.suffix == ".gz":
+        data = gzip.compress(data, mtime=0)
+    atomic_write_bytes(path, data)
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    """Write to a temporary name in the same folder, then rename: never a half-written file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def read_images_labels(images_path: str | os.PathLike, labels_path: str | os.PathLike
+                       ) -> tuple[np.ndarray, np.ndarray]:
+    """Read a pair of IDX files and check that images and labels agree in number."""
+    images = read_idx(images_path, expect_ndim=3)
+    labels = read_idx(labels_path, expect_ndim=1)
+    if len(images) != len(labels):
+        raise DataError(f"{images_path} has {len(images)} images but {labels_path} has "
+                        f"{len(labels)} labels; one of them is from another dataset or truncated")
+    return images, labels

@@ -1,0 +1,90 @@
+"""Shuffled batches from a split held in memory as one uint8 tensor.
+
+No per-sample Python and no worker processes: a batch is one index_select, one conversion
+and (optionally) one batched rotation. The order of an epoch depends only on (seed, epoch),
+so a run resumed in the middle of an epoch sees exactly the batches it would have seen.
+"""
+from __future__ import annotations
+
+import math
+from typing import Iterator
+
+import torch
+import torch.nn.functional as F
+
+from gankit.data.datasets import ImageDataset
+
+SCALES = {"-1,1": (2.0 / 255.0, -1.0), "0,1": (1.0 / 255.0, 0.0)}
+
+
+def epoch_generator(seed: int, epoch: int) -> torch.Generator:
+    """A CPU generator for one epoch's shuffling: depends on (seed, epoch) only."""
+    g = torch.Generator()
+    g.manual_seed((seed * 1_000_003 + epoch) % (2**63))
+    return g
+
+
+def rotate(x: torch.Tensor, degrees: torch.Tensor, fill: float) -> torch.Tensor:
+    """Rotate each image of a batch (B, C, H, W) by its own angle, filling with `fill`."""
+    theta = degrees * (math.pi / 180.0)
+    cos, sin = torch.cos(theta), torch.sin(theta)
+    zero = torch.zeros_like(cos)
+    mats = torch.stack([torch.stack([cos, -sin, zero], 1), torch.stack([sin, cos, zero], 1)], 1)
+    grid = F.affine_grid(mats.to(x.dtype), list(x.shape), align_corners=False)
+    # Rotate the offset from the background so that corners fill with the background value.
+    return F.grid_sample(x - fill, grid, mode="bilinear", padding_mode="zeros",
+                         align_corners=False) + fill
+
+
+class BatchLoader:
+    """Yields (images, labels) batches: images float in [-1, 1] or [0, 1], labels int64 or None.
+
+    Every index is visited exactly once per epoch; the last batch may be smaller unless
+    `drop_last`. `rotation` (degrees) applies a uniform random rotation in [-r, r] per image
+    (report 004's augmentation).
+    """
+
+    def __init__(self, dataset: ImageDataset, batch_size: int, seed: int = 0, scale: str = "-1,1",
+                 rotation: float = 0.0, drop_last: bool = False,
+                 device: str | torch.device = "cpu") -> None:
+        if scale not in SCALES:
+            raise ValueError(f"scale must be one of {list(SCALES)}, got {scale!r}")
+        if batch_size <= 0:
+            raise ValueError(f"batch_size must be positive, got {batch_size}")
+        self.dataset = dataset
+        self.batch_size = batch_size
+        self.seed = seed
+        self.mul, self.add = SCALES[scale]
+        self.rotation = float(rotation)
+        self.drop_last = drop_last
+        self.device = torch.device(device)
+        self.images = dataset.images.to(self.device)
+        self.labels = None if dataset.labels is None else dataset.labels.to(self.device)
+
+    def __len__(self) -> int:
+        n = len(self.dataset)
+        return n // self.batch_size if self.drop_last else math.ceil(n / self.batch_size)
+
+    def to_float(self, images_u8: torch.Tensor) -> torch.Tensor:
+        return images_u8.float().mul_(self.mul).add_(self.add)
+
+    def epoch(self, epoch: int, start_batch: int = 0
+              ) -> Iterator[tuple[torch.Tensor, torch.Tensor | None]]:
+        """The batches of one epoch, from batch `start_batch` on (for mid-epoch resume)."""
+        n = len(self.dataset)
+        g = epoch_generator(self.seed, epoch)
+        perm = torch.randperm(n, generator=g).to(self.device)
+        angles = None
+        if self.rotation:
+            angles = (torch.rand(n, generator=g) * 2 - 1).mul_(self.rotation).to(self.device)
+        fill = self.add  # the value of a black pixel after scaling
+        for b in range(start_batch, len(self)):
+            idx = perm[b * self.batch_size:(b + 1) * self.batch_size]
+            x = self.to_float(self.images.index_select(0, idx))
+            if angles is not None:
+                x = rotate(x, angles[b * self.batch_size:(b + 1) * self.batch_size], fill)
+            y = None if self.labels is None else self.labels.index_select(0, idx)
+            yield x, y
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor | None]]:
+        return self.epoch(0)
