@@ -1,9 +1,149 @@
-"""`gankit eval` (being built)."""
+"""`gankit eval RUN` and `gankit eval --real`: FID & co. of a trained generator, or the floor.
+
+RUN/eval/metrics.json maps an evaluation key "<which>-<split>-<features>" (e.g.
+"best-test-classifier") to its record: {"run", "which", "split", "features", "feature_space",
+"n", "seed", "dataset", "time_s", "metrics": {key: value}, "histogram", "real_histogram",
+"confusion"}. A new evaluation replaces the record of its key and keeps the others.
+Figures go to RUN/eval/<key>/ (class mean/std images, confusion matrix, class histogram).
+"""
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+from gankit.metrics import keys as K
+
+ROWS = [(K.FID, "FID", "lower is better"), (K.KID, "KID", "unbiased MMD^2, ~0 = same"),
+        (K.KID_STD, "KID std", "over 100 subsets"), (K.PRECISION, "precision", "k=3"),
+        (K.RECALL, "recall", "k=3"), (K.DENSITY, "density", "k=5, ~1 for real"),
+        (K.COVERAGE, "coverage", "k=5"), (K.IS, "IS (classifier)", "max = #classes"),
+        (K.IS_STD, "IS std", "over 10 splits"), (K.MODES, "modes", ">= half fair share"),
+        (K.CLASS_KL, "class KL", "vs uniform, nats"), (K.LABEL_ACC, "label accuracy", "conditional"),
+        (K.INTRA_FID, "intra-class FID", "mean over classes"), (K.N, "n", "")]
+
+
+def _user_errors(fn):
+    """Turn the metrics' own exceptions into the CLI's one-line errors."""
+    def wrapped(args: argparse.Namespace) -> int:
+        from gankit.cli.main import UserError
+        from gankit.metrics.classifier import WeightsError
+        from gankit.metrics.fid import MetricError
+        try:
+            return fn(args)
+        except (WeightsError, MetricError) as e:
+            raise UserError(str(e)) from None
+    return wrapped
+
+
+def format_table(ev, classes: tuple[str, ...] | None = None) -> str:
+    m = ev.metrics
+    lines = [f"{'metric':<18}{'value':>12}   note"]
+    for key, name, note in ROWS:
+        if key in m:
+            v = m[key]
+            s = f"{v:.0f}" if key in (K.N, K.MODES) else f"{v:.5f}" if abs(v) < 10 else f"{v:.3f}"
+            lines.append(f"{name:<18}{s:>12}   {note}")
+    if ev.num_classes:
+        names = classes or tuple(str(i) for i in range(ev.num_classes))
+        lines += ["", f"{'class':<10}{'share':>8}{'label acc':>11}{'intra FID':>11}"]
+        for k in range(ev.num_classes):
+            def get(key: str) -> str:
+                v = m.get(K.per_class(key, k))
+                return "-" if v is None else f"{v:.4f}" if abs(v) < 10 else f"{v:.2f}"
+            lines.append(f"{names[k][:10]:<10}{get('share'):>8}{get(K.LABEL_ACC):>11}"
+                         f"{get(K.INTRA_FID):>11}")
+    return "\n".join(lines)
+
+
+def _write_json(path: Path, data: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(data, indent=2, allow_nan=False) + "\n")
+    os.replace(tmp, path)
+
+
+@_user_errors
+def run_eval(args: argparse.Namespace) -> int:
+    from gankit.cli.main import UserError
+    from gankit.metrics.evaluate import evaluate_generator_full, evaluate_real
+    from gankit.metrics.features import get_feature_space
+    from gankit.metrics.figures import write_figures
+    if bool(args.run) == bool(args.real):
+        raise UserError("give a run folder (gankit eval RUN) or --real, not both or neither")
+    t0 = time.perf_counter()
+    if args.real:
+        ev = evaluate_real(args.dataset, n=args.n, features=args.features, seed=args.seed,
+                           data_dir=args.data_dir, inception_weights=args.inception_weights,
+                           class_images=bool(args.out))
+        dataset, classes, title = args.dataset, None, (
+            f"real vs real: {args.dataset} test against val, n={args.n}, {args.features} features")
+        key, out_dir = f"real-test-vs-val-{args.features}", Path(args.out) if args.out else None
+        record_extra = {"reference_split": "val", "other_split": "test"}
+    else:
+        from gankit.training.runs import load_run       # lazily: the training package is heavy
+        run = load_run(args.run, which=args.which)
+        dataset = run.cfg.data.name
+        classes = tuple(run.classes) if run.classes else None
+        data_dir = args.data_dir or run.cfg.data.data_dir
+        ev = evaluate_generator_full(run.G, dataset, args.split, args.n, args.features,
+                                     args.seed, data_dir, run.cfg.data.scale,
+                                     args.inception_weights, class_images=True)
+        title = (f"{args.run} ({args.which}): {dataset} {args.split}, n={args.n}, "
+                 f"{args.features} features")
+        key, out_dir = f"{args.which}-{args.split}-{args.features}", Path(args.run) / "eval"
+        record_extra = {"run": str(args.run), "which": args.which, "split": args.split}
+    elapsed = time.perf_counter() - t0
+    space = get_feature_space(args.features, dataset, args.inception_weights)
+    record = {**record_extra, "dataset": dataset, "features": args.features,
+              "feature_space": space.id, "n": args.n, "seed": args.seed,
+              "time_s": round(elapsed, 2), **ev.to_json()}
+    if args.json:
+        print(json.dumps(record, indent=2, allow_nan=False))
+    else:
+        print(title)
+        print(format_table(ev, classes))
+        print(f"({elapsed:.1f} s)")
+    if out_dir is not None:
+        path = out_dir / "metrics.json"
+        data = {}
+        if path.is_file():
+            try:
+                data = json.loads(path.read_text())
+            except json.JSONDecodeError:
+                print(f"gankit eval: {path} was not valid JSON; rewriting it", file=sys.stderr)
+        data[key] = record
+        _write_json(path, data)
+        figs = write_figures(ev, out_dir / key, classes)
+        print(f"wrote {path}" + (f" and {len(figs)} figures in {out_dir / key}" if figs else ""),
+              file=sys.stderr)
+    return 0
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("eval", help="(being built)")
-    p.set_defaults(func=lambda args: print("gankit eval: not built yet") or 1)
+    p = sub.add_parser(
+        "eval", help="FID, KID, precision/recall, IS, class metrics of a run (or the real floor)",
+        description="Evaluate a run's generator against a real split and write RUN/eval/"
+                    "metrics.json and figures; or, with --real, measure the real-vs-real floor "
+                    "(test split against validation split).")
+    p.add_argument("run", nargs="?", help="a run folder written by `gankit train`")
+    p.add_argument("--real", action="store_true",
+                   help="real vs real: the test split against the validation split (the floor)")
+    p.add_argument("--dataset", default="mnist", help="dataset for --real (default mnist)")
+    p.add_argument("--split", default="val", choices=["val", "test"],
+                   help="real split to compare with (default val; test once at the end)")
+    p.add_argument("--n", type=int, default=10_000, help="images compared (default 10000)")
+    p.add_argument("--features", default="classifier", choices=["classifier", "inception"],
+                   help="feature space (default: the reference classifier's 128-d features)")
+    p.add_argument("--which", default="best", choices=["best", "last"], help="checkpoint")
+    p.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
+    p.add_argument("--inception-weights",
+                   help="path to pt_inception-2015-12-05-6726825d.pth (else "
+                        "GANKIT_INCEPTION_WEIGHTS, torch hub's cache, or a download)")
+    p.add_argument("--data-dir", help="a folder holding the dataset's files")
+    p.add_argument("--out", help="with --real: folder for metrics.json and figures")
+    p.add_argument("--json", action="store_true", help="print the record as JSON, not a table")
+    p.set_defaults(func=run_eval)

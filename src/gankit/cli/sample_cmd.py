@@ -1,9 +1,50 @@
-"""`gankit sample` (being built)."""
+"""`gankit sample`: images from a trained run as a PNG grid and an .npz."""
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
+
+import numpy as np
+
+
+def run(args: argparse.Namespace) -> int:
+    from gankit.plots.grid import save_grid
+    from gankit.training.runs import load_run
+    from gankit.training.sampling import generate
+    r = load_run(args.run, which=args.which, device=args.device)
+    labels = None if args.labels == "balanced" else args.labels
+    images, y = generate(r.G, args.n, labels or "balanced", seed=args.seed,
+                         scale=r.cfg.data.scale)
+    out = Path(args.out)
+    npz = out.with_suffix(".npz")
+    png = out.with_suffix(".png")
+    npz.parent.mkdir(parents=True, exist_ok=True)
+    arr = images.numpy()
+    arr = arr[:, 0] if arr.shape[1] == 1 else arr.transpose(0, 2, 3, 1)
+    np.savez_compressed(npz, images=arr, labels=np.full(len(arr), -1) if y is None else y.numpy())
+    show = min(args.n, args.grid)
+    if y is not None and labels is None:  # one row per class, like the training grids
+        k = r.G.num_classes
+        per = max(1, show // k)
+        order = np.concatenate([np.nonzero(y.numpy() == c)[0][:per] for c in range(k)])
+        save_grid(images[order], png, nrow=per)
+    else:
+        save_grid(images[:show], png, nrow=10)
+    print(f"wrote {npz} ({len(arr)} images uint8 {arr.shape[1:]}) and {png}")
+    return 0
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("sample", help="(being built)")
-    p.set_defaults(func=lambda args: print("gankit sample: not built yet") or 1)
+    p = sub.add_parser("sample", help="write samples of a run as a PNG grid and an .npz",
+                       description="Sample a trained run: an .npz of uint8 images with labels "
+                                   "and a PNG grid.")
+    p.add_argument("run", help="run folder")
+    p.add_argument("--n", type=int, default=10_000, help="number of images (default 10000)")
+    p.add_argument("--labels", default="balanced",
+                   help="balanced (equal per class) or a class index 0-9 (default balanced)")
+    p.add_argument("--out", default="samples", help="output path without suffix (default samples)")
+    p.add_argument("--seed", type=int, default=0, help="noise seed: a seed identifies a sample")
+    p.add_argument("--which", default="best", help="checkpoint: best or last (default best)")
+    p.add_argument("--grid", type=int, default=100, help="images in the PNG grid (default 100)")
+    p.add_argument("--device", default="cpu")
+    p.set_defaults(func=run)

@@ -51,6 +51,7 @@ class LossConfig:
     name: str = "nonsaturating"    # a key of gankit.losses.LOSSES
     gp_weight: float = 10.0        # gradient penalty weight (wgan-gp)
     label_smoothing: float = 0.0   # one-sided: real targets 1 - s (BCE losses)
+    d_average: bool = False        # D loss = mean of its real and fake terms (report 004), not sum
 
 
 @dataclass
@@ -91,6 +92,7 @@ class TrainConfig:
     sample_every: int = 1          # fixed-noise grid every N epochs
     checkpoint_every: int = 1
     grad_clip: float = 0.0         # 0: off
+    val_diagnostics: int = 2048    # validation images used for the held-out diagnostics per epoch
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     loss: LossConfig = field(default_factory=LossConfig)

@@ -8,34 +8,45 @@ from __future__ import annotations
 import gzip
 import os
 import struct
+import zlib
 from pathlib import Path
 
 import numpy as np
 
+from gankit.data.errors import DataError
+
+__all__ = ["DataError", "atomic_write_bytes", "encode_idx", "parse_idx", "read_bytes",
+           "read_idx", "read_images_labels", "write_idx"]
+
 # IDX type codes (third byte of the magic number); MNIST only uses 0x08 (unsigned byte).
 _DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
-
-
-class DataError(Exception):
-    """A dataset file or folder is missing, corrupt, or does not match what was expected."""
+GZIP_MAGIC = b"\x1f\x8b"
 
 
 def read_bytes(path: str | os.PathLike) -> bytes:
-    """Return the file's bytes, decompressing it if its name ends in .gz."""
+    """Return the file's bytes, gunzipped if it is gzip data.
+
+    Gzip is recognised by its first two bytes, not by the name, so a `.gz` file that was
+    renamed (or a plain file named `.gz`) is still read correctly.
+    """
     path = Path(path)
     try:
-        if path.suffix == ".gz":
-            with gzip.open(path, "rb") as f:
-                return f.read()
-        return path.read_bytes()
+        data = path.read_bytes()
+        if data[:2] == GZIP_MAGIC:
+            data = gzip.decompress(data)
+        return data
     except FileNotFoundError:
         raise DataError(f"{path}: file not found") from None
-    except (OSError, EOFError) as e:  # gzip.BadGzipFile is an OSError
-        raise DataError(f"{path}: cannot read it ({e}); delete it and fetch it again") from None
+    except IsADirectoryError:
+        raise DataError(f"{path}: is a folder, expected a file") from None
+    except (OSError, EOFError, zlib.error) as e:  # gzip.BadGzipFile is an OSError
+        raise DataError(f"{path}: cannot read it ({type(e).__name__}: {e}); the file is "
+                        "truncated or corrupt: delete it and fetch it again") from None
 
 
 def parse_idx(data: bytes, name: str = "<bytes>", expect_ndim: int | None = None) -> np.ndarray:
-    """Parse IDX bytes into an array, checking magic number, dimensions and size."""
+    """Parse IDX bytes into a (writable, native-endian) array, checking magic number,
+    dimensions and size."""
     if len(data) < 4:
         raise DataError(f"{name}: only {len(data)} bytes, too short for an IDX header; "
                         "the file is truncated: delete it and fetch it again")
@@ -57,11 +68,12 @@ def parse_idx(data: bytes, name: str = "<bytes>", expect_ndim: int | None = None
         what = "truncated" if len(data) < expected else "longer than its header says"
         raise DataError(f"{name}: {what}: header gives dimensions {dims} = {expected} bytes, "
                         f"file has {len(data)}; delete it and fetch it again")
+    # astype copies: the result is writable and owns its memory (frombuffer alone is read-only).
     return np.frombuffer(data, dtype=dtype, offset=header).reshape(dims).astype(dtype.newbyteorder("="))
 
 
 def read_idx(path: str | os.PathLike, expect_ndim: int | None = None) -> np.ndarray:
-    """Read one IDX file (plain or .gz)."""
+    """Read one IDX file (plain or gzip)."""
     return parse_idx(read_bytes(path), str(path), expect_ndim)
 
 
@@ -70,6 +82,8 @@ def encode_idx(array: np.ndarray) -> bytes:
     array = np.ascontiguousarray(array)
     if array.dtype != np.uint8:
         raise ValueError(f"encode_idx writes uint8 arrays only, got {array.dtype}")
+    if array.ndim == 0 or array.ndim > 255:
+        raise ValueError(f"encode_idx needs 1 to 255 dimensions, got {array.ndim}")
     header = bytes([0, 0, 0x08, array.ndim]) + struct.pack(">" + "I" * array.ndim, *array.shape)
     return header + array.tobytes()
 
@@ -84,7 +98,11 @@ def write_idx(path: str | os.PathLike, array: np.ndarray) -> None:
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
-    """Write to a temporary name in the same folder, then rename: never a half-written file."""
+    """Write to a temporary name in the same folder, then rename: never a half-written file.
+
+    If anything fails or the write is interrupted (Ctrl-C included), the temporary file is
+    removed and `path` is left as it was.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
@@ -99,12 +117,18 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
             tmp.unlink()
 
 
-def read_images_labels(images_path: str | os.PathLike, labels_path: str | os.PathLike
-                       ) -> tuple[np.ndarray, np.ndarray]:
-    """Read a pair of IDX files and check that images and labels agree in number."""
+def read_images_labels(images_path: str | os.PathLike, labels_path: str | os.PathLike,
+                       num_classes: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Read a pair of IDX files (images (N, H, W), labels (N,)) and check that they agree.
+
+    With `num_classes`, labels must also lie in 0..num_classes-1.
+    """
     images = read_idx(images_path, expect_ndim=3)
     labels = read_idx(labels_path, expect_ndim=1)
     if len(images) != len(labels):
         raise DataError(f"{images_path} has {len(images)} images but {labels_path} has "
                         f"{len(labels)} labels; one of them is from another dataset or truncated")
+    if num_classes is not None and len(labels) and int(labels.max()) >= num_classes:
+        raise DataError(f"{labels_path}: label {int(labels.max())} is out of range 0..{num_classes - 1}; "
+                        "is it the labels file of this dataset?")
     return images, labels

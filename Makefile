@@ -1,0 +1,36 @@
+# Two commands for a fresh machine:
+#   make run   set everything up, fetch MNIST, train the default preset
+#   make test  set everything up and run the test suite
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+RUN    ?= runs/default
+
+.PHONY: run test setup system-deps bench clean
+
+$(BIN)/gankit: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev]'
+	touch $(BIN)/gankit
+
+setup: $(BIN)/gankit
+
+# Chromium (browser test of the HTML report) and Debian's Fashion-MNIST files; installed with
+# apt-get when we are root and they are missing, otherwise reported.
+system-deps:
+	@./scripts/system-deps.sh
+
+run: setup
+	$(BIN)/gankit data fetch mnist
+	$(BIN)/gankit train --out $(RUN)
+	$(BIN)/gankit eval $(RUN) --split test
+	$(BIN)/gankit report $(RUN)
+
+test: setup system-deps
+	$(BIN)/python -m pytest
+
+bench: setup
+	$(BIN)/python benchmarks/train_speed.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info

@@ -1,0 +1,147 @@
+"""Adversarial losses as pure functions of D's raw logits, and the registry LOSSES.
+
+Every loss is a mean over the batch and is computed with softplus / relu on logits, never
+log(sigmoid(.)), so logits of +-100 give finite values and gradients. Identities used:
+-log sigmoid(l) = softplus(-l) and -log(1 - sigmoid(l)) = softplus(l).
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from gankit.config import ConfigError, LossConfig
+
+# --- discriminator losses: (real_logits (B,), fake_logits (B,)) -> scalar -------------------
+
+
+def bce_d_loss(real: Tensor, fake: Tensor, smoothing: float = 0.0) -> Tensor:
+    """-E[log D(x)] - E[log(1 - D(G(z)))] with D = sigmoid(logit). One-sided label smoothing
+    (Salimans et al. 2016) gives real images the target 1 - smoothing."""
+    t = 1.0 - smoothing
+    real_term = t * F.softplus(-real) + (1.0 - t) * F.softplus(real) if smoothing else \
+        F.softplus(-real)
+    return real_term.mean() + F.softplus(fake).mean()
+
+
+def hinge_d_loss(real: Tensor, fake: Tensor) -> Tensor:
+    """E[max(0, 1 - D(x))] + E[max(0, 1 + D(G(z)))] (Lim & Ye 2017; Miyato et al. 2018)."""
+    return F.relu(1.0 - real).mean() + F.relu(1.0 + fake).mean()
+
+
+def lsgan_d_loss(real: Tensor, fake: Tensor) -> Tensor:
+    """1/2 E[(D(x) - b)^2] + 1/2 E[(D(G(z)) - a)^2], a = 0, b = 1 (Mao et al. 2017)."""
+    return 0.5 * (real - 1.0).pow(2).mean() + 0.5 * fake.pow(2).mean()
+
+
+def wgan_d_loss(real: Tensor, fake: Tensor) -> Tensor:
+    """E[D(G(z))] - E[D(x)]: the critic's loss; the gradient penalty is added apart."""
+    return fake.mean() - real.mean()
+
+
+# --- generator losses: fake_logits (B,) -> scalar ----------------------------------------
+
+
+def minimax_g_loss(fake: Tensor) -> Tensor:
+    """E[log(1 - D(G(z)))] = -E[softplus(l)], minimised by G (Goodfellow et al.'s saturating
+    form, report 000). Gradient per logit -sigmoid(l) / B: weak where D rejects fakes."""
+    return -F.softplus(fake).mean()
+
+
+def nonsaturating_g_loss(fake: Tensor) -> Tensor:
+    """-E[log D(G(z))] = E[softplus(-l)]. Gradient per logit -(1 - sigmoid(l)) / B."""
+    return F.softplus(-fake).mean()
+
+
+def hinge_g_loss(fake: Tensor) -> Tensor:
+    """-E[D(G(z))]."""
+    return -fake.mean()
+
+
+def lsgan_g_loss(fake: Tensor) -> Tensor:
+    """1/2 E[(D(G(z)) - c)^2], c = 1."""
+    return 0.5 * (fake - 1.0).pow(2).mean()
+
+
+def wgan_g_loss(fake: Tensor) -> Tensor:
+    """-E[D(G(z))]."""
+    return -fake.mean()
+
+
+# --- the loss objects ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class GANLoss:
+    """A pair of D and G losses on logits, with the options that change them.
+
+    `d_average` halves D's loss, i.e. the mean of its real and fake terms (report 004)
+    instead of their sum (the usual form, report 000). `label_smoothing` applies to BCE
+    losses only. When `gradient_penalty` is set, training adds `penalty(D, real, fake, y)`
+    (= gp_weight * gradient_penalty) to D's loss.
+    """
+    name: str
+    d_fn: Callable[..., Tensor]
+    g_fn: Callable[[Tensor], Tensor]
+    gradient_penalty: bool = False
+    gp_weight: float = 0.0
+    label_smoothing: float = 0.0
+    d_average: bool = False
+    smoothable: bool = False  # accepts label_smoothing (BCE losses)
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.label_smoothing < 1.0:
+            raise ConfigError(f"loss.label_smoothing must be in [0, 1), got {self.label_smoothing}")
+        if self.label_smoothing and not self.smoothable:
+            raise ConfigError(f"loss.label_smoothing applies to BCE losses (minimax, "
+                              f"nonsaturating), not to {self.name!r}; set it to 0")
+        if self.gp_weight < 0:
+            raise ConfigError(f"loss.gp_weight must be >= 0, got {self.gp_weight}")
+
+    def d_loss(self, real_logits: Tensor, fake_logits: Tensor) -> Tensor:
+        """D's loss (scalar) from its logits on real (B,) and generated (B',) images."""
+        real, fake = real_logits.reshape(-1), fake_logits.reshape(-1)
+        if self.smoothable:
+            loss = self.d_fn(real, fake, smoothing=self.label_smoothing)
+        else:
+            loss = self.d_fn(real, fake)
+        return 0.5 * loss if self.d_average else loss
+
+    def g_loss(self, fake_logits: Tensor) -> Tensor:
+        """G's loss (scalar) from D's logits on generated images (B,)."""
+        return self.g_fn(fake_logits.reshape(-1))
+
+    def penalty(self, D: torch.nn.Module, real: Tensor, fake: Tensor, y: Tensor | None = None,
+                generator: torch.Generator | None = None) -> Tensor:
+        """gp_weight * gradient_penalty(...) when this loss uses one, else a zero scalar."""
+        if not self.gradient_penalty or self.gp_weight == 0:
+            return real.new_zeros(())
+        from gankit.losses.penalty import gradient_penalty
+        return self.gp_weight * gradient_penalty(D, real, fake, y, generator=generator)
+
+
+LOSSES: dict[str, GANLoss] = {
+    "minimax": GANLoss("minimax", bce_d_loss, minimax_g_loss, smoothable=True),
+    "nonsaturating": GANLoss("nonsaturating", bce_d_loss, nonsaturating_g_loss, smoothable=True),
+    "hinge": GANLoss("hinge", hinge_d_loss, hinge_g_loss),
+    "lsgan": GANLoss("lsgan", lsgan_d_loss, lsgan_g_loss),
+    "wgan-gp": GANLoss("wgan-gp", wgan_d_loss, wgan_g_loss, gradient_penalty=True,
+                       gp_weight=10.0),
+}
+
+
+def get_loss(cfg: LossConfig) -> GANLoss:
+    """The registered loss `cfg.name` with the options of `cfg` applied."""
+    if cfg.name not in LOSSES:
+        raise ConfigError(f"unknown loss.name {cfg.name!r}; valid: {', '.join(LOSSES)}")
+    base = LOSSES[cfg.name]
+    return dataclasses.replace(
+        base,
+        gp_weight=cfg.gp_weight if base.gradient_penalty else 0.0,
+        label_smoothing=cfg.label_smoothing,
+        d_average=cfg.d_average,
+    )

@@ -1,0 +1,128 @@
+"""What every generator and discriminator share: the (z, y) -> image and (x, y) -> logit
+contracts, the label handling around them, sizing helpers and parameter counts."""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from gankit.config import ConfigError
+from gankit.models.conditioning import DCond, LabelEncoder, check_labels
+
+
+class Generator(nn.Module):
+    """G(z (B, nz), y (B,) int64 | None) -> images (B, C, H, W) in [-1, 1] (tanh).
+
+    Subclasses build their layers and implement `_generate(z, v)`, where `v` is the label
+    vector (B, E) or None. A conditional G exposes `label_vector(y)` and `forward_vector(z, v)`
+    so that exploration can feed any vector in label space (interpolations, noise, vectors
+    outside the learnt range). An unconditional G ignores `y`.
+    """
+
+    def __init__(self, nz: int, shape: tuple[int, int, int], num_classes: int, g_cond: str,
+                 embed_dim: int) -> None:
+        super().__init__()
+        if nz < 1:
+            raise ConfigError(f"model.nz must be positive, got {nz}")
+        self.nz = nz
+        self.shape = tuple(shape)
+        self.num_classes = num_classes
+        self.conditional = num_classes > 0
+        self.label = LabelEncoder(g_cond, num_classes, embed_dim) if self.conditional else None
+
+    @property
+    def cond_dim(self) -> int:
+        """Size E of the label vector joined to z (0 when unconditional)."""
+        return self.label.dim if self.label is not None else 0
+
+    def label_vector(self, y: torch.Tensor | None) -> torch.Tensor:
+        """The vector (B, E) that stands for labels y in G's input: one-hot or learnt embedding."""
+        if self.label is None:
+            raise ValueError("this generator is unconditional: it has no label vectors")
+        return self.label(y if y is None else y.to(self._device()))
+
+    def forward_vector(self, z: torch.Tensor, v: torch.Tensor | None) -> torch.Tensor:
+        """Images from latents z (B, nz) and arbitrary label vectors v (B, E)."""
+        if z.ndim != 2 or z.shape[1] != self.nz:
+            raise ValueError(f"z must be (B, {self.nz}), got {tuple(z.shape)}")
+        if self.conditional:
+            if v is None or v.ndim != 2 or v.shape != (z.shape[0], self.cond_dim):
+                got = None if v is None else tuple(v.shape)
+                raise ValueError(f"label vectors must be (B, {self.cond_dim}) with B = "
+                                 f"{z.shape[0]}, got {got}")
+        else:
+            v = None
+        return self._generate(z, v)
+
+    def forward(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        v = self.label_vector(y) if self.conditional else None
+        if self.conditional and v.shape[0] != z.shape[0]:
+            raise ValueError(f"{z.shape[0]} latents but {v.shape[0]} labels")
+        return self.forward_vector(z, v)
+
+    def _generate(self, z: torch.Tensor, v: torch.Tensor | None) -> torch.Tensor:
+        raise NotImplementedError
+
+    def _device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    @staticmethod
+    def join(z: torch.Tensor, v: torch.Tensor | None) -> torch.Tensor:
+        """[z ‖ v] (B, nz + E), or z alone."""
+        return z if v is None else torch.cat([z, v.to(z.dtype)], dim=1)
+
+
+class Discriminator(nn.Module):
+    """D(x (B, C, H, W), y (B,) int64 | None) -> raw logits (B,).
+
+    `self.cond` (a DCond, or None when unconditional) carries the label: a vector joined to
+    the input or to a feature map (`onehot`, `embedding`), or a projection term added to the
+    logit (`projection`). An unconditional D ignores `y`.
+    """
+
+    def __init__(self, shape: tuple[int, int, int], num_classes: int, d_cond: str,
+                 embed_dim: int, feat_dim: int) -> None:
+        super().__init__()
+        self.shape = tuple(shape)
+        self.num_classes = num_classes
+        self.conditional = num_classes > 0
+        self.d_cond = d_cond if self.conditional else None
+        self.cond = DCond(d_cond, num_classes, embed_dim, feat_dim) if self.conditional else None
+
+    def labels(self, x: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor | None:
+        """Checked labels (B,) for a conditional D, None otherwise."""
+        if x.ndim != 4 or tuple(x.shape[1:]) != self.shape:
+            raise ValueError(f"D expects images (B, {', '.join(map(str, self.shape))}), "
+                             f"got {tuple(x.shape)}")
+        if not self.conditional:
+            return None
+        y = check_labels(y, self.num_classes, "discriminator").to(x.device)
+        if y.shape[0] != x.shape[0]:
+            raise ValueError(f"{x.shape[0]} images but {y.shape[0]} labels")
+        return y
+
+
+def count_parameters(module: nn.Module) -> int:
+    """Number of trainable parameters (shared tensors once; spectral norm adds none)."""
+    return sum(p.numel() for p in module.parameters() if p.requires_grad)
+
+
+def describe(G: nn.Module, D: nn.Module) -> str:
+    """'G 285,375 params, D 618,751 params'."""
+    return f"G {count_parameters(G):,} params, D {count_parameters(D):,} params"
+
+
+def upsampling_plan(shape: tuple[int, int, int], arch: str) -> tuple[int, int]:
+    """(s0, k): a square HxW image is reached from s0 x s0 by k doublings, s0 >= 4 as small
+    as possible (28: 7 -> 14 -> 28, k = 2; 32: 4 -> 8 -> 16 -> 32, k = 3; 8: 4 -> 8)."""
+    _, h, w = shape
+    if h != w:
+        raise ConfigError(f"model.arch={arch} needs square images, the dataset's are {h}x{w}; "
+                          "use arch=mlp for other shapes")
+    k = 0
+    while h % (2 ** (k + 1)) == 0 and h // (2 ** (k + 1)) >= 4:
+        k += 1
+    if k == 0:
+        raise ConfigError(f"model.arch={arch} cannot produce {h}x{w} images: it doubles the "
+                          "size from a base of at least 4x4, so H must be 2^k times a number "
+                          ">= 4 (e.g. 8, 14, 28, 32); use arch=mlp for other shapes")
+    return h // 2 ** k, k

@@ -1,0 +1,111 @@
+"""How a label reaches a network, shared by every family: one-hot or learnt embedding vectors,
+label planes for convolutional inputs, and the projection head of Miyato & Koyama (2018).
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from gankit.config import ConfigError
+
+G_CONDS = ("onehot", "embedding")
+D_CONDS = ("onehot", "embedding", "projection")
+
+
+def check_labels(y: torch.Tensor | None, num_classes: int, who: str) -> torch.Tensor:
+    """The labels of a conditional model as int64 (B,), or a ValueError saying what is wrong."""
+    if y is None:
+        raise ValueError(f"{who} is conditional ({num_classes} classes): pass labels y (B,) int64")
+    if y.dtype.is_floating_point or y.dtype == torch.bool:
+        raise ValueError(f"{who}: labels must be integers, got {y.dtype}")
+    y = y.reshape(-1).long()
+    # One host sync per call; cheap next to the models and it turns an opaque index error into
+    # a readable one.
+    if y.numel() and (int(y.min()) < 0 or int(y.max()) >= num_classes):
+        raise ValueError(f"{who}: labels must lie in [0, {num_classes - 1}], "
+                         f"got min {int(y.min())}, max {int(y.max())}")
+    return y
+
+
+class LabelEncoder(nn.Module):
+    """A label as a vector (B, dim): one-hot (dim = num_classes) or a learnt embedding
+    (dim = embed_dim). The vector is what `G.label_vector` exposes for exploration."""
+
+    def __init__(self, mode: str, num_classes: int, embed_dim: int) -> None:
+        super().__init__()
+        if mode not in G_CONDS:
+            raise ConfigError(f"unknown label encoding {mode!r}; valid: {', '.join(G_CONDS)}")
+        if num_classes < 1:
+            raise ConfigError("a label encoder needs at least one class")
+        self.mode = mode
+        self.num_classes = num_classes
+        if mode == "embedding":
+            if embed_dim < 1:
+                raise ConfigError(f"model.embed_dim must be positive, got {embed_dim}")
+            self.embed: nn.Embedding | None = nn.Embedding(num_classes, embed_dim)
+            self.dim = embed_dim
+        else:
+            self.embed = None
+            self.dim = num_classes
+
+    def forward(self, y: torch.Tensor) -> torch.Tensor:  # (B,) -> (B, dim)
+        y = check_labels(y, self.num_classes, "label encoder")
+        if self.embed is not None:
+            return self.embed(y)
+        return F.one_hot(y, self.num_classes).to(torch.get_default_dtype())
+
+    def extra_repr(self) -> str:
+        return f"mode={self.mode}, num_classes={self.num_classes}, dim={self.dim}"
+
+
+def planes(v: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """A label vector (B, E) broadcast as E constant planes (B, E, H, W) (Reed et al. 2016)."""
+    return v[:, :, None, None].expand(-1, -1, height, width)
+
+
+class Projection(nn.Module):
+    """The class term of a projection discriminator: <embed(y), h> (Miyato & Koyama 2018).
+
+    Added to an unconditional logit psi(h). The embedding starts Xavier-uniform as in the
+    authors' code (the init schemes leave embeddings alone)."""
+
+    def __init__(self, num_classes: int, dim: int) -> None:
+        super().__init__()
+        self.num_classes = num_classes
+        self.embed = nn.Embedding(num_classes, dim)
+        nn.init.xavier_uniform_(self.embed.weight)
+
+    def forward(self, h: torch.Tensor, y: torch.Tensor) -> torch.Tensor:  # (B, dim), (B,) -> (B,)
+        return (self.embed(y) * h).sum(dim=1)
+
+
+class DCond(nn.Module):
+    """A discriminator's conditioning as configured by `model.d_cond`.
+
+    `onehot`/`embedding`: `vector(y)` gives the label vector to join to the input (MLP) or to
+    broadcast as planes (conv nets), `dim` channels. `projection`: `project(h, y)` gives the
+    class term to add to the logit; `dim` is 0 (nothing is joined)."""
+
+    def __init__(self, mode: str, num_classes: int, embed_dim: int, feat_dim: int) -> None:
+        super().__init__()
+        if mode not in D_CONDS:
+            raise ConfigError(f"unknown model.d_cond {mode!r}; valid: {', '.join(D_CONDS)}")
+        self.mode = mode
+        self.num_classes = num_classes
+        self.encoder = LabelEncoder(mode, num_classes, embed_dim) if mode != "projection" else None
+        self.projection = Projection(num_classes, feat_dim) if mode == "projection" else None
+        self.dim = self.encoder.dim if self.encoder is not None else 0
+
+    def vector(self, y: torch.Tensor) -> torch.Tensor | None:
+        return None if self.encoder is None else self.encoder(y)
+
+    def project(self, h: torch.Tensor, y: torch.Tensor) -> torch.Tensor | int:
+        return 0 if self.projection is None else self.projection(h, y)
+
+
+def d_cond_dim(mode: str, num_classes: int, embed_dim: int) -> int:
+    """How many channels/features `mode` joins to a discriminator's input (0 for projection)."""
+    if num_classes == 0 or mode == "projection":
+        return 0
+    return num_classes if mode == "onehot" else embed_dim

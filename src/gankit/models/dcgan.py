@@ -1,0 +1,87 @@
+"""DCGAN (Radford et al. 2016) sized from the image (report 001), conditional or not.
+
+G: [z ‖ label vector] as a 1x1 map -> ConvT(k = s0) to s0 x s0 -> k x (ConvT k4 s2 p1)
+doublings -> tanh; widths ngf * 2^(k-1), ..., ngf, then C. 28x28: 7 -> 14 -> 28;
+32x32: 4 -> 8 -> 16 -> 32. BN + ReLU after each hidden layer when `batch_norm`.
+D: the mirror: k x (Conv k4 s2 p1, LeakyReLU(0.2)), widths ndf, 2 ndf, ..., BN after all but
+the first when `batch_norm`, Dropout(`dropout`) if > 0, then Conv(k = s0) to one logit.
+Label in D (`d_cond`): `onehot` / `embedding` planes concatenated to the image, or
+`projection`: logit + <embed(y), mean-pooled last features>. BN is dropped from D when both
+`projection` and `spectral_norm` are set (the SN-projection recipe of Miyato & Koyama has no
+BN in D; spectral norm already controls D's scale). `g_dropout` is not supported.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from gankit.config import ConfigError, ModelConfig
+from gankit.models.base import Discriminator, Generator, upsampling_plan
+from gankit.models.conditioning import d_cond_dim, planes
+
+
+def _norm2d(c: int, on: bool) -> nn.Module:
+    return nn.BatchNorm2d(c) if on else nn.Identity()
+
+
+def d_uses_batch_norm(cfg: ModelConfig, conditional: bool) -> bool:
+    """BN in a conv D: as `batch_norm` says, except with projection + spectral norm."""
+    projection = conditional and cfg.d_cond == "projection"
+    return cfg.batch_norm and not (projection and cfg.spectral_norm)
+
+
+class DCGANGenerator(Generator):
+    def __init__(self, cfg: ModelConfig, shape: tuple[int, int, int], num_classes: int) -> None:
+        super().__init__(cfg.nz, shape, num_classes, cfg.g_cond, cfg.embed_dim)
+        s0, k = upsampling_plan(shape, "dcgan")
+        widths = [cfg.ngf * 2 ** (k - 1 - i) for i in range(k)]  # s0, 2 s0, ..., H/2
+        bn = cfg.batch_norm
+        layers: list[nn.Module] = [
+            nn.ConvTranspose2d(cfg.nz + self.cond_dim, widths[0], s0, 1, 0, bias=not bn),
+            _norm2d(widths[0], bn), nn.ReLU()]
+        for cin, cout in zip(widths, widths[1:]):
+            layers += [nn.ConvTranspose2d(cin, cout, 4, 2, 1, bias=not bn), _norm2d(cout, bn),
+                       nn.ReLU()]
+        layers += [nn.ConvTranspose2d(widths[-1], shape[0], 4, 2, 1), nn.Tanh()]
+        self.net = nn.Sequential(*layers)
+
+    def _generate(self, z: torch.Tensor, v: torch.Tensor | None) -> torch.Tensor:
+        return self.net(self.join(z, v)[:, :, None, None])  # (B, nz+E, 1, 1) -> (B, C, H, W)
+
+
+class DCGANDiscriminator(Discriminator):
+    def __init__(self, cfg: ModelConfig, shape: tuple[int, int, int], num_classes: int) -> None:
+        s0, k = upsampling_plan(shape, "dcgan")
+        widths = [cfg.ndf * 2 ** i for i in range(k)]
+        super().__init__(shape, num_classes, cfg.d_cond, cfg.embed_dim, widths[-1])
+        bn = d_uses_batch_norm(cfg, num_classes > 0)
+        cin = shape[0] + d_cond_dim(cfg.d_cond, num_classes, cfg.embed_dim)
+        layers: list[nn.Module] = []
+        for i, cout in enumerate(widths):
+            norm = bn and i > 0
+            layers += [nn.Conv2d(cin, cout, 4, 2, 1, bias=not norm), _norm2d(cout, norm),
+                       nn.LeakyReLU(0.2)]
+            if cfg.dropout > 0:
+                layers.append(nn.Dropout(cfg.dropout))
+            cin = cout
+        self.body = nn.Sequential(*layers)
+        self.head = nn.Conv2d(widths[-1], 1, s0, 1, 0)  # (B, c, s0, s0) -> (B, 1, 1, 1)
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        y = self.labels(x, y)
+        if self.cond is not None and self.cond.dim:
+            x = torch.cat([x, planes(self.cond.vector(y).to(x.dtype), *x.shape[2:])], dim=1)
+        h = self.body(x)  # (B, c, s0, s0)
+        out = self.head(h).view(-1)
+        if self.cond is not None:
+            # Mean- rather than sum-pooled: with psi a small-init conv, a sum over s0 x s0
+            # would let the class term dominate the first logits (~15 vs ~0.5 at 28x28).
+            out = out + self.cond.project(h.mean(dim=(2, 3)), y)
+        return out
+
+
+def build(cfg: ModelConfig, shape: tuple[int, int, int],
+          num_classes: int) -> tuple[Generator, Discriminator]:
+    if cfg.g_dropout > 0:
+        raise ConfigError("model.g_dropout is only supported by arch=mlp")
+    return DCGANGenerator(cfg, shape, num_classes), DCGANDiscriminator(cfg, shape, num_classes)

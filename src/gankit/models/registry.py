@@ -1,0 +1,61 @@
+"""The architecture registry and `build_models`, the one entry point used by training.
+
+A new architecture is one module with a `build(cfg, shape, num_classes) -> (G, D)` function
+plus one line in ARCHITECTURES.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+from gankit.config import ConfigError, ModelConfig
+from gankit.models import dcgan, dcgan004, mlp, resnet
+from gankit.models.base import Discriminator, Generator
+from gankit.models.conditioning import D_CONDS, G_CONDS
+from gankit.models.inits import INITS, apply_init, apply_spectral_norm
+
+Builder = Callable[[ModelConfig, tuple[int, int, int], int], tuple[Generator, Discriminator]]
+
+ARCHITECTURES: dict[str, Builder] = {
+    "mlp": mlp.build,            # reports 000, 003
+    "dcgan": dcgan.build,        # report 001 (and gankit's default preset)
+    "dcgan004": dcgan004.build,  # report 004's exact 28x28 net
+    "resnet": resnet.build,      # report 002
+}
+
+
+def _check(cfg: ModelConfig, shape: tuple[int, int, int], num_classes: int) -> None:
+    if cfg.arch not in ARCHITECTURES:
+        raise ConfigError(f"unknown model.arch {cfg.arch!r}; valid: {', '.join(ARCHITECTURES)}")
+    if cfg.init not in INITS:
+        raise ConfigError(f"unknown model.init {cfg.init!r}; valid: {', '.join(INITS)}")
+    if cfg.g_cond not in G_CONDS:
+        raise ConfigError(f"unknown model.g_cond {cfg.g_cond!r}; valid: {', '.join(G_CONDS)}")
+    if cfg.d_cond not in D_CONDS:
+        raise ConfigError(f"unknown model.d_cond {cfg.d_cond!r}; valid: {', '.join(D_CONDS)}")
+    if len(shape) != 3 or any(int(s) < 1 for s in shape):
+        raise ConfigError(f"image shape must be (C, H, W), got {tuple(shape)}")
+    if cfg.conditional and num_classes < 1:
+        raise ConfigError("model.conditional=true needs a labelled dataset, but this one has no "
+                          "classes; set model.conditional=false")
+    for key in ("dropout", "g_dropout"):
+        p = getattr(cfg, key)
+        if not 0 <= p < 1:
+            raise ConfigError(f"model.{key} must be in [0, 1), got {p}")
+    for key in ("ngf", "ndf", "nz", "embed_dim"):
+        if getattr(cfg, key) < 1:
+            raise ConfigError(f"model.{key} must be positive, got {getattr(cfg, key)}")
+
+
+def build_models(cfg: ModelConfig, shape: tuple[int, int, int],
+                 num_classes: int) -> tuple[Generator, Discriminator]:
+    """G and D for images of `shape` (C, H, W), initialised with `cfg.init`, D spectrally
+    normalised if `cfg.spectral_norm`. `num_classes` is the dataset's (0 if unlabelled);
+    it is used only when `cfg.conditional`. Raises ConfigError for settings that cannot work."""
+    shape = tuple(int(s) for s in shape)
+    _check(cfg, shape, num_classes)
+    G, D = ARCHITECTURES[cfg.arch](cfg, shape, num_classes if cfg.conditional else 0)
+    apply_init(G, cfg.init)
+    apply_init(D, cfg.init)
+    if cfg.spectral_norm:
+        apply_spectral_norm(D)  # after init, so the power iteration starts from the final weights
+    return G, D

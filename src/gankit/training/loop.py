@@ -1,0 +1,423 @@
+"""The one training loop every preset runs.
+
+Each batch gives one discriminator step; the generator steps after every `d_steps`-th
+D step (report 002's "discriminator advantage" counted in batches, so one epoch is still one
+pass over the data). The generator step reuses the fake batch of the last D step and is
+scored by the just-updated D, as in PyTorch's DCGAN example. Fake images are drawn with the
+real batch's labels, so G sees the data's class distribution without extra randomness.
+"""
+from __future__ import annotations
+
+import math
+import signal
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import torch
+from torch import nn
+
+from gankit.config import TrainConfig, dump, to_dict
+from gankit.data import BatchLoader, load_dataset
+from gankit.training.checkpoint import (FORMAT_VERSION, CheckpointError, check_compatible,
+                                        load_checkpoint, save_checkpoint)
+from gankit.training.ema import EMA
+from gankit.training.runs import RunPaths
+from gankit.training.sampling import grid_inputs
+from gankit.training.schedules import rates
+
+# Order of the per-step statistics accumulated in one tensor (no .item() per step).
+D_STATS = ("d_loss", "d_real", "d_fake", "acc_real", "acc_fake", "grad_norm_d")
+G_STATS = ("g_loss", "grad_norm_g")
+
+
+class NonFiniteLoss(RuntimeError):
+    """Training produced a NaN or inf loss; the last good checkpoint was kept."""
+
+
+class Interrupted(Exception):
+    """Training was stopped by SIGINT/SIGTERM after saving a checkpoint."""
+
+
+def pick_device(name: str) -> torch.device:
+    """'auto' is CUDA when present, else CPU."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def grad_norm(params: list[nn.Parameter]) -> torch.Tensor:
+    """L2 norm of all gradients together (report 000, Table 6.1)."""
+    grads = [p.grad for p in params if p.grad is not None]
+    if not grads:
+        return torch.zeros(())
+    return torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
+
+
+def has_batchnorm(module: nn.Module) -> bool:
+    return any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in module.modules())
+
+
+def make_adam(params: Any, lr: float, betas: list[float], device: torch.device
+              ) -> torch.optim.Adam:
+    # fused Adam is one kernel per step for all tensors: the biggest single saving on the
+    # MLP models, whose steps are dominated by per-op overhead.
+    return torch.optim.Adam(params, lr=lr, betas=tuple(betas), fused=True)
+
+
+class Trainer:
+    """Holds the whole training state of one run and advances it epoch by epoch.
+
+    `hooks` (for tests and tools) are called as hook(trainer, epoch, batch) after each step.
+    """
+
+    def __init__(self, cfg: TrainConfig, run_dir: str | Path, progress: bool = True) -> None:
+        from gankit.losses import get_loss
+        from gankit.models import build_models, describe
+        self.cfg = cfg
+        self.paths = RunPaths(Path(run_dir))
+        self.device = pick_device(cfg.device)
+        self.progress = progress
+        self.hooks: list[Callable[["Trainer", int, int], None]] = []
+        d = cfg.data
+        self.train_ds = load_dataset(d.name, "train", d.data_dir, d.limit)
+        self.val_ds = load_dataset(d.name, "val", d.data_dir).subset(cfg.val_diagnostics)
+        torch.manual_seed(cfg.seed)  # model initialisation is part of the seed
+        self.G, self.D = build_models(cfg.model, self.train_ds.shape,
+                                      self.train_ds.num_classes if self.train_ds.labelled else 0)
+        if cfg.model.conditional and not self.train_ds.labelled:
+            from gankit.config import ConfigError
+            raise ConfigError(f"model.conditional is true but {d.name} has no labels; "
+                              "set model.conditional=false or pick a labelled dataset")
+        self.model_summary = describe(self.G, self.D)
+        self.G.to(self.device)
+        self.D.to(self.device)
+        self.loss = get_loss(cfg.loss)
+        o = cfg.optim
+        self.opt_g = make_adam(self.G.parameters(), o.g_lr, o.g_betas, self.device)
+        self.opt_d = make_adam(self.D.parameters(), o.d_lr, o.d_betas, self.device)
+        self.ema = EMA(self.G, cfg.ema) if cfg.ema > 0 else None
+        self.loader = BatchLoader(self.train_ds, cfg.batch_size, cfg.seed, d.scale, d.rotation,
+                                  device=self.device)
+        self.noise_gen = torch.Generator(device=self.device).manual_seed(cfg.seed + 1)
+        self.g_params = list(self.G.parameters())
+        self.d_params = list(self.D.parameters())
+        # One D forward over [real; fake] halves the per-op overhead, but mixes real and fake
+        # in BatchNorm's statistics; with BN in D the two go through D separately.
+        self.joint_d = not has_batchnorm(self.D)
+        self.epoch = 0          # epochs completed
+        self.batch = 0          # next batch within the current epoch (mid-epoch resume)
+        self.step = 0           # D steps taken in all
+        self.d_steps = cfg.d_steps
+        self.best = math.inf
+        self._reset_sums()
+        self._stop_signal: int | None = None
+
+    # ---- state -------------------------------------------------------------------------
+    def _reset_sums(self) -> None:
+        self.d_sum = torch.zeros(len(D_STATS), device=self.device)
+        self.g_sum = torch.zeros(len(G_STATS), device=self.device)
+        self.d_count = 0
+        self.g_count = 0
+
+    @property
+    def sampler(self) -> nn.Module:
+        """The generator used for samples: the EMA copy when EMA is on."""
+        return self.ema.shadow if self.ema else self.G
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "format": FORMAT_VERSION,
+            "config": to_dict(self.cfg),
+            "epoch": self.epoch, "batch": self.batch, "step": self.step,
+            "d_steps": self.d_steps, "best": self.best,
+            "G": self.G.state_dict(), "D": self.D.state_dict(),
+            "G_ema": self.ema.shadow.state_dict() if self.ema else None,
+            "opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict(),
+            # The learning rates are a pure function of the epoch (schedules.py): recorded
+            # here for the reader, recomputed on resume.
+            "schedule": {"lr_g": self.opt_g.param_groups[0]["lr"],
+                         "lr_d": self.opt_d.param_groups[0]["lr"]},
+            "rng": {"torch": torch.get_rng_state(), "noise": self.noise_gen.get_state(),
+                    "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []},
+            "sums": {"d": self.d_sum.cpu(), "g": self.g_sum.cpu(), "d_count": self.d_count,
+                     "g_count": self.g_count},
+            "model_summary": self.model_summary,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.G.load_state_dict(state["G"])
+        self.D.load_state_dict(state["D"])
+        if self.ema and state["G_ema"] is not None:
+            self.ema.shadow.load_state_dict(state["G_ema"])
+        self.opt_g.load_state_dict(state["opt_g"])
+        self.opt_d.load_state_dict(state["opt_d"])
+        self.epoch, self.batch, self.step = state["epoch"], state["batch"], state["step"]
+        self.d_steps, self.best = state["d_steps"], state["best"]
+        torch.set_rng_state(state["rng"]["torch"])
+        self.noise_gen.set_state(state["rng"]["noise"])
+        if state["rng"]["cuda"] and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(state["rng"]["cuda"])
+        s = state["sums"]
+        self.d_sum, self.g_sum = s["d"].to(self.device), s["g"].to(self.device)
+        self.d_count, self.g_count = s["d_count"], s["g_count"]
+
+    def save(self, name: str = "last") -> Path:
+        return save_checkpoint(self.state_dict(), self.paths.checkpoint(name))
+
+    def restore(self, name: str = "last") -> None:
+        path = self.paths.checkpoint(name)
+        state = load_checkpoint(path, self.device)
+        check_compatible(state, to_dict(self.cfg), path)
+        self.load_state_dict(state)
+
+    # ---- one step ----------------------------------------------------------------------
+    def train_step(self, x: torch.Tensor, y: torch.Tensor | None, do_g: bool) -> None:
+        G, D, loss = self.G, self.D, self.loss
+        z = torch.randn(x.shape[0], self.G.nz, generator=self.noise_gen, device=self.device)
+        with torch.set_grad_enabled(do_g):
+            fake = G(z, y)
+        if self.joint_d:
+            logits = D(torch.cat([x, fake.detach()]), None if y is None else torch.cat([y, y]))
+            real_logits, fake_logits = logits.split(x.shape[0])
+        else:
+            real_logits, fake_logits = D(x, y), D(fake.detach(), y)
+        d_loss = loss.d_loss(real_logits, fake_logits)
+        if loss.gradient_penalty:
+            d_loss = d_loss + loss.penalty(D, x, fake.detach(), y, generator=self.noise_gen)
+        self.opt_d.zero_grad(set_to_none=True)
+        d_loss.backward()
+        if self.cfg.grad_clip:
+            nn.utils.clip_grad_norm_(self.d_params, self.cfg.grad_clip)
+        gn_d = grad_norm(self.d_params)
+        self.opt_d.step()
+        self._check_finite(d_loss, "D")
+        with torch.no_grad():
+            rl, fl = real_logits.detach(), fake_logits.detach()
+            self.d_sum += torch.stack([d_loss.detach(), torch.sigmoid(rl).mean(),
+                                       torch.sigmoid(fl).mean(), (rl > 0).float().mean(),
+                                       (fl < 0).float().mean(), gn_d])
+        self.d_count += 1
+        if not do_g:
+            return
+        D.requires_grad_(False)  # no weight gradients for D in the G step: saves a third of D's backward
+        g_loss = loss.g_loss(D(fake, y))
+        self.opt_g.zero_grad(set_to_none=True)
+        g_loss.backward()
+        D.requires_grad_(True)
+        if self.cfg.grad_clip:
+            nn.utils.clip_grad_norm_(self.g_params, self.cfg.grad_clip)
+        gn_g = grad_norm(self.g_params)
+        self.opt_g.step()
+        self._check_finite(g_loss, "G")
+        if self.ema:
+            self.ema.update()
+        self.g_sum += torch.stack([g_loss.detach(), gn_g])
+        self.g_count += 1
+
+    def _check_finite(self, value: torch.Tensor, which: str) -> None:
+        if not torch.isfinite(value):
+            raise NonFiniteLoss(
+                f"{which} loss became {value.item()} at epoch {self.epoch + 1}, batch "
+                f"{self.batch + 1} (step {self.step + 1}); training stopped. The last good "
+                f"checkpoint is kept at {self.paths.checkpoint('last')}. Try lower learning "
+                "rates (--set optim.g_lr=... --set optim.d_lr=...), grad_clip, or another loss.")
+
+    # ---- epochs ------------------------------------------------------------------------
+    def epoch_means(self) -> dict[str, float]:
+        d = (self.d_sum / max(1, self.d_count)).tolist()
+        g = (self.g_sum / max(1, self.g_count)).tolist()
+        return {**{f"train/{k}": v for k, v in zip(D_STATS, d)},
+                **{f"train/{k}": v for k, v in zip(G_STATS, g)}}
+
+    def held_out(self, batch_size: int = 512) -> dict[str, float]:
+        """The same diagnostics on the validation split (eval mode, fixed noise, no updates)."""
+        G, D = self.G, self.D  # the training G (not EMA): these diagnose the game itself
+        modes = (G.training, D.training)
+        G.eval()
+        D.eval()
+        val = BatchLoader(self.val_ds, batch_size, self.cfg.seed, self.cfg.data.scale,
+                          device=self.device)
+        g = torch.Generator(device=self.device).manual_seed(self.cfg.seed + 2)
+        totals: dict[str, float] = {}
+        n_batches = 0
+        for b in range(len(val)):
+            idx = torch.arange(b * batch_size, min(len(self.val_ds), (b + 1) * batch_size),
+                               device=self.device)
+            x = val.to_float(val.images.index_select(0, idx))
+            y = None if val.labels is None else val.labels.index_select(0, idx)
+            z = torch.randn(len(idx), G.nz, generator=g, device=self.device)
+            fake = G(z, y).detach().requires_grad_(False)
+            rl, fl = D(x, y), D(fake, y)
+            d_loss = self.loss.d_loss(rl, fl)
+            self.D.zero_grad(set_to_none=True)
+            d_loss.backward()
+            gn_d = grad_norm(self.d_params)
+            self.D.zero_grad(set_to_none=True)
+            zg = z.clone()
+            fake_g = G(zg, y)
+            g_loss = self.loss.g_loss(D(fake_g, y))
+            G.zero_grad(set_to_none=True)
+            g_loss.backward()
+            gn_g = grad_norm(list(G.parameters()))
+            G.zero_grad(set_to_none=True)
+            self.D.zero_grad(set_to_none=True)
+            with torch.no_grad():
+                vals = {"g_loss": g_loss, "d_loss": d_loss, "d_real": torch.sigmoid(rl).mean(),
+                        "d_fake": torch.sigmoid(fl).mean(), "acc_real": (rl > 0).float().mean(),
+                        "acc_fake": (fl < 0).float().mean(), "grad_norm_g": gn_g,
+                        "grad_norm_d": gn_d}
+            for k, v in vals.items():
+                totals[k] = totals.get(k, 0.0) + float(v.detach())
+            n_batches += 1
+        self.G.train(modes[0])
+        D.train(modes[1])
+        return {f"val/{k}": v / max(1, n_batches) for k, v in totals.items()}
+
+    def write_grid(self, epoch: int) -> Path:
+        from gankit.plots.grid import save_grid, to_uint8
+        G = self.sampler
+        z, y, nrow = grid_inputs(G, self.cfg.seed + 3)
+        was = G.training
+        G.eval()
+        with torch.no_grad():
+            imgs = G(z.to(self.device), None if y is None else y.to(self.device))
+        G.train(was)
+        return save_grid(to_uint8(imgs, self.cfg.data.scale), self.paths.grid(epoch), nrow=nrow)
+
+    def evaluate(self) -> dict[str, float]:
+        from gankit.metrics.evaluate import evaluate_generator
+        e = self.cfg.eval
+        res = evaluate_generator(self.sampler, self.cfg.data.name, split=e.split, n=e.n,
+                                 features=e.features, seed=self.cfg.seed,
+                                 data_dir=self.cfg.data.data_dir)
+        return {f"{e.split}/{k}": v for k, v in res.items()}
+
+    @contextmanager
+    def _signals(self) -> Iterator[None]:
+        """SIGINT and SIGTERM finish the current step, save a checkpoint, then stop."""
+        def handler(signum: int, frame: Any) -> None:
+            if self._stop_signal is not None:  # second Ctrl-C: stop now
+                raise KeyboardInterrupt
+            self._stop_signal = signum
+        try:
+            old = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+        except ValueError:  # not the main thread: leave signals alone
+            yield
+            return
+        try:
+            yield
+        finally:
+            for s, h in old.items():
+                signal.signal(s, h)
+
+    def run(self) -> Path:
+        """Train until cfg.epochs, writing metrics, grids and checkpoints; returns the run dir."""
+        cfg, paths = self.cfg, self.paths
+        paths.root.mkdir(parents=True, exist_ok=True)
+        paths.config.write_text(dump(cfg))
+        paths.truncate_metrics(self.epoch)
+        from gankit.training.logging import Logger
+        logger = Logger(paths, self.epoch, progress=self.progress)
+        try:
+            with self._signals():
+                while self.epoch < cfg.epochs:
+                    self._run_epoch(logger)
+        finally:
+            logger.close()
+        self.finish()
+        return paths.root
+
+    def _run_epoch(self, logger: Any) -> None:
+        cfg = self.cfg
+        e = self.epoch
+        lr_g, lr_d = rates(cfg.optim, e, cfg.epochs)
+        for group in self.opt_g.param_groups:
+            group["lr"] = lr_g
+        for group in self.opt_d.param_groups:
+            group["lr"] = lr_d
+        t0 = time.perf_counter()
+        n = len(self.loader)
+        bar = logger.bar(e + 1, cfg.epochs, n, self.batch)
+        for x, y in self.loader.epoch(e, self.batch):
+            b = self.batch
+            self.train_step(x, y, do_g=(b + 1) % self.d_steps == 0 or b + 1 == n)
+            self.batch += 1
+            self.step += 1
+            for hook in self.hooks:
+                hook(self, e, b)
+            if bar is not None and (b % 25 == 0 or b + 1 == n):
+                logger.update_bar(bar, self.batch, self.epoch_means())
+            if self._stop_signal is not None:
+                if bar is not None:
+                    bar.close()
+                path = self.save("last")
+                raise Interrupted(f"stopped by signal {self._stop_signal} at epoch {e + 1}, "
+                                  f"batch {self.batch}; checkpoint saved to {path}. "
+                                  f"Continue with: gankit train --resume {self.paths.root}")
+        if bar is not None:
+            bar.close()
+        record: dict[str, Any] = {"epoch": e + 1, "step": self.step,
+                                  "time_s": time.perf_counter() - t0, "lr_g": lr_g, "lr_d": lr_d,
+                                  "d_steps": self.d_steps}
+        record.update(self.epoch_means())
+        record.update(self.held_out())
+        last = e + 1 == cfg.epochs
+        evaluated = cfg.eval.every > 0 and ((e + 1) % cfg.eval.every == 0 or last)
+        if evaluated:
+            record.update(self.evaluate())
+        if cfg.adaptive_d_steps:  # report 002: one more D step while D accuracy < threshold
+            acc = 0.5 * (record["train/acc_real"] + record["train/acc_fake"])
+            self.d_steps = min(cfg.max_d_steps, self.d_steps + 1) if acc < cfg.adaptive_threshold else 1
+        if e == 0 or (e + 1) % cfg.sample_every == 0 or last:
+            self.write_grid(e + 1)
+        self.epoch, self.batch = e + 1, 0
+        self._reset_sums()
+        fid_key = f"{cfg.eval.split}/fid"
+        improved = evaluated and record.get(fid_key, math.inf) < self.best
+        if improved:
+            self.best = record[fid_key]
+        logger.log(record)
+        if (e + 1) % cfg.checkpoint_every == 0 or last or improved:
+            self.save("last")
+        if improved:
+            self.save("best")
+
+    def finish(self) -> None:
+        """End of training: the progression composite, and best.pt when no FID chose one."""
+        from gankit.plots.grid import composite
+        grids = self.paths.grids()
+        if grids:
+            composite([p for _, p in grids], [f"epoch {e}" for e, _ in grids],
+                      self.paths.progression)
+        if not self.paths.checkpoint("best").exists():
+            # Without validation FID there is no honest "best": best is the final state.
+            self.save("best")
+
+
+def train(cfg: TrainConfig, out: str | Path, progress: bool = True) -> Path:
+    """Train a new run into folder `out` (which must not hold another run)."""
+    paths = RunPaths(Path(out))
+    if paths.checkpoint("last").exists():
+        raise CheckpointError(f"{out} already holds a run; continue it with "
+                              f"`gankit train --resume {out}` or choose another --out")
+    trainer = Trainer(cfg, out, progress=progress)
+    print(f"gankit: {cfg.preset}: {trainer.model_summary}; {len(trainer.train_ds)} training "
+          f"images; device {trainer.device}; run folder {out}", file=sys.stderr)
+    return trainer.run()
+
+
+def resume(run_dir: str | Path, epochs: int | None = None, progress: bool = True) -> Path:
+    """Continue a run from its last checkpoint (optionally to a new number of epochs)."""
+    from gankit.training.runs import read_config
+    cfg = read_config(run_dir)
+    if epochs is not None:
+        cfg.epochs = epochs
+    trainer = Trainer(cfg, run_dir, progress=progress)
+    trainer.restore("last")
+    print(f"gankit: resuming {run_dir} at epoch {trainer.epoch + 1}, batch {trainer.batch + 1}",
+          file=sys.stderr)
+    return trainer.run()
+
