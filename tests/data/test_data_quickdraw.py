@@ -77,7 +77,7 @@ def test_missing_category_says_where_and_how(tmp_cache, qd_folder, monkeypatch):
     monkeypatch.setattr(quickdraw, "QUICKDRAW_MIRROR", "http://127.0.0.1:9/")
     with pytest.raises(DataError) as e:
         load_arrays("quickdraw:sheep,dog", "train", qd_folder)
-    assert "dog.npy" in str(e.value) and "quickdraw:sheep,cat" in str(e.value)
+    assert "dog.npy" in str(e.value) and "gankit data fetch quickdraw:sheep,dog" in str(e.value)
 
 
 def test_not_bitmaps_is_an_error(tmp_cache, tmp_path):

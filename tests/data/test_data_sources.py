@@ -154,7 +154,7 @@ def test_system_folder_is_verified_and_copied_to_the_cache(tmp_cache, tmp_path, 
     found = ensure_files(fs)
     assert found["img-idx3-ubyte"] == tmp_cache / "tiny" / "img-idx3-ubyte"
     assert found["img-idx3-ubyte"].read_bytes() == BLOBS["img-idx3-ubyte"]
-    assert "copying the verified files" in capsys.readouterr().err
+    assert "verifying the files of" in capsys.readouterr().err
 
 
 def test_system_folder_with_a_bad_file_is_an_error(tmp_cache, tmp_path):

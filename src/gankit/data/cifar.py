@@ -77,7 +77,7 @@ def members_from_archive(archive: bytes, names: list[str], origin: str) -> dict[
 
 def fetch_archive(fs: FileSet, url: str, names: list[str]) -> dict[str, bytes]:
     """Mirror fetcher: download the whole archive (163 MB) and take the batches from it."""
-    log(f"  downloading {url} (about 163 MB)")
+    log("  the archive is about 163 MB")
     return members_from_archive(http_get(url), names, url)
 
 

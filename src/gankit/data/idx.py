@@ -69,7 +69,8 @@ def parse_idx(data: bytes, name: str = "<bytes>", expect_ndim: int | None = None
         raise DataError(f"{name}: {what}: header gives dimensions {dims} = {expected} bytes, "
                         f"file has {len(data)}; delete it and fetch it again")
     # astype copies: the result is writable and owns its memory (frombuffer alone is read-only).
-    return np.frombuffer(data, dtype=dtype, offset=header).reshape(dims).astype(dtype.newbyteorder("="))
+    native = dtype.newbyteorder("=")
+    return np.frombuffer(data, dtype=dtype, offset=header).reshape(dims).astype(native)
 
 
 def read_idx(path: str | os.PathLike, expect_ndim: int | None = None) -> np.ndarray:
@@ -129,6 +130,6 @@ def read_images_labels(images_path: str | os.PathLike, labels_path: str | os.Pat
         raise DataError(f"{images_path} has {len(images)} images but {labels_path} has "
                         f"{len(labels)} labels; one of them is from another dataset or truncated")
     if num_classes is not None and len(labels) and int(labels.max()) >= num_classes:
-        raise DataError(f"{labels_path}: label {int(labels.max())} is out of range 0..{num_classes - 1}; "
-                        "is it the labels file of this dataset?")
+        raise DataError(f"{labels_path}: label {int(labels.max())} is out of range "
+                        f"0..{num_classes - 1}; is it the labels file of this dataset?")
     return images, labels

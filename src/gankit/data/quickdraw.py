@@ -46,7 +46,7 @@ def parse_classes(arg: str | None) -> tuple[str, ...]:
 
 def check_bitmaps(array: np.ndarray, name: str) -> np.ndarray:
     """(N, 784) or (N, 28, 28) uint8 -> (N, 28, 28); anything else is a DataError."""
-    if array.dtype != np.uint8 or array.ndim not in (2, 3) or array.shape[1:] not in ((784,), (28, 28)):
+    if array.dtype != np.uint8 or array.shape[1:] not in ((784,), (28, 28)):
         raise DataError(f"{name}: expected Quick, Draw! bitmaps, a uint8 array of shape (N, 784), "
                         f"got {array.dtype} {array.shape}; is it a numpy_bitmap file?")
     return array.reshape(-1, 28, 28)
@@ -64,7 +64,7 @@ def fetch_npy(fs: FileSet, base: str, names: list[str]) -> dict[str, bytes]:
     """Mirror fetcher: `<base><category>.npy`, each checked to be bitmaps before it is kept."""
     blobs = {}
     for name in names:
-        log(f"  downloading {name} (~100 MB per category)")
+        log(f"  {name} (about 100 MB per category)")
         blobs.update(plain_files(fs, base, [name]))
         check_bitmaps(_load_npy(io.BytesIO(blobs[name]), f"{name} from {base}"), name)
     return blobs
@@ -73,7 +73,7 @@ def fetch_npy(fs: FileSet, base: str, names: list[str]) -> dict[str, bytes]:
 def quickdraw_files(classes: tuple[str, ...]) -> FileSet:
     """The file set of some categories; they share the cache folder `quickdraw/`."""
     return FileSet("quickdraw", {f"{c}.npy": None for c in classes}, [QUICKDRAW_MIRROR],
-                   download=fetch_npy,
+                   download=fetch_npy, dataset="quickdraw:" + ",".join(classes),
                    hint="Quick, Draw! files are <category>.npy from the dataset's numpy_bitmap "
                         "folder; category names as there, e.g. quickdraw:sheep,cat")
 

@@ -70,7 +70,9 @@ def write_grid(name: str, train: SplitArrays, path: Path) -> Path:
     ax.set_yticks([pad + r * (h + pad) + h / 2 for r in range(len(rows))], labels)
     ax.set_xticks([])
     ax.tick_params(length=0)
-    ax.set_title(f"{name}: first {PER_ROW} training images per class", fontsize=10)
+    per_class = train.labels is not None and len(train.classes) > 1
+    ax.set_title(f"{name}: first {PER_ROW} training images per class" if per_class
+                 else f"{name}: first {len(rows) * PER_ROW} training images", fontsize=10)
     fig.tight_layout()
     fig.savefig(path)
     return path

@@ -92,7 +92,8 @@ class FileSet:
     under a base URL); `offline` writes the files into the cache with no network but the
     package registries; `extra_folders` are system folders (e.g. a Debian data package's);
     `subfolders` are other folder names the files may sit in under a user's data folder;
-    `hint` is added to the error when no source works.
+    `hint` is added to the error when no source works; `dataset` is the dataset name that
+    `gankit data fetch` takes for this set, when it is not `name`.
     """
     name: str
     files: dict[str, str | None]
@@ -102,7 +103,11 @@ class FileSet:
     subfolders: list[str] = field(default_factory=list)
     download: Fetcher = gz_files
     hint: str = ""
+    dataset: str = ""
 
+    @property
+    def fetch_command(self) -> str:
+        return f"gankit data fetch {self.dataset or self.name}"
     @property
     def cache_dir(self) -> Path:
         return cache_root() / self.name
@@ -141,7 +146,7 @@ def verify_file(path: Path, expected: str | None, fs: FileSet, name: str) -> Non
         raise DataError(
             f"{path}: checksum {got} does not match the official {fs.name} file {name} "
             f"(expected {expected}); the file is corrupt or from another dataset: replace it, "
-            f"or delete it and run `gankit data fetch {fs.name}`")
+            f"or delete it and run `{fs.fetch_command}`")
     _VERIFIED.add(key)
 
 
@@ -179,11 +184,6 @@ def store_all(fs: FileSet, blobs: dict[str, bytes], origin: str) -> None:
         atomic_write_bytes(fs.cache_dir / name, data)
 
 
-def store_verified(fs: FileSet, name: str, data: bytes, origin: str) -> None:
-    """Check one file's checksum against the set's and write it atomically to the cache."""
-    store_all(fs, {name: data}, origin)
-
-
 def _from_mirrors(fs: FileSet) -> bool:
     for base in fs.mirrors:
         names = _missing(fs.cache_dir, fs.files)
@@ -200,11 +200,8 @@ def _from_mirrors(fs: FileSet) -> bool:
     return False
 
 
-def _copy_into_cache(fs: FileSet, found: dict[str, Path]) -> None:
-    for name, path in found.items():
-        data = read_bytes(path)
-        _verify_blob(fs, name, data, str(path))
-        atomic_write_bytes(fs.cache_dir / name, data)
+def _copy_into_cache(fs: FileSet, found: dict[str, Path], folder: Path) -> None:
+    store_all(fs, {name: read_bytes(path) for name, path in found.items()}, str(folder))
 
 
 def ensure_files(fs: FileSet, data_dir: str | os.PathLike | None = None,
@@ -235,15 +232,14 @@ def ensure_files(fs: FileSet, data_dir: str | os.PathLike | None = None,
     tried.append(f"cache {fs.cache_dir}")
     for folder in fs.extra_folders:
         log(f"looking in {folder}")
-        found = check_folder(folder, fs) if folder.is_dir() else None
+        found = check_folder(folder, fs, verify=False) if folder.is_dir() else None
         if found:
-            log(f"  copying the verified files from {folder} into the cache")
-            _copy_into_cache(fs, found)
+            log(f"  verifying the files of {folder} and copying them into the cache")
+            _copy_into_cache(fs, found, folder)
             return check_folder(fs.cache_dir, fs, verify=False)  # type: ignore[return-value]
         tried.append(f"{folder} ({'not installed' if not folder.is_dir() else 'incomplete'})")
     if not allow_download:
-        raise DataError(f"{fs.name} is not in the cache {fs.cache_dir}; run "
-                        f"`gankit data fetch {fs.name}`")
+        raise DataError(f"{fs.name} is not in the cache {fs.cache_dir}; run `{fs.fetch_command}`")
     if _from_mirrors(fs):
         found = check_folder(fs.cache_dir, fs, verify=False)
         if found:
@@ -263,4 +259,4 @@ def ensure_files(fs: FileSet, data_dir: str | os.PathLike | None = None,
     raise DataError(f"could not find {fs.name} anywhere. Tried: " + "; ".join(tried) +
                     f". Fix: put the files {', '.join(fs.files)} (plain or .gz) in a folder and "
                     "pass --data-dir DIR (or set GANKIT_DATA), or connect to the network and "
-                    f"run `gankit data fetch {fs.name}`" + (f"; {fs.hint}" if fs.hint else ""))
+                    f"run `{fs.fetch_command}`" + (f"; {fs.hint}" if fs.hint else ""))

@@ -1,0 +1,27 @@
+"""A NaN loss stops training, names epoch and step, and keeps the last good checkpoint."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from gankit.training.loop import NonFiniteLoss, Trainer
+from tests.training.conftest import tiny
+
+
+def test_planted_nan_stops_the_run(tmp_path: Path) -> None:
+    t = Trainer(tiny(epochs=3, data__limit=64), tmp_path / "r", progress=False)
+    state = {"calls": 0}
+
+    def plant(module, inputs, output):  # from the 2nd epoch's 2nd batch on, D outputs NaN
+        if t.epoch == 1 and t.batch == 1:
+            return output * float("nan")
+        return output
+
+    t.D.register_forward_hook(plant)
+    with pytest.raises(NonFiniteLoss, match=r"D loss became nan at epoch 2, batch 2 \(step 4\)"):
+        t.run()
+    ckpt = torch.load(tmp_path / "r" / "checkpoints" / "last.pt", weights_only=True)
+    assert ckpt["epoch"] == 1  # the last good one
+    assert all(torch.isfinite(v).all() for v in ckpt["G"].values())
