@@ -6,7 +6,7 @@ import torch
 import gankit.metrics.evaluate as E
 from gankit.metrics import keys as K
 
-from .conftest import BlobG, MemorizingG
+from .standins import BlobG, MemorizingG
 
 N = 1000
 

@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from gankit.config import TrainConfig, dump, to_dict
-from gankit.data import BatchLoader, load_dataset
+from gankit.data import BatchLoader, load_dataset, qualified_name
 from gankit.training.checkpoint import (FORMAT_VERSION, CheckpointError, check_compatible,
                                         load_checkpoint, save_checkpoint)
 from gankit.training.ema import EMA
@@ -82,15 +82,12 @@ class Trainer:
         self.progress = progress
         self.hooks: list[Callable[["Trainer", int, int], None]] = []
         d = cfg.data
-        self.train_ds = load_dataset(d.name, "train", d.data_dir, d.limit)
-        self.val_ds = load_dataset(d.name, "val", d.data_dir).subset(cfg.val_diagnostics)
+        self.data_name = qualified_name(d.name, d.classes)
+        self.train_ds = load_dataset(self.data_name, "train", d.data_dir, d.limit)
+        self.val_ds = load_dataset(self.data_name, "val", d.data_dir).subset(cfg.val_diagnostics)
         torch.manual_seed(cfg.seed)  # model initialisation is part of the seed
         self.G, self.D = build_models(cfg.model, self.train_ds.shape,
                                       self.train_ds.num_classes if self.train_ds.labelled else 0)
-        if cfg.model.conditional and not self.train_ds.labelled:
-            from gankit.config import ConfigError
-            raise ConfigError(f"model.conditional is true but {d.name} has no labels; "
-                              "set model.conditional=false or pick a labelled dataset")
         self.model_summary = describe(self.G, self.D)
         self.G.to(self.device)
         self.D.to(self.device)
@@ -290,7 +287,7 @@ class Trainer:
     def evaluate(self) -> dict[str, float]:
         from gankit.metrics.evaluate import evaluate_generator
         e = self.cfg.eval
-        res = evaluate_generator(self.sampler, self.cfg.data.name, split=e.split, n=e.n,
+        res = evaluate_generator(self.sampler, self.data_name, split=e.split, n=e.n,
                                  features=e.features, seed=self.cfg.seed,
                                  data_dir=self.cfg.data.data_dir)
         return {f"{e.split}/{k}": v for k, v in res.items()}

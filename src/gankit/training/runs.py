@@ -96,7 +96,7 @@ class Run:
 
 def load_run(path: str | Path, which: str = "best", device: str = "cpu") -> Run:
     """Load a run folder's checkpoint `which` (best | last | a file name) for sampling/eval."""
-    from gankit.data import load_dataset
+    from gankit.data import load_dataset, qualified_name
     from gankit.models import build_models
     from gankit.training.checkpoint import check_compatible, load_checkpoint
     path = Path(path)
@@ -106,7 +106,7 @@ def load_run(path: str | Path, which: str = "best", device: str = "cpu") -> Run:
     from gankit.config import to_dict
     check_compatible(state, to_dict(cfg), ckpt_path)
     # The dataset gives the shape and classes; the validation split is small and cached.
-    ds = load_dataset(cfg.data.name, "val", cfg.data.data_dir)
+    ds = load_dataset(qualified_name(cfg.data.name, cfg.data.classes), "val", cfg.data.data_dir)
     G, D = build_models(cfg.model, ds.shape, ds.num_classes if ds.labelled else 0)
     G.load_state_dict(state["G_ema"] if state.get("G_ema") is not None else state["G"])
     D.load_state_dict(state["D"])
