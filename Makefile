@@ -22,7 +22,8 @@ system-deps:
 
 run: setup
 	$(BIN)/gankit data fetch mnist
-	$(BIN)/gankit train --out $(RUN)
+	if [ -f $(RUN)/checkpoints/last.pt ]; then $(BIN)/gankit train --resume $(RUN); \
+	else $(BIN)/gankit train --out $(RUN); fi
 	$(BIN)/gankit eval $(RUN) --split test
 	$(BIN)/gankit report $(RUN)
 

@@ -77,7 +77,8 @@ def main() -> None:
                     help="time only N batches and extrapolate to the epoch")
     args = ap.parse_args()
     train = load_dataset("mnist", "train")
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, 50k MNIST images")
+    default_threads = torch.get_num_threads()
+    print(f"torch {torch.__version__}, {default_threads} cores, 50k MNIST images")
     for key in (["mlp", "dcgan"] if args.which == "both" else [args.which]):
         preset, batch, label, target = CASES[key]
         cfg = resolve(preset, {"batch_size": batch, "device": "cpu"})
@@ -88,12 +89,15 @@ def main() -> None:
             # warm-up (allocator, first-call overheads) for both loops
             gankit_epoch(trainer, 5)
             plain_epoch(cfg, G, D, train.images, train.labels, 5)
+            g_threads = torch.get_num_threads()  # the preset's `threads`
             t_g, n_g = gankit_epoch(trainer, args.batches)
+            torch.set_num_threads(default_threads)  # the plain loop as users run it
             t_p, n_p = plain_epoch(cfg, G, D, train.images, train.labels, args.batches)
         e_g = t_g * batches_per_epoch / n_g
         e_p = t_p * batches_per_epoch / n_p
         note = f" (extrapolated from {args.batches} batches)" if args.batches else ""
-        print(f"{label}: gankit {e_g:.2f} s/epoch, plain PyTorch {e_p:.2f} s/epoch, "
+        print(f"{label}: gankit {e_g:.2f} s/epoch ({g_threads} threads), plain PyTorch "
+              f"{e_p:.2f} s/epoch ({default_threads} threads), "
               f"speed-up x{e_p / e_g:.2f}; target <= {target:.1f} s: "
               f"{'met' if e_g <= target else 'MISSED'}{note}")
 

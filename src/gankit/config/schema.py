@@ -84,6 +84,9 @@ class TrainConfig:
     epochs: int = 10
     batch_size: int = 64
     device: str = "auto"           # auto | cpu | cuda | cuda:N
+    # CPU threads for PyTorch (0: PyTorch's default, one per core). Small models run fastest
+    # on one thread: their ops are too small to split, and idle threads spin (benchmarks/).
+    threads: int = 0
     d_steps: int = 1               # D steps per G step (report 002's "discriminator advantage")
     adaptive_d_steps: bool = False  # report 002: one more D step while D accuracy < threshold
     adaptive_threshold: float = 0.8

@@ -63,7 +63,7 @@ CLASSIFIER_FOR = {"mnist": "mnist", "digits": "mnist", "fashion-mnist": "fashion
 # sha256 of the shipped weights files. A new file from `gankit classifier train` prints its
 # sha256; put it here in the same change that ships the file.
 WEIGHTS_SHA256: dict[str, str] = {
-    "mnist": "a9803875ea389a5e37bf27eb0eaf2591516992e6fd6d2192d12da0e3326193f9",
+    "mnist": "40d1270cda6cb6ecaa641b80ea737e6db7c7348b6f4a063edbd7cc94827e5506",
     "fashion-mnist": "",
 }
 
@@ -291,7 +291,7 @@ def train_classifier(name: str = "mnist", out: str | Path | None = None,
         "val_acc": val_acc,
         "test_acc": test_acc,
         "train_time_s": round(train_time, 1),
-        "torch_version": torch.__version__,
+        "torch_version": str(torch.__version__),
         "state_dict": {k: v.detach().clone() for k, v in model.state_dict().items()},
     }
     out = Path(out) if out else weights_path(name)

@@ -79,6 +79,8 @@ class Trainer:
         self.cfg = cfg
         self.paths = RunPaths(Path(run_dir))
         self.device = pick_device(cfg.device)
+        if cfg.threads > 0:
+            torch.set_num_threads(cfg.threads)
         self.progress = progress
         self.hooks: list[Callable[["Trainer", int, int], None]] = []
         d = cfg.data

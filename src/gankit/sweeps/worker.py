@@ -1,0 +1,46 @@
+"""One run of a sweep, in its own process: `python -m gankit.sweeps.worker RUN_DIR`.
+
+RUN_DIR/config.yaml (written by the sweep) is the config to train; the run starts fresh, or
+resumes from RUN_DIR/checkpoints/last.pt when there is one. Exit codes: 0 finished,
+130 stopped by a signal (checkpoint saved), 3 non-finite loss, 1 any other error.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m gankit.sweeps.worker")
+    parser.add_argument("run_dir", type=Path)
+    parser.add_argument("--quiet", action="store_true")
+    args = parser.parse_args(argv)
+    import torch
+
+    from gankit.training.loop import Interrupted, NonFiniteLoss, resume, train
+    from gankit.training.runs import RunPaths, read_config
+    threads = os.environ.get("GANKIT_THREADS")
+    if threads:
+        torch.set_num_threads(int(threads))
+    progress = not args.quiet
+    try:
+        if RunPaths(args.run_dir).checkpoint("last").exists():
+            resume(args.run_dir, progress=progress)
+        else:
+            train(read_config(args.run_dir), args.run_dir, progress=progress)
+    except Interrupted as e:
+        print(f"gankit: {e}", file=sys.stderr)
+        return 130
+    except KeyboardInterrupt:  # a second signal: stopped at once, the last checkpoint stays
+        print("gankit: stopped at once; the last saved checkpoint is kept", file=sys.stderr)
+        return 130
+    except NonFiniteLoss as e:
+        print(f"gankit: error: {e}", file=sys.stderr)
+        return 3
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
