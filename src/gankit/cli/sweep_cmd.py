@@ -1,9 +1,60 @@
-"""`gankit sweep` (being built)."""
+"""`gankit sweep`: run a grid or list of overrides of a preset, one run folder per point."""
 from __future__ import annotations
 
 import argparse
 
 
+def run(args: argparse.Namespace) -> int:
+    from gankit.sweeps import load_sweep, plan, run_sweep
+    from gankit.sweeps.runner import default_out
+    from gankit.sweeps.spec import shipped_names
+    if args.list:
+        print("\n".join(shipped_names()))
+        return 0
+    if not args.file:
+        from gankit.cli.main import UserError
+        raise UserError("give a sweep file or the name of a shipped one "
+                        f"({', '.join(shipped_names())})")
+    sweep = load_sweep(args.file, args.set)
+    out = args.out or default_out(sweep)
+    if args.dry_run:
+        for p in plan(sweep, out):
+            verb = {"done": "finished", "resume": f"resume at epoch {p.epoch + 1}",
+                    "start": "start"}[p.action]
+            print(f"{p.name}: {verb} ({out}/{p.name})")
+        return 0
+    result = run_sweep(sweep, out, jobs=args.jobs, report=not args.no_report)
+    print(result.summary, end="")
+    print(f"table: {result.out / 'summary.md'}, {result.out / 'summary.csv'}")
+    if result.report:
+        print(result.report)
+    if result.interrupted:
+        return 130
+    if result.failed:
+        print(f"gankit sweep: {len(result.failed)} run(s) failed: {', '.join(result.failed)}")
+        return 1
+    return 0
+
+
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("sweep", help="(being built)")
-    p.set_defaults(func=lambda args: print("gankit sweep: not built yet") or 1)
+    p = sub.add_parser(
+        "sweep", help="run a sweep file: a preset with a grid or list of overrides",
+        description="Run every point of a sweep file (a base preset plus a grid or a list of "
+                    "overrides, optionally repeated over seeds) as its own run folder, then "
+                    "write the comparison table DIR/summary.md and DIR/summary.csv. Running "
+                    "it again skips finished points and resumes unfinished ones. Shipped "
+                    "sweeps (`--list`) reproduce the reports' experiments.")
+    p.add_argument("file", nargs="?", metavar="FILE.yaml|NAME",
+                   help="a sweep file, or the name of a shipped one (e.g. seed004)")
+    p.add_argument("--out", help="output folder (default: sweeps/NAME)")
+    p.add_argument("--jobs", type=int, default=1, metavar="N",
+                   help="runs at a time, each in its own process with cores/N threads "
+                        "(default 1)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override for every point, applied last (e.g. --set epochs=1 for a "
+                        "quick version; use another --out for it)")
+    p.add_argument("--dry-run", action="store_true",
+                   help="check every point and show what would run, then stop")
+    p.add_argument("--no-report", action="store_true", help="skip `gankit report` at the end")
+    p.add_argument("--list", action="store_true", help="list the shipped sweep files")
+    p.set_defaults(func=run)

@@ -1,9 +1,64 @@
-"""`gankit tune` (being built)."""
+"""`gankit tune`: Optuna search of a space of overrides, minimising validation FID."""
 from __future__ import annotations
 
 import argparse
+import sys
+
+
+def run(args: argparse.Namespace) -> int:
+    from gankit.cli.main import UserError
+    try:
+        import optuna  # noqa: F401
+    except ImportError:
+        raise UserError("gankit tune needs Optuna: pip install 'gankit[tune]'") from None
+    from gankit.sweeps.tune import best_summary, load_tune, tune
+    from gankit.training.loop import Interrupted
+    spec = load_tune(args.target, args.set)
+    trials = args.trials or spec.trials
+    if not trials:
+        raise UserError("give --trials N (the study's total; or trials: in the tune file)")
+    # what each worker process gets when --n-jobs starts several
+    worker_args = [args.target, "--trials", str(trials), "--out", args.out]
+    for flag, value in (("--storage", args.storage), ("--study", args.study)):
+        if value:
+            worker_args += [flag, value]
+    for s in args.set:
+        worker_args += ["--set", s]
+    try:
+        result = tune(spec, trials, out=args.out, storage=args.storage, study_name=args.study,
+                      n_jobs=args.n_jobs, worker_args=worker_args)
+    except (Interrupted, KeyboardInterrupt) as e:
+        print(f"gankit: tune stopped ({e}); the study keeps its finished trials: run the same "
+              "command again to continue", file=sys.stderr)
+        return 130
+    print(result.table, end="")
+    print(best_summary(spec, result.study))
+    print(f"trials: {result.out / 'trials.csv'}")
+    return 0
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("tune", help="(being built)")
-    p.set_defaults(func=lambda args: print("gankit tune: not built yet") or 1)
+    p = sub.add_parser(
+        "tune", help="search hyperparameters with Optuna (minimises validation FID)",
+        description="Search a space of config overrides with Optuna, minimising validation FID "
+                    "(metrics.jsonl val/fid; eval.every must be > 0), pruning trials whose FID "
+                    "is worse than the median at the same epoch. TARGET is a tune file (preset:, "
+                    "set:, space:, pruner:) or a preset name (searches both learning rates). "
+                    "Several processes, on one machine or many, join one study through the "
+                    "same --storage and --study; --trials counts all of them together.")
+    p.add_argument("target", metavar="FILE.yaml|PRESET")
+    p.add_argument("--trials", type=int, metavar="N",
+                   help="finished (complete or pruned) trials the study should hold in total")
+    p.add_argument("--out", default="tune",
+                   help="folder for trial runs (OUT/STUDY/trial-NNNN) and the default SQLite "
+                        "database (default: tune)")
+    p.add_argument("--storage", metavar="URL",
+                   help="Optuna storage URL (default sqlite:///OUT/optuna.db; "
+                        "postgresql://USER:PASS@HOST/DB to share a study across machines)")
+    p.add_argument("--study", metavar="NAME",
+                   help="study name (default: the tune file's or preset's name)")
+    p.add_argument("--n-jobs", type=int, default=1, metavar="K",
+                   help="worker processes on this machine, each with cores/K threads (default 1)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override for every trial, e.g. --set epochs=5 --set eval.n=2000")
+    p.set_defaults(func=run)

@@ -63,7 +63,7 @@ CLASSIFIER_FOR = {"mnist": "mnist", "digits": "mnist", "fashion-mnist": "fashion
 # sha256 of the shipped weights files. A new file from `gankit classifier train` prints its
 # sha256; put it here in the same change that ships the file.
 WEIGHTS_SHA256: dict[str, str] = {
-    "mnist": "40d1270cda6cb6ecaa641b80ea737e6db7c7348b6f4a063edbd7cc94827e5506",
+    "mnist": "c80de40385c07e8f7379b753a578ef537f9eea0a2fc7f72ef224a15e1035706d",
     "fashion-mnist": "",
 }
 
@@ -88,9 +88,13 @@ def _block(cin: int, cout: int) -> nn.Sequential:
 class ReferenceClassifier(nn.Module):
     """Three conv blocks (conv3x3-BN-ReLU-maxpool), then FC -> `feature_dim` -> ReLU -> FC -> classes.
 
-    Input: float images (B, C, 28, 28) in [-1, 1]. `features` is the penultimate layer
-    *before* its ReLU: every dimension stays informative (no dead, always-zero units that
-    would make covariance matrices singular).
+    Input: float images (B, C, 28, 28) in [-1, 1]. The features are the penultimate layer
+    *before* its ReLU (every dimension stays informative: no dead, always-zero units that
+    would make covariance matrices singular), divided by `feature_scale`, a constant fixed at
+    training time: the root mean square of those activations over the training split. It
+    puts x.y/d near 1 for real images, the range KID's kernel (x.y/d + 1)^3 is meant for
+    (Inception's pool features are of that order); raw activations are ~10x larger and make
+    the cubic kernel's estimates explode in variance.
     """
 
     def __init__(self, in_channels: int = 1, num_classes: int = 10,
@@ -103,11 +107,12 @@ class ReferenceClassifier(nn.Module):
         self.fc1 = nn.Linear(c * side * side, feature_dim)
         self.drop = nn.Dropout(dropout)
         self.fc2 = nn.Linear(feature_dim, num_classes)
+        self.register_buffer("feature_scale", torch.ones(()))
         self.in_channels, self.image_size = in_channels, image_size
 
     def features_and_logits(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         f = self.fc1(self.body(x))                   # (B, feature_dim), pre-activation
-        return f, self.fc2(self.drop(F.relu(f)))     # (B, num_classes)
+        return f / self.feature_scale, self.fc2(self.drop(F.relu(f)))   # (B, num_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.features_and_logits(x)[1]
@@ -240,6 +245,17 @@ def augment(x: torch.Tensor, recipe: Recipe, g: torch.Generator) -> torch.Tensor
                          align_corners=False) - 1
 
 
+@torch.no_grad()
+def set_feature_scale(model: ReferenceClassifier, images: torch.Tensor) -> float:
+    """Fix `feature_scale` to the RMS of the raw penultimate activations over `images`."""
+    model.eval()
+    model.feature_scale.fill_(1.0)
+    f, _ = run_classifier(model, images)
+    scale = float(f.double().pow(2).mean().sqrt())
+    model.feature_scale.fill_(scale)
+    return scale
+
+
 def train_classifier(name: str = "mnist", out: str | Path | None = None,
                      data_dir: str | None = None, recipe: Recipe | None = None,
                      log: Callable[[str], None] = print) -> dict:
@@ -280,6 +296,7 @@ def train_classifier(name: str = "mnist", out: str | Path | None = None,
         log(f"epoch {epoch + 1}/{recipe.epochs}: train loss {total / n:.4f}, val acc "
             f"{val_acc:.4%} ({time.perf_counter() - t0:.0f} s)")
     train_time = time.perf_counter() - t0
+    set_feature_scale(model, train.images)
     test_acc = accuracy(model, test.images, test.labels)
     log(f"test acc {test_acc:.4%}; trained in {train_time:.0f} s")
     blob = {

@@ -1,1 +1,14 @@
-"""gankit.sweeps"""
+"""Sweeps and tuning: many runs of one preset, compared in one table.
+
+- `spec`: sweep files (a base preset, `set:`, `grid:` or `points:`, `seeds:`), resolved to
+  one TrainConfig per run before anything runs; shipped files in `sweeps/files/`.
+- `runner`: runs them, `jobs` processes at a time, skipping finished runs and resuming
+  unfinished ones; `summary`: the comparison table (summary.md / summary.csv).
+- `tune`: Optuna search of a space of overrides, minimising validation FID, with pruning.
+"""
+from gankit.sweeps.runner import SweepResult, plan, run_sweep
+from gankit.sweeps.spec import Run, Sweep, load_sweep, parse_sweep, shipped_names
+from gankit.sweeps.summary import write_summary
+
+__all__ = ["Run", "Sweep", "SweepResult", "load_sweep", "parse_sweep", "plan", "run_sweep",
+           "shipped_names", "write_summary"]

@@ -1,0 +1,113 @@
+"""Run the exploration on a run folder: figures as PNG plus RUN/explore/index.json.
+
+index.json lists the figures in order, each with its file (relative to the index), title
+and one-line caption (what `gankit report` shows), and the numbers behind it:
+
+    {"run": ..., "which": "best", "epoch": 30, "seed": 0, "conditional": true,
+     "label_encoding": "embedding", "figures": [{"name", "file", "title", "caption", "data"}],
+     "notes": ["..."]}
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+from gankit.exploration.experiments import ExploreFigure, all_figures
+
+INDEX = "index.json"
+
+
+def log(msg: str) -> None:
+    print(f"[gankit explore] {msg}", file=sys.stderr, flush=True)
+
+
+def explore_dir(run_dir: str | os.PathLike) -> Path:
+    return Path(run_dir) / "explore"
+
+
+def write_figure(fig: ExploreFigure, out: str | os.PathLike) -> Path:
+    """Draw one exploration figure as out/<name>.png."""
+    from gankit.plots.panels import save_panels
+    return save_panels(fig.panels, Path(out) / f"{fig.name}.png", title=fig.title)
+
+
+def explore_run(run_dir: str | os.PathLike, which: str = "best", out: str | os.PathLike | None = None,
+                seed: int = 0, d_per_class: int = 500, device: str = "cpu") -> dict:
+    """Every exploration figure of a run's generator, written to `out` (default RUN/explore),
+    with index.json; returns the index.
+
+    `d_per_class` > 0 adds report 002's Table 3 as a chart: the discriminator's accuracy per
+    class on that many real (validation split) and generated images per class."""
+    from gankit.training.runs import load_run
+    run = load_run(run_dir, which=which, device=device)
+    out = Path(out) if out is not None else explore_dir(run_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    G = run.G
+    scale = run.cfg.data.scale
+    conditional = bool(getattr(G, "conditional", False))
+    entries, notes = [], []
+    for fig in all_figures(G, seed=seed, scale=scale, classes=run.classes or None):
+        path = write_figure(fig, out)
+        entries.append({"name": fig.name, "file": path.name, "title": fig.title,
+                        "caption": fig.caption, "data": fig.data})
+    if not conditional:
+        notes.append("unconditional generator: only interpolation in z and noise on z apply "
+                     "(no labels to vary)")
+    if d_per_class > 0:
+        entry, note = _d_accuracy_figure(run, out, d_per_class, seed)
+        if entry:
+            entries.append(entry)
+        if note:
+            notes.append(note)
+            log(note)
+    index = {"run": str(run_dir), "which": which, "epoch": run.epoch, "seed": seed,
+             "conditional": conditional,
+             "label_encoding": run.cfg.model.g_cond if conditional else None,
+             "figures": entries, "notes": notes}
+    tmp = out / f".{INDEX}.{os.getpid()}.tmp"
+    tmp.write_text(json.dumps(index, indent=2, ensure_ascii=False) + "\n")
+    os.replace(tmp, out / INDEX)
+    return index
+
+
+def read_index(folder: str | os.PathLike) -> dict | None:
+    """The exploration index in `folder` (e.g. RUN/explore), or None when absent/unreadable."""
+    path = Path(folder) / INDEX
+    if not path.is_file():
+        return None
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
+    return data if isinstance(data, dict) and isinstance(data.get("figures"), list) else None
+
+
+def _d_accuracy_figure(run, out: Path, n_per_class: int, seed: int) -> tuple[dict | None, str | None]:
+    """Report 002's per-class discriminator accuracy as grouped bars, or a note why not."""
+    try:
+        from gankit.metrics.classes import discriminator_accuracy_per_class
+    except ImportError as e:   # gankit.metrics not available in this install
+        return None, f"per-class discriminator accuracy skipped: {e}"
+    try:
+        acc = discriminator_accuracy_per_class(run.D, run.G, run.cfg.data.name, "val",
+                                               n_per_class, seed, run.cfg.data.data_dir,
+                                               run.cfg.data.scale)
+    except Exception as e:  # noqa: BLE001 - optional figure: a failure is a note, not a crash
+        return None, f"per-class discriminator accuracy skipped: {type(e).__name__}: {e}"
+    from gankit.plots.charts import grouped_bars
+    names = list(run.classes) if run.classes else [str(i) for i in range(len(acc["real"]))]
+    path = grouped_bars({"real (D(x) > 0.5)": acc["real"], "generated (D(G(z)) < 0.5)": acc["fake"]},
+                        names, out / "d_accuracy_per_class.png",
+                        "Discriminator accuracy per class", "accuracy", ylim=(0, 1.08),
+                        annotate=True)
+    n_real, n_fake = int(acc["n_real"].sum()), int(acc["n_fake"].sum())
+    how = ("conditioned on each class" if getattr(run.G, "conditional", False)
+           else "assigned to classes by the reference classifier")
+    data = {k: [None if v != v else round(float(v), 4) for v in acc[k]] for k in ("real", "fake")}
+    return {"name": "d_accuracy_per_class", "file": path.name,
+            "title": "Discriminator accuracy per class",
+            "caption": f"D's accuracy on {n_real} real validation images and {n_fake} generated "
+                       f"ones ({how}), per class (report 002, Table 3).",
+            "data": data}, None

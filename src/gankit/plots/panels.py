@@ -1,0 +1,89 @@
+"""Labelled image grids as PNG: one or more panels side by side, each a grid of uint8 images
+with a title and row/column labels (matplotlib Agg; the tiles come from `grid.grid_array`).
+
+A panel is anything with `images` (uint8 (N, C, H, W)), `nrow`, `title`, `row_labels` and
+`col_labels` (e.g. `gankit.exploration.Panel`).
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from gankit.plots.grid import grid_array
+
+PAD = 2
+PAD_VALUE = 96          # mid grey between tiles: white-on-black digits stay apart
+TILE_INCH = 0.42        # the printed size of one image tile
+
+
+def pyplot() -> Any:
+    """matplotlib.pyplot on the Agg backend (no display needed)."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    return plt
+
+
+def save_panels(panels: Sequence[Any], path: str | os.PathLike, title: str | None = None,
+                dpi: int = 110) -> Path:
+    """Draw `panels` side by side with their labels and write a PNG; returns its path."""
+    plt = pyplot()
+    if not panels:
+        raise ValueError("save_panels needs at least one panel")
+    arrays = [grid_array(p.images, p.nrow, PAD, PAD_VALUE) for p in panels]
+    _, h, w = panels[0].images.shape[1:]
+    cols = [p.nrow for p in panels]
+    rows = max(-(-len(p.images) // p.nrow) for p in panels)
+    label_w = 0.9 if any(p.row_labels for p in panels) else 0.15
+    width = sum(c * TILE_INCH + label_w for c in cols) + 0.3
+    height = rows * TILE_INCH * h / max(w, 1) + 0.55 + (0.35 if title else 0) + (
+        0.3 if any(p.col_labels for p in panels) else 0)
+    fig, axes = plt.subplots(1, len(panels), figsize=(max(width, 3.0), max(height, 1.6)),
+                             gridspec_kw={"width_ratios": [a.shape[1] for a in arrays]},
+                             squeeze=False, layout="constrained")
+    for ax, p, arr in zip(axes[0], panels, arrays):
+        img = arr[..., 0] if arr.shape[-1] == 1 else arr
+        ax.imshow(img, cmap="gray" if arr.shape[-1] == 1 else None, vmin=0, vmax=255,
+                  interpolation="nearest")
+        step_x, step_y = w + PAD, h + PAD
+        if p.col_labels:
+            ax.set_xticks([PAD + i * step_x + w / 2 for i in range(len(p.col_labels))])
+            ax.set_xticklabels(p.col_labels, fontsize=7)
+            ax.xaxis.tick_top()
+        else:
+            ax.set_xticks([])
+        if p.row_labels:
+            ax.set_yticks([PAD + i * step_y + h / 2 for i in range(len(p.row_labels))])
+            ax.set_yticklabels(p.row_labels, fontsize=7)
+        else:
+            ax.set_yticks([])
+        ax.tick_params(length=0, pad=2)
+        for s in ax.spines.values():
+            s.set_visible(False)
+        if p.title:
+            ax.set_xlabel(p.title, fontsize=9)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    return save_figure(fig, path, dpi)
+
+
+def save_figure(fig: Any, path: str | os.PathLike, dpi: int = 110) -> Path:
+    """Write a matplotlib figure as PNG (atomically) and close it."""
+    plt = pyplot()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp.png")
+    try:
+        fig.savefig(tmp, dpi=dpi, facecolor="white")
+    finally:
+        plt.close(fig)
+    os.replace(tmp, path)
+    return path
+
+
+def uint8_rgb(panel_images: np.ndarray) -> np.ndarray:
+    """(H, W, 1|3) uint8 -> (H, W, 3) uint8."""
+    return np.repeat(panel_images, 3, axis=-1) if panel_images.shape[-1] == 1 else panel_images

@@ -1,0 +1,93 @@
+"""A real `gankit sweep --jobs 2`, killed half way, then run again: nothing finished is
+redone, the unfinished runs resume or restart, and the table has every point."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+from pathlib import Path
+
+import torch
+
+from tests.sweeps.conftest import TINY, gankit, write_yaml
+
+
+
+def progress(run: Path) -> tuple[int, int]:
+    """(epoch, batch) of a run's last checkpoint, (0, 0) without one."""
+    ckpt = run / "checkpoints" / "last.pt"
+    if not ckpt.exists():
+        return 0, 0
+    state = torch.load(ckpt, weights_only=True, map_location="cpu")
+    return state["epoch"], state["batch"]
+
+
+def finished_runs(out: Path) -> list[str]:
+    state = out / "state.json"
+    if not state.exists():
+        return []
+    try:
+        runs = json.loads(state.read_text())["runs"]
+    except (json.JSONDecodeError, KeyError):
+        return []
+    return [n for n, r in runs.items() if r.get("exit_code") == 0]
+
+
+def test_killed_sweep_continues_where_it_stopped(tmp_path: Path) -> None:
+    sweep = write_yaml(tmp_path / "grid.yaml", {
+        "preset": "seed000-m4", "set": {**TINY, "data.limit": 128},
+        "grid": {"model.nz": [8, 16], "epochs": [1, 10]}})
+    out = tmp_path / "out"
+    names = ["000-model.nz=8-epochs=1", "001-model.nz=8-epochs=10",
+             "002-model.nz=16-epochs=1", "003-model.nz=16-epochs=10"]
+    p = gankit("sweep", str(sweep), "--out", str(out), "--jobs", "2", "--no-report",
+               cwd=tmp_path)
+    deadline = time.time() + 150
+    # Kill when one run has finished and another has started but not finished: the short
+    # run 000 ends while its partner 001 (10 epochs) is training.
+    while time.time() < deadline and p.poll() is None:
+        done = finished_runs(out)
+        started = [n for n in names if (out / n / "config.yaml").exists() and n not in done]
+        if done and started:
+            break
+        time.sleep(0.02)
+    assert p.poll() is None, "the sweep ended before it could be interrupted:\n" + \
+        p.communicate()[1]
+    os.killpg(p.pid, signal.SIGKILL)    # the sweep and its runs, without a chance to save
+    p.wait()
+
+    epochs = dict(zip(names, [1, 10, 1, 10]))
+    before = {n: progress(out / n) for n in names}
+    finished = [n for n in names if before[n][0] == epochs[n]]
+    unfinished = [n for n in names if n not in finished]
+    assert finished and unfinished, before
+    print("at the kill:", before)
+    stamps = {n: [(out / n / f).stat().st_mtime_ns for f in ("metrics.jsonl",
+                                                              "checkpoints/last.pt")]
+              for n in finished}
+
+    p = gankit("sweep", str(sweep), "--out", str(out), "--jobs", "2", "--no-report",
+               cwd=tmp_path)
+    stdout, stderr = p.communicate(timeout=180)
+    assert p.returncode == 0, stderr
+    assert f"{len(finished)} already finished" in stderr
+    for n in unfinished:
+        if before[n][0] > 0 or before[n][1] > 0:
+            assert f"{n}: resuming at epoch {before[n][0] + 1}" in stderr
+        else:
+            assert f"{n}: starting" in stderr
+    for n in finished:                   # not redone
+        assert [(out / n / f).stat().st_mtime_ns
+                for f in ("metrics.jsonl", "checkpoints/last.pt")] == stamps[n]
+    for n in names:                      # every epoch exactly once, whatever happened
+        recs = [json.loads(line) for line in (out / n / "metrics.jsonl").read_text().splitlines()]
+        assert [r["epoch"] for r in recs] == list(range(1, epochs[n] + 1)), n
+        assert progress(out / n) == (epochs[n], 0)
+    table = (out / "summary.md").read_text()
+    rows = [line for line in table.splitlines() if line.startswith("| 00")]
+    assert [r.split(" | ")[0][2:] for r in rows] == names
+    assert all(" | done | " in r for r in rows)
+    assert "| model.nz | epochs | status |" in table
+    assert stdout.count("| 00") == 4     # the table is printed too
+    assert {"summary.csv", "sweep.yaml", "state.json", "logs"} <= {p.name for p in out.iterdir()}
