@@ -39,7 +39,9 @@ class BlobG(nn.Module):
         super().__init__()
         self.nz, self.conditional, self.num_classes = nz, conditional, 10 if conditional else 0
         self.fc = nn.Linear(nz, 7 * 7)
-        torch.nn.init.normal_(self.fc.weight, std=0.5, generator=torch.Generator().manual_seed(0))
+        g = torch.Generator().manual_seed(0)      # the same weights for every instance
+        torch.nn.init.normal_(self.fc.weight, std=0.5, generator=g)
+        torch.nn.init.normal_(self.fc.bias, std=0.5, generator=g)
 
     def forward(self, z: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
         x = self.fc(z).view(-1, 1, 7, 7)

@@ -51,13 +51,13 @@ def test_accuracy_on_test_images():
 
 def test_features_do_not_depend_on_batch_size():
     from gankit.data import load_dataset
-    x = load_dataset("mnist", "val", limit=300).images
+    x = load_dataset("mnist", "val", limit=64).images
     clf = C.load_classifier("mnist").model
-    f1, l1 = C.run_classifier(clf, x, batch_size=300)
+    f1, l1 = C.run_classifier(clf, x, batch_size=64)
     f2, l2 = C.run_classifier(clf, x, batch_size=7)
-    f3, _ = C.run_classifier(clf, x, batch_size=1)
+    f3, _ = C.run_classifier(clf, x[:8], batch_size=1)
     torch.testing.assert_close(f2, f1, rtol=1e-5, atol=1e-5)
-    torch.testing.assert_close(f3, f1, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(f3, f1[:8], rtol=1e-5, atol=1e-5)
     torch.testing.assert_close(l2, l1, rtol=1e-5, atol=1e-5)
 
 

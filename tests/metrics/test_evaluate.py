@@ -17,24 +17,29 @@ def fewer_kid_subsets(monkeypatch):
 
 
 def test_a_perfect_conditional_generator_scores_like_real_data(memorizer):
+    # A generator that returns training digits scores close to held-out real digits.
     m = E.evaluate_generator(memorizer, "mnist", n=N)
+    floor = E.evaluate_real("mnist", n=N).summary()
     for key in K.SUMMARY + (K.LABEL_ACC, K.N):
         assert key in m, key
     assert all("/" not in k for k in m)            # the summary only: no per-class keys
     assert m[K.N] == N
     assert m[K.LABEL_ACC] > 0.97
-    assert m[K.FID] < 3.0 and abs(m[K.KID]) < 0.01
-    assert m[K.PRECISION] > 0.6 and m[K.RECALL] > 0.6 and m[K.COVERAGE] > 0.8
-    assert 0.7 < m[K.DENSITY] < 1.3
-    assert m[K.IS] > 8.5 and m[K.MODES] == 10 and m[K.CLASS_KL] < 0.01
+    assert m[K.FID] < 2 * floor[K.FID] and abs(m[K.KID]) < 0.02
+    for key in (K.PRECISION, K.RECALL, K.COVERAGE, K.DENSITY):
+        assert m[key] == pytest.approx(floor[key], abs=0.1), key
+    assert m[K.IS] > 9 and m[K.MODES] == 10 and m[K.CLASS_KL] < 0.01
 
 
 def test_a_bad_generator_scores_badly(memorizer):
     good = E.evaluate_generator(memorizer, "mnist", n=N)
     bad = E.evaluate_generator(BlobG(), "mnist", n=N)
-    assert bad[K.FID] > 20 * good[K.FID] and bad[K.KID] > 10 * max(good[K.KID], 1e-3)
-    assert bad[K.PRECISION] < 0.1 and bad[K.RECALL] < 0.1 and bad[K.COVERAGE] < 0.1
-    assert bad[K.IS] < good[K.IS]
+    assert bad[K.FID] > 20 * good[K.FID] and bad[K.KID] > 0.5
+    # Precision is the least robust of the four (real outliers have wide balls); density
+    # is Naeem et al.'s fix for that.
+    assert bad[K.PRECISION] < 0.5 and bad[K.DENSITY] < 0.3
+    assert bad[K.RECALL] < 0.05 and bad[K.COVERAGE] < 0.05
+    assert bad[K.IS] < 2.5 and bad[K.MODES] <= 4
     assert K.LABEL_ACC not in bad
 
 
@@ -86,7 +91,7 @@ def test_real_floor(private_metrics_cache):
     ev = E.evaluate_real("mnist", n=N)
     m = ev.metrics
     assert m[K.LABEL_ACC] > 0.98          # the classifier's accuracy on test images
-    assert m[K.FID] < 3 and 0.5 < m[K.PRECISION] <= 1
+    assert 0 < m[K.FID] < 1 and 0.5 < m[K.PRECISION] <= 1 and m[K.MODES] == 10
     assert list(private_metrics_cache.glob("*mnist_val_classifier-*_n1000.npz"))
 
 

@@ -40,8 +40,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--which", default="best", choices=["best", "last"], help="checkpoint")
     p.add_argument("--out", help="output folder (default RUN/explore)")
     p.add_argument("--seed", type=int, default=0, help="noise seed: a seed identifies a figure")
-    p.add_argument("--d-per-class", type=int, default=500, metavar="N",
+    p.add_argument("--d-per-class", type=int, default=200, metavar="N",
                    help="real and generated images per class for D's per-class accuracy "
-                        "(default 500; 0 skips it)")
+                        "(default 200; report 002 used 500; 0 skips it)")
     p.add_argument("--device", default="cpu")
     p.set_defaults(func=run)

@@ -6,7 +6,7 @@ import argparse
 
 def run(args: argparse.Namespace) -> int:
     from gankit.sweeps import load_sweep, plan, run_sweep
-    from gankit.sweeps.runner import default_out
+    from gankit.sweeps.runner import default_out, preflight
     from gankit.sweeps.spec import shipped_names
     if args.list:
         print("\n".join(shipped_names()))
@@ -18,7 +18,9 @@ def run(args: argparse.Namespace) -> int:
     sweep = load_sweep(args.file, args.set)
     out = args.out or default_out(sweep)
     if args.dry_run:
-        for p in plan(sweep, out):
+        planned = plan(sweep, out)
+        preflight((f"point {r.name}", r.cfg) for r in sweep.runs)
+        for p in planned:
             verb = {"done": "finished", "resume": f"resume at epoch {p.epoch + 1}",
                     "start": "start"}[p.action]
             print(f"{p.name}: {verb} ({out}/{p.name})")

@@ -31,6 +31,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"gankit: tune stopped ({e}); the study keeps its finished trials: run the same "
               "command again to continue", file=sys.stderr)
         return 130
+    if args.worker:  # one of --n-jobs's processes: the parent prints the table
+        return 0
     print(result.table, end="")
     print(best_summary(spec, result.study))
     print(f"trials: {result.out / 'trials.csv'}")
@@ -61,4 +63,5 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="worker processes on this machine, each with cores/K threads (default 1)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override for every trial, e.g. --set epochs=5 --set eval.n=2000")
+    p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     p.set_defaults(func=run)

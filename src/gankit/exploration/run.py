@@ -34,7 +34,7 @@ def write_figure(fig: ExploreFigure, out: str | os.PathLike) -> Path:
 
 
 def explore_run(run_dir: str | os.PathLike, which: str = "best", out: str | os.PathLike | None = None,
-                seed: int = 0, d_per_class: int = 500, device: str = "cpu") -> dict:
+                seed: int = 0, d_per_class: int = 200, device: str = "cpu") -> dict:
     """Every exploration figure of a run's generator, written to `out` (default RUN/explore),
     with index.json; returns the index.
 

@@ -11,6 +11,8 @@ import os
 from pathlib import Path
 from typing import Sequence
 
+from matplotlib.ticker import MaxNLocator, NullFormatter
+
 from gankit.plots.panels import pyplot, save_figure
 
 PHASES = ("train", "val")
@@ -49,9 +51,11 @@ def _lines(rows: Sequence[dict], specs: Sequence[tuple[str, str, str, str]],
         ax.axhline(hline, color="grey", lw=0.8, ls=":")
     if logy and all(y > 0 for (_, ys), *_ in data for y in ys):
         ax.set_yscale("log")
+        ax.yaxis.set_minor_formatter(NullFormatter())
     if ylim:
         ax.set_ylim(*ylim)
     ax.set_xlabel("epoch")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_ylabel(ylabel)
     ax.set_title(title, fontsize=10)
     ax.grid(alpha=0.3)
@@ -118,6 +122,7 @@ def eval_curves(rows: Sequence[dict], path: str | os.PathLike) -> Path | None:
         ax.plot(xs, ys, "-o", ms=3, lw=1.4, color="tab:green")
         ax.set_title(key, fontsize=9)
         ax.set_xlabel("epoch", fontsize=8)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.tick_params(labelsize=7)
         ax.grid(alpha=0.3)
     for ax in list(axes.flat)[len(keys):]:

@@ -10,8 +10,6 @@ import os
 from pathlib import Path
 from typing import Any, Sequence
 
-import numpy as np
-
 from gankit.plots.grid import grid_array
 
 PAD = 2
@@ -82,8 +80,3 @@ def save_figure(fig: Any, path: str | os.PathLike, dpi: int = 110) -> Path:
         plt.close(fig)
     os.replace(tmp, path)
     return path
-
-
-def uint8_rgb(panel_images: np.ndarray) -> np.ndarray:
-    """(H, W, 1|3) uint8 -> (H, W, 3) uint8."""
-    return np.repeat(panel_images, 3, axis=-1) if panel_images.shape[-1] == 1 else panel_images

@@ -27,11 +27,11 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
 import yaml
 
-from gankit.config import ConfigError, to_dict
+from gankit.config import ConfigError, TrainConfig, to_dict
 from gankit.sweeps.spec import Run, Sweep
 
 GRACE_S = 30.0          # after a signal to the sweep alone, runs get this long before SIGTERM
@@ -122,20 +122,42 @@ def plan(sweep: Sweep, out: str | Path) -> list[Planned]:
     return planned
 
 
-def check_data(sweep: Sweep) -> None:
-    """Every dataset the sweep uses can be loaded (and has labels when a point needs them),
-    checked once per dataset before anything runs; also fetches it once, not once per job."""
+def preflight(runs: Iterable[tuple[str, TrainConfig]]) -> None:
+    """What resolving a config cannot see, checked before anything runs: every dataset loads
+    (and has labels when the model is conditional), every model builds for its data (on
+    PyTorch's meta device: no memory, no compute) and every loss exists. Each distinct
+    dataset and model is checked once; loading the data here also fetches it once, not once
+    per job. Raises ConfigError (or DataError) naming the run."""
+    import torch
+
     from gankit.data import load_arrays, qualified_name
-    seen: dict[tuple, bool] = {}
-    for run in sweep.runs:
-        d = run.cfg.data
+    from gankit.losses import get_loss
+    from gankit.models import build_models
+    datasets: dict[tuple, tuple[tuple[int, int, int], int]] = {}
+    built: set[str] = set()
+    for name, cfg in runs:
+        d = cfg.data
         key = (qualified_name(d.name, d.classes), d.data_dir)
-        if key not in seen:
+        if key not in datasets:
             arrays = load_arrays(key[0], "val", d.data_dir)
-            seen[key] = arrays.labels is not None
-        if run.cfg.model.conditional and not seen[key]:
-            raise ConfigError(f"point {run.name}: model.conditional is true but {d.name} has no "
-                              "labels; set model.conditional=false or pick a labelled dataset")
+            classes = 0 if arrays.labels is None else len(arrays.classes)
+            datasets[key] = (tuple(arrays.images.shape[1:]), classes)
+        shape, classes = datasets[key]
+        try:
+            get_loss(cfg.loss)
+            model_key = json.dumps([to_dict(cfg.model), shape, classes], sort_keys=True)
+            if model_key in built:
+                continue
+            built.add(model_key)
+            try:
+                with torch.device("meta"):
+                    build_models(cfg.model, shape, classes)
+            except ConfigError:
+                raise
+            except Exception:  # noqa: BLE001 - the meta device's limits, not the config's
+                pass
+        except ConfigError as e:
+            raise ConfigError(f"{name}: {e}") from None
 
 
 class State:
@@ -199,7 +221,7 @@ def run_sweep(sweep: Sweep, out: str | Path | None = None, jobs: int = 1, report
         raise ConfigError(f"--jobs must be at least 1, got {jobs}")
     out = Path(out) if out is not None else default_out(sweep)
     planned = plan(sweep, out)          # errors before anything runs
-    check_data(sweep)
+    preflight((f"point {r.name}", r.cfg) for r in sweep.runs)
     out.mkdir(parents=True, exist_ok=True)
     (out / "sweep.yaml").write_text(sweep.to_yaml())
     state = State(out)
@@ -223,7 +245,8 @@ def run_sweep(sweep: Sweep, out: str | Path | None = None, jobs: int = 1, report
                 result.interrupted = True
             while queue and len(running) < jobs:
                 p = queue.pop(0)
-                running[p.name] = _start(p, out, env, quiet, echo, len(planned))
+                running[p.name] = _start(p, out, env, quiet, echo,
+                                         f"[{planned.index(p) + 1:>3}/{len(planned)}]")
             for name, (proc, p, t0, log) in list(running.items()):
                 rc = proc.poll()
                 if rc is None:
@@ -256,7 +279,7 @@ def run_sweep(sweep: Sweep, out: str | Path | None = None, jobs: int = 1, report
 
 
 def _start(p: Planned, out: Path, env: dict, quiet: bool, echo: Callable[[str], None],
-           total: int) -> tuple[subprocess.Popen, Planned, float, Any]:
+           counter: str) -> tuple[subprocess.Popen, Planned, float, Any]:
     from gankit.config import dump
     if p.action == "start" and p.path.exists():
         # A folder without a checkpoint holds nothing worth keeping: start it cleanly.
@@ -266,7 +289,7 @@ def _start(p: Planned, out: Path, env: dict, quiet: bool, echo: Callable[[str], 
     # change mid-run differ (epochs, eval, ...), which check_compatible enforces again.
     (p.path / "config.yaml").write_text(dump(p.run.cfg))
     verb = "resuming at epoch %d" % (p.epoch + 1) if p.action == "resume" else "starting"
-    echo(f"[{p.run.point + 1:>3}/{total}] {p.name}: {verb}")
+    echo(f"{counter} {p.name}: {verb}")
     log = None
     if quiet:
         (out / "logs").mkdir(exist_ok=True)

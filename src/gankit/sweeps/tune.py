@@ -252,12 +252,16 @@ def check_spec(spec: TuneSpec, where: str) -> None:
         raise ConfigError(f"{where}: tuning minimises validation FID, so it needs eval.every "
                           "> 0 (e.g. set: {eval.every: 1} in the tune file, or --set "
                           "eval.every=1)")
+    configs = [(where, base)]
     for p in spec.space:
         for value in p.corners():
             try:
-                spec.config({p.key: value})
+                configs.append((f"{where}: space: {p.key}={yaml_value(value)}",
+                                spec.config({p.key: value})))
             except ConfigError as e:
                 raise ConfigError(f"{where}: space: {p.key}: {e}") from None
+    from gankit.sweeps.runner import preflight
+    preflight(configs)
 
 
 # ---- storage and study ------------------------------------------------------------------
@@ -389,7 +393,7 @@ class Objective:
         cfg = self.spec.config(params)
         run_dir = self.trials_dir / f"trial-{trial.number:04d}"
         trial.set_user_attr("run_dir", str(run_dir.resolve()))
-        trial.set_user_attr("host", socket.gethostname())
+        trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")
         trial.set_user_attr("params_yaml", {k: yaml_value(v) for k, v in params.items()})
         self._echo(f"trial {trial.number}: " + ", ".join(f"{k}={yaml_value(v)}"
                                                          for k, v in params.items()))
@@ -402,7 +406,9 @@ class Objective:
         key = f"{cfg.eval.split}/fid"
         fid = last_record(run_dir).get(key)
         if fid is None or not math.isfinite(fid):
-            raise ConfigError(f"trial {trial.number}: no finite {key} in {run_dir}/metrics.jsonl")
+            # Optuna records a NaN objective as a failed trial and goes on with the next
+            self._echo(f"trial {trial.number}: no finite {key} in {run_dir}/metrics.jsonl")
+            return math.nan
         self._echo(f"trial {trial.number}: {key} {fid:.4g}")
         return float(fid)
 
@@ -477,7 +483,7 @@ def _run_workers(n: int, args: list[str], echo: Any) -> None:
     threads = max(1, cpu_count() // n)
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads),
            "GANKIT_THREADS": str(threads)}
-    cmd = [sys.executable, "-m", "gankit.cli.main", "tune", *args, "--n-jobs", "1"]
+    cmd = [sys.executable, "-m", "gankit.cli.main", "tune", *args, "--n-jobs", "1", "--worker"]
     echo(f"starting {n} worker processes ({threads} threads each)")
     procs = [subprocess.Popen(cmd, env=env) for _ in range(n)]
     try:
@@ -522,7 +528,7 @@ def _fmt(v: Any) -> str:
 def trials_csv(study: Any) -> str:
     import csv
     import io
-    trials = study.get_trials(deepcopy=False)
+    trials = [t for t in study.get_trials(deepcopy=False) if not t.user_attrs.get("surplus")]
     keys: list[str] = []
     for t in trials:
         keys += [k for k in t.params if k not in keys]

@@ -1,0 +1,137 @@
+"""All figures of one run folder, written to RUN/plots with an index (what `gankit report` shows).
+
+From metrics.jsonl: G/D losses (train and val), D(x) vs D(G(z)), D accuracy on real and
+generated images, gradient norms, validation metrics (when evaluated during training).
+From the grids: an animated GIF of the fixed-noise grid over epochs (grids/progression.png,
+the composite, is written by training). From the checkpoint: real beside generated, and the
+class distribution of the samples by the reference classifier (skipped with a note when
+gankit.metrics has none for the dataset).
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from gankit.plots import curves
+
+INDEX = "index.json"
+
+
+def log(msg: str) -> None:
+    print(f"[gankit plots] {msg}", file=sys.stderr, flush=True)
+
+
+@dataclass
+class PlotEntry:
+    name: str
+    file: str             # relative to the plots folder
+    title: str
+    caption: str
+    section: str          # "curves" | "samples"
+    data: dict = field(default_factory=dict)
+
+
+CURVES = [
+    ("losses", curves.loss_curves, "Losses",
+     "Generator and discriminator losses per epoch; solid: training batches, dashed: "
+     "held-out validation images."),
+    ("d_outputs", curves.d_output_curves, "D(x) vs D(G(z))",
+     "Mean discriminator output (sigmoid) on real images and on generated ones."),
+    ("d_accuracy", curves.d_accuracy_curves, "Discriminator accuracy",
+     "Share of real images D calls real (logit > 0) and of generated ones it calls fake."),
+    ("grad_norms", curves.grad_norm_curves, "Gradient norms",
+     "L2 norm of the gradients of G's and D's parameters, mean per epoch."),
+    ("val_metrics", curves.eval_curves, "Validation metrics",
+     "Metrics computed on the validation split during training (FID & co.)."),
+]
+
+
+def write_run_plots(run_dir: str | os.PathLike, out: str | os.PathLike | None = None,
+                    which: str = "best", seed: int = 0, n_samples: int = 2000,
+                    device: str = "cpu") -> dict:
+    """Write every plot of a run to `out` (default RUN/plots) and RUN/plots/index.json;
+    returns the index {"plots": [entries], "notes": [why something was skipped]}."""
+    from gankit.training.runs import RunPaths
+    paths = RunPaths(Path(run_dir))
+    out = Path(out) if out is not None else paths.root / "plots"
+    out.mkdir(parents=True, exist_ok=True)
+    entries: list[PlotEntry] = []
+    notes: list[str] = []
+    rows = paths.read_metrics()
+    if not rows:
+        notes.append("no metrics.jsonl records yet: no training curves")
+    for name, fn, title, caption in CURVES:
+        if rows and fn(rows, out / f"{name}.png") is not None:
+            entries.append(PlotEntry(name, f"{name}.png", title, caption, "curves"))
+        elif rows and name == "val_metrics":
+            notes.append("no validation metrics in metrics.jsonl (eval.every = 0): run "
+                         "`gankit eval RUN` for FID & co.")
+    grids = paths.grids()
+    if len(grids) >= 2:
+        from gankit.plots.animation import grid_animation
+        grid_animation(grids, out / "progress.gif")
+        entries.append(PlotEntry("progress_gif", "progress.gif", "Fixed-noise grid over epochs",
+                                 f"The same noise (and labels) at each of {len(grids)} saved "
+                                 "epochs, animated.", "samples"))
+    elif grids:
+        notes.append("only one epoch grid: no animation")
+    if paths.checkpoint(which).is_file():
+        entries += _sample_plots(paths.root, out, which, seed, n_samples, device, notes)
+    else:
+        notes.append(f"no checkpoints/{which}.pt: no real-vs-generated or class-distribution "
+                     "plots")
+    for n in notes:
+        log(n)
+    index = {"plots": [asdict(e) for e in entries], "notes": notes}
+    tmp = out / f".{INDEX}.{os.getpid()}.tmp"
+    tmp.write_text(json.dumps(index, indent=2, ensure_ascii=False) + "\n")
+    os.replace(tmp, out / INDEX)
+    return index
+
+
+def _sample_plots(root: Path, out: Path, which: str, seed: int, n: int, device: str,
+                  notes: list[str]) -> list[PlotEntry]:
+    from gankit.data import load_dataset, qualified_name
+    from gankit.plots.samples import ClassifierUnavailable, class_distribution, \
+        real_vs_generated, reference_predictor
+    from gankit.training.runs import load_run
+    run = load_run(root, which=which, device=device)
+    d = run.cfg.data
+    val = load_dataset(qualified_name(d.name, d.classes), "val", d.data_dir)
+    classes = list(run.classes) if run.classes else None
+    entries = []
+    real_vs_generated(run.G, val.images, val.labels, out / "real_vs_generated.png", seed=seed,
+                      scale=d.scale, classes=classes)
+    entries.append(PlotEntry("real_vs_generated", "real_vs_generated.png", "Real beside generated",
+                             f"Validation images (left) and samples of the {which} checkpoint "
+                             f"(epoch {run.epoch}, seed {seed}) (right).", "samples"))
+    try:
+        if d.classes:
+            raise ClassifierUnavailable("the run trains on a subset of the classes")
+        predict = reference_predictor(d.name)
+        _, info = class_distribution(run.G, predict, val.images, out / "class_distribution.png",
+                                     n=n, seed=seed, scale=d.scale, classes=classes,
+                                     num_classes=val.num_classes or 10)
+        extra = (f"; {info['label_acc']:.1%} classified as their conditioning label"
+                 if "label_acc" in info else "")
+        entries.append(PlotEntry("class_distribution", "class_distribution.png",
+                                 "Class distribution of generated samples",
+                                 f"Share of each class among {info['n']} samples and among "
+                                 f"validation images, by the reference classifier{extra}.",
+                                 "samples", info))
+    except ClassifierUnavailable as e:
+        notes.append(f"class distribution skipped: {e}")
+    return entries
+
+
+def read_index(folder: str | os.PathLike) -> dict | None:
+    """RUN/plots/index.json, or None when absent or unreadable."""
+    path = Path(folder) / INDEX
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
+    return data if isinstance(data, dict) and isinstance(data.get("plots"), list) else None

@@ -1,0 +1,115 @@
+"""`gankit tune`: the search space, bad input, pruning by validation FID, and one study
+shared by two processes through SQLite."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import optuna
+import pytest
+
+from gankit.cli.main import main
+from gankit.config import ConfigError
+from gankit.sweeps.tune import load_tune, parse_tune, tune
+from tests.sweeps.conftest import TINY, gankit, write_yaml
+
+BASE = {"preset": "seed000-m4", "set": {**TINY, "eval.every": 1, "eval.n": 200}}
+LR = {"optim.g_lr": {"low": 1e-5, "high": 1e-3, "log": True}}
+
+
+def test_space_kinds_follow_the_config_types() -> None:
+    spec = parse_tune({**BASE, "space": {**LR, "model.nz": {"low": 8, "high": 32, "step": 8},
+                                         "optim.d_betas": {"choices": [[0.5, 0.999],
+                                                                       [0.0, 0.9]]}}})
+    kinds = {p.key: p.kind for p in spec.space}
+    assert kinds == {"optim.g_lr": "float", "model.nz": "int", "optim.d_betas": "choice"}
+    trial = optuna.create_study().ask()
+    params = {p.key: p.suggest(trial) for p in spec.space}
+    cfg = spec.config(params)
+    assert 1e-5 <= cfg.optim.g_lr <= 1e-3 and cfg.model.nz in (8, 16, 24, 32)
+    assert cfg.optim.d_betas in ([0.5, 0.999], [0.0, 0.9])
+    assert "--set optim.d_betas=" in spec.command(params)
+
+
+def test_a_preset_name_tunes_both_learning_rates_with_eval_on() -> None:
+    spec = load_tune("seed004-dcgan", ["epochs=2"])
+    assert [p.key for p in spec.space] == ["optim.g_lr", "optim.d_lr"]
+    assert spec.config({}).eval.every == 1 and spec.config({}).epochs == 2
+
+
+@pytest.mark.parametrize("data,match", [
+    ({"space": {}}, "space: is empty"),
+    ({"space": {"optim.glr": {"low": 1, "high": 2}}}, "did you mean optim.g_lr"),
+    ({"space": {"optim.g_lr": {"low": 1e-3, "high": 1e-5}}}, "must be below high"),
+    ({"space": {"optim.g_lr": {"low": 0, "high": 1, "log": True}}}, "needs low > 0"),
+    ({"space": {"model.nz": {"low": 8.5, "high": 32}}}, "must be integers"),
+    ({"space": {"loss.name": {"low": 1, "high": 2}}}, "search it with choices"),
+    ({"space": {"loss.name": {"choices": ["hinge", "nope"]}}}, "loss.name"),
+    ({"space": {"model.nz": {"choices": ["x"]}}}, "expected an integer"),
+    ({"space": {"optim.g_lr": {"low": 1e-5, "hi": 1}}}, "unknown field"),
+    ({"space": LR, "set": {**TINY, "eval.every": 0}}, "needs eval.every > 0"),
+    ({"space": LR, "set": {**TINY, "eval.every": 1, "optim.g_lr": 1e-4}}, "searched .* also fixed"),
+    ({"space": LR, "pruner": "sometimes"}, "pruner:"),
+    ({"space": LR, "spaces": {}}, "did you mean space"),
+])
+def test_bad_tune_files_fail_before_any_trial(data: dict, match: str) -> None:
+    with pytest.raises(ConfigError, match=match):
+        parse_tune({**BASE, **data})
+
+
+def test_bad_storage_is_an_error_before_any_trial(tmp_path: Path, capsys) -> None:
+    f = write_yaml(tmp_path / "t.yaml", {**BASE, "space": LR})
+    out = tmp_path / "out"
+    for url, says in [("nosuchdb://x", "cannot open the Optuna storage nosuchdb://x"),
+                      ("postgresql://me:secret@localhost:1/db", "postgresql://me:***@"),
+                      (f"sqlite:///{tmp_path}/missing/optuna.db", "does not exist")]:
+        assert main(["tune", str(f), "--trials", "1", "--storage", url, "--out", str(out)]) == 2
+        err = capsys.readouterr().err
+        assert says in err and "secret" not in err
+    assert not out.exists()
+
+
+FIDS = {0: [10.0, 9.0], 1: [100.0, 1.0], 2: [5.0, 4.0]}   # per trial, per epoch
+
+
+def test_hopeless_trials_are_pruned_by_their_validation_fid(tmp_path: Path, monkeypatch) -> None:
+    """Trial 1's first FID is worse than trial 0's at that epoch: pruned after epoch 1, with
+    that epoch's record and checkpoint kept; trials 0 and 2 complete with their last FID."""
+    from gankit.training.loop import Trainer
+
+    def fake_evaluate(self) -> dict[str, float]:   # the loop's FID, without the cost
+        return {"val/fid": FIDS[self.trial.number][self.epoch]}
+    monkeypatch.setattr(Trainer, "evaluate", fake_evaluate)
+    spec = parse_tune({**BASE, "set": {**BASE["set"], "epochs": 2}, "space": LR,
+                       "pruner": {"startup_trials": 1, "warmup_epochs": 0}})
+    result = tune(spec, 3, out=tmp_path, study_name="p", echo=lambda s: None)
+    trials = result.study.get_trials()
+    assert [t.state.name for t in trials] == ["COMPLETE", "PRUNED", "COMPLETE"]
+    assert [t.value for t in trials] == [9.0, 100.0, 4.0]   # pruned: its last report
+    assert trials[1].intermediate_values == {1: 100.0}
+    pruned = tmp_path / "p" / "trial-0001" / "metrics.jsonl"
+    assert len(pruned.read_text().splitlines()) == 1
+    assert (tmp_path / "p" / "trials.csv").read_text().count("\n") == 4
+    assert "| 2 | complete | 4 |" in result.table
+    # the study is full: running again adds nothing
+    again = tune(spec, 3, out=tmp_path, study_name="p", echo=lambda s: None)
+    assert len(again.study.get_trials()) == 3
+
+
+def test_two_processes_share_one_study(tmp_path: Path) -> None:
+    f = write_yaml(tmp_path / "t.yaml", {**BASE, "space": {**LR, "model.nz": {"choices": [8, 16]}}})
+    db = tmp_path / "shared.db"
+    args = ("tune", str(f), "--trials", "3", "--storage", f"sqlite:///{db}", "--study", "s",
+            "--out", str(tmp_path / "out"))
+    procs = [gankit(*args, cwd=tmp_path) for _ in range(2)]
+    outs = [p.communicate(timeout=240) for p in procs]
+    for p, (_, err) in zip(procs, outs):
+        assert p.returncode == 0, err
+    study = optuna.load_study(study_name="s", storage=f"sqlite:///{db}")
+    finished = [t for t in study.get_trials()
+                if t.state in (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)]
+    assert len(finished) == 3
+    assert len({t.user_attrs["worker"] for t in finished}) == 2   # both processes ran trials
+    assert all(t.value is not None and t.value > 0 for t in finished)
+    for t in finished:
+        assert (Path(t.user_attrs["run_dir"]) / "metrics.jsonl").exists()
+    assert "best: trial" in outs[0][0] + outs[1][0]
