@@ -13,13 +13,12 @@ import os
 import tempfile
 import time
 
-import numpy as np
 import torch
 from torch import nn
 
 
 class StandInG(nn.Module):
-    """Report 000's MLP generator shape (z 128 + one-hot 10 -> 128 -> 256 -> 784), random weights."""
+    """Report 000's MLP generator (z 128 + one-hot 10 -> 128 -> 256 -> 784), random weights."""
 
     def __init__(self, nz: int = 128, num_classes: int = 10):
         super().__init__()

@@ -8,7 +8,6 @@ import importlib.util
 import sys
 import urllib.error
 
-import numpy as np
 import pytest
 import torch
 

@@ -1,6 +1,5 @@
 """KID: the unbiased MMD^2 estimator, checked against a literal double loop and for bias."""
 import numpy as np
-import pytest
 
 from gankit.metrics.kid import kid, mmd2_unbiased
 

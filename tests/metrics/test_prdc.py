@@ -16,7 +16,8 @@ def literal_prdc(real, fake, pr_k=3, dc_k=5):
     dist = lambda a, b: np.linalg.norm(a - b)  # noqa: E731
     precision = np.mean([any(dist(f, real[i]) <= rr3[i] for i in range(len(real))) for f in fake])
     recall = np.mean([any(dist(r, fake[j]) <= fr3[j] for j in range(len(fake))) for r in real])
-    density = sum(dist(f, real[i]) <= rr5[i] for f in fake for i in range(len(real))) / (dc_k * len(fake))
+    hits = sum(dist(f, real[i]) <= rr5[i] for f in fake for i in range(len(real)))
+    density = hits / (dc_k * len(fake))
     coverage = np.mean([any(dist(real[i], f) <= rr5[i] for f in fake) for i in range(len(real))])
     return precision, recall, density, coverage
 

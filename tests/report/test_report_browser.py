@@ -133,3 +133,18 @@ def test_comparison_in_chromium(reported_run, uncond_run, tmp_path):
     filled = [c for c in fid if c["value"]]
     assert len(filled) == 1
     assert float(filled[0]["value"]) == expected_eval_values()["eval/best-val-classifier/fid"]
+
+
+def test_the_probe_sees_a_broken_image(tmp_path):
+    """The check above would fail on a missing image (the probe is not blind)."""
+    from gankit.plots.grid import save_grid
+    import torch
+    save_grid(torch.zeros(1, 1, 4, 4, dtype=torch.uint8), tmp_path / "ok.png")
+    page = tmp_path / "p.html"
+    page.write_text('<!DOCTYPE html><html><head><title>t</title></head><body>'
+                    '<img src="ok.png"><img src="missing.png"></body></html>')
+    seen = probe(page, tmp_path)
+    widths = {i["src"]: i["width"] for i in seen["imgs"]}
+    assert widths["ok.png"] > 0 and widths["missing.png"] == 0
+    with pytest.raises(AssertionError, match="missing.png"):
+        assert_images_loaded(seen, at_least=2)

@@ -83,6 +83,6 @@ def test_killed_sweep_continues_where_it_stopped(tmp_path: Path) -> None:
     rows = [line for line in table.splitlines() if line.startswith("| 00")]
     assert [r.split(" | ")[0][2:] for r in rows] == names
     assert all(" | done | " in r for r in rows)
-    assert "| model.nz | epochs | status |" in table
+    assert "| model.nz | epochs | status | epochs_done |" in table
     assert stdout.count("| 00") == 4     # the table is printed too
     assert {"summary.csv", "sweep.yaml", "state.json", "logs"} <= {p.name for p in out.iterdir()}

@@ -39,7 +39,7 @@ def test_seeds_give_mean_and_std_over_all_seeds_never_the_best(tmp_path: Path) -
     mean, std = statistics.fmean(fids[0]), statistics.stdev(fids[0])
     assert f"{mean:.4g} ± {std:.4g}" in table
     lines = table.splitlines()
-    assert lines[0].split(" | ")[1:5] == ["model.nz", "seeds", "status", "epochs"]
+    assert lines[0].split(" | ")[1:5] == ["model.nz", "seeds", "status", "epochs_done"]
     assert "val/fid" in lines[0] and "val/kid" in lines[0] and "val/precision" in lines[0]
     assert "val/g_loss" not in lines[0]    # held-out diagnostics are not evaluation metrics
     rows = list(csv.DictReader((tmp_path / "summary.csv").open()))

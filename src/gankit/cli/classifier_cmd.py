@@ -33,7 +33,7 @@ def check(args: argparse.Namespace) -> int:
            "recorded_test_acc": clf.meta.get("test_acc"),
            "train_time_s": clf.meta.get("train_time_s")}
     for split in ("val", "test"):
-        ds = load_dataset(clf.meta["dataset"], split, data_dir=args.data_dir)
+        ds = load_dataset(clf.meta["dataset"], split, data_dir=args.data_dir, limit=args.limit)
         out[f"{split}_acc"] = accuracy(clf.model, ds.images, ds.labels)
     print(json.dumps(out, indent=2))
     return 0
@@ -53,4 +53,5 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     c.add_argument("--dataset", default="mnist")
     c.add_argument("--weights", help="another weights file to check (sha256 not enforced)")
     c.add_argument("--data-dir", help="a folder holding the dataset's files")
+    c.add_argument("--limit", type=int, help="only the first N images of each split")
     c.set_defaults(func=check)

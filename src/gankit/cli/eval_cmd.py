@@ -22,7 +22,8 @@ ROWS = [(K.FID, "FID", "lower is better"), (K.KID, "KID", "unbiased MMD^2, ~0 = 
         (K.RECALL, "recall", "k=3"), (K.DENSITY, "density", "k=5, ~1 for real"),
         (K.COVERAGE, "coverage", "k=5"), (K.IS, "IS (classifier)", "max = #classes"),
         (K.IS_STD, "IS std", "over 10 splits"), (K.MODES, "modes", ">= half fair share"),
-        (K.CLASS_KL, "class KL", "vs uniform, nats"), (K.LABEL_ACC, "label accuracy", "conditional"),
+        (K.CLASS_KL, "class KL", "vs uniform, nats"),
+        (K.LABEL_ACC, "label accuracy", "conditional"),
         (K.INTRA_FID, "intra-class FID", "mean over classes"), (K.N, "n", "")]
 
 
@@ -54,7 +55,7 @@ def format_table(ev, classes: tuple[str, ...] | None = None) -> str:
             def get(key: str) -> str:
                 v = m.get(K.per_class(key, k))
                 return "-" if v is None else f"{v:.4f}" if abs(v) < 10 else f"{v:.2f}"
-            lines.append(f"{names[k][:10]:<10}{get('share'):>8}{get(K.LABEL_ACC):>11}"
+            lines.append(f"{names[k][:10]:<10}{get(K.SHARE):>8}{get(K.LABEL_ACC):>11}"
                          f"{get(K.INTRA_FID):>11}")
     return "\n".join(lines)
 

@@ -86,7 +86,7 @@ def _block(cin: int, cout: int) -> nn.Sequential:
 
 
 class ReferenceClassifier(nn.Module):
-    """Three conv blocks (conv3x3-BN-ReLU-maxpool), then FC -> `feature_dim` -> ReLU -> FC -> classes.
+    """Three conv blocks (conv3x3-BN-ReLU-maxpool), FC -> `feature_dim` -> ReLU -> FC -> classes.
 
     Input: float images (B, C, 28, 28) in [-1, 1]. The features are the penultimate layer
     *before* its ReLU (every dimension stays informative: no dead, always-zero units that

@@ -112,7 +112,7 @@ def evaluate_images(images: torch.Tensor, labels: torch.Tensor | np.ndarray | No
         if real_logits is not None:
             ev.real_histogram = class_histogram(real_logits.argmax(axis=1), num_classes)
         for k in range(num_classes):
-            m[K.per_class("share", k)] = float(ev.histogram[k])
+            m[K.per_class(K.SHARE, k)] = float(ev.histogram[k])
 
     if labels is not None and num_classes:
         labels = np.asarray(labels.numpy() if isinstance(labels, torch.Tensor) else labels)

@@ -10,7 +10,7 @@ from gankit.metrics.evaluate import Evaluation
 
 
 def _tile(arr: np.ndarray) -> np.ndarray:
-    """(K, C, H, W) floats in [0, 255] (NaN for missing) -> (H, K*(W+2), C) uint8, a row of tiles."""
+    """(K, C, H, W) floats in [0, 255] (NaN: missing) -> a row of tiles (H, K*(W+2), C) uint8."""
     k, c, h, w = arr.shape
     out = np.zeros((h, k * (w + 2), c), np.uint8)
     for i in range(k):
@@ -21,14 +21,15 @@ def _tile(arr: np.ndarray) -> np.ndarray:
 
 def class_images_figure(ev: Evaluation, path: str | Path, classes: tuple[str, ...] | None = None,
                         upscale: int = 3) -> Path:
-    """Rows: real mean, generated mean, real std, generated std (std scaled x2); one column per class."""
+    """Rows: real mean, generated mean, real std, generated std (std x2); a column per class."""
     ci = ev.class_images
     rows = [("real mean", ci["real_mean"]), ("generated mean", ci["fake_mean"]),
             ("real std x2", ci["real_std"] * 2), ("generated std x2", ci["fake_std"] * 2)]
     tiles = [_tile(a) for _, a in rows]
     h, w, c = tiles[0].shape
     label_w, head = 110, 14
-    canvas = Image.new("RGB", (label_w + w * upscale, head + len(rows) * (h * upscale + 4)), "white")
+    size = (label_w + w * upscale, head + len(rows) * (h * upscale + 4))
+    canvas = Image.new("RGB", size, "white")
     draw = ImageDraw.Draw(canvas)
     k = ci["real_mean"].shape[0]
     names = classes or tuple(str(i) for i in range(k))
@@ -47,7 +48,8 @@ def class_images_figure(ev: Evaluation, path: str | Path, classes: tuple[str, ..
     return path
 
 
-def confusion_figure(ev: Evaluation, path: str | Path, classes: tuple[str, ...] | None = None) -> Path:
+def confusion_figure(ev: Evaluation, path: str | Path,
+                     classes: tuple[str, ...] | None = None) -> Path:
     """Row-normalised confusion matrix (conditioning label vs classifier's prediction)."""
     import matplotlib
     matplotlib.use("Agg")
@@ -76,7 +78,8 @@ def confusion_figure(ev: Evaluation, path: str | Path, classes: tuple[str, ...] 
     return path
 
 
-def histogram_figure(ev: Evaluation, path: str | Path, classes: tuple[str, ...] | None = None) -> Path:
+def histogram_figure(ev: Evaluation, path: str | Path,
+                     classes: tuple[str, ...] | None = None) -> Path:
     """Share of samples per predicted class, beside the real images' shares."""
     import matplotlib
     matplotlib.use("Agg")

@@ -31,7 +31,8 @@ import torch
 from gankit.metrics.fid import MetricError
 
 WEIGHTS_ENV = "GANKIT_INCEPTION_WEIGHTS"
-WEIGHTS_NAMES = ("pt_inception-2015-12-05-6726825d.pth", "weights-inception-2015-12-05-6726825d.pth")
+WEIGHTS_NAMES = ("pt_inception-2015-12-05-6726825d.pth",      # pytorch-fid's name
+                 "weights-inception-2015-12-05-6726825d.pth")  # torch-fidelity's name
 FEATURE = "2048"
 INSTALL_HINT = ("Inception features need torch-fidelity: pip install 'gankit[inception]' "
                 "(or, to avoid torchvision's large wheel, pip install --no-deps torch-fidelity)")
@@ -131,7 +132,8 @@ class InceptionFeatures:
             if not isinstance(state, dict) or "fc.weight" not in state:
                 raise InceptionUnavailable(f"{path}: not an Inception-v3 state dict (no fc.weight)")
             try:
-                net = cls("inception-v3-compat", [FEATURE], feature_extractor_weights_path=str(path))
+                net = cls("inception-v3-compat", [FEATURE],
+                          feature_extractor_weights_path=str(path))
             except RuntimeError as e:   # load_state_dict: missing or unexpected keys
                 raise InceptionUnavailable(f"{path}: does not fit torch-fidelity's Inception-v3 "
                                            f"({str(e)[:300]})") from None

@@ -6,7 +6,7 @@ them to RUN/eval/metrics.json. Per-class values use `per_class(KEY, k)`.
 FID = "fid"                    # Fréchet distance of feature Gaussians (lower is better)
 KID = "kid"                    # kernel inception distance: unbiased MMD^2, mean over subsets
 KID_STD = "kid_std"            # its standard deviation over subsets
-PRECISION = "precision"        # Kynkäänniemi et al. 2019, k=3: share of samples on the real manifold
+PRECISION = "precision"        # Kynkäänniemi et al. 2019, k=3: share of samples on real manifold
 RECALL = "recall"              # share of real images on the samples' manifold
 DENSITY = "density"            # Naeem et al. 2020, k=5 (can exceed 1)
 COVERAGE = "coverage"          # share of real neighbourhoods that hold a sample
@@ -14,9 +14,10 @@ IS = "is"                      # Inception Score with the reference classifier (
 IS_STD = "is_std"              # its standard deviation over the 10 splits
 LABEL_ACC = "label_acc"        # conditional: share classified as their conditioning label
 INTRA_FID = "intra_fid"        # conditional: mean over classes of the FID within a class
-MODES = "modes"                # classes holding at least MODE_SHARE of the samples / (1/K)
+MODES = "modes"                # classes holding at least half their fair share (0.5/K) of samples
 CLASS_KL = "class_kl"          # KL(sample class histogram || uniform), 0 when balanced
 N = "n"                        # samples compared
+SHARE = "share"                # per class only: share of samples the classifier assigns to it
 
 # The keys every evaluation gives (conditional models add LABEL_ACC and INTRA_FID).
 SUMMARY = (FID, KID, KID_STD, PRECISION, RECALL, DENSITY, COVERAGE, IS, IS_STD, MODES, CLASS_KL)

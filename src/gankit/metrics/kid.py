@@ -27,7 +27,8 @@ def mmd2_unbiased(x: np.ndarray, y: np.ndarray) -> float:
     """Unbiased MMD^2 between two samples of equal size m (diagonal terms left out)."""
     m = len(x)
     if len(y) != m or m < 2:
-        raise MetricError(f"mmd2_unbiased needs two samples of one size >= 2, got {len(x)}, {len(y)}")
+        raise MetricError(f"mmd2_unbiased needs two samples of one size >= 2, got {len(x)} "
+                          f"and {len(y)}")
     kxx, kyy, kxy = polynomial_kernel(x, x), polynomial_kernel(y, y), polynomial_kernel(x, y)
     off = m * (m - 1)
     return float((kxx.sum() - np.trace(kxx)) / off + (kyy.sum() - np.trace(kyy)) / off
@@ -45,7 +46,8 @@ def kid(real: np.ndarray, fake: np.ndarray, subsets: int = 100, subset_size: int
         raise MetricError(f"KID needs features (n, d) of one d, got {real.shape} and {fake.shape}")
     m = min(subset_size, len(real), len(fake))
     if m < 2:
-        raise MetricError(f"KID needs at least 2 samples in each set, got {len(real)} and {len(fake)}")
+        raise MetricError(f"KID needs at least 2 samples in each set, got {len(real)} and "
+                          f"{len(fake)}")
     rng = np.random.default_rng(seed)
     values = np.empty(subsets)
     for s in range(subsets):

@@ -58,7 +58,8 @@ class SweepResult:
     out: Path
     planned: list[Planned]
     exit_codes: dict[str, int] = field(default_factory=dict)   # runs started this time
-    interrupted: bool = False
+    signalled: bool = False    # SIGINT/SIGTERM reached the sweep
+    not_started: int = 0       # runs left unstarted because of it
     summary: str = ""
     report: str = ""     # what happened to `gankit report` (one line)
 
@@ -68,7 +69,13 @@ class SweepResult:
 
     def stopped(self, rc: int) -> bool:
         """A run that a signal stopped (not a failure: running the sweep again resumes it)."""
-        return rc == EXIT_INTERRUPTED or (rc < 0 and self.interrupted)
+        return rc == EXIT_INTERRUPTED or (rc < 0 and self.signalled)
+
+    @property
+    def interrupted(self) -> bool:
+        """A signal left runs unfinished (the sweep is to be run again)."""
+        return self.signalled and (self.not_started > 0 or any(
+            self.stopped(rc) for rc in self.exit_codes.values()))
 
 
 def default_out(sweep: Sweep) -> Path:
@@ -241,8 +248,9 @@ def run_sweep(sweep: Sweep, out: str | Path | None = None, jobs: int = 1, report
     with _Stopper() as stop:
         while queue or running:
             if stop.signals:
+                result.signalled = True
+                result.not_started += len(queue)
                 queue.clear()
-                result.interrupted = True
             while queue and len(running) < jobs:
                 p = queue.pop(0)
                 running[p.name] = _start(p, out, env, quiet, echo,
@@ -270,8 +278,8 @@ def run_sweep(sweep: Sweep, out: str | Path | None = None, jobs: int = 1, report
             if running:
                 time.sleep(POLL_S)
     if result.interrupted:
-        echo(f"gankit sweep: interrupted; run the same command again to continue "
-             f"(finished runs are kept, unfinished ones resume)")
+        echo("gankit sweep: interrupted; run the same command again to continue "
+             "(finished runs are kept, unfinished ones resume)")
     result.summary = write_summary(sweep, out, state)
     if report and not result.interrupted:
         result.report = run_report([p.path for p in planned if p.path.exists()], out / "report")

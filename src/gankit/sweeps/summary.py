@@ -88,7 +88,7 @@ def run_row(run: Run, path: Path, state: Any) -> dict[str, Any]:
     else:
         status = "pending"
     row: dict[str, Any] = {"run": run.name, "point": run.point, "seed": run.seed,
-                           "status": status, "epochs": epochs}
+                           "status": status, "epochs_done": epochs}
     row.update({k: last[k] for k in metric_keys(last)})
     row["train_s"] = sum(float(r.get("time_s", 0.0)) for r in recs) if recs else None
     row["wall_s"] = info.get("wall_s")
@@ -119,8 +119,8 @@ def build_table(sweep: Sweep, rows: list[dict[str, Any]]
     for r in rows:
         metrics += [k for k in r if "/" in k and k not in metrics]
     metrics.sort(key=lambda k: (EVAL_KEYS.index(k.split("/", 1)[1]), k))
-    header = ["point", *varied] + (["seeds"] if seeded else []) + ["status", "epochs", *metrics,
-                                                                    "train_s", "wall_s"]
+    header = ["point", *varied, *(["seeds"] if seeded else []), "status", "epochs_done",
+              *metrics, "train_s", "wall_s"]
     cells, csv_rows = [], []
     for i in range(len(sweep.points)):
         runs = [r for r in sweep.runs if r.point == i]
@@ -132,7 +132,7 @@ def build_table(sweep: Sweep, rows: list[dict[str, Any]]
         status = ("done" if done == len(prow) else
                   f"{done}/{len(prow)} done" + (f", {failed} failed" if failed else "")
                   if seeded else prow[0]["status"])
-        epochs = sorted({r["epochs"] for r in prow})
+        epochs = sorted({r["epochs_done"] for r in prow})
         ep = str(epochs[0]) if len(epochs) == 1 else f"{epochs[0]}-{epochs[-1]}"
         line = [sweep.point_label(i), *(fmt(values[k]) for k in varied)]
         out: dict[str, Any] = {"point": sweep.point_label(i), **values}
@@ -140,7 +140,7 @@ def build_table(sweep: Sweep, rows: list[dict[str, Any]]
             line.append(str(len(prow)))
             out["seeds"] = len(prow)
         line += [status, ep]
-        out.update(status=status, epochs=ep)
+        out.update(status=status, epochs_done=ep)
         for k in [*metrics, "train_s", "wall_s"]:
             vals = [r.get(k) for r in prow]
             if not seeded:
