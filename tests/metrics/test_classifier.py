@@ -7,12 +7,24 @@ import torch
 from gankit.metrics import classifier as C
 
 
-def test_shipped_weights_load_and_match_their_sha256():
-    clf = C.load_classifier("mnist")
-    assert clf.sha256 == C.WEIGHTS_SHA256["mnist"]
+@pytest.mark.parametrize("name, min_acc", [("mnist", 0.993), ("fashion-mnist", 0.90)])
+def test_shipped_weights_load_and_match_their_sha256(name, min_acc):
+    clf = C.load_classifier(name)
+    assert clf.sha256 == C.WEIGHTS_SHA256[name]
     assert clf.feature_dim == 128 and not clf.model.training
-    assert C.weights_path("mnist").stat().st_size < 2_000_000
-    assert clf.meta["test_acc"] >= 0.993
+    assert C.weights_path(name).stat().st_size < 2_000_000
+    assert clf.meta["dataset"] == name and clf.meta["test_acc"] >= min_acc
+    assert float(clf.model.feature_scale) > 1.0       # fixed at training time, not 1
+
+
+def test_fashion_classifier_accuracy():
+    from gankit.data import DataError, load_dataset
+    try:
+        test = load_dataset("fashion-mnist", "test", limit=2000)
+    except DataError as e:
+        pytest.skip(f"Fashion-MNIST not available: {e}")
+    clf = C.load_classifier("fashion-mnist")
+    assert C.accuracy(clf.model, test.images, test.labels) > 0.88
 
 
 def test_tampered_file_is_refused(tmp_path, monkeypatch):

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import json
 import shutil
-from pathlib import Path
 from urllib.parse import unquote
 
 import pytest
@@ -171,7 +170,8 @@ def test_flatten_eval_shapes():
 
 @pytest.mark.parametrize("key,value,text", [
     ("epoch", 3, "3"), ("val/fid", 123.456789, "123.46"), ("val/kid", 0.012345, "0.0123"),
-    ("lr_g", 2e-4, "2.000e-04"), ("train/g_loss", 1.23456, "1.235"), ("x", 0.0, "0"),
+    ("lr_g", 2e-4, "2.000e-04"), ("train/g_loss", 1.23456, "1.235"), ("val/is", 1.0000015, "1.000"),
+    ("train/acc_real", 1.0, "1.000"), ("val/x", 10.85, "10.85"), ("x", 0.0, "0"),
     ("time_s", 12345.67, "12345.7"), ("eval/r/n", 1000.0, "1000"), ("val/fid", None, "n/a"),
     ("val/fid", float("nan"), "n/a"), ("x", -0.5, "-0.5000")])
 def test_format_value(key, value, text):
@@ -182,3 +182,15 @@ def test_exact_round_trips():
     for v in (0.1, 1 / 3, 123.456789012345, 1e-300, 7):
         assert float(exact(v)) == v
     assert exact(None) == "" and exact(float("inf")) == ""
+
+
+def test_report_of_a_run_without_checkpoints(uncond_run, tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(uncond_run, run, ignore=shutil.ignore_patterns("checkpoints", "explore",
+                                                                  "plots"))
+    html = write_run_report(run).read_text()
+    facts = read_page(html)
+    assert "losses.png" in " ".join(facts.imgs)
+    assert "no checkpoints/best.pt" in html and "once the run has a checkpoint" in html
+    for src in facts.imgs:
+        assert (run / unquote(src)).is_file()

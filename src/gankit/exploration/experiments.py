@@ -276,7 +276,9 @@ def out_of_range_labels(G: nn.Module, rows: int = 5, anchor: int | None = None,
     vecs = torch.stack(cols)                                                # (V, E)
     z = noise(rows, G.nz, seed).repeat_interleave(len(cols), 0)
     images = _images(G, z, vecs.repeat(rows, 1), scale)
-    top = [", ".join(f"{names[i]}:{float(w[j, i]):.2f}" for i in torch.argsort(w[j], descending=True)[:2].tolist())
+    # the two heaviest classes of each mix, e.g. "3:0.61, 8:0.22"
+    top = [", ".join(f"{names[i]}:{float(w[j, i]):.2f}"
+                     for i in torch.argsort(w[j], descending=True)[:2].tolist())
            for j in range(len(mix))]
     return ExploreFigure(
         "out_of_range_labels", "Label vectors outside the learnt ones",

@@ -33,8 +33,8 @@ def write_figure(fig: ExploreFigure, out: str | os.PathLike) -> Path:
     return save_panels(fig.panels, Path(out) / f"{fig.name}.png", title=fig.title)
 
 
-def explore_run(run_dir: str | os.PathLike, which: str = "best", out: str | os.PathLike | None = None,
-                seed: int = 0, d_per_class: int = 200, device: str = "cpu") -> dict:
+def explore_run(run_dir: str | os.PathLike, which: str = "best",
+                out: str | os.PathLike | None = None, seed: int = 0, d_per_class: int = 200, device: str = "cpu") -> dict:
     """Every exploration figure of a run's generator, written to `out` (default RUN/explore),
     with index.json; returns the index.
 
@@ -84,22 +84,25 @@ def read_index(folder: str | os.PathLike) -> dict | None:
     return data if isinstance(data, dict) and isinstance(data.get("figures"), list) else None
 
 
-def _d_accuracy_figure(run, out: Path, n_per_class: int, seed: int) -> tuple[dict | None, str | None]:
+def _d_accuracy_figure(run, out: Path, n_per_class: int, seed: int
+                       ) -> tuple[dict | None, str | None]:
     """Report 002's per-class discriminator accuracy as grouped bars, or a note why not."""
     try:
         from gankit.metrics.classes import discriminator_accuracy_per_class
     except ImportError as e:   # gankit.metrics not available in this install
         return None, f"per-class discriminator accuracy skipped: {e}"
+    from gankit.data import qualified_name
+    dataset = qualified_name(run.cfg.data.name, run.cfg.data.classes)
     try:
-        acc = discriminator_accuracy_per_class(run.D, run.G, run.cfg.data.name, "val",
+        acc = discriminator_accuracy_per_class(run.D, run.G, dataset, "val",
                                                n_per_class, seed, run.cfg.data.data_dir,
                                                run.cfg.data.scale)
     except Exception as e:  # noqa: BLE001 - optional figure: a failure is a note, not a crash
         return None, f"per-class discriminator accuracy skipped: {type(e).__name__}: {e}"
     from gankit.plots.charts import grouped_bars
     names = list(run.classes) if run.classes else [str(i) for i in range(len(acc["real"]))]
-    path = grouped_bars({"real (D(x) > 0.5)": acc["real"], "generated (D(G(z)) < 0.5)": acc["fake"]},
-                        names, out / "d_accuracy_per_class.png",
+    series = {"real (D(x) > 0.5)": acc["real"], "generated (D(G(z)) < 0.5)": acc["fake"]}
+    path = grouped_bars(series, names, out / "d_accuracy_per_class.png",
                         "Discriminator accuracy per class", "accuracy", ylim=(0, 1.08),
                         annotate=True)
     n_real, n_fake = int(acc["n_real"].sum()), int(acc["n_fake"].sum())

@@ -64,7 +64,7 @@ CLASSIFIER_FOR = {"mnist": "mnist", "digits": "mnist", "fashion-mnist": "fashion
 # sha256; put it here in the same change that ships the file.
 WEIGHTS_SHA256: dict[str, str] = {
     "mnist": "c80de40385c07e8f7379b753a578ef537f9eea0a2fc7f72ef224a15e1035706d",
-    "fashion-mnist": "",
+    "fashion-mnist": "7ad6bc42c3501dcdfdc4d04a85d208001996ab72d35c0f4451c4e370c4edcdca",
 }
 
 

@@ -1,1 +1,9 @@
-"""gankit.plots"""
+"""Figures as PNG (matplotlib on the Agg backend, PIL for grids and the GIF).
+
+- `grid`: uint8 image grids (used by training for the fixed-noise grids and the composite);
+- `panels`: labelled grids side by side (exploration figures, real beside generated);
+- `curves`: training curves from metrics.jsonl; `charts`: grouped bars per class;
+- `samples`: real beside generated, class distribution by the reference classifier;
+- `animation`: the fixed-noise grid over epochs as a GIF;
+- `run`: `write_run_plots(RUN)`, every plot of a run folder into RUN/plots with index.json.
+"""

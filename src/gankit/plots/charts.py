@@ -19,7 +19,8 @@ def grouped_bars(series: dict[str, Sequence[float]], categories: Sequence[str],
     names = list(series)
     k = len(categories)
     width = 0.8 / max(len(names), 1)
-    fig, ax = plt.subplots(figsize=(max(5.0, 0.55 * k + 2), 3.2), layout="constrained")
+    legend_w = 1.8 if len(names) > 1 else 0.0
+    fig, ax = plt.subplots(figsize=(max(5.0, 0.55 * k + 2) + legend_w, 3.2), layout="constrained")
     x = np.arange(k)
     for i, name in enumerate(names):
         vals = np.asarray(series[name], dtype=float)
@@ -38,6 +39,6 @@ def grouped_bars(series: dict[str, Sequence[float]], categories: Sequence[str],
     if ylim:
         ax.set_ylim(*ylim)
     if len(names) > 1:
-        ax.legend(fontsize=8, loc="best")
+        ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # never on the bars
     ax.grid(axis="y", alpha=0.3)
     return save_figure(fig, path)

@@ -37,9 +37,9 @@ def save_panels(panels: Sequence[Any], path: str | os.PathLike, title: str | Non
     rows = max(-(-len(p.images) // p.nrow) for p in panels)
     label_w = 0.9 if any(p.row_labels for p in panels) else 0.15
     width = sum(c * TILE_INCH + label_w for c in cols) + 0.3
-    height = rows * TILE_INCH * h / max(w, 1) + 0.55 + (0.35 if title else 0) + (
-        0.3 if any(p.col_labels for p in panels) else 0)
-    fig, axes = plt.subplots(1, len(panels), figsize=(max(width, 3.0), max(height, 1.6)),
+    height = rows * TILE_INCH * h / max(w, 1) + (0.3 if any(p.title for p in panels) else 0.1) \
+        + (0.3 if title else 0) + (0.25 if any(p.col_labels for p in panels) else 0)
+    fig, axes = plt.subplots(1, len(panels), figsize=(max(width, 3.0), max(height, 1.0)),
                              gridspec_kw={"width_ratios": [a.shape[1] for a in arrays]},
                              squeeze=False, layout="constrained")
     for ax, p, arr in zip(axes[0], panels, arrays):

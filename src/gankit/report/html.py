@@ -98,8 +98,9 @@ def metrics_tables(groups: Sequence[MetricGroup]) -> str:
         note = f' <span class="note">{esc(g.note)}</span>' if g.note else ""
         rows.append(f'<tbody><tr><th class="group" colspan="2">{esc(g.title)}{note}</th></tr>')
         for key, v in g.values.items():
-            rows.append(f"<tr><th scope=\"row\"><code>{esc(key)}</code></th>"
-                        f"{_value_cell(key, v)}</tr>")
+            shown = key[len(g.prefix):] if g.prefix and key.startswith(g.prefix) else key
+            rows.append(f"<tr><th scope=\"row\" title=\"{esc(key)}\"><code>{esc(shown)}</code>"
+                        f"</th>{_value_cell(key, v)}</tr>")
         rows.append("</tbody>")
         if g.per_class:
             extra.append(_per_class_table(g))
@@ -258,7 +259,8 @@ def _run_body(page: Page, run_dir: Path, rows: list[dict], plot_index: dict | No
     def plot_figs(section: str) -> list[str]:
         return [page.figure(plot_dir / e["file"], e["title"], e.get("caption", ""),
                             pixels=e["file"].endswith(".gif"))
-                for e in entries if e.get("section") == section and (plot_dir / e["file"]).is_file()]
+                for e in entries
+                if e.get("section") == section and (plot_dir / e["file"]).is_file()]
 
     parts.append(_section("curves", "Curves", _figures(plot_figs("curves"))
                           or "<p>No training curves (no metrics.jsonl records).</p>"))

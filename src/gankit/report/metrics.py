@@ -32,6 +32,7 @@ class MetricGroup:
     title: str
     values: dict[str, float | None]
     note: str = ""
+    prefix: str = ""      # shown keys drop it (the group title says it): "eval/<record>/"
     per_class: dict[str, dict[str, tuple[str, float | None]]] = field(default_factory=dict)
 
 
@@ -87,17 +88,20 @@ def eval_groups(data: Any) -> list[MetricGroup]:
     groups = []
     for name, rec in records.items():
         meta = ", ".join(f"{m} {rec[m]}" for m in EVAL_META if m in rec and rec[m] is not None)
-        groups.append(_split_per_class(f"Evaluation {name}", flatten(rec["metrics"],
-                                                                     f"eval/{name}"), meta))
+        groups.append(_split_per_class(f"Evaluation {name}",
+                                       flatten(rec["metrics"], f"eval/{name}"), meta,
+                                       f"eval/{name}/"))
     rest = {k: v for k, v in data.items() if k not in records}
     if rest:
         flat = flatten_eval(rest)
         if flat:
-            groups.append(_split_per_class("Evaluation (eval/metrics.json)", flat, ""))
+            groups.append(_split_per_class("Evaluation (eval/metrics.json)", flat, "",
+                                           "eval/"))
     return groups
 
 
-def _split_per_class(title: str, flat: dict[str, float | None], note: str) -> MetricGroup:
+def _split_per_class(title: str, flat: dict[str, float | None], note: str,
+                     prefix: str = "") -> MetricGroup:
     """Keys ending in "/<integer>" go to the per-class matrix."""
     values, per_class = {}, {}
     for key, v in flat.items():
@@ -107,7 +111,7 @@ def _split_per_class(title: str, flat: dict[str, float | None], note: str) -> Me
             per_class.setdefault(metric, {})[last] = (key, v)
         else:
             values[key] = v
-    return MetricGroup(title, values, note, per_class)
+    return MetricGroup(title, values, note, prefix, per_class)
 
 
 def training_group(rows: list[dict]) -> MetricGroup | None:
@@ -143,7 +147,7 @@ def format_value(key: str, v: float | None) -> str:
     if a >= 1000:
         return f"{v:.1f}"
     if a >= 1:
-        return f"{v:.4g}" if a < 100 else f"{v:.2f}"
+        return f"{v:#.4g}" if a < 100 else f"{v:.2f}"   # '#': keep zeros, 1.000 not 1
     if a >= 1e-3:
         return f"{v:.4f}"
     return f"{v:.3e}"

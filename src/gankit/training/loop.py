@@ -291,7 +291,7 @@ class Trainer:
         e = self.cfg.eval
         res = evaluate_generator(self.sampler, self.data_name, split=e.split, n=e.n,
                                  features=e.features, seed=self.cfg.seed,
-                                 data_dir=self.cfg.data.data_dir)
+                                 data_dir=self.cfg.data.data_dir, scale=self.cfg.data.scale)
         return {f"{e.split}/{k}": v for k, v in res.items()}
 
     @contextmanager
