@@ -91,7 +91,12 @@ def test_training_recipe_runs_one_tiny_epoch(tmp_path, monkeypatch):
     # loads back, with its accuracy and sha256 reported.
     pytest.importorskip("sklearn")
     recipe = C.Recipe("digits", epochs=1, batch_size=64, widths=(4, 8, 8), feature_dim=16)
-    s = C.train_classifier("mnist", out=tmp_path / "d.pt", recipe=recipe, log=lambda m: None)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)       # a tiny network: threads only add overhead on a busy CPU
+    try:
+        s = C.train_classifier("mnist", out=tmp_path / "d.pt", recipe=recipe, log=lambda m: None)
+    finally:
+        torch.set_num_threads(threads)
     assert 0.0 <= s["test_acc"] <= 1.0 and len(s["sha256"]) == 64
     clf = C.load_classifier("mnist", path=tmp_path / "d.pt", expected_sha256=s["sha256"])
     assert clf.feature_dim == 16 and clf.meta["dataset"] == "digits"
