@@ -1,10 +1,18 @@
 """Fixtures shared by the whole test suite."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Iterator
 
 import pytest
+import torch
+
+# One thread per test process: the suite's models are tiny, and on a 2-core machine shared
+# with other processes, PyTorch's spinning worker threads made steps ~10x slower. The
+# environment variable carries the choice into the CLI subprocesses some tests start.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+torch.set_num_threads(1)
 
 
 @pytest.fixture(scope="session")

@@ -39,11 +39,18 @@ def expected_eval_values(data: dict = EVAL) -> dict[str, float | None]:
 @pytest.fixture(scope="session")
 def reported_run(cgan_run, tmp_path_factory):
     """A copy of the tiny conditional run with eval/metrics.json, and its report.html."""
+    import torch
+
     from gankit.report.html import write_run_report
     run = tmp_path_factory.mktemp("reported") / "run"
     shutil.copytree(cgan_run, run, ignore=shutil.ignore_patterns("explore", "plots",
                                                                   "report.html"))
     (run / "eval").mkdir()
     (run / "eval" / "metrics.json").write_text(json.dumps(EVAL, indent=2))
-    page = write_run_report(run, n_samples=100, d_per_class=3)
+    before = torch.get_num_threads()   # session fixtures run before the autouse one_thread
+    torch.set_num_threads(1)
+    try:
+        page = write_run_report(run, n_samples=100, d_per_class=3)
+    finally:
+        torch.set_num_threads(before)
     return run, page

@@ -62,7 +62,8 @@ def test_killed_sweep_continues_where_it_stopped(tmp_path: Path) -> None:
                                                               "checkpoints/last.pt")]
               for n in finished}
 
-    p = gankit("sweep", str(sweep), "--out", str(out), "--jobs", "2", "--no-report",
+    # again, with the remaining runs all at once (--jobs may change between invocations)
+    p = gankit("sweep", str(sweep), "--out", str(out), "--jobs", "3", "--no-report",
                cwd=tmp_path)
     stdout, stderr = p.communicate(timeout=180)
     assert p.returncode == 0, stderr

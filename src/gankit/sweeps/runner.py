@@ -239,6 +239,8 @@ def run_sweep(sweep: Sweep, out: str | Path | None = None, jobs: int = 1, report
          + (f", {skipped} already finished" if skipped else "")
          + (f"; {jobs} at a time" if jobs > 1 and todo else ""))
     threads = max(1, cpu_count() // min(jobs, max(1, len(todo))))
+    if os.environ.get("OMP_NUM_THREADS", "").isdigit():  # the user's own limit, if lower
+        threads = max(1, min(threads, int(os.environ["OMP_NUM_THREADS"])))
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads),
            "GANKIT_THREADS": str(threads), "PYTHONUNBUFFERED": "1"}
     quiet = jobs > 1
