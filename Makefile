@@ -11,6 +11,9 @@ RUN    ?= runs/default
 $(BIN)/gankit: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev]'
+	# torch-fidelity's Inception class without torchvision (a multi-GB CUDA wheel here): gankit
+	# imports only the feature extractor, which needs torch alone.
+	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps 'torch-fidelity==0.4.0'
 	touch $(BIN)/gankit
 
 setup: $(BIN)/gankit

@@ -23,11 +23,6 @@ def progress(run: Path) -> tuple[int, int]:
     return state["epoch"], state["batch"]
 
 
-def epochs_logged(run: Path) -> int:
-    path = run / "metrics.jsonl"
-    return len(path.read_text().splitlines()) if path.exists() else 0
-
-
 def test_killed_sweep_continues_where_it_stopped(tmp_path: Path) -> None:
     sweep = write_yaml(tmp_path / "grid.yaml", {
         "preset": "seed000-m4",
@@ -42,13 +37,14 @@ def test_killed_sweep_continues_where_it_stopped(tmp_path: Path) -> None:
     deadline = time.time() + 150
     # Kill when one run has finished and another is half way: the short run 000 ends while
     # its partner 001 (30 epochs) is training.
+    # Judge by the checkpoints (what a restart sees), not by metrics.jsonl: an epoch's line
+    # is written just before its checkpoint.
     while time.time() < deadline and p.poll() is None:
-        logged = {n: epochs_logged(out / n) for n in names}
-        done = [n for n in names if logged[n] == epochs[n]
-                and (out / n / "checkpoints" / "last.pt").exists()]
-        if done and any(0 < logged[n] < epochs[n] for n in names):
+        saved = {n: progress(out / n)[0] for n in names}
+        if any(saved[n] == epochs[n] for n in names) and \
+                any(0 < saved[n] < epochs[n] for n in names):
             break
-        time.sleep(0.02)
+        time.sleep(0.05)
     assert p.poll() is None, "the sweep ended before it could be interrupted:\n" + \
         p.communicate()[1]
     os.killpg(p.pid, signal.SIGKILL)    # the sweep and its runs, without a chance to save
