@@ -7,6 +7,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from gankit.metrics.evaluate import Evaluation
+from gankit.plots.panels import save_figure
 
 
 def _tile(arr: np.ndarray) -> np.ndarray:
@@ -71,11 +72,7 @@ def confusion_figure(ev: Evaluation, path: str | Path,
     ax.set_ylabel("conditioning label")
     ax.set_title(f"label accuracy {np.trace(cm) / max(cm.sum(), 1):.3f}")
     fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 def histogram_figure(ev: Evaluation, path: str | Path,
@@ -97,11 +94,7 @@ def histogram_figure(ev: Evaluation, path: str | Path,
     ax.set_title("classes predicted by the reference classifier")
     ax.legend()
     fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 def write_figures(ev: Evaluation, folder: str | Path, classes: tuple[str, ...] | None = None

@@ -88,6 +88,14 @@ class Discriminator(nn.Module):
         self.d_cond = d_cond if self.conditional else None
         self.cond = DCond(d_cond, num_classes, embed_dim, feat_dim) if self.conditional else None
 
+    def score(self, h: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
+        """The logit (B,) from D's last features h (B, F): `self.head(h)`, plus the projection
+        term when the label is projected."""
+        out = self.head(h).view(-1)
+        if self.cond is not None:
+            out = out + self.cond.project(h, y)
+        return out
+
     def labels(self, x: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor | None:
         """Checked labels (B,) for a conditional D, None otherwise."""
         if x.ndim != 4 or tuple(x.shape[1:]) != self.shape:

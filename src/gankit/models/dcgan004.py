@@ -58,10 +58,7 @@ class DCGAN004Discriminator(Discriminator):
         if self.cond is not None and self.cond.dim:
             x = torch.cat([x, planes(self.cond.vector(y).to(x.dtype), *x.shape[2:])], dim=1)
         h = self.body(x)  # (B, 64)
-        out = self.head(h).view(-1)
-        if self.cond is not None:
-            out = out + self.cond.project(h, y)
-        return out
+        return self.score(h, y)
 
 
 def build(cfg: ModelConfig, shape: tuple[int, int, int],

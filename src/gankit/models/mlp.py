@@ -69,10 +69,7 @@ class MLPDiscriminator(Discriminator):
         if self.cond is not None and self.cond.dim:
             h = torch.cat([h, self.cond.vector(y).to(h.dtype)], dim=1)
         h = self.body(h)
-        out = self.head(h).view(-1)
-        if self.cond is not None:
-            out = out + self.cond.project(h, y)
-        return out
+        return self.score(h, y)
 
 
 def build(cfg: ModelConfig, shape: tuple[int, int, int],

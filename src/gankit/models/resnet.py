@@ -113,10 +113,7 @@ class ResNetDiscriminator(Discriminator):
         # Mean- rather than sum-pooled (SNGAN sums): with BN in D a sum makes the first
         # logits ~20 at 28x28, saturating BCE from the first step.
         h = self.final(h).mean(dim=(2, 3))  # (B, c)
-        out = self.head(h).view(-1)
-        if self.cond is not None:
-            out = out + self.cond.project(h, y)
-        return out
+        return self.score(h, y)
 
 
 def build(cfg: ModelConfig, shape: tuple[int, int, int],

@@ -120,12 +120,17 @@ def eval_curves(rows: Sequence[dict], path: str | os.PathLike) -> Path | None:
     for ax, key in zip(axes.flat, keys):
         xs, ys = series(rows, key)
         ax.plot(xs, ys, "-o", ms=3, lw=1.4, color="tab:green")
-        ax.set_title(key, fontsize=9)
-        ax.set_xlabel("epoch", fontsize=8)
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.tick_params(labelsize=7)
-        ax.grid(alpha=0.3)
+        small_epoch_panel(ax, key)
     for ax in list(axes.flat)[len(keys):]:
         ax.set_visible(False)
     fig.suptitle("Validation metrics during training", fontsize=10)
     return save_figure(fig, path)
+
+
+def small_epoch_panel(ax, title: str) -> None:
+    """Style one small panel of a per-epoch grid of plots: title, integer epoch axis, grid."""
+    ax.set_title(title, fontsize=9)
+    ax.set_xlabel("epoch", fontsize=8)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.tick_params(labelsize=7)
+    ax.grid(alpha=0.3)

@@ -4,9 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Sequence
 
-from matplotlib.ticker import MaxNLocator
-
-from gankit.plots.curves import metric_keys, series
+from gankit.plots.curves import metric_keys, series, small_epoch_panel
 from gankit.plots.panels import pyplot, save_figure
 
 
@@ -38,11 +36,7 @@ def overlay_curves(all_rows: Sequence[list[dict]], labels: Sequence[str], out: P
                 if xs:
                     ax.plot(xs, ys, "-", marker="o" if len(xs) < 12 else None, ms=3, lw=1.3,
                             label=lab)
-            ax.set_title(sub, fontsize=9)
-            ax.set_xlabel("epoch", fontsize=8)
-            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-            ax.tick_params(labelsize=7)
-            ax.grid(alpha=0.3)
+            small_epoch_panel(ax, sub)
         for ax in list(axes.flat)[len(keys):]:
             ax.set_visible(False)
         axes.flat[0].legend(fontsize=7)
