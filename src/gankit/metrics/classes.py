@@ -114,6 +114,7 @@ def discriminator_accuracy_per_class(D: torch.nn.Module, G: torch.nn.Module, dat
     Returns {'real': (K,), 'fake': (K,), 'n_real': (K,), 'n_fake': (K,)}.
     """
     from gankit.data import load_dataset
+    from gankit.models import judging
     from gankit.training.sampling import generate
     ds = load_dataset(dataset, split, data_dir=data_dir)
     if ds.labels is None:
@@ -122,8 +123,6 @@ def discriminator_accuracy_per_class(D: torch.nn.Module, G: torch.nn.Module, dat
     conditional = bool(getattr(G, "conditional", False))
     d_conditional = bool(getattr(D, "conditional", conditional))
     device = next(D.parameters()).device
-    was_training = D.training
-    D.eval()
     mul, add = (2.0 / 255.0, -1.0) if scale == "-1,1" else (1.0 / 255.0, 0.0)
 
     def logits(images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -139,7 +138,8 @@ def discriminator_accuracy_per_class(D: torch.nn.Module, G: torch.nn.Module, dat
     for k in range(k_classes):
         idx = np.flatnonzero(ds.labels.numpy() == k)
         idx = np.sort(rng.permutation(idx)[:n_per_class])
-        lg = logits(ds.images[idx], torch.full((len(idx),), k, dtype=torch.long))
+        with judging(D):    # batches of one kind, real or generated, as in training
+            lg = logits(ds.images[idx], torch.full((len(idx),), k, dtype=torch.long))
         real_acc[k], n_real[k] = float((lg > 0).float().mean()) if len(idx) else np.nan, len(idx)
     if conditional:
         labels = torch.arange(k_classes).repeat_interleave(n_per_class)
@@ -149,11 +149,11 @@ def discriminator_accuracy_per_class(D: torch.nn.Module, G: torch.nn.Module, dat
         images, _ = generate(G, n_per_class * k_classes, None, seed=seed, scale=scale)
         labels = torch.from_numpy(get_feature_space("classifier", dataset).predict(images))
     fake_acc, n_fake = np.full(k_classes, np.nan), np.zeros(k_classes, np.int64)
-    lg = logits(images, labels)
+    with judging(D):
+        lg = logits(images, labels)
     for k in range(k_classes):
         sel = labels == k
         n_fake[k] = int(sel.sum())
         if n_fake[k]:
             fake_acc[k] = float((lg[sel] < 0).float().mean())
-    D.train(was_training)
     return {"real": real_acc, "fake": fake_acc, "n_real": n_real, "n_fake": n_fake}

@@ -2,6 +2,9 @@
 contracts, the label handling around them, sizing helpers and parameter counts."""
 from __future__ import annotations
 
+from contextlib import contextmanager
+from typing import Iterator
+
 import torch
 from torch import nn
 
@@ -134,3 +137,28 @@ def upsampling_plan(shape: tuple[int, int, int], arch: str) -> tuple[int, int]:
                           "size from a base of at least 4x4, so H must be 2^k times a number "
                           ">= 4 (e.g. 8, 14, 28, 32); use arch=mlp for other shapes")
     return h // 2 ** k, k
+
+
+@contextmanager
+def judging(D: nn.Module) -> Iterator[nn.Module]:
+    """D scoring images the way it does in training, for diagnostics: dropout and spectral
+    norm's power iteration off, but BatchNorm on the statistics of each batch it is given.
+
+    Training feeds D real and fake batches separately, so BN's running averages mix the two
+    distributions and match neither: in eval mode such a D may call nearly every real image
+    fake. BN's buffers are restored on exit, so diagnostics change nothing in training.
+    """
+    was = D.training
+    bns = [m for m in D.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    saved = [[b.detach().clone() for b in m.buffers()] for m in bns]
+    D.eval()
+    for m in bns:
+        m.train()
+    try:
+        yield D
+    finally:
+        with torch.no_grad():
+            for m, bufs in zip(bns, saved):
+                for b, s in zip(m.buffers(), bufs):
+                    b.copy_(s)
+        D.train(was)

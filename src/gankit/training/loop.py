@@ -21,6 +21,7 @@ from torch import nn
 
 from gankit.config import TrainConfig, dump, to_dict
 from gankit.data import BatchLoader, load_dataset, qualified_name
+from gankit.models.base import judging
 from gankit.training.checkpoint import (FORMAT_VERSION, CheckpointError, check_compatible,
                                         load_checkpoint, save_checkpoint)
 from gankit.training.ema import EMA
@@ -232,11 +233,15 @@ class Trainer:
                 **{f"train/{k}": v for k, v in zip(G_STATS, g)}}
 
     def held_out(self, batch_size: int = 512) -> dict[str, float]:
-        """The same diagnostics on the validation split (eval mode, fixed noise, no updates)."""
+        """The same diagnostics on the validation split (fixed noise, no updates): G in eval
+        mode, D as it judges in training (`judging`: BN on batch statistics)."""
+        with judging(self.D):
+            return self._held_out(batch_size)
+
+    def _held_out(self, batch_size: int) -> dict[str, float]:
         G, D = self.G, self.D  # the training G (not EMA): these diagnose the game itself
-        modes = (G.training, D.training)
+        was = G.training
         G.eval()
-        D.eval()
         val = BatchLoader(self.val_ds, batch_size, self.cfg.seed, self.cfg.data.scale,
                           device=self.device)
         g = torch.Generator(device=self.device).manual_seed(self.cfg.seed + 2)
@@ -271,8 +276,7 @@ class Trainer:
             for k, v in vals.items():
                 totals[k] = totals.get(k, 0.0) + float(v.detach())
             n_batches += 1
-        self.G.train(modes[0])
-        D.train(modes[1])
+        G.train(was)
         return {f"val/{k}": v / max(1, n_batches) for k, v in totals.items()}
 
     def write_grid(self, epoch: int) -> Path:
