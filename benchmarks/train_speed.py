@@ -70,11 +70,23 @@ def gankit_epoch(trainer: Trainer, max_batches: int | None) -> tuple[float, int]
     return time.perf_counter() - t0, n if max_batches else total
 
 
+def profile(trainer: Trainer, label: str, batches: int = 30) -> None:
+    """Where gankit's step time goes: the top ops by self CPU time over `batches` steps."""
+    from torch.profiler import ProfilerActivity
+    from torch.profiler import profile as torch_profile
+    with torch_profile(activities=[ProfilerActivity.CPU]) as prof:
+        gankit_epoch(trainer, batches)
+    print(f"{label}: top ops over {batches} gankit steps")
+    print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=12))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--which", default="both", choices=["mlp", "dcgan", "both"])
     ap.add_argument("--batches", type=int, default=None,
                     help="time only N batches and extrapolate to the epoch")
+    ap.add_argument("--profile", action="store_true",
+                    help="also print the ops that take gankit's step time (torch.profiler)")
     args = ap.parse_args()
     train = load_dataset("mnist", "train")
     default_threads = torch.get_num_threads()
@@ -91,6 +103,8 @@ def main() -> None:
             plain_epoch(cfg, G, D, train.images, train.labels, 5)
             g_threads = torch.get_num_threads()  # the preset's `threads`
             t_g, n_g = gankit_epoch(trainer, args.batches)
+            if args.profile:
+                profile(trainer, label)
             torch.set_num_threads(default_threads)  # the plain loop as users run it
             t_p, n_p = plain_epoch(cfg, G, D, train.images, train.labels, args.batches)
         e_g = t_g * batches_per_epoch / n_g
