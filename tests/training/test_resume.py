@@ -38,7 +38,7 @@ def stop_at(epoch: int, batch: int):
 @pytest.mark.parametrize("preset,over", [
     ("seed000-m4", {}),                                        # MLP cGAN, saturating loss
     ("seed003-mlp-gan", {"data__limit": 128}),                 # dropout: global RNG state
-    ("default", {"data__limit": 128}),                         # conv, BN, EMA, projection D
+    ("default", {"data__limit": 128}),                         # conv, BN, EMA, label planes
     ("seed002-resnet-cgan", {"data__limit": 96, "d_steps": 3, "model__ngf": 16,
                              "model__ndf": 16}),               # spectral norm, D steps
 ])
