@@ -40,11 +40,6 @@ def resolve(name: str = "default", overrides: Iterable[str] | dict[str, Any] = (
     return from_dict(merge(data, extra))
 
 
-def config_from_dict(data: dict) -> TrainConfig:
-    """A full config (e.g. read back from a run folder)."""
-    return from_dict(data)
-
-
 def dump(cfg: TrainConfig) -> str:
     """The resolved config as YAML (what a run folder stores)."""
     return yaml.safe_dump(to_dict(cfg), sort_keys=False)

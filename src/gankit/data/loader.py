@@ -18,6 +18,13 @@ from gankit.data.datasets import ImageDataset
 SCALES = {"-1,1": (-1.0, 1.0), "0,1": (0.0, 1.0)}
 
 
+def to_float(images_u8: torch.Tensor, scale: str = "-1,1") -> torch.Tensor:
+    """uint8 (B, C, H, W) -> float32 in the range `scale` names; 0 and 255 map exactly onto its
+    ends (the inverse of `gankit.plots.grid.to_uint8`)."""
+    low, high = SCALES[scale]
+    return images_u8.float().div_(255.0).mul_(high - low).add_(low)
+
+
 def epoch_generator(seed: int, epoch: int) -> torch.Generator:
     """A CPU generator for one epoch's shuffling: depends on (seed, epoch) only."""
     g = torch.Generator()
@@ -55,6 +62,7 @@ class BatchLoader:
         self.dataset = dataset
         self.batch_size = batch_size
         self.seed = seed
+        self.scale = scale
         self.low, self.high = SCALES[scale]
         self.rotation = float(rotation)
         self.drop_last = drop_last
@@ -67,8 +75,8 @@ class BatchLoader:
         return n // self.batch_size if self.drop_last else math.ceil(n / self.batch_size)
 
     def to_float(self, images_u8: torch.Tensor) -> torch.Tensor:
-        """uint8 (B, C, H, W) -> float32 in [low, high]; 0 and 255 map exactly onto the ends."""
-        return images_u8.float().div_(255.0).mul_(self.high - self.low).add_(self.low)
+        """uint8 (B, C, H, W) -> float32 in this loader's scale (see `to_float`)."""
+        return to_float(images_u8, self.scale)
 
     def epoch(self, epoch: int, start_batch: int = 0
               ) -> Iterator[tuple[torch.Tensor, torch.Tensor | None]]:

@@ -23,24 +23,11 @@ from torch import nn
 from gankit.exploration.latent import (EPSILONS, add_noise, box_samples, convex_combinations,
                                        label_range, lerp, random_direction, slerp)
 from gankit.plots.grid import to_uint8
+from gankit.plots.panels import Panel
 from gankit.training.sampling import noise
 
 LABEL_PAIRS = ((2, 8), (3, 1))          # report 002, figures 12 and 13
 FAR_FACTORS = (5.0, -3.0)               # "far outside": multiples of a learnt label vector
-
-
-@dataclass
-class Panel:
-    """A grid of images: uint8 (N, C, H, W), `nrow` per row, optional labels per row/column."""
-    images: torch.Tensor
-    nrow: int
-    title: str = ""
-    row_labels: list[str] | None = None
-    col_labels: list[str] | None = None
-
-    @property
-    def rows(self) -> int:
-        return -(-len(self.images) // self.nrow)
 
 
 @dataclass

@@ -114,6 +114,7 @@ def discriminator_accuracy_per_class(D: torch.nn.Module, G: torch.nn.Module, dat
     Returns {'real': (K,), 'fake': (K,), 'n_real': (K,), 'n_fake': (K,)}.
     """
     from gankit.data import load_dataset
+    from gankit.data.loader import to_float
     from gankit.models import judging
     from gankit.training.sampling import generate
     ds = load_dataset(dataset, split, data_dir=data_dir)
@@ -123,12 +124,11 @@ def discriminator_accuracy_per_class(D: torch.nn.Module, G: torch.nn.Module, dat
     conditional = bool(getattr(G, "conditional", False))
     d_conditional = bool(getattr(D, "conditional", conditional))
     device = next(D.parameters()).device
-    mul, add = (2.0 / 255.0, -1.0) if scale == "-1,1" else (1.0 / 255.0, 0.0)
 
     def logits(images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         out = []
         for i in range(0, len(images), batch_size):
-            x = images[i:i + batch_size].to(device).float() * mul + add
+            x = to_float(images[i:i + batch_size].to(device), scale)
             y = labels[i:i + batch_size].to(device) if d_conditional else None
             out.append(D(x, y).reshape(-1).float().cpu())
         return torch.cat(out) if out else torch.zeros(0)

@@ -139,6 +139,11 @@ def upsampling_plan(shape: tuple[int, int, int], arch: str) -> tuple[int, int]:
     return h // 2 ** k, k
 
 
+def batchnorm_layers(module: nn.Module) -> list[nn.Module]:
+    """The BatchNorm layers of a network (whose statistics tie a batch's images together)."""
+    return [m for m in module.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+
+
 @contextmanager
 def judging(D: nn.Module) -> Iterator[nn.Module]:
     """D scoring images the way it does in training, for diagnostics: dropout and spectral
@@ -149,7 +154,7 @@ def judging(D: nn.Module) -> Iterator[nn.Module]:
     fake. BN's buffers are restored on exit, so diagnostics change nothing in training.
     """
     was = D.training
-    bns = [m for m in D.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    bns = batchnorm_layers(D)
     saved = [[b.detach().clone() for b in m.buffers()] for m in bns]
     D.eval()
     for m in bns:

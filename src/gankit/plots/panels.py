@@ -1,20 +1,37 @@
 """Labelled image grids as PNG: one or more panels side by side, each a grid of uint8 images
 with a title and row/column labels (matplotlib Agg; the tiles come from `grid.grid_array`).
 
-A panel is anything with `images` (uint8 (N, C, H, W)), `nrow`, `title`, `row_labels` and
-`col_labels` (e.g. `gankit.exploration.Panel`).
+A `Panel` is one such grid; exploration figures and real-beside-generated figures are lists
+of them.
 """
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
+
+import torch
 
 from gankit.plots.grid import grid_array
 
 PAD = 2
 PAD_VALUE = 96          # mid grey between tiles: white-on-black digits stay apart
 TILE_INCH = 0.42        # the printed size of one image tile
+
+
+@dataclass
+class Panel:
+    """A grid of images: uint8 (N, C, H, W), `nrow` per row, optional labels per row/column."""
+    images: torch.Tensor
+    nrow: int
+    title: str = ""
+    row_labels: list[str] | None = None
+    col_labels: list[str] | None = None
+
+    @property
+    def rows(self) -> int:
+        return -(-len(self.images) // self.nrow)
 
 
 def pyplot() -> Any:
@@ -25,7 +42,7 @@ def pyplot() -> Any:
     return plt
 
 
-def save_panels(panels: Sequence[Any], path: str | os.PathLike, title: str | None = None,
+def save_panels(panels: Sequence[Panel], path: str | os.PathLike, title: str | None = None,
                 dpi: int = 110) -> Path:
     """Draw `panels` side by side with their labels and write a PNG; returns its path."""
     plt = pyplot()
@@ -34,7 +51,7 @@ def save_panels(panels: Sequence[Any], path: str | os.PathLike, title: str | Non
     arrays = [grid_array(p.images, p.nrow, PAD, PAD_VALUE) for p in panels]
     _, h, w = panels[0].images.shape[1:]
     cols = [p.nrow for p in panels]
-    rows = max(-(-len(p.images) // p.nrow) for p in panels)
+    rows = max(p.rows for p in panels)
     label_w = 0.9 if any(p.row_labels for p in panels) else 0.15
     width = sum(c * TILE_INCH + label_w for c in cols) + 0.3
     height = rows * TILE_INCH * h / max(w, 1) + (0.3 if any(p.title for p in panels) else 0.1) \

@@ -3,7 +3,6 @@ samples according to the reference classifier (gankit.metrics)."""
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
@@ -11,17 +10,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from gankit.plots.panels import save_panels
+from gankit.plots.panels import Panel, save_panels
 from gankit.training.sampling import generate
-
-
-@dataclass
-class _Panel:
-    images: torch.Tensor
-    nrow: int
-    title: str = ""
-    row_labels: list[str] | None = None
-    col_labels: list[str] | None = None
 
 
 def real_vs_generated(G: nn.Module, real_images: torch.Tensor, real_labels: torch.Tensor | None,
@@ -45,15 +35,15 @@ def real_vs_generated(G: nn.Module, real_images: torch.Tensor, real_labels: torc
         labels = torch.arange(k).repeat_interleave(per_class)
         fake, _ = generate(G, len(labels), labels, seed=seed, scale=scale)
         rows = names if len(real) == len(fake) else None
-        panels = [_Panel(real, per_class, "real (validation split)", rows),
-                  _Panel(fake, per_class, "generated", names)]
+        panels = [Panel(real, per_class, "real (validation split)", rows),
+                  Panel(fake, per_class, "generated", names)]
     else:
         n = min(n_unconditional, len(real_images))
         idx = np.sort(rng.permutation(len(real_images))[:n])
         real = real_images[torch.as_tensor(idx)]
         fake, _ = generate(G, n_unconditional, None if not getattr(G, "conditional", False)
                            else "balanced", seed=seed, scale=scale)
-        panels = [_Panel(real, 8, "real (validation split)"), _Panel(fake, 8, "generated")]
+        panels = [Panel(real, 8, "real (validation split)"), Panel(fake, 8, "generated")]
     return save_panels(panels, path, title="Real beside generated")
 
 

@@ -25,7 +25,7 @@ import re
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Sequence
 
 import yaml
 
@@ -124,17 +124,8 @@ def parse_sweep(data: Any, name: str = "sweep", source: str = "<dict>",
                 extra: Iterable[str] | dict[str, Any] = ()) -> Sweep:
     """A Sweep from the mapping a sweep file holds (see the module docstring)."""
     where = f"sweep file {source}"
-    if not isinstance(data, dict):
-        raise ConfigError(f"{where}: expected a mapping with preset:, set: and grid: or points:")
-    for key in data:
-        if key not in SWEEP_KEYS:
-            if "space" == key:
-                raise ConfigError(f"{where}: `space:` belongs in a tune file (`gankit tune`), "
-                                  "not a sweep file")
-            near = difflib.get_close_matches(str(key), SWEEP_KEYS, n=2, cutoff=0.5)
-            hint = f"; did you mean {', '.join(near)}?" if near else ""
-            raise ConfigError(f"{where}: unknown top-level key {key!r}{hint} "
-                              f"(valid: {', '.join(SWEEP_KEYS)})")
+    check_top_keys(data, SWEEP_KEYS, where, "preset:, set: and grid: or points:",
+                   {"space": "`space:` belongs in a tune file (`gankit tune`), not a sweep file"})
     preset = data.get("preset", "default")
     if not isinstance(preset, str):
         raise ConfigError(f"{where}: preset: expected a preset name, got {preset!r}")
@@ -157,6 +148,22 @@ def parse_sweep(data: Any, name: str = "sweep", source: str = "<dict>",
         seeds=seeds)
     sweep.runs = resolve_runs(sweep)
     return sweep
+
+
+def check_top_keys(data: Any, valid: Sequence[str], where: str, expected: str,
+                   misplaced: dict[str, str] | None = None) -> None:
+    """A sweep or tune file's top level: a mapping of known keys. An unknown key names the
+    nearest valid ones; `misplaced` gives the message for keys that belong in another file."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where}: expected a mapping with {expected}")
+    for key in data:
+        if key not in valid:
+            if misplaced and key in misplaced:
+                raise ConfigError(f"{where}: {misplaced[key]}")
+            near = difflib.get_close_matches(str(key), valid, n=2, cutoff=0.5)
+            hint = f"; did you mean {', '.join(near)}?" if near else ""
+            raise ConfigError(f"{where}: unknown top-level key {key!r}{hint} "
+                              f"(valid: {', '.join(valid)})")
 
 
 def flatten(data: Any, where: str, allow_preset: bool, prefix: str = "") -> dict[str, Any]:

@@ -48,7 +48,7 @@ from typing import Any, Iterable
 import yaml
 
 from gankit.config import ConfigError, TrainConfig, preset_names, resolve
-from gankit.sweeps.spec import check_key, flatten, overrides_dict, yaml_value
+from gankit.sweeps.spec import check_key, check_top_keys, flatten, overrides_dict, yaml_value
 
 TUNE_KEYS = ("preset", "description", "set", "space", "pruner", "trials", "sampler_seed")
 DEFAULT_SPACE: dict[str, dict[str, Any]] = {
@@ -143,14 +143,7 @@ def load_tune(name_or_path: str | Path, extra: Iterable[str] | dict[str, Any] = 
 def parse_tune(data: Any, name: str = "tune", source: str = "<dict>",
                extra: Iterable[str] | dict[str, Any] = ()) -> TuneSpec:
     where = f"tune file {source}"
-    if not isinstance(data, dict):
-        raise ConfigError(f"{where}: expected a mapping with preset:, set: and space:")
-    for key in data:
-        if key not in TUNE_KEYS:
-            near = difflib.get_close_matches(str(key), TUNE_KEYS, n=2, cutoff=0.5)
-            hint = f"; did you mean {', '.join(near)}?" if near else ""
-            raise ConfigError(f"{where}: unknown top-level key {key!r}{hint} "
-                              f"(valid: {', '.join(TUNE_KEYS)})")
+    check_top_keys(data, TUNE_KEYS, where, "preset:, set: and space:")
     preset = data.get("preset", "default")
     common = flatten(data.get("set") or {}, f"{where}, set:", allow_preset=False)
     cli = overrides_dict(extra, "--set")

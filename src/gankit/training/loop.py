@@ -21,7 +21,7 @@ from torch import nn
 
 from gankit.config import TrainConfig, dump, to_dict
 from gankit.data import BatchLoader, load_dataset, qualified_name
-from gankit.models.base import judging
+from gankit.models.base import batchnorm_layers, judging
 from gankit.training.checkpoint import (FORMAT_VERSION, CheckpointError, check_compatible,
                                         load_checkpoint, save_checkpoint)
 from gankit.training.ema import EMA
@@ -57,12 +57,7 @@ def grad_norm(params: list[nn.Parameter]) -> torch.Tensor:
     return torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
 
 
-def has_batchnorm(module: nn.Module) -> bool:
-    return any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in module.modules())
-
-
-def make_adam(params: Any, lr: float, betas: list[float], device: torch.device
-              ) -> torch.optim.Adam:
+def make_adam(params: Any, lr: float, betas: list[float]) -> torch.optim.Adam:
     # fused Adam is one kernel per step for all tensors: the biggest single saving on the
     # MLP models, whose steps are dominated by per-op overhead.
     return torch.optim.Adam(params, lr=lr, betas=tuple(betas), fused=True)
@@ -96,8 +91,8 @@ class Trainer:
         self.D.to(self.device)
         self.loss = get_loss(cfg.loss)
         o = cfg.optim
-        self.opt_g = make_adam(self.G.parameters(), o.g_lr, o.g_betas, self.device)
-        self.opt_d = make_adam(self.D.parameters(), o.d_lr, o.d_betas, self.device)
+        self.opt_g = make_adam(self.G.parameters(), o.g_lr, o.g_betas)
+        self.opt_d = make_adam(self.D.parameters(), o.d_lr, o.d_betas)
         self.ema = EMA(self.G, cfg.ema) if cfg.ema > 0 else None
         self.loader = BatchLoader(self.train_ds, cfg.batch_size, cfg.seed, d.scale, d.rotation,
                                   device=self.device)
@@ -106,7 +101,7 @@ class Trainer:
         self.d_params = list(self.D.parameters())
         # One D forward over [real; fake] halves the per-op overhead, but mixes real and fake
         # in BatchNorm's statistics; with BN in D the two go through D separately.
-        self.joint_d = not has_batchnorm(self.D)
+        self.joint_d = not batchnorm_layers(self.D)
         self.epoch = 0          # epochs completed
         self.batch = 0          # next batch within the current epoch (mid-epoch resume)
         self.step = 0           # D steps taken in all
