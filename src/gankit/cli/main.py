@@ -10,6 +10,7 @@ import importlib
 import sys
 
 from gankit import __version__
+from gankit.errors import GankitError
 
 SUBCOMMANDS = ["data", "presets", "train", "sample", "eval", "classifier", "explore", "report",
                "sweep", "tune"]
@@ -27,8 +28,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; errors of gankit's own kinds are printed as one clear line, exit code 2."""
-    from gankit.config import ConfigError
-    from gankit.data import DataError
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
@@ -36,12 +35,12 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     try:
         return int(args.func(args) or 0)
-    except (ConfigError, DataError, UserError) as e:
+    except GankitError as e:
         print(f"gankit: error: {e}", file=sys.stderr)
-        return 2
+        return e.exit_code
 
 
-class UserError(Exception):
+class UserError(GankitError):
     """A problem with what the user asked for, reported as a one-line message."""
 
 

@@ -1,7 +1,8 @@
 """Typed run configurations and the named presets that reproduce the reports."""
 from gankit.config.presets import dump, preset_dict, preset_names, resolve
+from gankit.config.keys import all_keys, from_dict
 from gankit.config.schema import (ConfigError, DataConfig, EvalConfig, LossConfig, ModelConfig,
-                                  OptimConfig, TrainConfig, all_keys, from_dict, to_dict)
+                                  OptimConfig, TrainConfig, to_dict)
 
 __all__ = ["ConfigError", "DataConfig", "EvalConfig", "LossConfig", "ModelConfig", "OptimConfig",
            "TrainConfig", "all_keys", "dump", "from_dict", "preset_dict", "preset_names",

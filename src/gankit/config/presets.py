@@ -7,8 +7,8 @@ from typing import Any, Iterable
 
 import yaml
 
-from gankit.config.schema import (ConfigError, TrainConfig, from_dict, merge, parse_override,
-                                  set_key, to_dict)
+from gankit.config.keys import from_dict, merge, parse_override, set_key
+from gankit.config.schema import ConfigError, TrainConfig, to_dict
 
 
 def preset_names() -> list[str]:

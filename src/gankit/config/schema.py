@@ -1,19 +1,18 @@
 """The run configuration: typed dataclasses with one source of defaults.
 
-A preset is a YAML file of overrides on these defaults. Unknown keys and values of the
-wrong type are errors that list the nearest valid keys (nanoGPT's rule, without its exec).
+A preset is a YAML file of overrides on these defaults. Walking, checking and converting
+dotted keys lives in `keys.py`; this module only declares the fields.
 """
 from __future__ import annotations
 
 import dataclasses
-import difflib
-import types
-import typing
 from dataclasses import dataclass, field
-from typing import Any, Union
+from typing import Any
+
+from gankit.errors import GankitError
 
 
-class ConfigError(Exception):
+class ConfigError(GankitError):
     """A configuration key or value that gankit cannot accept; the message says how to fix it."""
 
 
@@ -108,122 +107,6 @@ def to_dict(cfg: Any) -> dict:
     return dataclasses.asdict(cfg)
 
 
-def all_keys(cls: type = TrainConfig, prefix: str = "") -> list[str]:
-    """Every dotted key of a config class, e.g. 'optim.g_lr'."""
-    keys = []
-    for f in dataclasses.fields(cls):
-        t = _field_types(cls)[f.name]
-        if dataclasses.is_dataclass(t):
-            keys += all_keys(t, f"{prefix}{f.name}.")
-        else:
-            keys.append(prefix + f.name)
-    return keys
-
-
-def _field_types(cls: type) -> dict[str, Any]:
-    return typing.get_type_hints(cls)
-
-
-def _unknown(key: str, valid: list[str]) -> ConfigError:
-    near = difflib.get_close_matches(key, valid, n=5, cutoff=0.5)
-    hint = f"; did you mean {', '.join(near)}?" if near else ""
-    return ConfigError(f"unknown config key {key!r}{hint} (`gankit presets --keys` lists all)")
-
-
-def _coerce(value: Any, tp: Any, key: str) -> Any:
-    """Check (and gently convert) a value against a type hint, or raise ConfigError."""
-    origin = typing.get_origin(tp)
-    if origin in (Union, types.UnionType):
-        args = typing.get_args(tp)
-        if value is None and type(None) in args:
-            return None
-        errors = []
-        for a in args:
-            if a is type(None):
-                continue
-            try:
-                return _coerce(value, a, key)
-            except ConfigError as e:
-                errors.append(str(e))
-        raise ConfigError(errors[0] if errors else f"{key}: bad value {value!r}")
-    if origin is list:
-        if not isinstance(value, (list, tuple)):
-            raise ConfigError(f"{key}: expected a list, got {value!r} ({type(value).__name__})")
-        (inner,) = typing.get_args(tp) or (Any,)
-        return [_coerce(v, inner, key) for v in value]
-    if tp is Any:
-        return value
-    if tp is bool:
-        if isinstance(value, bool):
-            return value
-        raise ConfigError(f"{key}: expected true or false, got {value!r}")
-    if tp is int:
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-        if isinstance(value, float) and value.is_integer():
-            return int(value)
-        raise ConfigError(f"{key}: expected an integer, got {value!r} ({type(value).__name__})")
-    if tp is float:
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-        if isinstance(value, str):
-            try:
-                return float(value)  # YAML reads "2e-4" as a string
-            except ValueError:
-                pass
-        raise ConfigError(f"{key}: expected a number, got {value!r} ({type(value).__name__})")
-    if tp is str:
-        if isinstance(value, str):
-            return value
-        raise ConfigError(f"{key}: expected a string, got {value!r} ({type(value).__name__})")
-    return value
-
-
-def from_dict(data: dict, cls: type = TrainConfig, prefix: str = "") -> Any:
-    """Build a config from a (possibly partial) nested dict, rejecting unknown keys."""
-    if not isinstance(data, dict):
-        raise ConfigError(f"{prefix or 'config'}: expected a mapping, got {data!r}")
-    hints = _field_types(cls)
-    kwargs = {}
-    for key, value in data.items():
-        if key not in hints:
-            raise _unknown(prefix + str(key), all_keys(TrainConfig))
-        tp = hints[key]
-        if dataclasses.is_dataclass(tp):
-            kwargs[key] = from_dict(value, tp, f"{prefix}{key}.")
-        else:
-            kwargs[key] = _coerce(value, tp, prefix + key)
-    return cls(**kwargs)
-
-
-def set_key(data: dict, dotted: str, value: Any) -> None:
-    """Set a dotted key (e.g. 'optim.g_lr') in a nested dict, creating levels as needed."""
-    valid = all_keys(TrainConfig)
-    if dotted not in valid:
-        raise _unknown(dotted, valid)
-    node = data
-    *parents, leaf = dotted.split(".")
-    for p in parents:
-        node = node.setdefault(p, {})
-    node[leaf] = value
-
-
-def parse_override(text: str) -> tuple[str, Any]:
-    """'key=value' from the command line; the value is read as YAML (numbers, lists, true)."""
-    import yaml
-    if "=" not in text:
-        raise ConfigError(f"--set expects key=value, got {text!r} (e.g. --set epochs=3)")
-    key, raw = text.split("=", 1)
-    try:
-        value = yaml.safe_load(raw) if raw != "" else ""
-    except yaml.YAMLError:
-        value = raw
-    return key.strip(), value
-
-
-def merge(base: dict, over: dict) -> dict:
-    """Deep-merge two nested dicts (over wins)."""
-    out = dict(base)
-    for k, v in over.items():
-        out[k] = merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
-    return out
+def to_dict(cfg: Any) -> dict:
+    """A plain dict (YAML/JSON-ready) of a config dataclass."""
+    return dataclasses.asdict(cfg)

@@ -2,7 +2,10 @@
 catch it without loading NumPy or PyTorch."""
 
 
-class DataError(Exception):
+from gankit.errors import GankitError
+
+
+class DataError(GankitError):
     """A dataset file or folder is missing, corrupt, or does not match what was expected.
 
     The message names the file or folder and says what to do about it.

@@ -30,7 +30,7 @@ from typing import Any, Iterable, Sequence
 import yaml
 
 from gankit.config import ConfigError, TrainConfig, resolve
-from gankit.config.schema import parse_override, set_key
+from gankit.config.keys import parse_override, set_key
 
 SWEEP_KEYS = ("preset", "description", "set", "grid", "points", "seeds")
 NAME_LIMIT = 120  # characters of a run folder name (the index keeps names unique)

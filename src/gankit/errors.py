@@ -1,0 +1,12 @@
+"""The one base class of every error gankit reports to a user.
+
+A `GankitError`'s message names the problem and the fix in one line; the CLI catches the base
+class once (`cli/main.py`) and exits with the error's `exit_code`, never with a traceback.
+This module imports nothing, so every layer can use it.
+"""
+
+
+class GankitError(Exception):
+    """A problem the user can fix: bad input, missing data, an unreadable run or checkpoint."""
+
+    exit_code: int = 2
