@@ -10,8 +10,8 @@ from gankit.exploration import (all_figures, class_diversity, class_means, inter
                                 interpolate_z, noise_on_inputs, out_of_range_labels)
 from gankit.exploration.experiments import default_classes
 from gankit.models import build_models
-from gankit.plots.grid import to_uint8
-from gankit.training.sampling import noise
+from gankit.data.image import to_uint8
+from gankit.sampling import noise
 
 SHAPE = (1, 28, 28)
 

@@ -7,7 +7,7 @@ import pytest
 
 import gankit.metrics.evaluate as E
 from gankit.cli.main import main
-from gankit.data.datasets import DIGIT_CLASSES
+from gankit.data.arrays import DIGIT_CLASSES
 
 
 @pytest.fixture(autouse=True)

@@ -1,8 +1,10 @@
-"""`judging(D)`: BatchNorm on batch statistics for diagnostics, nothing left changed."""
+"""`judging(D)`: BatchNorm on batch statistics for diagnostics, nothing left changed; and
+`evaluating(G)`: eval mode inside the block, the previous mode after it, even on an error."""
+import pytest
 import torch
 from torch import nn
 
-from gankit.models import judging
+from gankit.models import evaluating, judging
 
 
 class BNNet(nn.Module):
@@ -37,3 +39,15 @@ def test_batch_statistics_used_and_buffers_restored():
     assert not net.training
     # eval mode proper uses the running stats: these inputs would be far from 0
     assert net(x).min() > 9
+
+
+@pytest.mark.parametrize("mode", [True, False])
+def test_evaluating_restores_the_mode_even_on_error(mode: bool):
+    net = BNNet().train(mode)
+    with evaluating(net) as inside:
+        assert inside is net and not net.training and not net.bn.training
+    assert net.training is mode and net.bn.training is mode
+    with pytest.raises(RuntimeError, match="boom"):
+        with evaluating(net):
+            raise RuntimeError("boom")
+    assert net.training is mode and net.bn.training is mode

@@ -7,7 +7,8 @@ import numpy as np
 import torch
 from PIL import Image
 
-from gankit.plots.run import read_index, write_run_plots
+from gankit.plots.run import read_index
+from gankit.report.run_plots import write_run_plots
 from gankit.plots.samples import ClassifierUnavailable, class_distribution, real_vs_generated, \
     reference_predictor
 

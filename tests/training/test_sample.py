@@ -9,7 +9,7 @@ import torch
 from gankit.cli.main import main
 from gankit.training.loop import Trainer
 from gankit.training.runs import load_run
-from gankit.training.sampling import generate
+from gankit.sampling import generate
 from tests.training.conftest import tiny
 
 

@@ -1,43 +1,40 @@
-"""Registry entries of the built-in datasets: MNIST, Fashion-MNIST, CIFAR-10, Quick, Draw! and
-scikit-learn's 8x8 `digits`. Each returns NumPy arrays (see gankit.data.datasets)."""
+"""The built-in datasets: MNIST, Fashion-MNIST, CIFAR-10, Quick, Draw! and scikit-learn's 8x8
+`digits`. Each loader returns NumPy arrays; `BUILTIN` lists them for the registry in
+gankit.data.datasets (which imports this module, never the reverse)."""
 from __future__ import annotations
 
 import importlib.util
 import os
 from pathlib import Path
-from typing import Optional, Union
+from typing import Callable, Optional, Union
 
 import numpy as np
 
 from gankit.data import cifar, fashion, mnist, quickdraw
-from gankit.data.datasets import DIGIT_CLASSES, SplitArrays, register_arrays
+from gankit.data.arrays import DIGIT_CLASSES, SplitArrays
 from gankit.data.errors import DataError
 from gankit.data.sources import ensure_files
 
 DataDir = Optional[Union[str, os.PathLike]]
 
 
-@register_arrays("mnist")
 def load_mnist(split: str, data_dir: DataDir = None, arg: None = None) -> SplitArrays:
     """MNIST: train 50k / val 10k (the last 10k of the official training file) / test 10k."""
     images, labels = mnist.load_idx_split(ensure_files(mnist.MNIST, data_dir), split, mnist.SPLITS)
     return SplitArrays(images[:, None], labels, DIGIT_CLASSES)
 
 
-@register_arrays("fashion-mnist")
 def load_fashion(split: str, data_dir: DataDir = None, arg: None = None) -> SplitArrays:
     """Fashion-MNIST, split like MNIST."""
     images, labels = fashion.load_fashion_arrays(split, data_dir)
     return SplitArrays(images[:, None], labels, fashion.FASHION_CLASSES)
 
 
-@register_arrays("cifar10")
 def load_cifar10(split: str, data_dir: DataDir = None, arg: None = None) -> SplitArrays:
     """CIFAR-10: train batches 1-4 / val batch 5 / test; 3x32x32."""
     return SplitArrays(*cifar.load_cifar_arrays(split, data_dir))
 
 
-@register_arrays("quickdraw", takes_argument=True)
 def load_quickdraw(split: str, data_dir: DataDir = None, arg: str | None = None) -> SplitArrays:
     """Quick, Draw! bitmaps; `quickdraw:sheep,cat` chooses the categories (default sheep)."""
     images, labels, classes = quickdraw.load_quickdraw_arrays(split, data_dir, arg)
@@ -79,7 +76,6 @@ def bilinear_matrix(n_in: int, n_out: int) -> np.ndarray:
     return m
 
 
-@register_arrays("digits")
 def load_digits(split: str, data_dir: DataDir = None, arg: None = None) -> SplitArrays:
     """scikit-learn's bundled 8x8 digits (1797 images, values 0..16), upscaled to 28x28.
 
@@ -94,3 +90,13 @@ def load_digits(split: str, data_dir: DataDir = None, arg: None = None) -> Split
     images = np.rint(np.clip(big, 0, 1) * 255).astype(np.uint8)[:, None]
     rows = DIGITS_SPLITS[split]
     return SplitArrays(images[rows], target[rows], DIGIT_CLASSES)
+
+
+# name -> (loader (split, data_dir, arg) -> SplitArrays, whether `name:ARG` takes an argument)
+BUILTIN: dict[str, tuple[Callable[..., SplitArrays], bool]] = {
+    "mnist": (load_mnist, False),
+    "fashion-mnist": (load_fashion, False),
+    "cifar10": (load_cifar10, False),
+    "quickdraw": (load_quickdraw, True),
+    "digits": (load_digits, False),
+}

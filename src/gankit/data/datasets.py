@@ -17,16 +17,17 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable, NamedTuple, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
 import numpy as np
 
+from gankit.data import builtin
+from gankit.data.arrays import SplitArrays
 from gankit.data.errors import DataError
 
 if TYPE_CHECKING:
     import torch
 
-DIGIT_CLASSES = tuple(str(i) for i in range(10))
 SPLITS = ("train", "val", "test", "train-full")
 
 
@@ -71,13 +72,6 @@ class ImageDataset:
             raise DataError(f"data.limit must be positive, got {limit}")
         labels = None if self.labels is None else self.labels[:limit]
         return ImageDataset(self.name, self.split, self.images[:limit], labels, self.classes)
-
-
-class SplitArrays(NamedTuple):
-    """One split as NumPy arrays: images (N, C, H, W) uint8, labels (N,) int64 or None."""
-    images: np.ndarray
-    labels: np.ndarray | None
-    classes: tuple[str, ...]
 
 
 def from_numpy(name: str, split: str, images: np.ndarray, labels: np.ndarray | None,
@@ -176,5 +170,5 @@ def load_dataset(name: str, split: str = "train", data_dir: str | os.PathLike | 
     return from_numpy(name, split, images, labels, classes).subset(limit)
 
 
-# The built-in datasets register themselves (NumPy only, so this import stays light).
-from gankit.data import builtin  # noqa: E402,F401
+for _name, (_load, _takes_argument) in builtin.BUILTIN.items():
+    register_arrays(_name, _takes_argument)(_load)

@@ -13,16 +13,7 @@ import torch
 import torch.nn.functional as F
 
 from gankit.data.datasets import ImageDataset
-
-# scale -> (low, high): uint8 0..255 maps linearly onto [low, high] (report 000: 2 * x / 255 - 1).
-SCALES = {"-1,1": (-1.0, 1.0), "0,1": (0.0, 1.0)}
-
-
-def to_float(images_u8: torch.Tensor, scale: str = "-1,1") -> torch.Tensor:
-    """uint8 (B, C, H, W) -> float32 in the range `scale` names; 0 and 255 map exactly onto its
-    ends (the inverse of `gankit.plots.grid.to_uint8`)."""
-    low, high = SCALES[scale]
-    return images_u8.float().div_(255.0).mul_(high - low).add_(low)
+from gankit.data.image import check_scale, to_float
 
 
 def epoch_generator(seed: int, epoch: int) -> torch.Generator:
@@ -55,15 +46,13 @@ class BatchLoader:
     def __init__(self, dataset: ImageDataset, batch_size: int, seed: int = 0, scale: str = "-1,1",
                  rotation: float = 0.0, drop_last: bool = False,
                  device: str | torch.device = "cpu") -> None:
-        if scale not in SCALES:
-            raise ValueError(f"scale must be one of {list(SCALES)}, got {scale!r}")
         if batch_size <= 0:
             raise ValueError(f"batch_size must be positive, got {batch_size}")
         self.dataset = dataset
         self.batch_size = batch_size
         self.seed = seed
         self.scale = scale
-        self.low, self.high = SCALES[scale]
+        self.low, self.high = check_scale(scale)
         self.rotation = float(rotation)
         self.drop_last = drop_last
         self.device = torch.device(device)

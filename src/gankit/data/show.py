@@ -13,6 +13,7 @@ import re
 from pathlib import Path
 
 import numpy as np
+from matplotlib.figure import Figure
 
 from gankit.data.datasets import SplitArrays, load_arrays
 
@@ -53,7 +54,6 @@ def _grid_rows(train: SplitArrays) -> tuple[list[np.ndarray], list[str]]:
 
 
 def write_grid(name: str, train: SplitArrays, path: Path) -> Path:
-    from matplotlib.figure import Figure
     rows, labels = _grid_rows(train)
     c, h, w = train.images.shape[1:]
     cells = np.zeros((len(rows) * PER_ROW, c, h, w), np.uint8)
@@ -79,7 +79,6 @@ def write_grid(name: str, train: SplitArrays, path: Path) -> Path:
 
 
 def write_distribution(name: str, splits: dict[str, SplitArrays], path: Path) -> Path:
-    from matplotlib.figure import Figure
     classes = splits["train"].classes
     k = max(1, len(classes))
     fig = Figure(figsize=(max(6.0, 0.75 * k + 2), 4.0), dpi=120)

@@ -22,9 +22,10 @@ from torch import nn
 
 from gankit.exploration.latent import (EPSILONS, add_noise, box_samples, convex_combinations,
                                        label_range, lerp, random_direction, slerp)
-from gankit.plots.grid import to_uint8
+from gankit.data.image import to_uint8
+from gankit.models.base import evaluating
 from gankit.plots.panels import Panel
-from gankit.training.sampling import noise
+from gankit.sampling import noise
 
 LABEL_PAIRS = ((2, 8), (3, 1))          # report 002, figures 12 and 13
 FAR_FACTORS = (5.0, -3.0)               # "far outside": multiples of a learnt label vector
@@ -48,13 +49,8 @@ class ExploreFigure:
 
 @contextlib.contextmanager
 def _eval_mode(G: nn.Module) -> Iterator[None]:
-    was = G.training
-    G.eval()
-    try:
-        with torch.no_grad():
-            yield
-    finally:
-        G.train(was)
+    with evaluating(G), torch.no_grad():
+        yield
 
 
 def _device(G: nn.Module) -> torch.device:

@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from gankit.config import ConfigError, LossConfig
+from gankit.losses.penalty import gradient_penalty
 
 # --- discriminator losses: (real_logits (B,), fake_logits (B,)) -> scalar -------------------
 
@@ -120,7 +121,6 @@ class GANLoss:
         """gp_weight * gradient_penalty(...) when this loss uses one, else a zero scalar."""
         if not self.gradient_penalty or self.gp_weight == 0:
             return real.new_zeros(())
-        from gankit.losses.penalty import gradient_penalty
         return self.gp_weight * gradient_penalty(D, real, fake, y, generator=generator)
 
 

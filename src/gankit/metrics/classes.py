@@ -14,7 +14,12 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from gankit.data.datasets import load_dataset
+from gankit.data.image import to_float
+from gankit.metrics.features import get_feature_space
 from gankit.metrics.fid import MetricError
+from gankit.models.base import judging
+from gankit.sampling import generate
 
 IS_SPLITS = 10
 MODE_SHARE_OF_FAIR = 0.5   # a class counts as a covered mode with >= 0.5 / K of the samples
@@ -113,10 +118,6 @@ def discriminator_accuracy_per_class(D: torch.nn.Module, G: torch.nn.Module, dat
     to k. D gets the label when it is conditional (`getattr(D, 'conditional', ...)`).
     Returns {'real': (K,), 'fake': (K,), 'n_real': (K,), 'n_fake': (K,)}.
     """
-    from gankit.data import load_dataset
-    from gankit.data.loader import to_float
-    from gankit.models import judging
-    from gankit.training.sampling import generate
     ds = load_dataset(dataset, split, data_dir=data_dir)
     if ds.labels is None:
         raise MetricError(f"{dataset} {split} has no labels: per-class accuracy needs them")
@@ -145,7 +146,6 @@ def discriminator_accuracy_per_class(D: torch.nn.Module, G: torch.nn.Module, dat
         labels = torch.arange(k_classes).repeat_interleave(n_per_class)
         images, labels = generate(G, len(labels), labels, seed=seed, scale=scale)
     else:
-        from gankit.metrics.features import get_feature_space
         images, _ = generate(G, n_per_class * k_classes, None, seed=seed, scale=scale)
         labels = torch.from_numpy(get_feature_space("classifier", dataset).predict(images))
     fake_acc, n_fake = np.full(k_classes, np.nan), np.zeros(k_classes, np.int64)

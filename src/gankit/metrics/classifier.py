@@ -27,6 +27,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from gankit.data.datasets import load_dataset
+from gankit.data.loader import BatchLoader
+
 WEIGHTS_DIR = Path(__file__).parent / "weights"
 FORMAT_VERSION = 1
 
@@ -264,7 +267,6 @@ def train_classifier(name: str = "mnist", out: str | Path | None = None,
     Returns a summary: val and test accuracy, training time, the file and its sha256.
     Same recipe, same torch build and thread count: the same weights, bit for bit.
     """
-    from gankit.data import BatchLoader, load_dataset
     recipe = recipe or RECIPES[name]
     torch.manual_seed(recipe.seed)
     train = load_dataset(recipe.dataset, recipe.train_split, data_dir=data_dir)

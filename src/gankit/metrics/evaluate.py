@@ -34,6 +34,7 @@ from gankit.metrics.features import get_feature_space, load_real_images, real_fe
 from gankit.metrics.fid import FeatureStats, MetricError, fid_from_stats
 from gankit.metrics.kid import kid
 from gankit.metrics.prdc import prdc
+from gankit.sampling import generate
 
 KID_SUBSETS = 100
 KID_SUBSET_SIZE = 1000
@@ -157,7 +158,6 @@ def evaluate_generator(G: torch.nn.Module, dataset_name: str, split: str = "val"
 def sample_for_eval(G: torch.nn.Module, n: int, seed: int = 0, scale: str = "-1,1"
                     ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """n uint8 samples of G from `seed`: balanced labels (n // K per class) when conditional."""
-    from gankit.training.sampling import generate
     labels = None
     if getattr(G, "conditional", False):
         k = int(G.num_classes)

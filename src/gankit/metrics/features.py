@@ -21,8 +21,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from gankit.data.datasets import load_dataset
+from gankit.data.sources import cache_root
 from gankit.metrics.classifier import classifier_for, load_classifier, run_classifier
 from gankit.metrics.fid import FeatureStats, MetricError
+from gankit.metrics.inception import InceptionFeatures
 from gankit.metrics.prdc import DC_K, PR_K, knn_sq_radii
 
 FEATURE_SPACES = ("classifier", "inception")
@@ -64,7 +67,6 @@ class InceptionSpace:
     kind = "inception"
 
     def __init__(self, weights: str | os.PathLike | None = None, batch_size: int = 100) -> None:
-        from gankit.metrics.inception import InceptionFeatures
         self.net = InceptionFeatures(weights)
         self.id = f"inception-{self.net.sha256[:12]}"
         self.dim = self.net.dim
@@ -108,7 +110,6 @@ class RealFeatures:
 
 
 def metrics_cache_dir() -> Path:
-    from gankit.data.sources import cache_root
     return cache_root() / "metrics"
 
 
@@ -125,7 +126,6 @@ def real_subset(n_total: int, n: int) -> np.ndarray:
 def load_real_images(dataset: str, split: str, n: int, data_dir: str | None = None
                      ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """The real images (and labels) an evaluation with n samples compares against."""
-    from gankit.data import load_dataset
     ds = load_dataset(dataset, split, data_dir=data_dir)
     if n > len(ds):
         log(f"{dataset} {split} has {len(ds)} images, fewer than n={n}: using all {len(ds)}")

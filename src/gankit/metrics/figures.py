@@ -7,7 +7,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from gankit.metrics.evaluate import Evaluation
-from gankit.plots.panels import save_figure
+from gankit.plots.panels import pyplot, save_figure
 
 
 def _tile(arr: np.ndarray) -> np.ndarray:
@@ -52,9 +52,7 @@ def class_images_figure(ev: Evaluation, path: str | Path, classes: tuple[str, ..
 def confusion_figure(ev: Evaluation, path: str | Path,
                      classes: tuple[str, ...] | None = None) -> Path:
     """Row-normalised confusion matrix (conditioning label vs classifier's prediction)."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
     cm = ev.confusion.astype(float)
     norm = cm / np.maximum(cm.sum(axis=1, keepdims=True), 1)
     k = len(cm)
@@ -78,9 +76,7 @@ def confusion_figure(ev: Evaluation, path: str | Path,
 def histogram_figure(ev: Evaluation, path: str | Path,
                      classes: tuple[str, ...] | None = None) -> Path:
     """Share of samples per predicted class, beside the real images' shares."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
     k = len(ev.histogram)
     names = classes or tuple(str(i) for i in range(k))
     x = np.arange(k)

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from gankit.config import ConfigError
-from gankit.models.conditioning import DCond, LabelEncoder, check_labels
+from gankit.models.conditioning import DCond, LabelEncoder, check_labels, planes
 
 
 class Generator(nn.Module):
@@ -24,8 +24,6 @@ class Generator(nn.Module):
     def __init__(self, nz: int, shape: tuple[int, int, int], num_classes: int, g_cond: str,
                  embed_dim: int) -> None:
         super().__init__()
-        if nz < 1:
-            raise ConfigError(f"model.nz must be positive, got {nz}")
         self.nz = nz
         self.shape = tuple(shape)
         self.num_classes = num_classes
@@ -91,13 +89,23 @@ class Discriminator(nn.Module):
         self.d_cond = d_cond if self.conditional else None
         self.cond = DCond(d_cond, num_classes, embed_dim, feat_dim) if self.conditional else None
 
-    def score(self, h: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
-        """The logit (B,) from D's last features h (B, F): `self.head(h)`, plus the projection
-        term when the label is projected."""
+    def score(self, h: torch.Tensor, y: torch.Tensor | None,
+              features: torch.Tensor | None = None) -> torch.Tensor:
+        """The logit (B,) from D's last features: `self.head(h)`, plus the projection term on
+        `features` (B, F) (default h) when the label is projected."""
         out = self.head(h).view(-1)
         if self.cond is not None:
-            out = out + self.cond.project(h, y)
+            out = out + self.cond.project(h if features is None else features, y)
         return out
+
+    def join_label(self, h: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
+        """h with the label vector joined on dim 1: as it is to features (B, F), as constant
+        planes to a map (B, C, H, W) (Reed et al. 2016). h itself when nothing is joined
+        (unconditional D, or a projected label)."""
+        if self.cond is None or not self.cond.dim:
+            return h
+        v = self.cond.vector(y).to(h.dtype)
+        return torch.cat([h, v if h.ndim == 2 else planes(v, *h.shape[2:])], dim=1)
 
     def labels(self, x: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor | None:
         """Checked labels (B,) for a conditional D, None otherwise."""
@@ -142,6 +150,18 @@ def upsampling_plan(shape: tuple[int, int, int], arch: str) -> tuple[int, int]:
 def batchnorm_layers(module: nn.Module) -> list[nn.Module]:
     """The BatchNorm layers of a network (whose statistics tie a batch's images together)."""
     return [m for m in module.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+
+
+@contextmanager
+def evaluating(G: nn.Module) -> Iterator[nn.Module]:
+    """G in eval mode (BatchNorm on running statistics, dropout off) inside the block, and back
+    to the mode it was in afterwards, even when the block raises."""
+    was = G.training
+    G.eval()
+    try:
+        yield G
+    finally:
+        G.train(was)
 
 
 @contextmanager

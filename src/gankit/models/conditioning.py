@@ -7,8 +7,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from gankit.config import ConfigError
-
 G_CONDS = ("onehot", "embedding")
 D_CONDS = ("onehot", "embedding", "projection")
 
@@ -34,15 +32,9 @@ class LabelEncoder(nn.Module):
 
     def __init__(self, mode: str, num_classes: int, embed_dim: int) -> None:
         super().__init__()
-        if mode not in G_CONDS:
-            raise ConfigError(f"unknown label encoding {mode!r}; valid: {', '.join(G_CONDS)}")
-        if num_classes < 1:
-            raise ConfigError("a label encoder needs at least one class")
         self.mode = mode
         self.num_classes = num_classes
         if mode == "embedding":
-            if embed_dim < 1:
-                raise ConfigError(f"model.embed_dim must be positive, got {embed_dim}")
             self.embed: nn.Embedding | None = nn.Embedding(num_classes, embed_dim)
             self.dim = embed_dim
         else:
@@ -89,8 +81,6 @@ class DCond(nn.Module):
 
     def __init__(self, mode: str, num_classes: int, embed_dim: int, feat_dim: int) -> None:
         super().__init__()
-        if mode not in D_CONDS:
-            raise ConfigError(f"unknown model.d_cond {mode!r}; valid: {', '.join(D_CONDS)}")
         self.mode = mode
         self.num_classes = num_classes
         self.encoder = LabelEncoder(mode, num_classes, embed_dim) if mode != "projection" else None

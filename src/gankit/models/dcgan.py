@@ -17,7 +17,7 @@ from torch import nn
 
 from gankit.config import ConfigError, ModelConfig
 from gankit.models.base import Discriminator, Generator, upsampling_plan
-from gankit.models.conditioning import d_cond_dim, planes
+from gankit.models.conditioning import d_cond_dim
 
 
 def _norm2d(c: int, on: bool) -> nn.Module:
@@ -69,15 +69,11 @@ class DCGANDiscriminator(Discriminator):
 
     def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         y = self.labels(x, y)
-        if self.cond is not None and self.cond.dim:
-            x = torch.cat([x, planes(self.cond.vector(y).to(x.dtype), *x.shape[2:])], dim=1)
-        h = self.body(x)  # (B, c, s0, s0)
-        out = self.head(h).view(-1)
-        if self.cond is not None:
-            # Mean- rather than sum-pooled: with psi a small-init conv, a sum over s0 x s0
-            # would let the class term dominate the first logits (~15 vs ~0.5 at 28x28).
-            out = out + self.cond.project(h.mean(dim=(2, 3)), y)
-        return out
+        h = self.body(self.join_label(x, y))  # (B, c, s0, s0)
+        # The projection on mean- rather than sum-pooled features: with psi a small-init conv,
+        # a sum over s0 x s0 would let the class term dominate the first logits (~15 vs ~0.5
+        # at 28x28).
+        return self.score(h, y, features=h.mean(dim=(2, 3)))
 
 
 def build(cfg: ModelConfig, shape: tuple[int, int, int],

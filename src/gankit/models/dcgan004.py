@@ -17,7 +17,7 @@ from torch import nn
 
 from gankit.config import ConfigError, ModelConfig
 from gankit.models.base import Discriminator, Generator
-from gankit.models.conditioning import d_cond_dim, planes
+from gankit.models.conditioning import d_cond_dim
 
 SIZE = 28
 
@@ -55,9 +55,7 @@ class DCGAN004Discriminator(Discriminator):
 
     def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         y = self.labels(x, y)
-        if self.cond is not None and self.cond.dim:
-            x = torch.cat([x, planes(self.cond.vector(y).to(x.dtype), *x.shape[2:])], dim=1)
-        h = self.body(x)  # (B, 64)
+        h = self.body(self.join_label(x, y))  # (B, 64)
         return self.score(h, y)
 
 

@@ -14,8 +14,6 @@ from torch import nn
 from torch.nn.utils import parametrize
 from torch.nn.utils.parametrizations import spectral_norm
 
-from gankit.config import ConfigError
-
 _WEIGHTED = (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)
 _NORMS = (nn.BatchNorm1d, nn.BatchNorm2d)
 
@@ -58,9 +56,8 @@ INITS: dict[str, Callable[[nn.Module], None]] = {
 
 
 def apply_init(module: nn.Module, scheme: str) -> nn.Module:
-    """Initialise every layer of `module` in place with the named scheme; returns `module`."""
-    if scheme not in INITS:
-        raise ConfigError(f"unknown model.init {scheme!r}; valid: {', '.join(INITS)}")
+    """Initialise every layer of `module` in place with the named scheme (a key of INITS,
+    checked by `build_models`); returns `module`."""
     module.apply(INITS[scheme])
     return module
 

@@ -18,15 +18,9 @@ import math
 import torch
 from torch import nn
 
-from gankit.config import ConfigError, ModelConfig
+from gankit.config import ModelConfig
 from gankit.models.base import Discriminator, Generator
 from gankit.models.conditioning import d_cond_dim
-
-
-def _hidden(sizes: list[int], key: str) -> list[int]:
-    if any(s < 1 for s in sizes):
-        raise ConfigError(f"model.{key} sizes must be positive, got {sizes}")
-    return list(sizes)
 
 
 class MLPGenerator(Generator):
@@ -34,7 +28,7 @@ class MLPGenerator(Generator):
         super().__init__(cfg.nz, shape, num_classes, cfg.g_cond, cfg.embed_dim)
         layers: list[nn.Module] = []
         width = cfg.nz + self.cond_dim
-        for size in _hidden(cfg.g_hidden, "g_hidden"):
+        for size in cfg.g_hidden:
             layers.append(nn.Linear(width, size))
             if cfg.g_dropout > 0:
                 layers += [nn.LeakyReLU(0.2), nn.Dropout(cfg.g_dropout)]
@@ -50,7 +44,7 @@ class MLPGenerator(Generator):
 
 class MLPDiscriminator(Discriminator):
     def __init__(self, cfg: ModelConfig, shape: tuple[int, int, int], num_classes: int) -> None:
-        hidden = _hidden(cfg.d_hidden, "d_hidden")
+        hidden = list(cfg.d_hidden)
         feat = hidden[-1] if hidden else math.prod(shape)
         super().__init__(shape, num_classes, cfg.d_cond, cfg.embed_dim, feat)
         layers: list[nn.Module] = []
@@ -65,10 +59,7 @@ class MLPDiscriminator(Discriminator):
 
     def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         y = self.labels(x, y)
-        h = x.flatten(1)  # (B, C*H*W)
-        if self.cond is not None and self.cond.dim:
-            h = torch.cat([h, self.cond.vector(y).to(h.dtype)], dim=1)
-        h = self.body(h)
+        h = self.body(self.join_label(x.flatten(1), y))  # (B, C*H*W [+ E]) -> (B, F)
         return self.score(h, y)
 
 

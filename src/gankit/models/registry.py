@@ -23,15 +23,18 @@ ARCHITECTURES: dict[str, Builder] = {
 }
 
 
+# model key -> its valid choices: every choice of a model config is checked here, once.
+CHOICES: dict[str, tuple[str, ...]] = {"arch": tuple(ARCHITECTURES), "init": tuple(INITS),
+                                       "g_cond": G_CONDS, "d_cond": D_CONDS}
+
+
 def _check(cfg: ModelConfig, shape: tuple[int, int, int], num_classes: int) -> None:
-    if cfg.arch not in ARCHITECTURES:
-        raise ConfigError(f"unknown model.arch {cfg.arch!r}; valid: {', '.join(ARCHITECTURES)}")
-    if cfg.init not in INITS:
-        raise ConfigError(f"unknown model.init {cfg.init!r}; valid: {', '.join(INITS)}")
-    if cfg.g_cond not in G_CONDS:
-        raise ConfigError(f"unknown model.g_cond {cfg.g_cond!r}; valid: {', '.join(G_CONDS)}")
-    if cfg.d_cond not in D_CONDS:
-        raise ConfigError(f"unknown model.d_cond {cfg.d_cond!r}; valid: {', '.join(D_CONDS)}")
+    """Every setting of `cfg` that no family could build, as a ConfigError naming the key.
+    (The families refuse only what they alone do not support.)"""
+    for key, valid in CHOICES.items():
+        if getattr(cfg, key) not in valid:
+            raise ConfigError(f"unknown model.{key} {getattr(cfg, key)!r}; valid: "
+                              f"{', '.join(valid)}")
     if len(shape) != 3 or any(int(s) < 1 for s in shape):
         raise ConfigError(f"image shape must be (C, H, W), got {tuple(shape)}")
     if cfg.conditional and num_classes < 1:
@@ -44,6 +47,9 @@ def _check(cfg: ModelConfig, shape: tuple[int, int, int], num_classes: int) -> N
     for key in ("ngf", "ndf", "nz", "embed_dim"):
         if getattr(cfg, key) < 1:
             raise ConfigError(f"model.{key} must be positive, got {getattr(cfg, key)}")
+    for key in ("g_hidden", "d_hidden"):
+        if any(s < 1 for s in getattr(cfg, key)):
+            raise ConfigError(f"model.{key} sizes must be positive, got {getattr(cfg, key)}")
 
 
 def build_models(cfg: ModelConfig, shape: tuple[int, int, int],

@@ -27,7 +27,7 @@ from torch import nn
 
 from gankit.config import ConfigError, ModelConfig
 from gankit.models.base import Discriminator, Generator, upsampling_plan
-from gankit.models.conditioning import d_cond_dim, planes
+from gankit.models.conditioning import d_cond_dim
 from gankit.models.dcgan import d_uses_batch_norm
 
 
@@ -107,9 +107,7 @@ class ResNetDiscriminator(Discriminator):
         y = self.labels(x, y)
         h = self.stem(x)
         for i, block in enumerate(self.blocks):
-            if i == self.mid and self.cond is not None and self.cond.dim:
-                h = torch.cat([h, planes(self.cond.vector(y).to(h.dtype), *h.shape[2:])], dim=1)
-            h = block(h)
+            h = block(self.join_label(h, y) if i == self.mid else h)
         # Mean- rather than sum-pooled (SNGAN sums): with BN in D a sum makes the first
         # logits ~20 at 28x28, saturating BCE from the first step.
         h = self.final(h).mean(dim=(2, 3))  # (B, c)

@@ -5,5 +5,6 @@
 - `curves`: training curves from metrics.jsonl; `charts`: grouped bars per class;
 - `samples`: real beside generated, class distribution by the reference classifier;
 - `animation`: the fixed-noise grid over epochs as a GIF;
-- `run`: `write_run_plots(RUN)`, every plot of a run folder into RUN/plots with index.json.
+- `run`: `write_plots`, every plot of a run into a folder with index.json (the run folder is
+  read by `gankit.report.run_plots.write_run_plots`).
 """

@@ -9,13 +9,6 @@ import torch
 from PIL import Image, ImageDraw
 
 
-def to_uint8(images: torch.Tensor, scale: str = "-1,1") -> torch.Tensor:
-    """Float images in [-1, 1] (or [0, 1]) to uint8 (N, C, H, W), clamped."""
-    x = images.detach().float().cpu()
-    x = (x + 1) * 127.5 if scale == "-1,1" else x * 255.0
-    return x.round_().clamp_(0, 255).to(torch.uint8)
-
-
 def grid_array(images: torch.Tensor, nrow: int, pad: int = 2, pad_value: int = 0) -> np.ndarray:
     """Tile uint8 (N, C, H, W) into an (rows*H, nrow*W, C) array, row by row."""
     if images.dtype != torch.uint8:

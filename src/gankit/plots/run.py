@@ -1,4 +1,6 @@
-"""All figures of one run folder, written to RUN/plots with an index (what `gankit report` shows).
+"""All figures of one run, written to a folder (RUN/plots) with an index (what `gankit report`
+shows). The run's files are read by the caller (`gankit.report.run_plots.write_run_plots`), so
+that this layer needs nothing of training's run-folder code.
 
 From metrics.jsonl: G/D losses (train and val), D(x) vs D(G(z)), D accuracy on real and
 generated images, gradient norms, validation metrics (when evaluated during training).
@@ -14,8 +16,13 @@ import os
 import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any, Protocol
 
+from gankit.data.datasets import load_dataset, qualified_name
 from gankit.plots import curves
+from gankit.plots.animation import grid_animation
+from gankit.plots.samples import (ClassifierUnavailable, class_distribution, real_vs_generated,
+                                  reference_predictor)
 
 INDEX = "index.json"
 
@@ -49,18 +56,26 @@ CURVES = [
 ]
 
 
-def write_run_plots(run_dir: str | os.PathLike, out: str | os.PathLike | None = None,
-                    which: str = "best", seed: int = 0, n_samples: int = 2000,
-                    device: str = "cpu") -> dict:
-    """Write every plot of a run to `out` (default RUN/plots) and RUN/plots/index.json;
-    returns the index {"plots": [entries], "notes": [why something was skipped]}."""
-    from gankit.training.runs import RunPaths
-    paths = RunPaths(Path(run_dir))
-    out = Path(out) if out is not None else paths.root / "plots"
+class TrainedRun(Protocol):
+    """What the sample figures need of a loaded run (`gankit.training.runs.Run` has it)."""
+    cfg: Any
+    G: Any
+    classes: tuple[str, ...]
+    epoch: int
+
+
+def write_plots(out: str | os.PathLike, rows: list[dict], grids: list[tuple[int, Path]],
+                run: TrainedRun | None, which: str = "best", seed: int = 0,
+                n_samples: int = 2000) -> dict:
+    """Write every plot of a run to `out` and `out`/index.json; returns the index
+    {"plots": [entries], "notes": [why something was skipped]}.
+
+    `rows`: the run's metrics.jsonl records; `grids`: its (epoch, grid PNG) pairs; `run`: its
+    checkpoint `which` loaded (None when there is none: no sample figures, and a note)."""
+    out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     entries: list[PlotEntry] = []
     notes: list[str] = []
-    rows = paths.read_metrics()
     if not rows:
         notes.append("no metrics.jsonl records yet: no training curves")
     for name, fn, title, caption in CURVES:
@@ -69,17 +84,15 @@ def write_run_plots(run_dir: str | os.PathLike, out: str | os.PathLike | None = 
         elif rows and name == "val_metrics":
             notes.append("no validation metrics in metrics.jsonl (eval.every = 0): run "
                          "`gankit eval RUN` for FID & co.")
-    grids = paths.grids()
     if len(grids) >= 2:
-        from gankit.plots.animation import grid_animation
         grid_animation(grids, out / "progress.gif")
         entries.append(PlotEntry("progress_gif", "progress.gif", "Fixed-noise grid over epochs",
                                  f"The same noise (and labels) at each of {len(grids)} saved "
                                  "epochs, animated.", "samples"))
     elif grids:
         notes.append("only one epoch grid: no animation")
-    if paths.checkpoint(which).is_file():
-        entries += _sample_plots(paths.root, out, which, seed, n_samples, device, notes)
+    if run is not None:
+        entries += _sample_plots(run, out, which, seed, n_samples, notes)
     else:
         notes.append(f"no checkpoints/{which}.pt: no real-vs-generated or class-distribution "
                      "plots")
@@ -92,13 +105,8 @@ def write_run_plots(run_dir: str | os.PathLike, out: str | os.PathLike | None = 
     return index
 
 
-def _sample_plots(root: Path, out: Path, which: str, seed: int, n: int, device: str,
+def _sample_plots(run: TrainedRun, out: Path, which: str, seed: int, n: int,
                   notes: list[str]) -> list[PlotEntry]:
-    from gankit.data import load_dataset, qualified_name
-    from gankit.plots.samples import ClassifierUnavailable, class_distribution, \
-        real_vs_generated, reference_predictor
-    from gankit.training.runs import load_run
-    run = load_run(root, which=which, device=device)
     d = run.cfg.data
     val = load_dataset(qualified_name(d.name, d.classes), "val", d.data_dir)
     classes = list(run.classes) if run.classes else None

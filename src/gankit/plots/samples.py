@@ -10,8 +10,10 @@ import numpy as np
 import torch
 from torch import nn
 
+from gankit.metrics.features import get_feature_space
+from gankit.plots.charts import grouped_bars
 from gankit.plots.panels import Panel, save_panels
-from gankit.training.sampling import generate
+from gankit.sampling import generate
 
 
 def real_vs_generated(G: nn.Module, real_images: torch.Tensor, real_labels: torch.Tensor | None,
@@ -55,10 +57,6 @@ def reference_predictor(dataset: str):
     """A function uint8 images (N, C, H, W) -> predicted classes (N,) from gankit.metrics'
     reference classifier, or ClassifierUnavailable saying why not."""
     try:
-        from gankit.metrics.features import get_feature_space
-    except ImportError as e:
-        raise ClassifierUnavailable(f"gankit.metrics has no reference classifier ({e})") from None
-    try:
         space = get_feature_space("classifier", dataset)
     except Exception as e:  # noqa: BLE001 - WeightsError, MetricError, a bad weights file ...
         raise ClassifierUnavailable(f"no reference classifier for {dataset!r}: {e}") from None
@@ -90,7 +88,6 @@ def class_distribution(G: nn.Module, predict, real_images: torch.Tensor,
         acc = float((torch.as_tensor(pred_fake) == y).float().mean())
         info["label_acc"] = round(acc, 4)
         title += f"; samples classified as their label: {acc:.1%}"
-    from gankit.plots.charts import grouped_bars
     p = grouped_bars({f"generated (n={len(pred_fake)})": h_fake,
                       f"real validation (n={len(pred_real)})": h_real}, names, path, title,
                      "share of images", reference=1.0 / k)

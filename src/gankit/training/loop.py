@@ -20,18 +20,22 @@ import torch
 from torch import nn
 
 from gankit.config import TrainConfig, dump, to_dict
-from gankit.data import BatchLoader, load_dataset, qualified_name
-from gankit.models.base import batchnorm_layers, judging
+from gankit.data.datasets import load_dataset, qualified_name
+from gankit.data.image import to_uint8
+from gankit.data.loader import BatchLoader
+from gankit.losses import get_loss
+from gankit.metrics.evaluate import evaluate_generator
+from gankit.models import build_models, describe
+from gankit.models.base import batchnorm_layers, evaluating, judging
+from gankit.plots.grid import composite, save_grid
+from gankit.sampling import grid_inputs
 from gankit.training.checkpoint import (FORMAT_VERSION, CheckpointError, check_compatible,
                                         load_checkpoint, save_checkpoint)
 from gankit.training.ema import EMA
-from gankit.training.runs import RunPaths
-from gankit.training.sampling import grid_inputs
+from gankit.training.logging import Logger
+from gankit.training.runs import RunPaths, read_config
 from gankit.training.schedules import rates
-
-# Order of the per-step statistics accumulated in one tensor (no .item() per step).
-D_STATS = ("d_loss", "d_real", "d_fake", "acc_real", "acc_fake", "grad_norm_d")
-G_STATS = ("g_loss", "grad_norm_g")
+from gankit.training.stats import D_STATS, G_STATS, LOGIT_STATS, logit_stats, named
 
 
 class NonFiniteLoss(RuntimeError):
@@ -70,8 +74,6 @@ class Trainer:
     """
 
     def __init__(self, cfg: TrainConfig, run_dir: str | Path, progress: bool = True) -> None:
-        from gankit.losses import get_loss
-        from gankit.models import build_models, describe
         self.cfg = cfg
         self.paths = RunPaths(Path(run_dir))
         self.device = pick_device(cfg.device)
@@ -189,11 +191,7 @@ class Trainer:
         gn_d = grad_norm(self.d_params)
         self.opt_d.step()
         self._check_finite(d_loss, "D")
-        with torch.no_grad():
-            rl, fl = real_logits.detach(), fake_logits.detach()
-            self.d_sum += torch.stack([d_loss.detach(), torch.sigmoid(rl).mean(),
-                                       torch.sigmoid(fl).mean(), (rl > 0).float().mean(),
-                                       (fl < 0).float().mean(), gn_d])
+        self.d_sum += torch.cat([logit_stats(d_loss, real_logits, fake_logits), gn_d[None]])
         self.d_count += 1
         if not do_g:
             return
@@ -222,10 +220,8 @@ class Trainer:
 
     # ---- epochs ------------------------------------------------------------------------
     def epoch_means(self) -> dict[str, float]:
-        d = (self.d_sum / max(1, self.d_count)).tolist()
-        g = (self.g_sum / max(1, self.g_count)).tolist()
-        return {**{f"train/{k}": v for k, v in zip(D_STATS, d)},
-                **{f"train/{k}": v for k, v in zip(G_STATS, g)}}
+        return {**named(D_STATS, self.d_sum / max(1, self.d_count), "train"),
+                **named(G_STATS, self.g_sum / max(1, self.g_count), "train")}
 
     def held_out(self, batch_size: int = 512) -> dict[str, float]:
         """The same diagnostics on the validation split (fixed noise, no updates): G in eval
@@ -235,58 +231,43 @@ class Trainer:
 
     def _held_out(self, batch_size: int) -> dict[str, float]:
         G, D = self.G, self.D  # the training G (not EMA): these diagnose the game itself
-        was = G.training
-        G.eval()
         val = BatchLoader(self.val_ds, batch_size, self.cfg.seed, self.cfg.data.scale,
                           device=self.device)
         g = torch.Generator(device=self.device).manual_seed(self.cfg.seed + 2)
-        totals: dict[str, float] = {}
-        n_batches = 0
-        for b in range(len(val)):
-            idx = torch.arange(b * batch_size, min(len(self.val_ds), (b + 1) * batch_size),
-                               device=self.device)
-            x = val.to_float(val.images.index_select(0, idx))
-            y = None if val.labels is None else val.labels.index_select(0, idx)
-            z = torch.randn(len(idx), G.nz, generator=g, device=self.device)
-            fake = G(z, y).detach().requires_grad_(False)
-            rl, fl = D(x, y), D(fake, y)
-            d_loss = self.loss.d_loss(rl, fl)
-            self.D.zero_grad(set_to_none=True)
-            d_loss.backward()
-            gn_d = grad_norm(self.d_params)
-            self.D.zero_grad(set_to_none=True)
-            zg = z.clone()
-            fake_g = G(zg, y)
-            g_loss = self.loss.g_loss(D(fake_g, y))
-            G.zero_grad(set_to_none=True)
-            g_loss.backward()
-            gn_g = grad_norm(list(G.parameters()))
-            G.zero_grad(set_to_none=True)
-            self.D.zero_grad(set_to_none=True)
-            with torch.no_grad():
-                vals = {"g_loss": g_loss, "d_loss": d_loss, "d_real": torch.sigmoid(rl).mean(),
-                        "d_fake": torch.sigmoid(fl).mean(), "acc_real": (rl > 0).float().mean(),
-                        "acc_fake": (fl < 0).float().mean(), "grad_norm_g": gn_g,
-                        "grad_norm_d": gn_d}
-            for k, v in vals.items():
-                totals[k] = totals.get(k, 0.0) + float(v.detach())
-            n_batches += 1
-        G.train(was)
-        return {f"val/{k}": v / max(1, n_batches) for k, v in totals.items()}
+        names = LOGIT_STATS + ("grad_norm_d", "g_loss", "grad_norm_g")
+        totals = torch.zeros(len(names), dtype=torch.float64, device=self.device)
+        with evaluating(G):
+            for b in range(len(val)):
+                idx = torch.arange(b * batch_size, min(len(self.val_ds), (b + 1) * batch_size),
+                                   device=self.device)
+                x = val.to_float(val.images.index_select(0, idx))
+                y = None if val.labels is None else val.labels.index_select(0, idx)
+                z = torch.randn(len(idx), G.nz, generator=g, device=self.device)
+                fake = G(z, y).detach()
+                rl, fl = D(x, y), D(fake, y)
+                d_loss = self.loss.d_loss(rl, fl)
+                D.zero_grad(set_to_none=True)
+                d_loss.backward()
+                gn_d = grad_norm(self.d_params)
+                D.zero_grad(set_to_none=True)
+                g_loss = self.loss.g_loss(D(G(z, y), y))
+                G.zero_grad(set_to_none=True)
+                g_loss.backward()
+                gn_g = grad_norm(self.g_params)
+                G.zero_grad(set_to_none=True)
+                D.zero_grad(set_to_none=True)
+                totals += torch.cat([logit_stats(d_loss, rl, fl),
+                                     torch.stack([gn_d, g_loss.detach(), gn_g])]).double()
+        return named(names, totals / max(1, len(val)), "val")
 
     def write_grid(self, epoch: int) -> Path:
-        from gankit.plots.grid import save_grid, to_uint8
         G = self.sampler
         z, y, nrow = grid_inputs(G, self.cfg.seed + 3)
-        was = G.training
-        G.eval()
-        with torch.no_grad():
+        with evaluating(G), torch.no_grad():
             imgs = G(z.to(self.device), None if y is None else y.to(self.device))
-        G.train(was)
         return save_grid(to_uint8(imgs, self.cfg.data.scale), self.paths.grid(epoch), nrow=nrow)
 
     def evaluate(self) -> dict[str, float]:
-        from gankit.metrics.evaluate import evaluate_generator
         e = self.cfg.eval
         res = evaluate_generator(self.sampler, self.data_name, split=e.split, n=e.n,
                                  features=e.features, seed=self.cfg.seed,
@@ -317,7 +298,6 @@ class Trainer:
         paths.root.mkdir(parents=True, exist_ok=True)
         paths.config.write_text(dump(cfg))
         paths.truncate_metrics(self.epoch)
-        from gankit.training.logging import Logger
         logger = Logger(paths, self.epoch, progress=self.progress)
         try:
             with self._signals():
@@ -385,7 +365,6 @@ class Trainer:
 
     def finish(self) -> None:
         """End of training: the progression composite, and best.pt when no FID chose one."""
-        from gankit.plots.grid import composite
         grids = self.paths.grids()
         if grids:
             composite([p for _, p in grids], [f"epoch {e}" for e, _ in grids],
@@ -409,7 +388,6 @@ def train(cfg: TrainConfig, out: str | Path, progress: bool = True) -> Path:
 
 def resume(run_dir: str | Path, epochs: int | None = None, progress: bool = True) -> Path:
     """Continue a run from its last checkpoint (optionally to a new number of epochs)."""
-    from gankit.training.runs import read_config
     cfg = read_config(run_dir)
     if epochs is not None:
         cfg.epochs = epochs
