@@ -17,6 +17,7 @@ def test_shipped_weights_load_and_match_their_sha256(name, min_acc):
     assert float(clf.model.feature_scale) > 1.0       # fixed at training time, not 1
 
 
+@pytest.mark.slow
 def test_fashion_classifier_accuracy():
     from gankit.data import DataError, load_dataset
     try:
@@ -54,6 +55,7 @@ def test_other_file_checked_against_given_sha(tmp_path):
         C.load_classifier("mnist", path=copy, expected_sha256="0" * 64)
 
 
+@pytest.mark.slow
 def test_accuracy_on_test_images():
     from gankit.data import load_dataset
     test = load_dataset("mnist", "test")
@@ -86,17 +88,13 @@ def test_no_classifier_for_other_datasets():
         C.classifier_for("cifar10")
 
 
+@pytest.mark.slow
 def test_training_recipe_runs_one_tiny_epoch(tmp_path, monkeypatch):
     # The recipe end to end on the 8x8 `digits` set (upscaled to 28x28): a weights file that
     # loads back, with its accuracy and sha256 reported.
     pytest.importorskip("sklearn")
     recipe = C.Recipe("digits", epochs=1, batch_size=64, widths=(4, 8, 8), feature_dim=16)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)       # a tiny network: threads only add overhead on a busy CPU
-    try:
-        s = C.train_classifier("mnist", out=tmp_path / "d.pt", recipe=recipe, log=lambda m: None)
-    finally:
-        torch.set_num_threads(threads)
+    s = C.train_classifier("mnist", out=tmp_path / "d.pt", recipe=recipe, log=lambda m: None)
     assert 0.0 <= s["test_acc"] <= 1.0 and len(s["sha256"]) == 64
     clf = C.load_classifier("mnist", path=tmp_path / "d.pt", expected_sha256=s["sha256"])
     assert clf.feature_dim == 16 and clf.meta["dataset"] == "digits"

@@ -31,6 +31,7 @@ def fake_runs(monkeypatch, memorizer):
     return calls
 
 
+@pytest.mark.slow
 def test_eval_run_writes_metrics_and_figures(tmp_path, fake_runs, capsys):
     run = tmp_path / "run"
     run.mkdir()
@@ -50,6 +51,7 @@ def test_eval_run_writes_metrics_and_figures(tmp_path, fake_runs, capsys):
     assert set(data) == {"last-val-classifier", "best-test-classifier"}
 
 
+@pytest.mark.slow
 def test_eval_real_floor_table(capsys):
     assert main(["eval", "--real", "--n", "1000"]) == 0
     out = capsys.readouterr().out

@@ -16,6 +16,7 @@ def fewer_kid_subsets(monkeypatch):
     monkeypatch.setattr(E, "KID_SUBSETS", 10)   # speed; the estimator is tested in test_kid.py
 
 
+@pytest.mark.slow
 def test_a_perfect_conditional_generator_scores_like_real_data(memorizer):
     # A generator that returns training digits scores close to held-out real digits.
     m = E.evaluate_generator(memorizer, "mnist", n=N)
@@ -31,6 +32,7 @@ def test_a_perfect_conditional_generator_scores_like_real_data(memorizer):
     assert m[K.IS] > 9 and m[K.MODES] == 10 and m[K.CLASS_KL] < 0.01
 
 
+@pytest.mark.slow
 def test_a_bad_generator_scores_badly(memorizer):
     good = E.evaluate_generator(memorizer, "mnist", n=N)
     bad = E.evaluate_generator(BlobG(), "mnist", n=N)
@@ -43,6 +45,7 @@ def test_a_bad_generator_scores_badly(memorizer):
     assert K.LABEL_ACC not in bad
 
 
+@pytest.mark.slow
 def test_mode_collapse_shows_in_the_class_histogram(mnist_train):
     G = MemorizingG(mnist_train.images, mnist_train.labels, conditional=False, only_classes=(1, 7))
     m = E.evaluate_generator(G, "mnist", n=N)
@@ -51,6 +54,7 @@ def test_mode_collapse_shows_in_the_class_histogram(mnist_train):
     assert m[K.RECALL] < 0.4 and m[K.PRECISION] > 0.6
 
 
+@pytest.mark.slow
 def test_deterministic_for_a_seed(memorizer):
     a = E.evaluate_generator(BlobG(), "mnist", n=N, seed=3)
     b = E.evaluate_generator(BlobG(), "mnist", n=N, seed=3)
@@ -68,6 +72,7 @@ def test_balanced_labels_and_generator_mode_restored(memorizer):
     assert memorizer.training
 
 
+@pytest.mark.slow
 def test_full_evaluation_per_class_and_intra_fid(memorizer):
     ev = E.evaluate_generator_full(memorizer, "mnist", n=2000, class_images=True)
     m = ev.metrics

@@ -1,5 +1,6 @@
 """KID: the unbiased MMD^2 estimator, checked against a literal double loop and for bias."""
 import numpy as np
+import pytest
 
 from gankit.metrics.kid import kid, mmd2_unbiased
 
@@ -29,6 +30,7 @@ def test_unbiased_for_one_distribution():
     assert abs(vals.mean()) < 3 * se
 
 
+@pytest.mark.slow
 def test_kid_near_zero_for_one_distribution_and_positive_otherwise():
     rng = np.random.default_rng(2)
     a, b = rng.normal(size=(2000, 16)), rng.normal(size=(2000, 16))

@@ -4,10 +4,10 @@ import dataclasses
 import pytest
 import torch
 
-from gankit.config import ConfigError, ModelConfig
+from gankit.config import ConfigError
 from gankit.models import build_models
+from tests.conftest import TINY_MODEL as CFG
 
-CFG = ModelConfig(nz=8, ngf=8, ndf=8, g_hidden=[16], d_hidden=[16])
 
 
 def build(shape=(1, 28, 28), num_classes=10, **kw):

@@ -7,9 +7,9 @@ import torch
 
 from gankit.config import ModelConfig
 from gankit.models import ARCHITECTURES, build_models
+from tests.conftest import TINY_MODEL as TINY
 
 B = 3
-TINY = ModelConfig(nz=8, ngf=8, ndf=8, embed_dim=4, g_hidden=[16], d_hidden=[16])
 CONDS = [  # (conditional, g_cond, d_cond)
     (False, "onehot", "onehot"),
     (True, "onehot", "onehot"),

@@ -4,11 +4,11 @@ import dataclasses
 import pytest
 import torch
 
-from gankit.config import LossConfig, ModelConfig
+from gankit.config import LossConfig
 from gankit.losses import get_loss
 from gankit.models import build_models
+from tests.conftest import TINY_MODEL as TINY
 
-TINY = ModelConfig(nz=8, ngf=8, ndf=8, embed_dim=4, g_hidden=[16], d_hidden=[16])
 CASES = [  # (model overrides, loss)
     (dict(arch="mlp", g_cond="onehot", d_cond="embedding", init="xavier"), "minimax"),
     (dict(arch="mlp", conditional=False, dropout=0.3, g_dropout=0.3, init="default"),

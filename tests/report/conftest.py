@@ -1,13 +1,11 @@
-"""Tiny trained runs shared by the exploration, plots and report tests; one torch thread; a
-run with an `eval/metrics.json` and its report written once for the report tests."""
+"""A copy of the root conftest's tiny conditional run with an `eval/metrics.json`, and its
+report written once for the report tests."""
 from __future__ import annotations
 
 import json
 import shutil
 
 import pytest
-
-from tests.exploration.tiny_runs import cgan_run, one_thread, uncond_run  # noqa: F401
 
 # The shape `gankit eval` writes: one record per "<which>-<split>-<features>" key, metrics
 # under "metrics" (per-class keys as "<metric>/<class>"), null for a non-finite number.
@@ -39,18 +37,10 @@ def expected_eval_values(data: dict = EVAL) -> dict[str, float | None]:
 @pytest.fixture(scope="session")
 def reported_run(cgan_run, tmp_path_factory):
     """A copy of the tiny conditional run with eval/metrics.json, and its report.html."""
-    import torch
-
     from gankit.report.html import write_run_report
     run = tmp_path_factory.mktemp("reported") / "run"
     shutil.copytree(cgan_run, run, ignore=shutil.ignore_patterns("explore", "plots",
                                                                   "report.html"))
     (run / "eval").mkdir()
     (run / "eval" / "metrics.json").write_text(json.dumps(EVAL, indent=2))
-    before = torch.get_num_threads()   # session fixtures run before the autouse one_thread
-    torch.set_num_threads(1)
-    try:
-        page = write_run_report(run, n_samples=100, d_per_class=3)
-    finally:
-        torch.set_num_threads(before)
-    return run, page
+    return run, write_run_report(run, n_samples=100, d_per_class=3)

@@ -8,7 +8,7 @@ import torch
 
 from gankit.training.checkpoint import CheckpointError, load_checkpoint
 from gankit.training.loop import Trainer, resume, train
-from tests.training.conftest import tiny
+from tests.conftest import tiny
 
 
 @pytest.fixture(scope="module")

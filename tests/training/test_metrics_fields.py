@@ -6,7 +6,7 @@ import math
 from pathlib import Path
 
 from gankit.training.loop import Trainer
-from tests.training.conftest import tiny
+from tests.conftest import tiny
 
 FIGURES = ("g_loss", "d_loss", "d_real", "d_fake", "acc_real", "acc_fake", "grad_norm_g",
            "grad_norm_d")

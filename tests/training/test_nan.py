@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from gankit.training.loop import NonFiniteLoss, Trainer
-from tests.training.conftest import tiny
+from tests.conftest import tiny
 
 
 def test_planted_nan_stops_the_run(tmp_path: Path) -> None:

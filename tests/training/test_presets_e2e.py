@@ -5,13 +5,17 @@ import json
 from pathlib import Path
 
 import pytest
+import torch
 
 from gankit.config import ConfigError, preset_names, resolve
+from gankit.data import datasets
+from gankit.data.datasets import ImageDataset
 from gankit.training.loop import Trainer
-from tests.training.conftest import tiny
+from tests.conftest import tiny
 
 
-@pytest.mark.parametrize("name", preset_names())
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n == "default"
+                                  else n for n in preset_names()])
 def test_preset_trains_one_epoch(name: str, tmp_path: Path) -> None:
     over = {"epochs": 1, "data__limit": 96}
     if resolve(name).model.arch in ("resnet", "dcgan"):
@@ -24,11 +28,6 @@ def test_preset_trains_one_epoch(name: str, tmp_path: Path) -> None:
 
 
 def test_conditional_model_on_unlabelled_data_is_refused(tmp_path: Path, monkeypatch) -> None:
-    import numpy as np
-    from gankit.data import datasets
-    from gankit.data.datasets import ImageDataset
-    import torch
-
     def unlabelled(split, data_dir=None):
         return ImageDataset("blank", split, torch.zeros(8, 1, 28, 28, dtype=torch.uint8), None,
                             ())

@@ -1,6 +1,7 @@
 """Interrupted and resumed runs end bit-identical to uninterrupted ones (CPU)."""
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -13,7 +14,7 @@ import torch
 
 from gankit.training.loop import Interrupted, Trainer, resume
 from gankit.training.runs import load_run
-from tests.training.conftest import tiny
+from tests.conftest import tiny
 
 
 def same_state(a: dict, b: dict) -> None:
@@ -38,9 +39,11 @@ def stop_at(epoch: int, batch: int):
 @pytest.mark.parametrize("preset,over", [
     ("seed000-m4", {}),                                        # MLP cGAN, saturating loss
     ("seed003-mlp-gan", {"data__limit": 128}),                 # dropout: global RNG state
-    ("default", {"data__limit": 128}),                         # conv, BN, EMA, label planes
-    ("seed002-resnet-cgan", {"data__limit": 96, "d_steps": 3, "model__ngf": 16,
-                             "model__ndf": 16}),               # spectral norm, D steps
+    pytest.param("default", {"data__limit": 128},            # conv, BN, EMA, label planes
+                 marks=pytest.mark.slow),
+    pytest.param("seed002-resnet-cgan", {"data__limit": 96, "d_steps": 3, "model__ngf": 16,
+                                         "model__ndf": 16},    # spectral norm, D steps
+                 marks=pytest.mark.slow),
 ])
 def test_resume_mid_epoch_is_bit_identical(tmp_path: Path, preset: str, over: dict) -> None:
     cfg = tiny(preset, **over)
@@ -56,7 +59,6 @@ def test_resume_mid_epoch_is_bit_identical(tmp_path: Path, preset: str, over: di
     a = (tmp_path / "a" / "metrics.jsonl").read_text().splitlines()
     b = (tmp_path / "b" / "metrics.jsonl").read_text().splitlines()
     assert len(a) == len(b) == cfg.epochs
-    import json
     for ra, rb in zip(a, b):
         ra, rb = json.loads(ra), json.loads(rb)
         for k in ra:
@@ -64,6 +66,7 @@ def test_resume_mid_epoch_is_bit_identical(tmp_path: Path, preset: str, over: di
                 assert ra[k] == rb[k], k
 
 
+@pytest.mark.slow
 def test_sigint_to_a_real_process_then_resume(tmp_path: Path) -> None:
     """A real `gankit train` process gets SIGINT, saves, exits 130; resuming ends identical."""
     over = ["--set", "data.name=digits", "--set", "data.limit=512", "--set", "epochs=3",
@@ -89,6 +92,7 @@ def test_sigint_to_a_real_process_then_resume(tmp_path: Path) -> None:
     same_state(final_weights(ref), final_weights(run))
 
 
+@pytest.mark.slow
 def test_load_run_gives_sampling_generator(tmp_path: Path) -> None:
     cfg = tiny("default", data__limit=64, epochs=1)
     Trainer(cfg, tmp_path / "r", progress=False).run()

@@ -10,7 +10,7 @@ from gankit.cli.main import main
 from gankit.training.loop import Trainer
 from gankit.training.runs import load_run
 from gankit.sampling import generate
-from tests.training.conftest import tiny
+from tests.conftest import tiny
 
 
 def test_sample_cli_and_determinism(tmp_path: Path) -> None:
