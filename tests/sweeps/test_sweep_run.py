@@ -8,6 +8,7 @@ import signal
 import time
 from pathlib import Path
 
+import pytest
 import torch
 
 from tests.sweeps.conftest import TINY, gankit, write_yaml
@@ -23,6 +24,7 @@ def progress(run: Path) -> tuple[int, int]:
     return state["epoch"], state["batch"]
 
 
+@pytest.mark.slow
 def test_killed_sweep_continues_where_it_stopped(tmp_path: Path) -> None:
     sweep = write_yaml(tmp_path / "grid.yaml", {
         "preset": "seed000-m4",

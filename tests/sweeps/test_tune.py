@@ -71,6 +71,7 @@ def test_bad_storage_is_an_error_before_any_trial(tmp_path: Path, capsys) -> Non
 FIDS = {0: [10.0, 9.0], 1: [100.0, 1.0], 2: [5.0, 4.0]}   # per trial, per epoch
 
 
+@pytest.mark.slow
 def test_hopeless_trials_are_pruned_by_their_validation_fid(tmp_path: Path, monkeypatch) -> None:
     """Trial 1's first FID is worse than trial 0's at that epoch: pruned after epoch 1, with
     that epoch's record and checkpoint kept; trials 0 and 2 complete with their last FID."""
@@ -95,6 +96,7 @@ def test_hopeless_trials_are_pruned_by_their_validation_fid(tmp_path: Path, monk
     assert len(again.study.get_trials()) == 3
 
 
+@pytest.mark.slow
 def test_two_processes_share_one_study(tmp_path: Path) -> None:
     f = write_yaml(tmp_path / "t.yaml", {**BASE, "space": {**LR, "model.nz": {"choices": [8, 16]}}})
     db = tmp_path / "shared.db"

@@ -175,7 +175,7 @@ def write_run_report(run_dir: str | os.PathLike, out: str | os.PathLike | None =
     """
     from gankit.exploration.run import explore_dir, explore_run, read_index
     from gankit.plots.run import read_index as read_plots
-    from gankit.plots.run import write_run_plots
+    from gankit.report.run_plots import write_run_plots
     from gankit.training.runs import RunPaths
     run_dir = Path(run_dir)
     paths = RunPaths(run_dir)
