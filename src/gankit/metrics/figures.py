@@ -7,7 +7,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from gankit.metrics.evaluate import Evaluation
-from gankit.plots.panels import pyplot, save_figure
+from gankit.plots.panels import save_figure, subplots
 
 
 def _tile(arr: np.ndarray) -> np.ndarray:
@@ -52,12 +52,11 @@ def class_images_figure(ev: Evaluation, path: str | Path, classes: tuple[str, ..
 def confusion_figure(ev: Evaluation, path: str | Path,
                      classes: tuple[str, ...] | None = None) -> Path:
     """Row-normalised confusion matrix (conditioning label vs classifier's prediction)."""
-    plt = pyplot()
     cm = ev.confusion.astype(float)
     norm = cm / np.maximum(cm.sum(axis=1, keepdims=True), 1)
     k = len(cm)
     names = classes or tuple(str(i) for i in range(k))
-    fig, ax = plt.subplots(figsize=(5.5, 5))
+    fig, ax = subplots(figsize=(5.5, 5))
     ax.imshow(norm, cmap="Blues", vmin=0, vmax=1)
     for i in range(k):
         for j in range(k):
@@ -76,11 +75,10 @@ def confusion_figure(ev: Evaluation, path: str | Path,
 def histogram_figure(ev: Evaluation, path: str | Path,
                      classes: tuple[str, ...] | None = None) -> Path:
     """Share of samples per predicted class, beside the real images' shares."""
-    plt = pyplot()
     k = len(ev.histogram)
     names = classes or tuple(str(i) for i in range(k))
     x = np.arange(k)
-    fig, ax = plt.subplots(figsize=(6, 3.2))
+    fig, ax = subplots(figsize=(6, 3.2))
     ax.bar(x - 0.2, ev.histogram, 0.4, label="generated")
     if ev.real_histogram is not None:
         ax.bar(x + 0.2, ev.real_histogram, 0.4, label="real")

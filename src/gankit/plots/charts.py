@@ -7,7 +7,7 @@ from typing import Sequence
 
 import numpy as np
 
-from gankit.plots.panels import pyplot, save_figure
+from gankit.plots.panels import save_figure, subplots
 
 
 def grouped_bars(series: dict[str, Sequence[float]], categories: Sequence[str],
@@ -15,12 +15,11 @@ def grouped_bars(series: dict[str, Sequence[float]], categories: Sequence[str],
                  ylim: tuple[float, float] | None = None, reference: float | None = None,
                  annotate: bool = False) -> Path:
     """One group of bars per category, one bar per series (NaN bars are left out)."""
-    plt = pyplot()
     names = list(series)
     k = len(categories)
     width = 0.8 / max(len(names), 1)
     legend_w = 1.8 if len(names) > 1 else 0.0
-    fig, ax = plt.subplots(figsize=(max(5.0, 0.55 * k + 2) + legend_w, 3.2), layout="constrained")
+    fig, ax = subplots(figsize=(max(5.0, 0.55 * k + 2) + legend_w, 3.2), layout="constrained")
     x = np.arange(k)
     for i, name in enumerate(names):
         vals = np.asarray(series[name], dtype=float)

@@ -13,7 +13,7 @@ from typing import Sequence
 
 from matplotlib.ticker import MaxNLocator, NullFormatter
 
-from gankit.plots.panels import pyplot, save_figure
+from gankit.plots.panels import save_figure, subplots
 
 PHASES = ("train", "val")
 # The per-epoch diagnostics of the training loop (everything else under val/ is a metric).
@@ -42,8 +42,7 @@ def _lines(rows: Sequence[dict], specs: Sequence[tuple[str, str, str, str]],
     data = [d for d in data if d[0][0]]
     if not data:
         return None
-    plt = pyplot()
-    fig, ax = plt.subplots(figsize=(5.6, 3.4), layout="constrained")
+    fig, ax = subplots(figsize=(5.6, 3.4), layout="constrained")
     for (xs, ys), label, color, ls in data:
         ax.plot(xs, ys, ls, color=color, label=label, marker="o" if len(xs) < 12 else None,
                 ms=3, lw=1.4)
@@ -112,10 +111,9 @@ def eval_curves(rows: Sequence[dict], path: str | os.PathLike) -> Path | None:
     keys = [k for k in metric_keys(rows) if series(rows, k)[0]]
     if not keys:
         return None
-    plt = pyplot()
     ncol = min(3, len(keys))
     nrow = -(-len(keys) // ncol)
-    fig, axes = plt.subplots(nrow, ncol, figsize=(3.2 * ncol, 2.4 * nrow), squeeze=False,
+    fig, axes = subplots(nrow, ncol, figsize=(3.2 * ncol, 2.4 * nrow), squeeze=False,
                              layout="constrained")
     for ax, key in zip(axes.flat, keys):
         xs, ys = series(rows, key)

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 import torch
+from matplotlib.figure import Figure
 
 from gankit.plots.grid import grid_array
 
@@ -34,18 +35,18 @@ class Panel:
         return -(-len(self.images) // self.nrow)
 
 
-def pyplot() -> Any:
-    """matplotlib.pyplot on the Agg backend (no display needed)."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    return plt
+def subplots(nrows: int = 1, ncols: int = 1, figsize: tuple[float, float] | None = None,
+             layout: str | None = None, **kw: Any) -> tuple[Figure, Any]:
+    """A figure and its axes, as `pyplot.subplots` gives them, but without pyplot: no global
+    figure list to close and no backend to choose (PNG files only need Agg, which
+    `Figure.savefig` uses by itself)."""
+    fig = Figure(figsize=figsize, layout=layout)
+    return fig, fig.subplots(nrows, ncols, **kw)
 
 
 def save_panels(panels: Sequence[Panel], path: str | os.PathLike, title: str | None = None,
                 dpi: int = 110) -> Path:
     """Draw `panels` side by side with their labels and write a PNG; returns its path."""
-    plt = pyplot()
     if not panels:
         raise ValueError("save_panels needs at least one panel")
     arrays = [grid_array(p.images, p.nrow, PAD, PAD_VALUE) for p in panels]
@@ -56,7 +57,7 @@ def save_panels(panels: Sequence[Panel], path: str | os.PathLike, title: str | N
     width = sum(c * TILE_INCH + label_w for c in cols) + 0.3
     height = rows * TILE_INCH * h / max(w, 1) + (0.3 if any(p.title for p in panels) else 0.1) \
         + (0.3 if title else 0) + (0.25 if any(p.col_labels for p in panels) else 0)
-    fig, axes = plt.subplots(1, len(panels), figsize=(max(width, 3.0), max(height, 1.0)),
+    fig, axes = subplots(1, len(panels), figsize=(max(width, 3.0), max(height, 1.0)),
                              gridspec_kw={"width_ratios": [a.shape[1] for a in arrays]},
                              squeeze=False, layout="constrained")
     for ax, p, arr in zip(axes[0], panels, arrays):
@@ -85,15 +86,11 @@ def save_panels(panels: Sequence[Panel], path: str | os.PathLike, title: str | N
     return save_figure(fig, path, dpi)
 
 
-def save_figure(fig: Any, path: str | os.PathLike, dpi: int = 110) -> Path:
-    """Write a matplotlib figure as PNG (atomically) and close it."""
-    plt = pyplot()
+def save_figure(fig: Figure, path: str | os.PathLike, dpi: int = 110) -> Path:
+    """Write a matplotlib figure as PNG (atomically)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp.png")
-    try:
-        fig.savefig(tmp, dpi=dpi, facecolor="white")
-    finally:
-        plt.close(fig)
+    fig.savefig(tmp, dpi=dpi, facecolor="white")
     os.replace(tmp, path)
     return path

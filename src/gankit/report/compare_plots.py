@@ -5,14 +5,13 @@ from pathlib import Path
 from typing import Sequence
 
 from gankit.plots.curves import metric_keys, series, small_epoch_panel
-from gankit.plots.panels import pyplot, save_figure
+from gankit.plots.panels import save_figure, subplots
 
 
 def overlay_curves(all_rows: Sequence[list[dict]], labels: Sequence[str], out: Path
                    ) -> list[tuple[Path, str, str]]:
     """(path, title, caption) of: G and D training losses of every run; every validation
     metric that at least one run logged (one axis each)."""
-    plt = pyplot()
     made = []
     loss_keys = [("train/g_loss", "G loss (train)"), ("train/d_loss", "D loss (train)"),
                  ("val/g_loss", "G loss (val)"), ("val/d_loss", "D loss (val)")]
@@ -28,7 +27,7 @@ def overlay_curves(all_rows: Sequence[list[dict]], labels: Sequence[str], out: P
             continue
         ncol = min(2, len(keys))
         nrow = -(-len(keys) // ncol)
-        fig, axes = plt.subplots(nrow, ncol, figsize=(4.6 * ncol, 2.8 * nrow), squeeze=False,
+        fig, axes = subplots(nrow, ncol, figsize=(4.6 * ncol, 2.8 * nrow), squeeze=False,
                                  layout="constrained")
         for ax, (key, sub) in zip(axes.flat, keys):
             for rows, lab in zip(all_rows, labels):
