@@ -12,7 +12,6 @@ from tests.conftest import tiny
 
 def test_planted_nan_stops_the_run(tmp_path: Path) -> None:
     t = Trainer(tiny(epochs=3, data__limit=64), tmp_path / "r", progress=False)
-    state = {"calls": 0}
 
     def plant(module, inputs, output):  # from the 2nd epoch's 2nd batch on, D outputs NaN
         if t.epoch == 1 and t.batch == 1:

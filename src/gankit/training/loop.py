@@ -57,7 +57,7 @@ def grad_norm(params: list[nn.Parameter]) -> torch.Tensor:
     """L2 norm of all gradients together (report 000, Table 6.1)."""
     grads = [p.grad for p in params if p.grad is not None]
     if not grads:
-        return torch.zeros(())
+        return torch.zeros((), device=params[0].device if params else None)
     return torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
 
 
