@@ -26,7 +26,7 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(int(threads))
     progress = not args.quiet
     try:
-        if RunPaths(args.run_dir).checkpoint("last").exists():
+        if RunPaths(args.run_dir).has_checkpoint():
             resume(args.run_dir, progress=progress)
         else:
             train(read_config(args.run_dir), args.run_dir, progress=progress)
