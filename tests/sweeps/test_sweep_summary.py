@@ -22,7 +22,7 @@ def fake_run(path: Path, cfg, records: list[dict], epoch: int | None = None, bat
     (path / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
     if epoch is not None:
         (path / "checkpoints").mkdir()
-        torch.save({"epoch": epoch, "batch": batch}, path / "checkpoints" / "last.pt")
+        torch.save({"format": 1, "epoch": epoch, "batch": batch}, path / "checkpoints" / "last.pt")
 
 
 def test_seeds_give_mean_and_std_over_all_seeds_never_the_best(tmp_path: Path) -> None:

@@ -5,8 +5,8 @@ import argparse
 
 
 def run(args: argparse.Namespace) -> int:
-    from gankit.sweeps import load_sweep, plan, run_sweep
-    from gankit.sweeps.runner import default_out, preflight
+    from gankit.sweeps import load_sweep, run_sweep
+    from gankit.sweeps.runner import default_out, prepare
     from gankit.sweeps.spec import shipped_names
     if args.list:
         print("\n".join(shipped_names()))
@@ -18,8 +18,7 @@ def run(args: argparse.Namespace) -> int:
     sweep = load_sweep(args.file, args.set)
     out = args.out or default_out(sweep)
     if args.dry_run:
-        planned = plan(sweep, out)
-        preflight((f"point {r.name}", r.cfg) for r in sweep.runs)
+        planned = prepare(sweep, out)
         for p in planned:
             verb = {"done": "finished", "resume": f"resume at epoch {p.epoch + 1}",
                     "start": "start"}[p.action]

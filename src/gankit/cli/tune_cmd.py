@@ -11,7 +11,8 @@ def run(args: argparse.Namespace) -> int:
         import optuna  # noqa: F401
     except ImportError:
         raise UserError("gankit tune needs Optuna: pip install 'gankit[tune]'") from None
-    from gankit.sweeps.tune import best_summary, load_tune, tune
+    from gankit.sweeps.tune import best_summary, tune
+    from gankit.sweeps.tune_file import load_tune
     from gankit.training.loop import Interrupted
     spec = load_tune(args.target, args.set)
     trials = args.trials or spec.trials
