@@ -6,11 +6,13 @@ from pathlib import Path
 
 import numpy as np
 
+from gankit.plots.grid import save_grid
+from gankit.training.runs import load_run
+from gankit.training.sampling import generate
+
 
 def run(args: argparse.Namespace) -> int:
-    from gankit.plots.grid import save_grid
-    from gankit.training.runs import load_run
-    from gankit.training.sampling import generate
+    """Sample a run: the image shape and classes come from its checkpoint, not its data."""
     r = load_run(args.run, which=args.which, device=args.device)
     labels = None if args.labels == "balanced" else args.labels
     images, y = generate(r.G, args.n, labels or "balanced", seed=args.seed,

@@ -134,8 +134,8 @@ class RunPaths:
     def require_run(self) -> None:
         """A RunFolderError unless this is a run folder."""
         if not self.is_run():
-            raise RunFolderError(f"{self.root} is not a gankit run folder (no config.yaml); give "
-                                 "a folder written by `gankit train --out`")
+            raise RunFolderError(f"{self.root} is not a run folder (no config.yaml); give a "
+                                 "folder written by `gankit train --out`")
 
     def config_dict(self) -> dict[str, Any]:
         """config.yaml as a plain dict ({} when absent or unreadable)."""
