@@ -3,16 +3,16 @@ from __future__ import annotations
 
 import argparse
 
+from gankit.cli.main import UserError
+from gankit.sweeps.runner import default_out, prepare, run_sweep
+from gankit.sweeps.spec import load_sweep, shipped_names
+
 
 def run(args: argparse.Namespace) -> int:
-    from gankit.sweeps import load_sweep, run_sweep
-    from gankit.sweeps.runner import default_out, prepare
-    from gankit.sweeps.spec import shipped_names
     if args.list:
         print("\n".join(shipped_names()))
         return 0
     if not args.file:
-        from gankit.cli.main import UserError
         raise UserError("give a sweep file or the name of a shipped one "
                         f"({', '.join(shipped_names())})")
     sweep = load_sweep(args.file, args.set)
