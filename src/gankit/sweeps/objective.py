@@ -56,6 +56,8 @@ class PruningTrainer(Trainer):
 
 @dataclass
 class Objective:
+    """Called by Optuna once per trial: trains it into trials_dir/trial-NNNN and returns the
+    last validation FID (NaN, a failed trial, when there is none)."""
     spec: TuneSpec
     trials_dir: Path
     total: int
@@ -81,10 +83,11 @@ class Objective:
             self._echo(f"trial {trial.number}: pruned at epoch {trainer.prune_at}")
             raise
         key = f"{cfg.eval.split}/fid"
-        fid = RunPaths(run_dir).last_record().get(key)
+        paths = RunPaths(run_dir)
+        fid = paths.last_record().get(key)
         if fid is None or not math.isfinite(fid):
             # Optuna records a NaN objective as a failed trial and goes on with the next
-            self._echo(f"trial {trial.number}: no finite {key} in {run_dir}/metrics.jsonl")
+            self._echo(f"trial {trial.number}: no finite {key} in {paths.metrics}")
             return math.nan
         self._echo(f"trial {trial.number}: {key} {fid:.4g}")
         return float(fid)

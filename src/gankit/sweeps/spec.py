@@ -29,8 +29,7 @@ from typing import Any, Iterable, Sequence
 
 import yaml
 
-from gankit.config import ConfigError, TrainConfig, resolve
-from gankit.config import keys
+from gankit.config import ConfigError, TrainConfig, keys, resolve
 
 SWEEP_KEYS = ("preset", "description", "set", "grid", "points", "seeds")
 NAME_LIMIT = 120  # characters of a run folder name (the index keeps names unique)
@@ -201,7 +200,7 @@ def grid_points(grid: Any, where: str) -> list[dict[str, Any]]:
     if not isinstance(grid, dict) or not grid:
         raise ConfigError(f"{where}: grid: is empty; give at least one key with a list of "
                           "values, e.g. grid: {batch_size: [64, 128]}")
-    keys, values = [], []
+    names, values = [], []
     for key, vals in flatten(grid, f"{where}: grid:", allow_preset=True, grid=True).items():
         if not isinstance(vals, list):
             raise ConfigError(f"{where}: grid: {key}: expected a list of values, got {vals!r} "
@@ -209,9 +208,9 @@ def grid_points(grid: Any, where: str) -> list[dict[str, Any]]:
         if not vals:
             raise ConfigError(f"{where}: grid: {key}: the list of values is empty, so the grid "
                               "has no points")
-        keys.append(key)
+        names.append(key)
         values.append(vals)
-    return [dict(zip(keys, combo)) for combo in itertools.product(*values)]
+    return [dict(zip(names, combo)) for combo in itertools.product(*values)]
 
 
 def list_points(points: Any, where: str) -> list[dict[str, Any]]:

@@ -166,13 +166,6 @@ class Trainer:
                                                if self.train_ds.labelled else 0}}
         return save_checkpoint(state, self.paths.checkpoint(name), keep_previous=name == "last")
 
-    def restore(self, which: str = "last") -> Path:
-        """Load the state of checkpoint `which` (last | best | a file); returns the file used.
-        An unreadable last.pt falls back to last.prev.pt, then best.pt, with a warning."""
-        state, path = resume_state(self.paths, which, to_dict(self.cfg), self.device)
-        self.load_state_dict(state)
-        return path
-
     # ---- one step ----------------------------------------------------------------------
     def train_step(self, x: torch.Tensor, y: torch.Tensor | None, do_g: bool) -> None:
         G, D, loss = self.G, self.D, self.loss
@@ -415,12 +408,15 @@ def train(cfg: TrainConfig, out: str | Path, progress: bool = True) -> Path:
 def resume(run_dir: str | Path, epochs: int | None = None, progress: bool = True,
            which: str = "last") -> Path:
     """Continue a run from checkpoint `which` (last | best | a file), optionally to a new
-    number of epochs."""
+    number of epochs. An unreadable last.pt falls back to last.prev.pt, then best.pt, with a
+    warning; the checkpoint is read before the data, so a bad one fails at once."""
     cfg = read_config(run_dir)
     if epochs is not None:
         cfg.epochs = epochs
+    state, path = resume_state(RunPaths(Path(run_dir)), which, to_dict(cfg),
+                               pick_device(cfg.device))
     trainer = Trainer(cfg, run_dir, progress=progress)
-    path = trainer.restore(which)
+    trainer.load_state_dict(state)
     print(f"gankit: resuming {run_dir} from {path.name} at epoch {trainer.epoch + 1}, "
           f"batch {trainer.batch + 1}", file=sys.stderr)
     return trainer.run()
