@@ -67,6 +67,7 @@ class Param:
 
 @dataclass
 class TuneSpec:
+    """A checked tune file: the preset, fixed overrides and the space every trial draws from."""
     name: str                       # default study name
     preset: str
     common: dict[str, Any]          # `set:`
