@@ -46,7 +46,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="balanced (equal per class) or a class index 0-9 (default balanced)")
     p.add_argument("--out", default="samples", help="output path without suffix (default samples)")
     p.add_argument("--seed", type=int, default=0, help="noise seed: a seed identifies a sample")
-    p.add_argument("--which", default="best", help="checkpoint: best or last (default best)")
+    p.add_argument("--which", default="best",
+                   help="checkpoint: best, last or a checkpoint file (default best)")
     p.add_argument("--grid", type=int, default=100, help="images in the PNG grid (default 100)")
     p.add_argument("--device", default="cpu")
     p.set_defaults(func=run)
