@@ -11,6 +11,7 @@ import torch
 
 from gankit.config import ConfigError, dump
 from gankit.sweeps import parse_sweep, plan, write_summary
+from gankit.training.checkpoint import CheckpointError
 from tests.sweeps.conftest import TINY
 
 
@@ -22,7 +23,7 @@ def fake_run(path: Path, cfg, records: list[dict], epoch: int | None = None, bat
     (path / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
     if epoch is not None:
         (path / "checkpoints").mkdir()
-        torch.save({"epoch": epoch, "batch": batch}, path / "checkpoints" / "last.pt")
+        torch.save({"format": 1, "epoch": epoch, "batch": batch}, path / "checkpoints" / "last.pt")
 
 
 def test_seeds_give_mean_and_std_over_all_seeds_never_the_best(tmp_path: Path) -> None:
@@ -84,3 +85,17 @@ def test_plan_skips_finished_resumes_partial_restarts_empty_and_refuses_others(
                          "grid": {"model.nz": [8, 16, 24, 32]}})
     with pytest.raises(ConfigError, match="data.limit: checkpoint 64 vs config 128"):
         plan(other, tmp_path)
+
+
+def test_plan_reads_the_previous_checkpoint_when_last_is_unreadable(tmp_path: Path) -> None:
+    s = parse_sweep({"preset": "seed000-m4", "set": {**TINY, "epochs": 3},
+                     "grid": {"model.nz": [8]}})
+    (run,) = s.runs
+    ck = tmp_path / run.name / "checkpoints"
+    fake_run(tmp_path / run.name, run.cfg, [{"epoch": 1}, {"epoch": 2}], epoch=1)
+    (ck / "last.pt").rename(ck / "last.prev.pt")
+    (ck / "last.pt").write_bytes(b"cut short")
+    assert [(p.action, p.epoch) for p in plan(s, tmp_path)] == [("resume", 1)]
+    (ck / "last.prev.pt").unlink()
+    with pytest.raises(CheckpointError, match="last.pt is unreadable.*delete"):
+        plan(s, tmp_path)

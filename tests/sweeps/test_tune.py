@@ -9,7 +9,8 @@ import pytest
 
 from gankit.cli.main import main
 from gankit.config import ConfigError
-from gankit.sweeps.tune import load_tune, parse_tune, tune
+from gankit.sweeps.tune import tune
+from gankit.sweeps.tune_file import load_tune, parse_tune
 from tests.sweeps.conftest import TINY, gankit, write_yaml
 
 BASE = {"preset": "seed000-m4", "set": {**TINY, "eval.every": 1, "eval.n": 200}}

@@ -1,11 +1,13 @@
 """Checkpoints: atomic, weights_only, refused when corrupt or from another config."""
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 import torch
 
+from gankit.cli.main import main
 from gankit.training.checkpoint import CheckpointError, load_checkpoint
 from gankit.training.loop import Trainer, resume, train
 from tests.conftest import tiny
@@ -61,3 +63,91 @@ def test_resume_can_extend_epochs(run_dir: Path, tmp_path: Path) -> None:
     shutil.copytree(run_dir, r)
     resume(r, epochs=2, progress=False)
     assert torch.load(r / "checkpoints" / "last.pt", weights_only=True)["epoch"] == 2
+
+
+# ---- keeping the previous last.pt, falling back, --from -------------------------------------
+
+@pytest.fixture(scope="module")
+def two_epochs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A finished 2-epoch run (checkpoint every epoch): last.pt, last.prev.pt and best.pt."""
+    out = tmp_path_factory.mktemp("ckpt2") / "run"
+    Trainer(tiny(epochs=2, data__limit=64), out, progress=False).run()
+    return out
+
+
+def copy_run(src: Path, dst: Path) -> Path:
+    import shutil
+    shutil.copytree(src, dst)
+    return dst
+
+
+def test_saving_last_keeps_the_previous_one(two_epochs: Path) -> None:
+    ck = two_epochs / "checkpoints"
+    assert torch.load(ck / "last.pt", weights_only=True)["epoch"] == 2
+    assert torch.load(ck / "last.prev.pt", weights_only=True)["epoch"] == 1
+    state = torch.load(ck / "last.pt", weights_only=True)
+    assert state["data"] == {"shape": [1, 28, 28], "classes": [str(i) for i in range(10)],
+                             "num_classes": 10}
+
+
+def test_truncated_last_resumes_from_the_previous_with_a_warning(
+        two_epochs: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    r = copy_run(two_epochs, tmp_path / "r")
+    last = r / "checkpoints" / "last.pt"
+    data = last.read_bytes()
+    last.write_bytes(data[: len(data) // 3])
+    capsys.readouterr()
+    resume(r, progress=False)
+    err = capsys.readouterr().err
+    assert "warning" in err and "last.pt is unreadable" in err and "last.prev.pt" in err
+    # epoch 2 was trained again from the epoch-1 state: the same weights as the first time
+    a = torch.load(two_epochs / "checkpoints" / "last.pt", weights_only=True)
+    b = torch.load(last, weights_only=True)
+    assert b["epoch"] == 2
+    for k in a["G"]:
+        assert torch.equal(a["G"][k], b["G"][k]), k
+    lines = (r / "metrics.jsonl").read_text().splitlines()
+    assert [json.loads(x)["epoch"] for x in lines] == [1, 2]
+
+
+def test_resume_from_best(two_epochs: Path, tmp_path: Path,
+                          capsys: pytest.CaptureFixture) -> None:
+    r = copy_run(two_epochs, tmp_path / "r")
+    (r / "checkpoints" / "last.pt").unlink()
+    (r / "checkpoints" / "last.prev.pt").unlink()
+    capsys.readouterr()
+    assert main(["train", "--resume", str(r), "--from", "best", "--set", "epochs=3",
+                 "--quiet"]) == 0
+    assert "from best.pt at epoch 3" in capsys.readouterr().err
+    assert torch.load(r / "checkpoints" / "last.pt", weights_only=True)["epoch"] == 3
+
+
+def one_error_line(err: str) -> str:
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    assert len(lines) == 1 and "Traceback" not in err, err
+    return lines[0]
+
+
+def test_resume_from_a_bad_file_is_one_clear_error(
+        two_epochs: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(b"not a checkpoint")
+    capsys.readouterr()
+    assert main(["train", "--resume", str(two_epochs), "--from", str(bad), "--quiet"]) == 2
+    line = one_error_line(capsys.readouterr().err)
+    assert str(bad) in line and "corrupt" in line
+
+
+def test_truncated_last_and_nothing_else_is_one_clear_error(
+        two_epochs: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    r = copy_run(two_epochs, tmp_path / "r")
+    ck = r / "checkpoints"
+    data = (ck / "last.pt").read_bytes()
+    (ck / "last.pt").write_bytes(data[:1000])
+    (ck / "last.prev.pt").unlink()
+    (ck / "best.pt").unlink()
+    capsys.readouterr()
+    assert main(["train", "--resume", str(r), "--quiet"]) == 2
+    line = one_error_line(capsys.readouterr().err)
+    assert "last.pt is unreadable" in line and "nothing to resume from" in line
+    assert "epoch_" not in line

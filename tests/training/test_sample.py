@@ -7,6 +7,7 @@ import numpy as np
 import torch
 
 from gankit.cli.main import main
+from gankit.data import datasets
 from gankit.training.loop import Trainer
 from gankit.training.runs import load_run
 from gankit.sampling import generate
@@ -29,3 +30,34 @@ def test_sample_cli_and_determinism(tmp_path: Path) -> None:
     a, _ = generate(G, 50, seed=3, batch_size=7)
     b, _ = generate(G, 50, seed=3, batch_size=50)
     assert torch.equal(a, b)
+
+
+def test_sample_needs_no_training_data(tmp_path: Path, monkeypatch) -> None:
+    """The image shape and classes come from the checkpoint: with no data reachable (empty
+    GANKIT_DATA and GANKIT_CACHE, every dataset load failing), sampling still works."""
+    run = tmp_path / "run"
+    Trainer(tiny("seed000-m4", epochs=1, data__limit=64, data__name="mnist"), run,
+            progress=False).run()
+    (tmp_path / "data").mkdir()
+    (tmp_path / "cache").mkdir()
+    monkeypatch.setenv("GANKIT_DATA", str(tmp_path / "data"))
+    monkeypatch.setenv("GANKIT_CACHE", str(tmp_path / "cache"))
+
+    def no_data(*args, **kwargs):
+        raise AssertionError("sampling loaded a dataset")
+    monkeypatch.setattr(datasets, "load_arrays", no_data)
+    assert main(["sample", str(run), "--n", "20", "--out", str(tmp_path / "s")]) == 0
+    assert np.load(tmp_path / "s.npz")["images"].shape == (20, 28, 28)
+    r = load_run(run)
+    assert r.shape == (1, 28, 28) and r.classes == tuple(str(i) for i in range(10))
+
+
+def test_old_checkpoint_without_data_fields_reads_the_dataset(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    Trainer(tiny("seed000-m4", epochs=1, data__limit=64), run, progress=False).run()
+    best = run / "checkpoints" / "best.pt"
+    state = torch.load(best, weights_only=True)
+    del state["data"]
+    torch.save(state, best)
+    r = load_run(run)
+    assert r.shape == (1, 28, 28) and len(r.classes) == 10 and r.G.num_classes == 10

@@ -4,19 +4,18 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from gankit.cli.main import UserError
+from gankit.exploration.run import explore_run
+from gankit.training.runs import RunPaths
+
 
 def run(args: argparse.Namespace) -> int:
-    from gankit.cli.main import UserError
-    from gankit.exploration.run import explore_run
-    from gankit.training.runs import RunPaths
     paths = RunPaths(Path(args.run))
-    if not paths.config.is_file():
-        raise UserError(f"{args.run} is not a run folder (no config.yaml); give a folder "
-                        "written by `gankit train --out`")
+    paths.require_run()
     if not paths.checkpoint(args.which).is_file():
         raise UserError(f"{args.run} has no checkpoints/{args.which}.pt yet; train it first "
                         "(or choose --which last)")
-    out = Path(args.out) if args.out else Path(args.run) / "explore"
+    out = Path(args.out) if args.out else paths.explore_dir
     index = explore_run(args.run, which=args.which, out=out, seed=args.seed,
                         d_per_class=args.d_per_class, device=args.device)
     for f in index["figures"]:

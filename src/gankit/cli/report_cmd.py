@@ -4,16 +4,15 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from gankit.report.html import write_comparison, write_run_report
+from gankit.training.runs import RunPaths
+
 
 def run(args: argparse.Namespace) -> int:
-    from gankit.cli.main import UserError
-    from gankit.report.html import write_comparison, write_run_report
     for r in args.runs:
-        if not (Path(r) / "config.yaml").is_file():
-            raise UserError(f"{r} is not a run folder (no config.yaml); give folders written by "
-                            "`gankit train --out`")
+        RunPaths(Path(r)).require_run()
     if len(args.runs) == 1:
-        out = Path(args.out) / "report.html" if args.out else None
+        out = RunPaths(Path(args.out)).report if args.out else None
         path = write_run_report(args.runs[0], out=out, which=args.which,
                                 explore=not args.no_explore, embed=args.embed, seed=args.seed,
                                 device=args.device, n_samples=args.n_samples,

@@ -6,11 +6,13 @@ from pathlib import Path
 
 import numpy as np
 
+from gankit.plots.grid import save_grid
+from gankit.training.runs import load_run
+from gankit.sampling import generate
+
 
 def run(args: argparse.Namespace) -> int:
-    from gankit.plots.grid import save_grid
-    from gankit.training.runs import load_run
-    from gankit.training.sampling import generate
+    """Sample a run: the image shape and classes come from its checkpoint, not its data."""
     r = load_run(args.run, which=args.which, device=args.device)
     labels = None if args.labels == "balanced" else args.labels
     images, y = generate(r.G, args.n, labels or "balanced", seed=args.seed,
@@ -44,7 +46,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="balanced (equal per class) or a class index 0-9 (default balanced)")
     p.add_argument("--out", default="samples", help="output path without suffix (default samples)")
     p.add_argument("--seed", type=int, default=0, help="noise seed: a seed identifies a sample")
-    p.add_argument("--which", default="best", help="checkpoint: best or last (default best)")
+    p.add_argument("--which", default="best",
+                   help="checkpoint: best, last or a checkpoint file (default best)")
     p.add_argument("--grid", type=int, default=100, help="images in the PNG grid (default 100)")
     p.add_argument("--device", default="cpu")
     p.set_defaults(func=run)

@@ -3,23 +3,22 @@ from __future__ import annotations
 
 import argparse
 
+from gankit.cli.main import UserError
+from gankit.sweeps.runner import default_out, prepare, run_sweep
+from gankit.sweeps.spec import load_sweep, shipped_names
+
 
 def run(args: argparse.Namespace) -> int:
-    from gankit.sweeps import load_sweep, plan, run_sweep
-    from gankit.sweeps.runner import default_out, preflight
-    from gankit.sweeps.spec import shipped_names
     if args.list:
         print("\n".join(shipped_names()))
         return 0
     if not args.file:
-        from gankit.cli.main import UserError
         raise UserError("give a sweep file or the name of a shipped one "
                         f"({', '.join(shipped_names())})")
     sweep = load_sweep(args.file, args.set)
     out = args.out or default_out(sweep)
     if args.dry_run:
-        planned = plan(sweep, out)
-        preflight((f"point {r.name}", r.cfg) for r in sweep.runs)
+        planned = prepare(sweep, out)
         for p in planned:
             verb = {"done": "finished", "resume": f"resume at epoch {p.epoch + 1}",
                     "start": "start"}[p.action]

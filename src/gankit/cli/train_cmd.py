@@ -18,7 +18,7 @@ def run(args: argparse.Namespace) -> int:
                           "--set epochs=N may change", file=sys.stderr)
                     return 2
             epochs = next((int(s.split("=", 1)[1]) for s in args.set), None)
-            out = resume(args.resume, epochs=epochs, progress=not args.quiet)
+            out = resume(args.resume, epochs=epochs, progress=not args.quiet, which=args.which)
         else:
             cfg = resolve(args.preset or "default", args.set)
             if args.device:
@@ -44,6 +44,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", help="run folder (default: runs/NNNNN-PRESET)")
     p.add_argument("--runs", default="runs", help="parent of numbered run folders (default runs)")
     p.add_argument("--resume", metavar="RUN", help="continue the run in folder RUN")
+    p.add_argument("--from", dest="which", default="last", metavar="best|last|FILE",
+                   help="with --resume: the checkpoint to continue from (default last; an "
+                        "unreadable last.pt falls back to last.prev.pt, then best.pt)")
     p.add_argument("--device", help="cpu, cuda, cuda:N (default: the preset's, auto)")
     p.add_argument("--quiet", action="store_true", help="no progress bar or per-epoch lines")
     p.set_defaults(func=run)

@@ -2,17 +2,18 @@
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import sys
+
+from gankit.cli.main import UserError
+from gankit.sweeps.tune import best_summary, tune
+from gankit.sweeps.tune_file import load_tune
+from gankit.training.loop import Interrupted
 
 
 def run(args: argparse.Namespace) -> int:
-    from gankit.cli.main import UserError
-    try:
-        import optuna  # noqa: F401
-    except ImportError:
-        raise UserError("gankit tune needs Optuna: pip install 'gankit[tune]'") from None
-    from gankit.sweeps.tune import best_summary, load_tune, tune
-    from gankit.training.loop import Interrupted
+    if importlib.util.find_spec("optuna") is None:  # an optional extra
+        raise UserError("gankit tune needs Optuna: pip install 'gankit[tune]'")
     spec = load_tune(args.target, args.set)
     trials = args.trials or spec.trials
     if not trials:

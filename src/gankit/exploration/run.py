@@ -14,7 +14,13 @@ import os
 import sys
 from pathlib import Path
 
+from gankit.data import qualified_name
 from gankit.exploration.experiments import ExploreFigure, all_figures
+from gankit.fileio import atomic_write
+from gankit.metrics.classes import discriminator_accuracy_per_class
+from gankit.plots.charts import grouped_bars
+from gankit.plots.panels import save_panels
+from gankit.training.runs import Run, RunPaths, load_run
 
 INDEX = "index.json"
 
@@ -23,13 +29,8 @@ def log(msg: str) -> None:
     print(f"[gankit explore] {msg}", file=sys.stderr, flush=True)
 
 
-def explore_dir(run_dir: str | os.PathLike) -> Path:
-    return Path(run_dir) / "explore"
-
-
 def write_figure(fig: ExploreFigure, out: str | os.PathLike) -> Path:
     """Draw one exploration figure as out/<name>.png."""
-    from gankit.plots.panels import save_panels
     return save_panels(fig.panels, Path(out) / f"{fig.name}.png", title=fig.title)
 
 
@@ -40,9 +41,8 @@ def explore_run(run_dir: str | os.PathLike, which: str = "best",
 
     `d_per_class` > 0 adds report 002's Table 3 as a chart: the discriminator's accuracy per
     class on that many real (validation split) and generated images per class."""
-    from gankit.training.runs import load_run
     run = load_run(run_dir, which=which, device=device)
-    out = Path(out) if out is not None else explore_dir(run_dir)
+    out = Path(out) if out is not None else RunPaths(run_dir).explore_dir
     out.mkdir(parents=True, exist_ok=True)
     G = run.G
     scale = run.cfg.data.scale
@@ -66,9 +66,7 @@ def explore_run(run_dir: str | os.PathLike, which: str = "best",
              "conditional": conditional,
              "label_encoding": run.cfg.model.g_cond if conditional else None,
              "figures": entries, "notes": notes}
-    tmp = out / f".{INDEX}.{os.getpid()}.tmp"
-    tmp.write_text(json.dumps(index, indent=2, ensure_ascii=False) + "\n")
-    os.replace(tmp, out / INDEX)
+    atomic_write(out / INDEX, json.dumps(index, indent=2, ensure_ascii=False) + "\n")
     return index
 
 
@@ -84,14 +82,9 @@ def read_index(folder: str | os.PathLike) -> dict | None:
     return data if isinstance(data, dict) and isinstance(data.get("figures"), list) else None
 
 
-def _d_accuracy_figure(run, out: Path, n_per_class: int, seed: int
+def _d_accuracy_figure(run: Run, out: Path, n_per_class: int, seed: int
                        ) -> tuple[dict | None, str | None]:
     """Report 002's per-class discriminator accuracy as grouped bars, or a note why not."""
-    try:
-        from gankit.metrics.classes import discriminator_accuracy_per_class
-    except ImportError as e:   # gankit.metrics not available in this install
-        return None, f"per-class discriminator accuracy skipped: {e}"
-    from gankit.data import qualified_name
     dataset = qualified_name(run.cfg.data.name, run.cfg.data.classes)
     try:
         acc = discriminator_accuracy_per_class(run.D, run.G, dataset, "val",
@@ -99,7 +92,6 @@ def _d_accuracy_figure(run, out: Path, n_per_class: int, seed: int
                                                run.cfg.data.scale)
     except Exception as e:  # noqa: BLE001 - optional figure: a failure is a note, not a crash
         return None, f"per-class discriminator accuracy skipped: {type(e).__name__}: {e}"
-    from gankit.plots.charts import grouped_bars
     names = list(run.classes) if run.classes else [str(i) for i in range(len(acc["real"]))]
     series = {"real (D(x) > 0.5)": acc["real"], "generated (D(G(z)) < 0.5)": acc["fake"]}
     path = grouped_bars(series, names, out / "d_accuracy_per_class.png",

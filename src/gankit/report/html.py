@@ -20,10 +20,16 @@ from pathlib import Path
 from typing import Iterable, Sequence
 from urllib.parse import quote
 
-import yaml
-
+from gankit import __version__
+from gankit.config import keys
+from gankit.exploration.run import explore_run, read_index
+from gankit.fileio import atomic_write
+from gankit.plots.run import read_index as read_plots
+from gankit.report.run_plots import write_run_plots
+from gankit.report.compare_plots import overlay_curves
 from gankit.report.metrics import (MetricGroup, eval_groups, exact, format_value, read_eval,
                                    run_metrics, training_group)
+from gankit.training.runs import RunPaths
 
 REPORT_NAME = "report.html"
 
@@ -69,7 +75,6 @@ def _stylesheet() -> str:
 
 def _document(title: str, header: str, body: str) -> str:
     stamp = _dt.datetime.now().strftime("%Y-%m-%d %H:%M")
-    from gankit import __version__
     return (
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
         "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
@@ -129,29 +134,14 @@ def _figures(items: Iterable[str], wide: bool = False) -> str:
     return f'<div class="figures{" wide" if wide else ""}">\n' + "\n".join(items) + "\n</div>"
 
 
-def _config_text(run_dir: Path) -> str:
-    path = run_dir / "config.yaml"
-    return path.read_text() if path.is_file() else "(no config.yaml)"
-
-
-def _config(run_dir: Path) -> dict:
-    try:
-        data = yaml.safe_load(_config_text(run_dir))
-    except yaml.YAMLError:
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
-def _last_grid(run_dir: Path) -> tuple[int, Path] | None:
-    from gankit.training.runs import RunPaths
-    grids = RunPaths(run_dir).grids()
-    return grids[-1] if grids else None
+def _config_text(paths: RunPaths) -> str:
+    return paths.config.read_text() if paths.config.is_file() else "(no config.yaml)"
 
 
 def _eval_figures(page: Page, run_dir: Path) -> list[str]:
     """PNG figures `gankit eval` wrote in RUN/eval/<record>/."""
     out = []
-    for folder in sorted(p for p in (run_dir / "eval").glob("*") if p.is_dir()):
+    for folder in sorted(p for p in RunPaths(run_dir).eval_dir.glob("*") if p.is_dir()):
         for png in sorted(folder.glob("*.png")):
             title = f"{folder.name}: {png.stem.replace('_', ' ')}"
             out.append(page.figure(png, title, "", pixels=False))
@@ -173,25 +163,20 @@ def write_run_report(run_dir: str | os.PathLike, out: str | os.PathLike | None =
     `n_samples`: samples for the class-distribution plot; `d_per_class`: images per class for
     the exploration's per-class discriminator accuracy (0 skips it).
     """
-    from gankit.exploration.run import explore_dir, explore_run, read_index
-    from gankit.plots.run import read_index as read_plots
-    from gankit.report.run_plots import write_run_plots
-    from gankit.training.runs import RunPaths
     run_dir = Path(run_dir)
     paths = RunPaths(run_dir)
-    if not paths.config.is_file():
-        raise FileNotFoundError(f"{run_dir} is not a run folder (no config.yaml)")
-    out = Path(out) if out is not None else run_dir / REPORT_NAME
+    paths.require_run()
+    out = Path(out) if out is not None else paths.report
     has_ckpt = paths.checkpoint(which).is_file()
     notes: list[str] = []
     plot_index = write_run_plots(run_dir, which=which, seed=seed, device=device,
                                  n_samples=n_samples) if plots \
-        else read_plots(run_dir / "plots")
+        else read_plots(paths.plots_dir)
     if plot_index:
         notes += plot_index.get("notes", [])
-    exp_index = read_index(explore_dir(run_dir))
+    exp_index = read_index(paths.explore_dir)
     if exp_index is None and explore and has_ckpt:
-        log(f"no {explore_dir(run_dir) / 'index.json'}: running the exploration first")
+        log(f"no {paths.explore_dir / 'index.json'}: running the exploration first")
         exp_index = explore_run(run_dir, which=which, seed=seed, d_per_class=d_per_class,
                                 device=device)
     if exp_index is None:
@@ -199,17 +184,13 @@ def write_run_report(run_dir: str | os.PathLike, out: str | os.PathLike | None =
                      + ("" if has_ckpt else " once the run has a checkpoint"))
     page = Page(out.parent, embed)
     rows = paths.read_metrics()
-    cfg = _config(run_dir)
+    cfg = paths.config_dict()
     conditional = bool((cfg.get("model") or {}).get("conditional"))
     html_text = _document(f"gankit report: {run_dir.name}",
                           _run_header(run_dir, cfg, rows, which, has_ckpt),
-                          _run_body(page, run_dir, rows, plot_index, exp_index, notes,
+                          _run_body(page, paths, rows, plot_index, exp_index, notes,
                                     conditional))
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
-    tmp.write_text(html_text, encoding="utf-8")
-    os.replace(tmp, out)
-    return out
+    return atomic_write(out, html_text)
 
 
 def _run_header(run_dir: Path, cfg: dict, rows: list[dict], which: str, has_ckpt: bool) -> str:
@@ -231,18 +212,19 @@ def _run_header(run_dir: Path, cfg: dict, rows: list[dict], which: str, has_ckpt
     return "\n".join(lines)
 
 
-def _run_body(page: Page, run_dir: Path, rows: list[dict], plot_index: dict | None,
+def _run_body(page: Page, paths: RunPaths, rows: list[dict], plot_index: dict | None,
               exp_index: dict | None, notes: list[str], conditional: bool) -> str:
+    run_dir = paths.root
     parts = []
     # Summary: the last fixed-noise grid and the progression composite.
     summary = []
-    last = _last_grid(run_dir)
+    last = paths.last_grid()
     if last:
         summary.append(page.figure(last[1], f"Fixed-noise grid, epoch {last[0]}",
                                    "the same noise every epoch"
                                    + ("; one row per class" if conditional else ""),
                                    pixels=True))
-    prog = run_dir / "grids" / "progression.png"
+    prog = paths.progression
     if prog.is_file():
         summary.append(page.figure(prog, "Progression", "the fixed-noise grid across epochs"))
     parts.append(_section("summary", "Summary", _figures(summary) or "<p>No grids yet.</p>"))
@@ -253,7 +235,7 @@ def _run_body(page: Page, run_dir: Path, rows: list[dict], plot_index: dict | No
                      "IS and class metrics")
     parts.append(_section("metrics", "Metrics", metrics_tables(groups)))
     # Plots from RUN/plots.
-    plot_dir = run_dir / "plots"
+    plot_dir = paths.plots_dir
     entries = (plot_index or {}).get("plots", [])
 
     def plot_figs(section: str) -> list[str]:
@@ -271,7 +253,7 @@ def _run_body(page: Page, run_dir: Path, rows: list[dict], plot_index: dict | No
                           or "<p>None (written by <code>gankit eval RUN</code>).</p>"))
     # Exploration.
     if exp_index:
-        edir = run_dir / "explore"
+        edir = paths.explore_dir
         figs = [page.figure(edir / f["file"], f.get("title", f["file"]), f.get("caption", ""))
                 for f in exp_index.get("figures", []) if (edir / f.get("file", "")).is_file()]
         meta = (f"<p>Checkpoint {esc(exp_index.get('which', '?'))} (epoch "
@@ -286,7 +268,7 @@ def _run_body(page: Page, run_dir: Path, rows: list[dict], plot_index: dict | No
     parts.append(_section("exploration", "Exploration of the latent space", inner))
     # Config and notes.
     parts.append(_section("config", "Config (config.yaml)",
-                          f"<pre>{esc(_config_text(run_dir))}</pre>"))
+                          f"<pre>{esc(_config_text(paths))}</pre>"))
     items = "".join(f"<li>{esc(n)}</li>" for n in dict.fromkeys(notes))
     parts.append(_section("notes", "Notes", f'<ul class="notes">{items}</ul>' if items
                           else "<p>Nothing was skipped.</p>"))
@@ -295,17 +277,6 @@ def _run_body(page: Page, run_dir: Path, rows: list[dict], plot_index: dict | No
 
 # ---------------------------------------------------------------------------------------------
 # The comparison page
-
-def _flat_config(d: dict, prefix: str = "") -> dict[str, object]:
-    out: dict[str, object] = {}
-    for k, v in d.items():
-        key = f"{prefix}{k}"
-        if isinstance(v, dict):
-            out.update(_flat_config(v, key + "."))
-        else:
-            out[key] = v
-    return out
-
 
 def run_labels(run_dirs: Sequence[Path]) -> list[str]:
     """Column names: the folder names, made unique with their parent when they clash."""
@@ -328,11 +299,9 @@ def write_comparison(run_dirs: Sequence[str | os.PathLike], out_dir: str | os.Pa
     """A page comparing runs: their metrics in one table (a column per run), the config
     keys that differ, overlaid curves and their final grids side by side. Writes
     out_dir/report.html (and out_dir/plots/*.png); the runs are only read."""
-    from gankit.training.runs import RunPaths
     runs = [Path(r) for r in run_dirs]
     for r in runs:
-        if not (r / "config.yaml").is_file():
-            raise FileNotFoundError(f"{r} is not a run folder (no config.yaml)")
+        RunPaths(r).require_run()
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     labels = run_labels(runs)
@@ -341,20 +310,20 @@ def write_comparison(run_dirs: Sequence[str | os.PathLike], out_dir: str | os.Pa
     page = Page(out_dir, embed)
     parts = []
     # Metrics, one column per run.
-    keys = sorted({k for m in metrics for k in m}, key=_key_order)
+    shown = sorted({k for m in metrics for k in m}, key=_key_order)
     head = "".join(f"<th>{esc(lab)}</th>" for lab in labels)
     body = []
-    for key in keys:
+    for key in shown:
         cells = "".join(_value_cell(key, m[key], lab) if key in m else
                         f'<td class="num missing" data-key="{esc(key)}" data-run="{esc(lab)}">'
                         "–</td>" for m, lab in zip(metrics, labels))
         body.append(f"<tr><th scope=\"row\"><code>{esc(key)}</code></th>{cells}</tr>")
     table = (f'<table class="metrics" id="metrics"><thead><tr><th>metric</th>{head}</tr></thead>'
-             f"<tbody>{''.join(body)}</tbody></table>" if keys else "<p>No metrics yet.</p>")
+             f"<tbody>{''.join(body)}</tbody></table>" if shown else "<p>No metrics yet.</p>")
     parts.append(_section("metrics", "Metrics", "<p>Training diagnostics of each run's last "
                           "epoch and its <code>eval/metrics.json</code>.</p>" + table))
     # Config differences.
-    flat = [_flat_config(_config(r)) for r in runs]
+    flat = [keys.flatten(RunPaths(r).config_dict()) for r in runs]
     ckeys = sorted({k for f in flat for k in f} - {"notes", "report"})
     differ = [k for k in ckeys if len({repr(f.get(k)) for f in flat}) > 1]
     if differ:
@@ -367,14 +336,13 @@ def write_comparison(run_dirs: Sequence[str | os.PathLike], out_dir: str | os.Pa
         ctable = "<p>The configs are identical.</p>"
     parts.append(_section("config", "Config differences", ctable))
     # Overlaid curves.
-    from gankit.report.compare_plots import overlay_curves
     figs = [page.figure(p, t, c) for p, t, c in overlay_curves(all_rows, labels,
                                                                out_dir / "plots")]
     parts.append(_section("curves", "Curves", _figures(figs) or "<p>No metrics yet.</p>"))
     # Final grids side by side.
     grids = []
     for r, lab in zip(runs, labels):
-        last = _last_grid(r)
+        last = RunPaths(r).last_grid()
         if last:
             grids.append(page.figure(last[1], lab, f"epoch {last[0]}", pixels=True))
     parts.append(_section("grids", "Final grids", f'<div class="row">{"".join(grids)}</div>'
@@ -385,10 +353,6 @@ def write_comparison(run_dirs: Sequence[str | os.PathLike], out_dir: str | os.Pa
     runs_list = "".join(f"<li><code>{esc(lab)}</code>: {esc(r.resolve())}</li>"
                         for r, lab in zip(runs, labels))
     header = (f"<h1>Comparison of {len(runs)} runs</h1><ul>{runs_list}</ul><nav>{links}</nav>")
-    out = out_dir / REPORT_NAME
-    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
-    tmp.write_text(_document("gankit comparison: " + ", ".join(labels), header,
-                             "\n".join(parts)), encoding="utf-8")
-    os.replace(tmp, out)
-    return out
+    return atomic_write(out_dir / REPORT_NAME, _document(
+        "gankit comparison: " + ", ".join(labels), header, "\n".join(parts)))
 

@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-EVAL_FILE = Path("eval") / "metrics.json"
+from gankit.training.runs import RunPaths
+
 # Record fields of `gankit eval` worth a line under the record's table (not metrics).
 EVAL_META = ("dataset", "split", "features", "which", "n", "seed", "time_s")
 INTEGER_KEYS = {"epoch", "step", "d_steps", "n", "modes", "seed"}
@@ -38,7 +39,7 @@ class MetricGroup:
 
 def read_eval(run_dir: str | Path) -> Any | None:
     """RUN/eval/metrics.json parsed, or None when absent or not valid JSON."""
-    path = Path(run_dir) / EVAL_FILE
+    path = RunPaths(Path(run_dir)).eval_metrics
     try:
         return json.loads(path.read_text())
     except (OSError, json.JSONDecodeError):

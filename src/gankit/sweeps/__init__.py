@@ -2,13 +2,16 @@
 
 - `spec`: sweep files (a base preset, `set:`, `grid:` or `points:`, `seeds:`), resolved to
   one TrainConfig per run before anything runs; shipped files in `sweeps/files/`.
-- `runner`: runs them, `jobs` processes at a time, skipping finished runs and resuming
-  unfinished ones; `summary`: the comparison table (summary.md / summary.csv).
-- `tune`: Optuna search of a space of overrides, minimising validation FID, with pruning.
+- `preflight`: the checks of every config before anything runs.
+- `runner`: runs a sweep, `jobs` worker processes (`worker`, `processes`) at a time,
+  skipping finished runs and resuming unfinished ones; `state`: DIR/state.json.
+- `summary`: the sweep's comparison table; `tables`: the Markdown/CSV writer of every table.
+- `tune_file`, `study`, `objective`, `tune`: Optuna search of a space of overrides,
+  minimising validation FID, with pruning.
 """
-from gankit.sweeps.runner import SweepResult, plan, run_sweep
+from gankit.sweeps.runner import SweepResult, plan, prepare, run_sweep
 from gankit.sweeps.spec import Run, Sweep, load_sweep, parse_sweep, shipped_names
 from gankit.sweeps.summary import write_summary
 
-__all__ = ["Run", "Sweep", "SweepResult", "load_sweep", "parse_sweep", "plan", "run_sweep",
-           "shipped_names", "write_summary"]
+__all__ = ["Run", "Sweep", "SweepResult", "load_sweep", "parse_sweep", "plan", "prepare",
+           "run_sweep", "shipped_names", "write_summary"]

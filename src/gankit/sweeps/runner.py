@@ -18,8 +18,6 @@ passed on to its runs after a grace period.
 """
 from __future__ import annotations
 
-import json
-import os
 import shutil
 import signal
 import subprocess
@@ -27,12 +25,18 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Callable
 
-import yaml
-
-from gankit.config import ConfigError, TrainConfig, to_dict
+from gankit.config import ConfigError, dump, to_dict
+from gankit.fileio import atomic_write
+from gankit.sweeps.preflight import preflight
+from gankit.sweeps.processes import thread_env
+from gankit.sweeps.report import compare_runs
 from gankit.sweeps.spec import Run, Sweep
+from gankit.sweeps.state import State
+from gankit.sweeps.summary import metric_keys, write_summary
+from gankit.training.checkpoint import CheckpointError, config_differences, load_checkpoint
+from gankit.training.runs import RunPaths
 
 GRACE_S = 30.0          # after a signal to the sweep alone, runs get this long before SIGTERM
 POLL_S = 0.2
@@ -82,113 +86,51 @@ def default_out(sweep: Sweep) -> Path:
     return Path("sweeps") / sweep.name
 
 
-def cpu_count() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
-
-
-def read_progress(ckpt: Path) -> tuple[int, int]:
-    """(epoch, batch) of a checkpoint without reading its tensors (memory-mapped)."""
-    import torch
-    from gankit.training.checkpoint import CheckpointError
-    try:
-        state = torch.load(ckpt, map_location="cpu", weights_only=True, mmap=True)
-        return int(state["epoch"]), int(state["batch"])
-    except Exception as e:  # noqa: BLE001 - any unreadable file gets the same advice
-        raise CheckpointError(f"{ckpt} cannot be read ({type(e).__name__}: {e}); delete that "
-                              "run folder to start the point again") from None
+def read_progress(paths: RunPaths) -> tuple[int, int]:
+    """(epoch, batch) of the checkpoint a run resumes from, without reading its tensors."""
+    problems = []
+    for ckpt in paths.resume_candidates("last"):
+        if not ckpt.is_file():
+            continue
+        try:
+            state = load_checkpoint(ckpt, mmap=True)
+            return int(state["epoch"]), int(state["batch"])
+        except CheckpointError as e:
+            problems.append(f"{ckpt} is {e.reason}")
+    raise CheckpointError(f"{'; '.join(problems)}: delete {paths.root} to start that point "
+                          "again")
 
 
 def plan(sweep: Sweep, out: str | Path) -> list[Planned]:
     """What each run needs. Raises ConfigError when a folder holds a run of another config."""
-    from gankit.training.checkpoint import config_differences
     out = Path(out)
     planned = []
     for run in sweep.runs:
-        path = out / run.name
-        ckpt = path / "checkpoints" / "last.pt"
-        if not ckpt.exists():
-            planned.append(Planned(run, path, "start"))
+        paths = RunPaths(out / run.name)
+        if not paths.has_checkpoint():
+            planned.append(Planned(run, paths.root, "start"))
             continue
-        config = path / "config.yaml"
-        old = yaml.safe_load(config.read_text()) if config.is_file() else None
-        if not isinstance(old, dict):
-            raise ConfigError(f"{path} has a checkpoint but no readable config.yaml; delete the "
-                              "folder to start the point again")
+        old = paths.config_dict()
+        if not old:
+            raise ConfigError(f"{paths.root} has a checkpoint but no readable config.yaml; "
+                              "delete the folder to start the point again")
         diffs = config_differences(old, to_dict(run.cfg))
         if diffs:
             raise ConfigError(
-                f"{path} holds a run of another config than point {run.name} now resolves to "
-                f"({'; '.join(diffs[:4])}{' ...' if len(diffs) > 4 else ''}). Run the sweep "
+                f"{paths.root} holds a run of another config than point {run.name} now resolves "
+                f"to ({'; '.join(diffs[:4])}{' ...' if len(diffs) > 4 else ''}). Run the sweep "
                 "into another folder (--out) or delete that run folder.")
-        epoch, batch = read_progress(ckpt)
+        epoch, batch = read_progress(paths)
         done = epoch >= run.cfg.epochs and batch == 0
-        planned.append(Planned(run, path, "done" if done else "resume", epoch, batch))
+        planned.append(Planned(run, paths.root, "done" if done else "resume", epoch, batch))
     return planned
 
 
-def preflight(runs: Iterable[tuple[str, TrainConfig]]) -> None:
-    """What resolving a config cannot see, checked before anything runs: every dataset loads
-    (and has labels when the model is conditional), every model builds for its data (on
-    PyTorch's meta device: no memory, no compute) and every loss exists. Each distinct
-    dataset and model is checked once; loading the data here also fetches it once, not once
-    per job. Raises ConfigError (or DataError) naming the run."""
-    import torch
-
-    from gankit.data import load_arrays, qualified_name
-    from gankit.losses import get_loss
-    from gankit.models import build_models
-    datasets: dict[tuple, tuple[tuple[int, int, int], int]] = {}
-    built: set[str] = set()
-    for name, cfg in runs:
-        d = cfg.data
-        key = (qualified_name(d.name, d.classes), d.data_dir)
-        if key not in datasets:
-            arrays = load_arrays(key[0], "val", d.data_dir)
-            classes = 0 if arrays.labels is None else len(arrays.classes)
-            datasets[key] = (tuple(arrays.images.shape[1:]), classes)
-        shape, classes = datasets[key]
-        try:
-            get_loss(cfg.loss)
-            model_key = json.dumps([to_dict(cfg.model), shape, classes], sort_keys=True)
-            if model_key in built:
-                continue
-            built.add(model_key)
-            try:
-                with torch.device("meta"):
-                    build_models(cfg.model, shape, classes)
-            except ConfigError:
-                raise
-            except Exception:  # noqa: BLE001 - the meta device's limits, not the config's
-                pass
-        except ConfigError as e:
-            raise ConfigError(f"{name}: {e}") from None
-
-
-class State:
-    """DIR/state.json: per run, wall time summed over invocations and the last exit code."""
-
-    def __init__(self, out: Path) -> None:
-        self.path = out / "state.json"
-        self.data: dict[str, Any] = {"runs": {}}
-        if self.path.is_file():
-            try:
-                self.data = json.loads(self.path.read_text())
-            except json.JSONDecodeError:
-                pass
-
-    def get(self, name: str) -> dict[str, Any]:
-        return self.data["runs"].get(name, {})
-
-    def add(self, name: str, wall_s: float, exit_code: int) -> None:
-        entry = self.data["runs"].setdefault(name, {"wall_s": 0.0})
-        entry["wall_s"] = entry.get("wall_s", 0.0) + wall_s
-        entry["exit_code"] = exit_code
-        tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(self.data, indent=1))
-        os.replace(tmp, self.path)
+def prepare(sweep: Sweep, out: str | Path) -> list[Planned]:
+    """`plan`, then `preflight` of every point: all the checks made before anything runs."""
+    planned = plan(sweep, out)
+    preflight((f"point {r.name}", r.cfg) for r in sweep.runs)
+    return planned
 
 
 class _Stopper:
@@ -223,14 +165,12 @@ def run_sweep(sweep: Sweep, out: str | Path | None = None, jobs: int = 1, report
               echo: Callable[[str], None] = lambda s: print(s, file=sys.stderr, flush=True)
               ) -> SweepResult:
     """Run (or continue) every run of `sweep` into `out`, then write and return the table."""
-    from gankit.sweeps.summary import write_summary
     if jobs < 1:
         raise ConfigError(f"--jobs must be at least 1, got {jobs}")
     out = Path(out) if out is not None else default_out(sweep)
-    planned = plan(sweep, out)          # errors before anything runs
-    preflight((f"point {r.name}", r.cfg) for r in sweep.runs)
+    planned = prepare(sweep, out)          # errors before anything runs
     out.mkdir(parents=True, exist_ok=True)
-    (out / "sweep.yaml").write_text(sweep.to_yaml())
+    atomic_write(out / "sweep.yaml", sweep.to_yaml())
     state = State(out)
     result = SweepResult(out, planned)
     todo = [p for p in planned if p.action != "done"]
@@ -238,11 +178,7 @@ def run_sweep(sweep: Sweep, out: str | Path | None = None, jobs: int = 1, report
     echo(f"gankit sweep {sweep.name}: {len(planned)} runs in {out}"
          + (f", {skipped} already finished" if skipped else "")
          + (f"; {jobs} at a time" if jobs > 1 and todo else ""))
-    threads = max(1, cpu_count() // min(jobs, max(1, len(todo))))
-    if os.environ.get("OMP_NUM_THREADS", "").isdigit():  # the user's own limit, if lower
-        threads = max(1, min(threads, int(os.environ["OMP_NUM_THREADS"])))
-    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads),
-           "GANKIT_THREADS": str(threads), "PYTHONUNBUFFERED": "1"}
+    _, env = thread_env(min(jobs, max(1, len(todo))))
     quiet = jobs > 1
     running: dict[str, tuple[subprocess.Popen, Planned, float, Any]] = {}
     queue = list(todo)
@@ -290,20 +226,19 @@ def run_sweep(sweep: Sweep, out: str | Path | None = None, jobs: int = 1, report
 
 def _start(p: Planned, out: Path, env: dict, quiet: bool, echo: Callable[[str], None],
            counter: str) -> tuple[subprocess.Popen, Planned, float, Any]:
-    from gankit.config import dump
     if p.action == "start" and p.path.exists():
         # A folder without a checkpoint holds nothing worth keeping: start it cleanly.
         shutil.rmtree(p.path)
     p.path.mkdir(parents=True, exist_ok=True)
     # The worker trains (or resumes) the folder to this config; on resume only keys that may
     # change mid-run differ (epochs, eval, ...), which check_compatible enforces again.
-    (p.path / "config.yaml").write_text(dump(p.run.cfg))
+    atomic_write(RunPaths(p.path).config, dump(p.run.cfg))
     verb = "resuming at epoch %d" % (p.epoch + 1) if p.action == "resume" else "starting"
     echo(f"{counter} {p.name}: {verb}")
     log = None
     if quiet:
-        (out / "logs").mkdir(exist_ok=True)
-        log = open(out / "logs" / f"{p.name}.log", "a")
+        log_file(out, p.name).parent.mkdir(exist_ok=True)
+        log = open(log_file(out, p.name), "a")
         stdout = stderr = log
     else:
         stdout = stderr = None  # one run at a time: its progress bar goes to our terminal
@@ -311,16 +246,20 @@ def _start(p: Planned, out: Path, env: dict, quiet: bool, echo: Callable[[str], 
     return proc, p, time.monotonic(), log
 
 
+def log_file(out: Path, name: str) -> Path:
+    """DIR/logs/NAME.log: the output of a run of a parallel sweep."""
+    return out / "logs" / f"{name}.log"
+
+
 def _finished_line(p: Planned, rc: int, wall: float, out: Path, stopped: bool) -> str:
-    from gankit.sweeps.summary import last_record, metric_keys
     head = f"      {p.name}: "
     if rc == 0:
-        rec = last_record(p.path)
+        rec = RunPaths(p.path).last_record()
         shown = ", ".join(f"{k} {rec[k]:.4g}" for k in metric_keys(rec)[:3])
         return head + f"done in {wall:.0f} s" + (f" ({shown})" if shown else "")
     if stopped:
         return head + f"stopped after {wall:.0f} s"
-    log = out / "logs" / f"{p.name}.log"
+    log = log_file(out, p.name)
     tail = ""
     if log.is_file():
         lines = [ln for ln in log.read_text(errors="replace").splitlines() if ln.strip()]
@@ -330,5 +269,4 @@ def _finished_line(p: Planned, rc: int, wall: float, out: Path, stopped: bool) -
 
 def run_report(runs: list[Path], out: Path) -> str:
     """`gankit report` over the sweep's runs; a one-line account of what happened."""
-    from gankit.sweeps.report import compare_runs
     return compare_runs(runs, out)

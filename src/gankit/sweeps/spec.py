@@ -29,8 +29,7 @@ from typing import Any, Iterable, Sequence
 
 import yaml
 
-from gankit.config import ConfigError, TrainConfig, resolve
-from gankit.config.keys import parse_override, set_key
+from gankit.config import ConfigError, TrainConfig, keys, resolve
 
 SWEEP_KEYS = ("preset", "description", "set", "grid", "points", "seeds")
 NAME_LIMIT = 120  # characters of a run folder name (the index keeps names unique)
@@ -166,34 +165,21 @@ def check_top_keys(data: Any, valid: Sequence[str], where: str, expected: str,
                               f"(valid: {', '.join(valid)})")
 
 
-def flatten(data: Any, where: str, allow_preset: bool, prefix: str = "") -> dict[str, Any]:
-    """{dotted key: value} from a map that may nest (`eval: {every: 1}`); keys are checked."""
+def flatten(data: Any, where: str, allow_preset: bool, grid: bool = False) -> dict[str, Any]:
+    """{dotted key: value} from a map that may nest (`eval: {every: 1}`); keys are checked.
+    `preset` is allowed where `allow_preset` (a name, or in a `grid` a list of names)."""
     if not isinstance(data, dict):
         raise ConfigError(f"{where} expected a map of config keys to values, got {data!r}")
-    out: dict[str, Any] = {}
-    for key, value in data.items():
-        dotted = f"{prefix}{key}"
-        if dotted == "preset":
-            if not allow_preset:
-                raise ConfigError(f"{where} `preset` goes at the top of the sweep file or in "
-                                  "a point, not in set:/--set")
-            if not isinstance(value, str):
-                raise ConfigError(f"{where} preset: expected a preset name, got {value!r}")
-            out[dotted] = value
-        elif isinstance(value, dict):
-            out.update(flatten(value, where, allow_preset, f"{dotted}."))
-        else:
-            check_key(dotted, where)
-            out[dotted] = value
+    out = keys.flatten(data)
+    for dotted, value in out.items():
+        if dotted != "preset":
+            keys.check_key(dotted, where)
+        elif not allow_preset:
+            raise ConfigError(f"{where} `preset` goes at the top of the sweep file or in "
+                              "a point, not in set:/--set")
+        elif not grid and not isinstance(value, str):
+            raise ConfigError(f"{where} preset: expected a preset name, got {value!r}")
     return out
-
-
-def check_key(dotted: str, where: str) -> None:
-    """An unknown config key is a ConfigError naming the nearest valid keys."""
-    try:
-        set_key({}, dotted, None)
-    except ConfigError as e:
-        raise ConfigError(f"{where} {e}") from None
 
 
 def overrides_dict(extra: Iterable[str] | dict[str, Any], where: str) -> dict[str, Any]:
@@ -201,10 +187,10 @@ def overrides_dict(extra: Iterable[str] | dict[str, Any], where: str) -> dict[st
         return flatten(extra, f"{where}:", allow_preset=False)
     out: dict[str, Any] = {}
     for text in extra:
-        key, value = parse_override(text)
+        key, value = keys.parse_override(text)
         if key == "preset":
             raise ConfigError(f"{where} preset=...: the preset comes from the sweep file")
-        check_key(key, f"{where} {text}:")
+        keys.check_key(key, f"{where} {text}:")
         out[key] = value
     return out
 
@@ -214,30 +200,17 @@ def grid_points(grid: Any, where: str) -> list[dict[str, Any]]:
     if not isinstance(grid, dict) or not grid:
         raise ConfigError(f"{where}: grid: is empty; give at least one key with a list of "
                           "values, e.g. grid: {batch_size: [64, 128]}")
-    keys, values = [], []
-    for key, vals in flatten_grid(grid, where).items():
+    names, values = [], []
+    for key, vals in flatten(grid, f"{where}: grid:", allow_preset=True, grid=True).items():
         if not isinstance(vals, list):
             raise ConfigError(f"{where}: grid: {key}: expected a list of values, got {vals!r} "
                               "(a single value for every point goes in set:)")
         if not vals:
             raise ConfigError(f"{where}: grid: {key}: the list of values is empty, so the grid "
                               "has no points")
-        keys.append(key)
+        names.append(key)
         values.append(vals)
-    return [dict(zip(keys, combo)) for combo in itertools.product(*values)]
-
-
-def flatten_grid(grid: dict, where: str, prefix: str = "") -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, vals in grid.items():
-        dotted = f"{prefix}{key}"
-        if isinstance(vals, dict):
-            out.update(flatten_grid(vals, where, f"{dotted}."))
-            continue
-        if dotted != "preset":
-            check_key(dotted, f"{where}: grid:")
-        out[dotted] = vals
-    return out
+    return [dict(zip(names, combo)) for combo in itertools.product(*values)]
 
 
 def list_points(points: Any, where: str) -> list[dict[str, Any]]:

@@ -13,16 +13,18 @@ reruns.
 """
 from __future__ import annotations
 
-import csv
-import io
-import json
 import math
 import statistics
 from pathlib import Path
 from typing import Any
 
+from gankit.config import keys
+from gankit.fileio import atomic_write
 from gankit.metrics import keys as K
-from gankit.sweeps.spec import Run, Sweep, format_value
+from gankit.sweeps.spec import Run, Sweep
+from gankit.sweeps.state import State
+from gankit.sweeps.tables import fmt, markdown, to_csv
+from gankit.training.runs import RunPaths
 
 # Evaluation keys shown, in this order (standard deviations over KID subsets / IS splits and
 # the sample count are left to the run's own files).
@@ -30,55 +32,20 @@ EVAL_KEYS = [k for k in (*K.SUMMARY, *K.CONDITIONAL) if not k.endswith("_std")]
 SPLITS = ("val", "test")
 
 
-def last_record(run_dir: Path) -> dict[str, Any]:
-    """The last line of RUN/metrics.jsonl ({} when there is none)."""
-    path = Path(run_dir) / "metrics.jsonl"
-    if not path.is_file():
-        return {}
-    lines = [ln for ln in path.read_text().splitlines() if ln.strip()]
-    for line in reversed(lines):
-        try:
-            return json.loads(line)
-        except json.JSONDecodeError:  # a line cut short by a kill
-            continue
-    return {}
-
-
-def records(run_dir: Path) -> list[dict[str, Any]]:
-    path = Path(run_dir) / "metrics.jsonl"
-    if not path.is_file():
-        return []
-    out = []
-    for line in path.read_text().splitlines():
-        try:
-            out.append(json.loads(line))
-        except json.JSONDecodeError:
-            pass
-    return out
-
-
 def metric_keys(record: dict[str, Any]) -> list[str]:
     """The evaluation keys a record holds, e.g. ['val/fid', 'val/kid', ...]."""
     return [f"{s}/{k}" for k in EVAL_KEYS for s in SPLITS if f"{s}/{k}" in record]
 
 
-def config_value(cfg: Any, dotted: str) -> Any:
-    if dotted == "preset":
-        return cfg.preset
-    node = cfg
-    for part in dotted.split("."):
-        node = getattr(node, part)
-    return node
-
-
 def run_row(run: Run, path: Path, state: Any) -> dict[str, Any]:
     """What one run folder tells: status, epochs, its last evaluation, time."""
-    recs = records(path)
+    paths = RunPaths(path)
+    recs = paths.read_metrics()
     last = recs[-1] if recs else {}
     epochs = int(last.get("epoch", 0))
     info = state.get(run.name) if state is not None else {}
     code = info.get("exit_code")
-    has_ckpt = (path / "checkpoints" / "last.pt").exists()
+    has_ckpt = paths.has_checkpoint()
     if has_ckpt and epochs >= run.cfg.epochs:
         status = "done"
     elif code not in (None, 0, 130) and code > 0:
@@ -102,14 +69,6 @@ def _mean_std(values: list[float]) -> tuple[float, float | None]:
     return statistics.fmean(vals), (statistics.stdev(vals) if len(vals) > 1 else None)
 
 
-def fmt(v: Any) -> str:
-    if v is None:
-        return ""
-    if isinstance(v, float):
-        return "nan" if math.isnan(v) else f"{v:.4g}"
-    return format_value(v)
-
-
 def build_table(sweep: Sweep, rows: list[dict[str, Any]]
                 ) -> tuple[list[str], list[list[str]], list[dict[str, Any]]]:
     """(markdown header, markdown cells, CSV rows), one row per point."""
@@ -126,7 +85,7 @@ def build_table(sweep: Sweep, rows: list[dict[str, Any]]
         runs = [r for r in sweep.runs if r.point == i]
         prow = [r for r in rows if r["point"] == i]
         cfg = runs[0].cfg
-        values = {k: config_value(cfg, k) for k in varied}
+        values = {k: keys.get(cfg, k) for k in varied}
         done = sum(r["status"] == "done" for r in prow)
         failed = sum(r["status"] == "failed" for r in prow)
         status = ("done" if done == len(prow) else
@@ -161,27 +120,6 @@ def build_table(sweep: Sweep, rows: list[dict[str, Any]]
     return header, cells, csv_rows
 
 
-def markdown(header: list[str], cells: list[list[str]]) -> str:
-    right = {i for i, h in enumerate(header) if h not in ("point", "status")}
-    lines = ["| " + " | ".join(header) + " |",
-             "|" + "|".join("---:" if i in right else "---" for i in range(len(header))) + "|"]
-    lines += ["| " + " | ".join(c.replace("|", "\\|") for c in row) + " |" for row in cells]
-    return "\n".join(lines) + "\n"
-
-
-def to_csv(rows: list[dict[str, Any]]) -> str:
-    fields: list[str] = []
-    for r in rows:
-        fields += [k for k in r if k not in fields]
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n")
-    w.writeheader()
-    for r in rows:
-        w.writerow({k: (format_value(v) if isinstance(v, (list, tuple, bool)) else v)
-                    for k, v in r.items()})
-    return buf.getvalue()
-
-
 def describe(sweep: Sweep) -> str:
     """The lines above the table: what was run and how it was measured."""
     lines = [f"# Sweep `{sweep.name}`", ""]
@@ -211,14 +149,13 @@ def describe(sweep: Sweep) -> str:
 def write_summary(sweep: Sweep, out: str | Path, state: Any = None) -> str:
     """Write DIR/summary.md and DIR/summary.csv (and DIR/runs.csv with seeds); returns the
     Markdown table."""
-    from gankit.sweeps.runner import State
     out = Path(out)
     state = state if state is not None else State(out)
     rows = [run_row(r, out / r.name, state) for r in sweep.runs]
     header, cells, csv_rows = build_table(sweep, rows)
     table = markdown(header, cells)
-    (out / "summary.md").write_text(describe(sweep) + table)
-    (out / "summary.csv").write_text(to_csv(csv_rows))
+    atomic_write(out / "summary.md", describe(sweep) + table)
+    atomic_write(out / "summary.csv", to_csv(csv_rows))
     if sweep.seeds is not None:
-        (out / "runs.csv").write_text(to_csv(rows))
+        atomic_write(out / "runs.csv", to_csv(rows))
     return table

@@ -11,22 +11,23 @@ import os
 import sys
 from pathlib import Path
 
+import torch
+
+from gankit.training.loop import Interrupted, NonFiniteLoss, resume, train
+from gankit.training.runs import RunPaths, read_config
+
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m gankit.sweeps.worker")
     parser.add_argument("run_dir", type=Path)
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args(argv)
-    import torch
-
-    from gankit.training.loop import Interrupted, NonFiniteLoss, resume, train
-    from gankit.training.runs import RunPaths, read_config
     threads = os.environ.get("GANKIT_THREADS")
     if threads:
         torch.set_num_threads(int(threads))
     progress = not args.quiet
     try:
-        if RunPaths(args.run_dir).checkpoint("last").exists():
+        if RunPaths(args.run_dir).has_checkpoint():
             resume(args.run_dir, progress=progress)
         else:
             train(read_config(args.run_dir), args.run_dir, progress=progress)

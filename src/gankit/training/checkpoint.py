@@ -1,78 +1,92 @@
 """Checkpoints: the whole training state as state dicts, written atomically, read safely.
 
 A checkpoint holds G, D, the EMA generator, both optimisers, the RNG states, the position
-(epoch, batch), the partial epoch statistics and the resolved config; it is loaded with
-`weights_only=True`, so loading one never runs code.
+(epoch, batch), the partial epoch statistics, the resolved config and the data's image shape
+and classes; it is loaded with `weights_only=True`, so loading one never runs code.
+Saving `last.pt` keeps the one before as `last.prev.pt`, so an unreadable `last.pt` still
+leaves a state to resume from.
 """
 from __future__ import annotations
 
 import os
 import pickle
+import shutil
 import zipfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import torch
+
+from gankit.config import keys
+from gankit.errors import GankitError
+from gankit.fileio import atomic_path
 
 FORMAT_VERSION = 1
 
 # Keys whose change makes a checkpoint incompatible with a config. Everything else
 # (epochs, how often to sample or evaluate, the device) may change on resume.
-RESUMABLE_KEYS = {"epochs", "device", "sample_every", "checkpoint_every", "eval", "notes", "report",
-                  "preset"}
+RESUMABLE_KEYS = ("epochs", "device", "sample_every", "checkpoint_every", "eval", "notes",
+                  "report", "preset")
 
 
-class CheckpointError(Exception):
+class CheckpointError(GankitError):
     """A checkpoint that cannot be used; the message says why and what to do."""
 
+    def __init__(self, message: str, reason: str = "") -> None:
+        super().__init__(message)
+        self.reason = reason or message
 
-def save_checkpoint(state: dict[str, Any], path: str | os.PathLike) -> Path:
-    """torch.save to a temporary name in the same folder, then rename over `path`."""
+
+def previous(path: Path) -> Path:
+    """last.pt -> last.prev.pt: where the checkpoint before `path` is kept."""
+    return path.with_name(f"{path.stem}.prev{path.suffix}")
+
+
+def save_checkpoint(state: dict[str, Any], path: str | os.PathLike,
+                    keep_previous: bool = False) -> Path:
+    """torch.save atomically (fileio.atomic_path). With `keep_previous`, the file being
+    replaced is kept as `previous(path)` first (a hard link, else a copy): at every moment
+    `path` is a whole checkpoint and the one before it is kept beside it."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
+    if keep_previous and path.is_file():
+        with atomic_path(previous(path)) as tmp:
+            try:
+                os.link(path, tmp)
+            except OSError:  # file systems without hard links
+                shutil.copyfile(path, tmp)
+    with atomic_path(path) as tmp:
         torch.save(state, tmp)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
     return path
 
 
-def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu"
-                    ) -> dict[str, Any]:
-    """Load a checkpoint with weights_only=True; a missing or corrupt file is a CheckpointError."""
+def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu",
+                    mmap: bool = False) -> dict[str, Any]:
+    """Load a checkpoint with weights_only=True; a missing or corrupt file is a CheckpointError.
+
+    `mmap` maps the tensors instead of reading them (to read the position only)."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"no checkpoint at {path}: has this run saved one yet? "
-                              "(`ls` the run's checkpoints/ folder)")
+                              f"(`ls {path.parent}`)", "missing")
     try:
-        state = torch.load(path, map_location=map_location, weights_only=True)
+        state = torch.load(path, map_location=map_location, weights_only=True, mmap=mmap)
     except (RuntimeError, EOFError, OSError, pickle.UnpicklingError, zipfile.BadZipFile,
             ValueError) as e:
-        raise CheckpointError(f"checkpoint {path} is corrupt or not a gankit checkpoint "
-                              f"({type(e).__name__}: {str(e).splitlines()[0][:200]}); delete it "
-                              "and resume from another one in the same folder "
-                              "(e.g. best.pt or an epoch_NNNN.pt), or start the run again") from None
+        why = f"{type(e).__name__}: {str(e).splitlines()[0][:200] if str(e) else ''}"
+        raise CheckpointError(f"checkpoint {path} is corrupt or not a gankit checkpoint ({why}); "
+                              "resume from another checkpoint (`gankit train --resume RUN --from "
+                              "best`) or start the run again", f"unreadable ({why})") from None
     if not isinstance(state, dict) or state.get("format") != FORMAT_VERSION:
+        found = state.get("format") if isinstance(state, dict) else type(state).__name__
         raise CheckpointError(f"checkpoint {path} is not a gankit checkpoint of format "
-                              f"{FORMAT_VERSION} (found {state.get('format') if isinstance(state, dict) else type(state).__name__})")
+                              f"{FORMAT_VERSION} (found {found})", f"format {found}")
     return state
 
 
-def config_differences(a: dict, b: dict, prefix: str = "") -> list[str]:
+def config_differences(a: dict, b: dict) -> list[str]:
     """Dotted keys whose values differ between two config dicts, ignoring RESUMABLE_KEYS."""
-    diffs = []
-    for key in sorted(set(a) | set(b)):
-        if not prefix and key in RESUMABLE_KEYS:
-            continue
-        va, vb = a.get(key), b.get(key)
-        if isinstance(va, dict) and isinstance(vb, dict):
-            diffs += config_differences(va, vb, f"{prefix}{key}.")
-        elif va != vb:
-            diffs.append(f"{prefix}{key}: checkpoint {va!r} vs config {vb!r}")
-    return diffs
+    return [f"{k}: checkpoint {va!r} vs config {vb!r}"
+            for k, va, vb in keys.diff(a, b, ignore=RESUMABLE_KEYS)]
 
 
 def check_compatible(state: dict, config: dict, path: str | os.PathLike) -> None:
@@ -82,3 +96,35 @@ def check_compatible(state: dict, config: dict, path: str | os.PathLike) -> None
         raise CheckpointError(f"checkpoint {path} was written by a different config; it cannot "
                               "continue this run. Differences: " + "; ".join(diffs) +
                               ". Start a new run (--out NEW) or resume with the original config.")
+
+
+def load_resumable(candidates: list[Path], config: dict, device: Any = "cpu",
+                   warn: Callable[[str], None] = print) -> tuple[dict[str, Any], Path]:
+    """(state, path) of the first readable checkpoint in `candidates`, checked against `config`.
+
+    The first candidate is the one asked for; when it cannot be read, the next readable one
+    is used and `warn` says so. A checkpoint of another config is an error, not skipped.
+    """
+    problems: list[str] = []
+    first_error: CheckpointError | None = None
+    for path in candidates:
+        if not path.is_file() and problems:
+            continue
+        try:
+            state = load_checkpoint(path, device)
+        except CheckpointError as e:
+            first_error = first_error or e
+            problems.append(f"{path} is {e.reason}")
+            continue
+        check_compatible(state, config, path)
+        if problems:
+            warn(f"{'; '.join(problems)}: resuming from {path} (epoch {state['epoch']}, "
+                 f"batch {state['batch']}) instead")
+        return state, path
+    assert first_error is not None
+    if len(candidates) == 1:
+        raise first_error
+    others = ", ".join(p.name for p in candidates[1:])
+    raise CheckpointError(f"{problems[0]} and no other checkpoint ({others}) can be read: "
+                          "nothing to resume from. Start the run again (`gankit train --out "
+                          "NEW`) with the same config")

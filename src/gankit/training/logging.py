@@ -6,6 +6,9 @@ import math
 import sys
 from typing import Any
 
+from torch.utils.tensorboard import SummaryWriter
+from tqdm import tqdm
+
 from gankit.training.runs import RunPaths
 
 
@@ -15,22 +18,15 @@ class Logger:
     def __init__(self, paths: RunPaths, start_epoch: int, progress: bool = True) -> None:
         self.paths = paths
         self.progress = progress
-        self.tb = None
-        try:
-            from torch.utils.tensorboard import SummaryWriter
-            self.tb = SummaryWriter(str(paths.tensorboard), purge_step=start_epoch + 1)
-        except ImportError:  # tensorboard is a dependency; this only guards broken installs
-            print("gankit: tensorboard not importable; metrics go to metrics.jsonl only",
-                  file=sys.stderr)
+        self.tb = SummaryWriter(str(paths.tensorboard), purge_step=start_epoch + 1)
 
     def log(self, record: dict[str, Any]) -> None:
         with open(self.paths.metrics, "a") as f:
             f.write(json.dumps(record) + "\n")
-        if self.tb is not None:
-            for k, v in record.items():
-                if k != "epoch" and isinstance(v, (int, float)) and math.isfinite(v):
-                    self.tb.add_scalar(k, v, record["epoch"])
-            self.tb.flush()
+        for k, v in record.items():
+            if k != "epoch" and isinstance(v, (int, float)) and math.isfinite(v):
+                self.tb.add_scalar(k, v, record["epoch"])
+        self.tb.flush()
         if not self.progress:
             return
         keys = ("train/d_loss", "train/g_loss", "train/d_real", "train/d_fake", "val/fid")
@@ -40,7 +36,6 @@ class Logger:
     def bar(self, epoch: int, epochs: int, total: int, start: int) -> Any:
         if not self.progress:
             return None
-        from tqdm import tqdm
         return tqdm(total=total, initial=start, desc=f"epoch {epoch}/{epochs}", leave=False,
                     file=sys.stderr, dynamic_ncols=True, mininterval=0.5)
 
@@ -51,5 +46,4 @@ class Logger:
                          "D(G(z))": f"{means['train/d_fake']:.2f}"}, refresh=True)
 
     def close(self) -> None:
-        if self.tb is not None:
-            self.tb.close()
+        self.tb.close()

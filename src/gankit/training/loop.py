@@ -29,11 +29,10 @@ from gankit.models import build_models, describe
 from gankit.models.base import batchnorm_layers, evaluating, judging
 from gankit.plots.grid import composite, save_grid
 from gankit.sampling import grid_inputs
-from gankit.training.checkpoint import (FORMAT_VERSION, CheckpointError, check_compatible,
-                                        load_checkpoint, save_checkpoint)
+from gankit.training.checkpoint import FORMAT_VERSION, CheckpointError, save_checkpoint
 from gankit.training.ema import EMA
 from gankit.training.logging import Logger
-from gankit.training.runs import RunPaths, read_config
+from gankit.training.runs import RunPaths, read_config, resume_state
 from gankit.training.schedules import rates
 from gankit.training.stats import D_STATS, G_STATS, LOGIT_STATS, logit_stats, named
 
@@ -162,13 +161,12 @@ class Trainer:
         self.d_count, self.g_count = s["d_count"], s["g_count"]
 
     def save(self, name: str = "last") -> Path:
-        return save_checkpoint(self.state_dict(), self.paths.checkpoint(name))
-
-    def restore(self, name: str = "last") -> None:
-        path = self.paths.checkpoint(name)
-        state = load_checkpoint(path, self.device)
-        check_compatible(state, to_dict(self.cfg), path)
-        self.load_state_dict(state)
+        """Write checkpoints/NAME.pt; saving "last" keeps the one before as last.prev.pt."""
+        state = {**self.state_dict(), "data": {"shape": list(self.train_ds.shape),
+                                               "classes": list(self.train_ds.classes),
+                                               "num_classes": self.train_ds.num_classes
+                                               if self.train_ds.labelled else 0}}
+        return save_checkpoint(state, self.paths.checkpoint(name), keep_previous=name == "last")
 
     # ---- one step ----------------------------------------------------------------------
     def train_step(self, x: torch.Tensor, y: torch.Tensor | None, do_g: bool) -> None:
@@ -377,7 +375,7 @@ class Trainer:
 def train(cfg: TrainConfig, out: str | Path, progress: bool = True) -> Path:
     """Train a new run into folder `out` (which must not hold another run)."""
     paths = RunPaths(Path(out))
-    if paths.checkpoint("last").exists():
+    if paths.has_checkpoint():
         raise CheckpointError(f"{out} already holds a run; continue it with "
                               f"`gankit train --resume {out}` or choose another --out")
     trainer = Trainer(cfg, out, progress=progress)
@@ -386,14 +384,18 @@ def train(cfg: TrainConfig, out: str | Path, progress: bool = True) -> Path:
     return trainer.run()
 
 
-def resume(run_dir: str | Path, epochs: int | None = None, progress: bool = True) -> Path:
-    """Continue a run from its last checkpoint (optionally to a new number of epochs)."""
+def resume(run_dir: str | Path, epochs: int | None = None, progress: bool = True,
+           which: str = "last") -> Path:
+    """Continue a run from checkpoint `which` (last | best | a file), optionally to a new
+    number of epochs. An unreadable last.pt falls back to last.prev.pt, then best.pt, with a
+    warning; the checkpoint is read before the data, so a bad one fails at once."""
     cfg = read_config(run_dir)
     if epochs is not None:
         cfg.epochs = epochs
+    state, path = resume_state(RunPaths(Path(run_dir)), which, to_dict(cfg),
+                               pick_device(cfg.device))
     trainer = Trainer(cfg, run_dir, progress=progress)
-    trainer.restore("last")
-    print(f"gankit: resuming {run_dir} at epoch {trainer.epoch + 1}, batch {trainer.batch + 1}",
-          file=sys.stderr)
+    trainer.load_state_dict(state)
+    print(f"gankit: resuming {run_dir} from {path.name} at epoch {trainer.epoch + 1}, "
+          f"batch {trainer.batch + 1}", file=sys.stderr)
     return trainer.run()
-

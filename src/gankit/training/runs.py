@@ -1,21 +1,49 @@
-"""Run folders: where a run's files live, and loading a trained run back for use."""
+"""Run folders: where a run's files live, reading its metrics, and loading a trained run back.
+
+`RunPaths` is the one owner of the layout of a run folder (docs/ARCHITECTURE.md); every other
+module asks it for a path instead of joining names itself.
+"""
 from __future__ import annotations
 
 import json
 import re
+import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import yaml
 from torch import nn
 
-from gankit.config import TrainConfig, from_dict
+from gankit.config import TrainConfig, from_dict, to_dict
+from gankit.data import load_dataset, qualified_name
+from gankit.errors import GankitError
+from gankit.fileio import atomic_write
+from gankit.models import build_models
+from gankit.training.checkpoint import (CheckpointError, check_compatible, load_checkpoint,
+                                        load_resumable)
+
+
+class RunFolderError(GankitError):
+    """A folder that is not a gankit run, or a run file that cannot be read."""
+
+
+def warn(msg: str) -> None:
+    print(f"gankit: warning: {msg}", file=sys.stderr, flush=True)
 
 
 @dataclass(frozen=True)
 class RunPaths:
-    """The layout of one run folder (docs/ARCHITECTURE.md)."""
+    """The layout of one run folder:
+
+        config.yaml  metrics.jsonl  tb/  grids/epoch_NNNN.png  grids/progression.png
+        checkpoints/{last,last.prev,best}.pt  eval/metrics.json  eval/RECORD/*.png
+        plots/  explore/  report.html
+    """
     root: Path
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "root", Path(self.root))
 
     @property
     def config(self) -> Path:
@@ -30,45 +58,144 @@ class RunPaths:
         return self.root / "tb"
 
     @property
+    def grids_dir(self) -> Path:
+        return self.root / "grids"
+
+    @property
     def progression(self) -> Path:
-        return self.root / "grids" / "progression.png"
+        return self.grids_dir / "progression.png"
 
     def grid(self, epoch: int) -> Path:
-        return self.root / "grids" / f"epoch_{epoch:04d}.png"
+        return self.grids_dir / f"epoch_{epoch:04d}.png"
 
     def grids(self) -> list[tuple[int, Path]]:
         """(epoch, path) of every epoch grid, in order."""
         out = []
-        for p in sorted((self.root / "grids").glob("epoch_*.png")):
+        for p in sorted(self.grids_dir.glob("epoch_*.png")):
             m = re.match(r"epoch_(\d+)\.png$", p.name)
             if m:
                 out.append((int(m.group(1)), p))
         return out
 
-    def checkpoint(self, name: str) -> Path:
-        return self.root / "checkpoints" / f"{name}.pt"
+    def last_grid(self) -> tuple[int, Path] | None:
+        grids = self.grids()
+        return grids[-1] if grids else None
 
-    def read_metrics(self) -> list[dict]:
-        if not self.metrics.exists():
-            return []
-        return [json.loads(line) for line in self.metrics.read_text().splitlines() if line.strip()]
+    @property
+    def checkpoints(self) -> Path:
+        return self.root / "checkpoints"
+
+    def checkpoint(self, name: str) -> Path:
+        """checkpoints/NAME.pt: "last", "best", or "last.prev" (the last before the last)."""
+        return self.checkpoints / f"{name}.pt"
+
+    def resume_candidates(self, which: str = "last") -> list[Path]:
+        """The checkpoints `--resume --from which` may use, the asked one first.
+
+        "last" falls back to the previous last and then to best when it cannot be read;
+        "best" and a file name (a path, or a name in checkpoints/) are taken as they are.
+        """
+        if which == "last":
+            return [self.checkpoint("last"), self.checkpoint("last.prev"), self.checkpoint("best")]
+        if which == "best":
+            return [self.checkpoint("best")]
+        path = Path(which)
+        if not path.exists() and not path.is_absolute() and (self.checkpoints / path).exists():
+            path = self.checkpoints / path
+        return [path]
+
+    def has_checkpoint(self) -> bool:
+        """True once training saved a state to resume from."""
+        return any(p.is_file() for p in self.resume_candidates("last")[:2])
+
+    @property
+    def eval_dir(self) -> Path:
+        return self.root / "eval"
+
+    @property
+    def eval_metrics(self) -> Path:
+        return self.eval_dir / "metrics.json"
+
+    @property
+    def plots_dir(self) -> Path:
+        return self.root / "plots"
+
+    @property
+    def explore_dir(self) -> Path:
+        return self.root / "explore"
+
+    @property
+    def report(self) -> Path:
+        return self.root / "report.html"
+
+    def is_run(self) -> bool:
+        return self.config.is_file()
+
+    def require_run(self) -> None:
+        """A RunFolderError unless this is a run folder."""
+        if not self.is_run():
+            raise RunFolderError(f"{self.root} is not a run folder (no config.yaml); give a "
+                                 "folder written by `gankit train --out`")
+
+    def config_dict(self) -> dict[str, Any]:
+        """config.yaml as a plain dict ({} when absent or unreadable)."""
+        try:
+            data = yaml.safe_load(self.config.read_text())
+        except (OSError, yaml.YAMLError):
+            return {}
+        return data if isinstance(data, dict) else {}
+
+    def read_metrics(self) -> list[dict[str, Any]]:
+        """The records of metrics.jsonl (see `read_records`)."""
+        return read_records(self.metrics)[0]
+
+    def last_record(self) -> dict[str, Any]:
+        """The last record of metrics.jsonl ({} when there is none)."""
+        rows = self.read_metrics()
+        return rows[-1] if rows else {}
 
     def truncate_metrics(self, epochs_done: int) -> None:
-        """Drop records of epochs after the checkpoint being resumed (they will be redone)."""
-        rows = self.read_metrics()
+        """Drop records of epochs after the checkpoint being resumed (they will be redone),
+        and a torn last line, so that new records start on a line of their own."""
+        rows, torn = read_records(self.metrics, quiet=True)
         keep = [r for r in rows if r.get("epoch", 0) <= epochs_done]
-        if len(keep) != len(rows):
-            self.metrics.write_text("".join(json.dumps(r) + "\n" for r in keep))
+        if torn or len(keep) != len(rows):
+            atomic_write(self.metrics, "".join(json.dumps(r) + "\n" for r in keep))
+
+
+def read_records(path: Path, quiet: bool = False) -> tuple[list[dict[str, Any]], bool]:
+    """(records, torn) of a JSON-lines file: the one reader of metrics.jsonl.
+
+    A last line cut short (a kill while writing it) is skipped with one warning and reported
+    as `torn`; a bad line before the end is a RunFolderError naming the file and line.
+    """
+    if not path.is_file():
+        return [], False
+    lines = path.read_text(errors="replace").split("\n")
+    last = max((i for i, ln in enumerate(lines) if ln.strip()), default=-1)
+    rows = []
+    for i, line in enumerate(lines[:last + 1]):
+        if not line.strip():
+            continue
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError as e:
+            if i < last:
+                raise RunFolderError(f"{path}, line {i + 1}: not a JSON record ({e.msg}); the "
+                                     "file was edited or damaged: fix or delete that line"
+                                     ) from None
+            if not quiet:
+                warn(f"{path}: the last line is cut short (a run stopped while writing it); "
+                     "skipped")
+            return rows, True
+    return rows, False
 
 
 def read_config(run_dir: str | Path) -> TrainConfig:
     """The resolved config a run was started with."""
-    path = RunPaths(Path(run_dir)).config
-    if not path.is_file():
-        from gankit.training.checkpoint import CheckpointError
-        raise CheckpointError(f"{run_dir} is not a gankit run folder (no config.yaml); "
-                              "give the folder `gankit train --out` wrote")
-    return from_dict(yaml.safe_load(path.read_text()))
+    paths = RunPaths(Path(run_dir))
+    paths.require_run()
+    return from_dict(yaml.safe_load(paths.config.read_text()))
 
 
 def next_run_dir(base: str | Path, name: str) -> Path:
@@ -94,22 +221,43 @@ class Run:
         return RunPaths(self.path)
 
 
+def data_info(state: dict[str, Any], cfg: TrainConfig) -> tuple[tuple[int, int, int],
+                                                                  tuple[str, ...], int]:
+    """(image shape, class names, classes the models condition on) of a run.
+
+    Checkpoints store them (`Trainer.save`), so a trained run samples without its training
+    data; older checkpoints without them read the (small, cached) validation split.
+    """
+    info = state.get("data")
+    if isinstance(info, dict) and "shape" in info:
+        classes = tuple(info.get("classes") or ())
+        return tuple(info["shape"]), classes, int(info.get("num_classes", 0))
+    ds = load_dataset(qualified_name(cfg.data.name, cfg.data.classes), "val", cfg.data.data_dir)
+    return ds.shape, ds.classes, ds.num_classes if ds.labelled else 0
+
+
 def load_run(path: str | Path, which: str = "best", device: str = "cpu") -> Run:
-    """Load a run folder's checkpoint `which` (best | last | a file name) for sampling/eval."""
-    from gankit.data import load_dataset, qualified_name
-    from gankit.models import build_models
-    from gankit.training.checkpoint import check_compatible, load_checkpoint
+    """Load a run folder's checkpoint `which` (best | last | a file) for sampling/eval."""
     path = Path(path)
     cfg = read_config(path)
-    ckpt_path = RunPaths(path).checkpoint(which)
+    paths = RunPaths(path)
+    ckpt_path = paths.resume_candidates(which)[0]
     state = load_checkpoint(ckpt_path, device)
-    from gankit.config import to_dict
     check_compatible(state, to_dict(cfg), ckpt_path)
-    # The dataset gives the shape and classes; the validation split is small and cached.
-    ds = load_dataset(qualified_name(cfg.data.name, cfg.data.classes), "val", cfg.data.data_dir)
-    G, D = build_models(cfg.model, ds.shape, ds.num_classes if ds.labelled else 0)
+    shape, classes, num_classes = data_info(state, cfg)
+    G, D = build_models(cfg.model, shape, num_classes)
     G.load_state_dict(state["G_ema"] if state.get("G_ema") is not None else state["G"])
     D.load_state_dict(state["D"])
     G.to(device).eval()
     D.to(device).eval()
-    return Run(path, cfg, G, D, ds.shape, ds.classes, state["epoch"])
+    return Run(path, cfg, G, D, shape, classes, state["epoch"])
+
+
+def resume_state(paths: RunPaths, which: str, config: dict[str, Any],
+                 device: Any = "cpu") -> tuple[dict[str, Any], Path]:
+    """The training state to resume a run from (see `RunPaths.resume_candidates`)."""
+    return load_resumable(paths.resume_candidates(which), config, device, warn)
+
+
+__all__ = ["CheckpointError", "Run", "RunFolderError", "RunPaths", "data_info", "load_run",
+           "next_run_dir", "read_config", "read_records", "resume_state"]

@@ -1,0 +1,79 @@
+"""Run folders: RunPaths' one reader of metrics.jsonl and the atomic-write helper."""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from gankit.errors import GankitError
+from gankit.fileio import atomic_path, atomic_write
+from gankit.training.runs import RunFolderError, RunPaths
+
+RECORDS = [{"epoch": 1, "val/fid": 30.0}, {"epoch": 2, "val/fid": 20.0}]
+
+
+def write_metrics(root: Path, tail: str = "") -> RunPaths:
+    paths = RunPaths(root)
+    root.mkdir(parents=True, exist_ok=True)
+    paths.metrics.write_text("".join(json.dumps(r) + "\n" for r in RECORDS) + tail)
+    return paths
+
+
+def test_torn_last_line_is_skipped_with_one_warning(tmp_path: Path,
+                                                    capsys: pytest.CaptureFixture) -> None:
+    paths = write_metrics(tmp_path, '{"epoch": 3, "val/f')  # killed while writing epoch 3
+    assert paths.read_metrics() == RECORDS
+    assert paths.last_record() == RECORDS[-1]
+    err = capsys.readouterr().err
+    assert err.count("warning") == 2 and "metrics.jsonl" in err and "cut short" in err
+
+
+def test_torn_line_in_the_middle_is_an_error_naming_file_and_line(tmp_path: Path) -> None:
+    paths = RunPaths(tmp_path)
+    paths.metrics.write_text('{"epoch": 1}\n{"epoch": 2, "va\n{"epoch": 3}\n')
+    with pytest.raises(RunFolderError, match=r"metrics\.jsonl, line 2: not a JSON record"):
+        paths.read_metrics()
+    assert issubclass(RunFolderError, GankitError)
+
+
+def test_resume_drops_later_epochs_and_a_torn_tail(tmp_path: Path,
+                                                   capsys: pytest.CaptureFixture) -> None:
+    paths = write_metrics(tmp_path, '{"epoch": 3, "val/f')
+    paths.truncate_metrics(2)
+    assert paths.metrics.read_text() == "".join(json.dumps(r) + "\n" for r in RECORDS)
+    paths.truncate_metrics(1)
+    assert paths.read_metrics() == RECORDS[:1]
+    assert "warning" not in capsys.readouterr().err  # resuming repairs it silently
+
+
+def test_no_metrics_file_is_no_records(tmp_path: Path) -> None:
+    assert RunPaths(tmp_path).read_metrics() == [] and RunPaths(tmp_path).last_record() == {}
+
+
+def test_not_a_run_folder(tmp_path: Path) -> None:
+    with pytest.raises(RunFolderError, match="not a run folder"):
+        RunPaths(tmp_path).require_run()
+
+
+def test_resume_candidates(tmp_path: Path) -> None:
+    paths = RunPaths(tmp_path)
+    assert [p.name for p in paths.resume_candidates("last")] == ["last.pt", "last.prev.pt",
+                                                                  "best.pt"]
+    assert paths.resume_candidates("best") == [paths.checkpoint("best")]
+    other = tmp_path / "elsewhere.pt"
+    assert paths.resume_candidates(str(other)) == [other]
+
+
+def test_atomic_write_replaces_whole_files_only(tmp_path: Path) -> None:
+    target = tmp_path / "sub" / "f.txt"
+    atomic_write(target, "old")
+    with pytest.raises(RuntimeError):
+        with atomic_path(target) as tmp:
+            tmp.write_text("half")
+            raise RuntimeError("killed")
+    assert target.read_text() == "old"              # a failed write leaves the old file
+    atomic_write(target, b"new")
+    assert target.read_bytes() == b"new"
+    assert os.listdir(target.parent) == ["f.txt"]   # no temporary file left behind
