@@ -105,8 +105,3 @@ class TrainConfig:
 def to_dict(cfg: Any) -> dict:
     """A plain dict (YAML/JSON-ready) of a config dataclass."""
     return dataclasses.asdict(cfg)
-
-
-def to_dict(cfg: Any) -> dict:
-    """A plain dict (YAML/JSON-ready) of a config dataclass."""
-    return dataclasses.asdict(cfg)

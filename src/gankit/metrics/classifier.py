@@ -27,11 +27,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from gankit.errors import GankitError
+
 WEIGHTS_DIR = Path(__file__).parent / "weights"
 FORMAT_VERSION = 1
 
 
-class WeightsError(Exception):
+class WeightsError(GankitError):
     """A classifier weights file is missing, tampered with, or not what gankit expects."""
 
 

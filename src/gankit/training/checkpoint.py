@@ -14,6 +14,8 @@ from typing import Any
 
 import torch
 
+from gankit.errors import GankitError
+
 FORMAT_VERSION = 1
 
 # Keys whose change makes a checkpoint incompatible with a config. Everything else
@@ -22,7 +24,7 @@ RESUMABLE_KEYS = {"epochs", "device", "sample_every", "checkpoint_every", "eval"
                   "preset"}
 
 
-class CheckpointError(Exception):
+class CheckpointError(GankitError):
     """A checkpoint that cannot be used; the message says why and what to do."""
 
 

@@ -21,6 +21,7 @@ from torch import nn
 
 from gankit.config import TrainConfig, dump, to_dict
 from gankit.data import BatchLoader, load_dataset, qualified_name
+from gankit.errors import GankitError
 from gankit.models.base import batchnorm_layers, judging
 from gankit.training.checkpoint import (FORMAT_VERSION, CheckpointError, check_compatible,
                                         load_checkpoint, save_checkpoint)
@@ -34,12 +35,15 @@ D_STATS = ("d_loss", "d_real", "d_fake", "acc_real", "acc_fake", "grad_norm_d")
 G_STATS = ("g_loss", "grad_norm_g")
 
 
-class NonFiniteLoss(RuntimeError):
+class NonFiniteLoss(GankitError):
     """Training produced a NaN or inf loss; the last good checkpoint was kept."""
+    exit_code = 3
 
 
-class Interrupted(Exception):
+class Interrupted(GankitError):
     """Training was stopped by SIGINT/SIGTERM after saving a checkpoint."""
+    exit_code = 130
+    kind = "stopped"
 
 
 def pick_device(name: str) -> torch.device:
@@ -407,10 +411,12 @@ def train(cfg: TrainConfig, out: str | Path, progress: bool = True) -> Path:
     return trainer.run()
 
 
-def resume(run_dir: str | Path, epochs: int | None = None, progress: bool = True) -> Path:
-    """Continue a run from its last checkpoint (optionally to a new number of epochs)."""
+def resume(run_dir: str | Path, epochs: int | None = None, progress: bool = True,
+           cfg: TrainConfig | None = None) -> Path:
+    """Continue a run from its last checkpoint (optionally to a new number of epochs), with
+    the run's own config or `cfg` (that config with resumable changes, e.g. the device)."""
     from gankit.training.runs import read_config
-    cfg = read_config(run_dir)
+    cfg = cfg or read_config(run_dir)
     if epochs is not None:
         cfg.epochs = epochs
     trainer = Trainer(cfg, run_dir, progress=progress)
