@@ -31,3 +31,11 @@ def test_quiet_silences_data_messages(capsys, fresh_search):
     captured = capsys.readouterr()
     assert "[gankit data]" not in captured.err
     assert "mnist test: 10000 images" in captured.out
+
+
+def test_presets_keys_lists_types_defaults_and_valid_values(capsys):
+    assert main(["presets", "--keys"]) == 0
+    lines = {line.split()[0]: line for line in capsys.readouterr().out.splitlines()}
+    assert lines["eval.features"].split()[1:] == ["str", "'classifier'", "classifier", "|",
+                                                  "inception"]
+    assert lines["epochs"].split()[1:] == ["int", "10", ">=", "1"]

@@ -77,7 +77,7 @@ class EvalConfig:
 @dataclass
 class TrainConfig:
     preset: str = "default"
-    report: str = ""               # the report this preset reproduces
+    report: str = ""               # the report this preset reproduces ("report 000 (...): ...")
     notes: str = ""                # values the report left open and why they were chosen
     seed: int = 0
     epochs: int = 10
