@@ -37,15 +37,12 @@ def resume_config(run: str, sets: list[str]) -> TrainConfig:
 
 
 def check_new_folder(out: Path) -> None:
-    """`--out` must not hold another run: continuing one is `--resume`."""
+    """`--out` must not hold another run: continuing one is `--resume`. (A folder whose run
+    saved no checkpoint holds nothing to continue: training starts it again.)"""
     from gankit.training.runs import RunPaths
-    paths = RunPaths(out)
-    if paths.checkpoint("last").exists():
+    if RunPaths(out).checkpoint("last").exists():
         raise UserError(f"{out} already holds a run; continue it with "
                         f"`gankit train --resume {out}` or choose another --out")
-    if paths.config.exists():
-        raise UserError(f"{out} holds a run that saved no checkpoint yet; delete that folder or "
-                        "choose another --out")
 
 
 def run(args: argparse.Namespace) -> int:
