@@ -111,3 +111,17 @@ def test_no_data_and_no_offline_source(capsys, tmp_path, monkeypatch):
     assert not any((tmp_path / "cache").rglob("*-ubyte*"))
     assert DataError.exit_code == 2
     assert sources.cache_root() == tmp_path / "cache"
+
+
+@pytest.mark.parametrize("error,code,kind", [("NonFiniteLoss", 3, "error"),
+                                             ("Interrupted", 130, "stopped")])
+def test_training_stops_are_one_line_with_their_exit_code(capsys, tmp_path, monkeypatch,
+                                                           error, code, kind):
+    from gankit.training import loop
+
+    def stops(cfg, out, progress=True):
+        raise getattr(loop, error)("what happened and what to do")
+    monkeypatch.setattr(loop, "train", stops)
+    got, err = run_main(capsys, "train", "--out", str(tmp_path / "run"), *TINY)
+    assert got == code
+    assert_one_line_error(got, err, f"gankit: {kind}: what happened and what to do")

@@ -14,13 +14,9 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from gankit.errors import UserError
 from gankit.metrics import keys as K
-
-if TYPE_CHECKING:
-    from gankit.config import TrainConfig
 
 ROWS = [(K.FID, "FID", "lower is better"), (K.KID, "KID", "unbiased MMD^2, ~0 = same"),
         (K.KID_STD, "KID std", "over 100 subsets"), (K.PRECISION, "precision", "k=3"),
@@ -59,9 +55,9 @@ def _write_json(path: Path, data: dict) -> None:
     os.replace(tmp, path)
 
 
-def checked_config(args: argparse.Namespace) -> "TrainConfig":
-    """The config this evaluation amounts to (the run's, or one naming --dataset for --real)
-    with the command's evaluation settings, validated before anything is loaded."""
+def check_request(args: argparse.Namespace) -> None:
+    """Validate the config this evaluation amounts to (the run's, or one naming --dataset for
+    --real) with the command's evaluation settings, before anything is loaded."""
     from gankit.config import TrainConfig
     from gankit.config.keys import apply
     from gankit.training.runs import read_config
@@ -73,7 +69,6 @@ def checked_config(args: argparse.Namespace) -> "TrainConfig":
     cfg = apply(base, {"eval.every": 1, "eval.n": args.n, "eval.features": args.features,
                        "eval.split": args.split})
     validate(cfg, data=not args.real, warn=False)  # --real has no model to build
-    return cfg
 
 
 def run_eval(args: argparse.Namespace) -> int:
@@ -82,7 +77,7 @@ def run_eval(args: argparse.Namespace) -> int:
     from gankit.metrics.figures import write_figures
     if bool(args.run) == bool(args.real):
         raise UserError("give a run folder (gankit eval RUN) or --real, not both or neither")
-    checked_config(args)
+    check_request(args)
     t0 = time.perf_counter()
     if args.real:
         ev = evaluate_real(args.dataset, n=args.n, features=args.features, seed=args.seed,
