@@ -7,6 +7,15 @@ This module imports nothing, so every layer can use it.
 
 
 class GankitError(Exception):
-    """A problem the user can fix: bad input, missing data, an unreadable run or checkpoint."""
+    """A problem the user can fix: bad input, missing data, an unreadable run or checkpoint.
+
+    `exit_code` is what the CLI exits with; `kind` is the word it prints before the message
+    ("gankit: error: ...").
+    """
 
     exit_code: int = 2
+    kind: str = "error"
+
+
+class UserError(GankitError):
+    """A problem with what the user asked for on the command line, reported in one line."""

@@ -7,6 +7,7 @@ import pytest
 
 import gankit.metrics.evaluate as E
 from gankit.cli.main import main
+from gankit.config import TrainConfig
 from gankit.data.arrays import DIGIT_CLASSES
 
 
@@ -27,6 +28,7 @@ def fake_runs(monkeypatch, memorizer):
                                      shape=(1, 28, 28), classes=DIGIT_CLASSES, path=path)
     module = types.ModuleType("gankit.training.runs")
     module.load_run = load_run
+    module.read_config = lambda path: TrainConfig()  # what `gankit eval` validates first
     monkeypatch.setitem(sys.modules, "gankit.training.runs", module)
     return calls
 

@@ -4,14 +4,12 @@ from __future__ import annotations
 import argparse
 import json
 
-from gankit.cli.eval_cmd import _user_errors
+from gankit.errors import UserError
 
 
-@_user_errors
 def train(args: argparse.Namespace) -> int:
     from gankit.metrics.classifier import RECIPES, train_classifier
     if args.dataset not in RECIPES:
-        from gankit.cli.main import UserError
         raise UserError(f"no classifier recipe for {args.dataset!r}; known: {', '.join(RECIPES)}")
     s = train_classifier(args.dataset, out=args.out, data_dir=args.data_dir)
     print(f"wrote {s['path']} ({s['size_bytes'] / 1e6:.2f} MB)")
@@ -23,7 +21,6 @@ def train(args: argparse.Namespace) -> int:
     return 0
 
 
-@_user_errors
 def check(args: argparse.Namespace) -> int:
     """Load the shipped classifier (sha256 checked) and measure its accuracy on val and test."""
     from gankit.data import load_dataset

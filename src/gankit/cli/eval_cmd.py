@@ -15,6 +15,7 @@ import sys
 import time
 from pathlib import Path
 
+from gankit.errors import UserError
 from gankit.metrics import keys as K
 
 ROWS = [(K.FID, "FID", "lower is better"), (K.KID, "KID", "unbiased MMD^2, ~0 = same"),
@@ -25,19 +26,6 @@ ROWS = [(K.FID, "FID", "lower is better"), (K.KID, "KID", "unbiased MMD^2, ~0 = 
         (K.CLASS_KL, "class KL", "vs uniform, nats"),
         (K.LABEL_ACC, "label accuracy", "conditional"),
         (K.INTRA_FID, "intra-class FID", "mean over classes"), (K.N, "n", "")]
-
-
-def _user_errors(fn):
-    """Turn the metrics' own exceptions into the CLI's one-line errors."""
-    def wrapped(args: argparse.Namespace) -> int:
-        from gankit.cli.main import UserError
-        from gankit.metrics.classifier import WeightsError
-        from gankit.metrics.fid import MetricError
-        try:
-            return fn(args)
-        except (WeightsError, MetricError) as e:
-            raise UserError(str(e)) from None
-    return wrapped
 
 
 def format_table(ev, classes: tuple[str, ...] | None = None) -> str:
@@ -67,14 +55,29 @@ def _write_json(path: Path, data: dict) -> None:
     os.replace(tmp, path)
 
 
-@_user_errors
+def check_request(args: argparse.Namespace) -> None:
+    """Validate the config this evaluation amounts to (the run's, or one naming --dataset for
+    --real) with the command's evaluation settings, before anything is loaded."""
+    from gankit.config import TrainConfig
+    from gankit.config.keys import apply
+    from gankit.training.runs import read_config
+    from gankit.training.validate import validate
+    if args.real:
+        base = apply(TrainConfig(), {"data.name": args.dataset, "data.data_dir": args.data_dir})
+    else:
+        base = read_config(args.run)
+    cfg = apply(base, {"eval.every": 1, "eval.n": args.n, "eval.features": args.features,
+                       "eval.split": args.split})
+    validate(cfg, data=not args.real, warn=False)  # --real has no model to build
+
+
 def run_eval(args: argparse.Namespace) -> int:
-    from gankit.cli.main import UserError
     from gankit.metrics.evaluate import evaluate_generator_full, evaluate_real
     from gankit.metrics.features import get_feature_space
     from gankit.metrics.figures import write_figures
     if bool(args.run) == bool(args.real):
         raise UserError("give a run folder (gankit eval RUN) or --real, not both or neither")
+    check_request(args)
     t0 = time.perf_counter()
     if args.real:
         ev = evaluate_real(args.dataset, n=args.n, features=args.features, seed=args.seed,
@@ -137,8 +140,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--split", default="val", choices=["val", "test"],
                    help="real split to compare with (default val; test once at the end)")
     p.add_argument("--n", type=int, default=10_000, help="images compared (default 10000)")
-    p.add_argument("--features", default="classifier", choices=["classifier", "inception"],
-                   help="feature space (default: the reference classifier's 128-d features)")
+    p.add_argument("--features", default="classifier",
+                   help="feature space: classifier (default: the reference classifier's 128-d "
+                        "features) or inception")
     p.add_argument("--which", default="best", choices=["best", "last"], help="checkpoint")
     p.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
     p.add_argument("--inception-weights",

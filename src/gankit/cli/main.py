@@ -1,7 +1,9 @@
-"""Entry point of the `gankit` console script.
+"""Entry point of the `gankit` console script (and of `python -m gankit`).
 
 Each subcommand lives in its own module with `add_parser(subparsers)`, which registers the
 parser and sets `func`; adding a subcommand is one module plus one name in SUBCOMMANDS.
+Every error a user can fix is a `gankit.errors.GankitError`: it is caught here, once, and
+printed as one line (`gankit: error: ...`) with the error's exit code, never a traceback.
 """
 from __future__ import annotations
 
@@ -10,16 +12,24 @@ import importlib
 import sys
 
 from gankit import __version__
-from gankit.errors import GankitError
+from gankit.errors import GankitError, UserError
+from gankit.log import set_quiet
+
+__all__ = ["GankitError", "UserError", "build_parser", "main"]  # UserError: for older imports
 
 SUBCOMMANDS = ["data", "presets", "train", "sample", "eval", "classifier", "explore", "report",
                "sweep", "tune"]
+EXIT_INTERRUPTED = 130  # stopped by a signal (the shell's 128 + SIGINT)
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="gankit", description="Train, evaluate, compare and explore GANs on small image sets.")
     parser.add_argument("--version", action="version", version=f"gankit {__version__}")
+    # dest differs from `train --quiet` (no progress bar): a subparser's default would
+    # overwrite a top-level option of the same dest.
+    parser.add_argument("--quiet", dest="quiet_messages", action="store_true",
+                        help="no progress messages about data and caches (warnings still show)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in SUBCOMMANDS:
         importlib.import_module(f"gankit.cli.{name}_cmd").add_parser(sub)
@@ -27,21 +37,23 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the CLI; errors of gankit's own kinds are printed as one clear line, exit code 2."""
+    """Run the CLI; a GankitError is printed as one clear line and exits with its exit_code."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    set_quiet(args.quiet_messages)
     if not getattr(args, "func", None):
         parser.print_help()
         return 0
     try:
         return int(args.func(args) or 0)
     except GankitError as e:
-        print(f"gankit: error: {e}", file=sys.stderr)
+        print(f"gankit: {e.kind}: {e}", file=sys.stderr)
         return e.exit_code
-
-
-class UserError(GankitError):
-    """A problem with what the user asked for, reported as a one-line message."""
+    except KeyboardInterrupt:  # a second Ctrl-C during training: stopped without saving
+        print("gankit: stopped at once; the last saved checkpoint is kept", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    finally:
+        set_quiet(False)
 
 
 if __name__ == "__main__":

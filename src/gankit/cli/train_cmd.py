@@ -1,36 +1,71 @@
-"""`gankit train`: train a preset by name, or continue a run."""
+"""`gankit train`: train a preset by name, or continue a run.
+
+Both paths resolve the config, apply `--set` and `--device` as ordinary overrides through
+`gankit.config.keys`, and run `validate` before any work, so a bad setting is one line
+before the first batch (errors reach the user through cli/main.py).
+The training modules are imported inside the functions: building the parser imports every
+subcommand's module, and `gankit data fetch` must not pay for PyTorch.
+"""
 from __future__ import annotations
 
 import argparse
-import sys
+from pathlib import Path
+
+from gankit.config import TrainConfig, resolve
+from gankit.config.keys import apply, parse_override
+from gankit.errors import UserError
+
+
+def overrides(args: argparse.Namespace) -> list[str]:
+    """`--set` strings plus `--device` as the override it is."""
+    return [*args.set, *([f"device={args.device}"] if args.device else [])]
+
+
+def resume_config(run: str, sets: list[str]) -> TrainConfig:
+    """The run's config with the overrides `--resume` accepts (RESUMABLE_KEYS: epochs, device,
+    evaluation and sampling settings); a key that would change the model is refused."""
+    from gankit.training.checkpoint import RESUMABLE_KEYS
+    from gankit.training.runs import read_config
+    cfg = read_config(run)
+    for text in sets:
+        key, _ = parse_override(text)
+        if key.split(".")[0] not in RESUMABLE_KEYS:
+            raise UserError(f"--resume continues the run's own config; {key} cannot change "
+                            f"mid-run (only {', '.join(sorted(RESUMABLE_KEYS))} can). Start a "
+                            "new run with --preset/--set instead")
+    return apply(cfg, sets)
+
+
+def check_new_folder(out: Path) -> None:
+    """`--out` must not hold another run: continuing one is `--resume`. (A folder whose run
+    saved no checkpoint holds nothing to continue: training starts it again.)"""
+    from gankit.training.runs import RunPaths
+    if RunPaths(out).checkpoint("last").exists():
+        raise UserError(f"{out} already holds a run; continue it with "
+                        f"`gankit train --resume {out}` or choose another --out")
 
 
 def run(args: argparse.Namespace) -> int:
-    from gankit.config import resolve
-    from gankit.training.loop import Interrupted, NonFiniteLoss, resume, train
+    if args.resume:
+        if args.preset or args.out:
+            raise UserError("--resume continues the run in its own folder with its own preset; "
+                            "drop --preset/--out")
+        cfg = resume_config(args.resume, overrides(args))
+    else:
+        cfg = resolve(args.preset or "default", overrides(args))  # before the heavy imports
+    from gankit.training.loop import resume, train
     from gankit.training.runs import next_run_dir
-    try:
-        if args.resume:
-            if args.set or args.preset:
-                extra = [s for s in args.set if not s.startswith("epochs=")]
-                if extra or args.preset:
-                    print("gankit: error: --resume takes the run's own config; only "
-                          "--set epochs=N may change", file=sys.stderr)
-                    return 2
-            epochs = next((int(s.split("=", 1)[1]) for s in args.set), None)
-            out = resume(args.resume, epochs=epochs, progress=not args.quiet, which=args.which)
-        else:
-            cfg = resolve(args.preset or "default", args.set)
-            if args.device:
-                cfg.device = args.device
-            out = args.out or next_run_dir(args.runs, cfg.preset)
-            out = train(cfg, out, progress=not args.quiet)
-    except Interrupted as e:
-        print(f"gankit: {e}", file=sys.stderr)
-        return 130
-    except NonFiniteLoss as e:
-        print(f"gankit: error: {e}", file=sys.stderr)
-        return 3
+    from gankit.training.validate import validate
+    if args.resume:
+        validate(cfg)
+        out = resume(args.resume, progress=not args.quiet, cfg=cfg, which=args.which)
+    else:
+        if args.which != "last":
+            raise UserError("--from chooses the checkpoint of --resume RUN; add --resume RUN")
+        out = Path(args.out) if args.out else next_run_dir(args.runs, cfg.preset)
+        check_new_folder(out)
+        validate(cfg)
+        out = train(cfg, out, progress=not args.quiet)
     print(out)
     return 0
 
@@ -40,13 +75,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                        description="Train a GAN from a named preset; `gankit presets` lists them.")
     p.add_argument("--preset", help="preset name (default: default)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a config field, e.g. --set epochs=3 --set optim.g_lr=1e-4")
+                   help="override a config field, e.g. --set epochs=3 --set optim.g_lr=1e-4; "
+                        "with --resume only epochs, device, eval.*, sample_every, "
+                        "checkpoint_every")
     p.add_argument("--out", help="run folder (default: runs/NNNNN-PRESET)")
     p.add_argument("--runs", default="runs", help="parent of numbered run folders (default runs)")
     p.add_argument("--resume", metavar="RUN", help="continue the run in folder RUN")
     p.add_argument("--from", dest="which", default="last", metavar="best|last|FILE",
                    help="with --resume: the checkpoint to continue from (default last; an "
                         "unreadable last.pt falls back to last.prev.pt, then best.pt)")
-    p.add_argument("--device", help="cpu, cuda, cuda:N (default: the preset's, auto)")
+    p.add_argument("--device", help="cpu, cuda, cuda:N (the same as --set device=...)")
     p.add_argument("--quiet", action="store_true", help="no progress bar or per-epoch lines")
     p.set_defaults(func=run)

@@ -11,11 +11,11 @@ import dataclasses
 import difflib
 import types
 import typing
-from typing import Any, Union
+from typing import Any, Iterable, Union
 
 import yaml
 
-from gankit.config.schema import ConfigError, TrainConfig
+from gankit.config.schema import ConfigError, TrainConfig, to_dict
 
 
 def all_keys(cls: type = TrainConfig, prefix: str = "") -> list[str]:
@@ -132,6 +132,21 @@ def parse_override(text: str) -> tuple[str, Any]:
     return key.strip(), value
 
 
+def overrides_dict(overrides: Iterable[str] | dict[str, Any]) -> dict:
+    """A nested dict of overrides given as "key=value" strings or a {dotted key: value} dict;
+    an unknown key is a ConfigError naming the nearest valid ones."""
+    pairs = overrides.items() if isinstance(overrides, dict) else map(parse_override, overrides)
+    nested: dict = {}
+    for key, value in pairs:
+        set_key(nested, key, value)
+    return nested
+
+
+def apply(cfg: TrainConfig, overrides: Iterable[str] | dict[str, Any]) -> TrainConfig:
+    """A copy of `cfg` with `overrides` ("key=value" strings or {dotted key: value}), typed."""
+    return from_dict(merge(to_dict(cfg), overrides_dict(overrides)))
+
+
 def merge(base: dict, over: dict) -> dict:
     """Deep-merge two nested dicts (over wins)."""
     out = dict(base)
@@ -141,7 +156,7 @@ def merge(base: dict, over: dict) -> dict:
 
 
 def check_key(dotted: str, where: str = "") -> None:
-    """An unknown dotted key is a ConfigError naming the nearest valid keys (prefixed by `where`)."""
+    """An unknown dotted key is a ConfigError naming the nearest valid keys (after `where`)."""
     valid = all_keys()
     if dotted not in valid:
         e = unknown_key(dotted, valid)

@@ -7,7 +7,7 @@ from typing import Any, Iterable
 
 import yaml
 
-from gankit.config.keys import from_dict, merge, parse_override, set_key
+from gankit.config.keys import from_dict, merge, overrides_dict
 from gankit.config.schema import ConfigError, TrainConfig, to_dict
 
 
@@ -32,12 +32,7 @@ def preset_dict(name: str) -> dict:
 
 def resolve(name: str = "default", overrides: Iterable[str] | dict[str, Any] = ()) -> TrainConfig:
     """Preset `name` with `overrides` ("key=value" strings or a {dotted key: value} dict)."""
-    data = preset_dict(name)
-    pairs = overrides.items() if isinstance(overrides, dict) else map(parse_override, overrides)
-    extra: dict = {}
-    for key, value in pairs:
-        set_key(extra, key, value)
-    return from_dict(merge(data, extra))
+    return from_dict(merge(preset_dict(name), overrides_dict(overrides)))
 
 
 def dump(cfg: TrainConfig) -> str:

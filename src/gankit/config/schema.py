@@ -77,7 +77,7 @@ class EvalConfig:
 @dataclass
 class TrainConfig:
     preset: str = "default"
-    report: str = ""               # the report this preset reproduces
+    report: str = ""               # the report this preset reproduces ("report 000 (...): ...")
     notes: str = ""                # values the report left open and why they were chosen
     seed: int = 0
     epochs: int = 10
@@ -100,11 +100,6 @@ class TrainConfig:
     loss: LossConfig = field(default_factory=LossConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
-
-
-def to_dict(cfg: Any) -> dict:
-    """A plain dict (YAML/JSON-ready) of a config dataclass."""
-    return dataclasses.asdict(cfg)
 
 
 def to_dict(cfg: Any) -> dict:

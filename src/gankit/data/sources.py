@@ -19,8 +19,8 @@ from __future__ import annotations
 import gzip
 import hashlib
 import http.client
+import logging
 import os
-import sys
 import urllib.parse
 import urllib.request
 import zlib
@@ -38,9 +38,13 @@ MIRROR_TIMEOUT_S = 5.0
 DOWNLOAD_ERRORS = (OSError, EOFError, zlib.error, http.client.HTTPException, DataError)
 
 
+_LOGGER = logging.getLogger("gankit.data")
+
+
 def log(msg: str) -> None:
-    """Progress messages about data go to stderr, so stdout stays clean for tables and JSON."""
-    print(f"[gankit data] {msg}", file=sys.stderr, flush=True)
+    """A progress message about data: "[gankit data] ..." on stderr (gankit.log), so stdout
+    stays clean for tables and JSON; `gankit --quiet` silences it."""
+    _LOGGER.info(msg)
 
 
 def cache_root() -> Path:
@@ -204,16 +208,32 @@ def _copy_into_cache(fs: FileSet, found: dict[str, Path], folder: Path) -> None:
     store_all(fs, {name: read_bytes(path) for name, path in found.items()}, str(folder))
 
 
+# Sets already found in this process, keyed by what was asked (set, checksums, folders): a
+# command loads several splits of a set (train, val), and each would search and say so again.
+_FOUND: dict[tuple, dict[str, Path]] = {}
+
+
 def ensure_files(fs: FileSet, data_dir: str | os.PathLike | None = None,
                  allow_download: bool = True) -> dict[str, Path]:
     """Return paths to the set's files, fetching them into the cache if needed.
 
     Order: `data_dir` (or $GANKIT_DATA), the cache, system folders, the mirrors, the offline
     source (see the module docstring). Raises DataError naming every source tried when none
-    works, and saying how to fix it.
+    works, and saying how to fix it. A set found once is not searched again in this process
+    while its files are still there.
     """
-    tried = []
     user = data_dir or os.environ.get("GANKIT_DATA")
+    key = (fs.name, tuple(fs.files.items()), str(user or ""), str(fs.cache_dir))
+    found = _FOUND.get(key)
+    if found and all(p.is_file() for p in found.values()):
+        return found
+    _FOUND[key] = found = _search(fs, user, allow_download)
+    return found
+
+
+def _search(fs: FileSet, user: str | os.PathLike | None, allow_download: bool
+            ) -> dict[str, Path]:
+    tried = []
     if user:
         folder = Path(user).expanduser()
         log(f"looking in the data folder {folder}")

@@ -29,12 +29,13 @@ from torch import nn
 
 from gankit.data.datasets import load_dataset
 from gankit.data.loader import BatchLoader
+from gankit.errors import GankitError
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
 FORMAT_VERSION = 1
 
 
-class WeightsError(Exception):
+class WeightsError(GankitError):
     """A classifier weights file is missing, tampered with, or not what gankit expects."""
 
 

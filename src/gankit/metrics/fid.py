@@ -20,8 +20,10 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import linalg
 
+from gankit.errors import GankitError
 
-class MetricError(Exception):
+
+class MetricError(GankitError):
     """A metric cannot be computed from what it was given; the message says why and what to do."""
 
 

@@ -22,6 +22,18 @@ ARCHITECTURES: dict[str, Builder] = {
     "resnet": resnet.build,      # report 002
 }
 
+# The ModelConfig fields each family reads (or refuses when set: dropout where there is none)
+# besides SHARED_FIELDS, which every family reads. `gankit.training.validate` warns when a
+# field a family ignores is set away from its default.
+SHARED_FIELDS = ("arch", "conditional", "nz", "g_cond", "d_cond", "embed_dim", "init",
+                 "spectral_norm")
+FAMILY_FIELDS: dict[str, tuple[str, ...]] = {
+    "mlp": ("g_hidden", "d_hidden", "dropout", "g_dropout"),
+    "dcgan": ("ngf", "ndf", "dropout", "batch_norm", "g_dropout"),
+    "dcgan004": ("dropout", "g_dropout"),
+    "resnet": ("ngf", "ndf", "batch_norm", "dropout", "g_dropout"),
+}
+
 
 # model key -> its valid choices: every choice of a model config is checked here, once.
 CHOICES: dict[str, tuple[str, ...]] = {"arch": tuple(ARCHITECTURES), "init": tuple(INITS),

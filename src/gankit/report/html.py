@@ -203,7 +203,7 @@ def _run_header(run_dir: Path, cfg: dict, rows: list[dict], which: str, has_ckpt
              f"checkpoint {esc(which)}" + ("" if has_ckpt else " (missing)")]
     lines = [f"<h1>Run {esc(run_dir.name)}</h1>", f"<p>{' · '.join(facts)}</p>"]
     if cfg.get("report"):
-        lines.append(f"<p>reproduces report {esc(cfg['report'])}</p>")
+        lines.append(f"<p>preset's source: {esc(cfg['report'])}</p>")
     lines.append(f"<p><code>{esc(run_dir.resolve())}</code></p>")
     links = [("summary", "Summary"), ("metrics", "Metrics"), ("curves", "Curves"),
              ("samples", "Samples"), ("evaluation", "Evaluation"),

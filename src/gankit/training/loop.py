@@ -23,6 +23,7 @@ from gankit.config import TrainConfig, dump, to_dict
 from gankit.data.datasets import load_dataset, qualified_name
 from gankit.data.image import to_uint8
 from gankit.data.loader import BatchLoader
+from gankit.errors import GankitError
 from gankit.losses import get_loss
 from gankit.metrics.evaluate import evaluate_generator
 from gankit.models import build_models, describe
@@ -37,12 +38,15 @@ from gankit.training.schedules import rates
 from gankit.training.stats import D_STATS, G_STATS, LOGIT_STATS, logit_stats, named
 
 
-class NonFiniteLoss(RuntimeError):
+class NonFiniteLoss(GankitError):
     """Training produced a NaN or inf loss; the last good checkpoint was kept."""
+    exit_code = 3
 
 
-class Interrupted(Exception):
+class Interrupted(GankitError):
     """Training was stopped by SIGINT/SIGTERM after saving a checkpoint."""
+    exit_code = 130
+    kind = "stopped"
 
 
 def pick_device(name: str) -> torch.device:
@@ -385,11 +389,12 @@ def train(cfg: TrainConfig, out: str | Path, progress: bool = True) -> Path:
 
 
 def resume(run_dir: str | Path, epochs: int | None = None, progress: bool = True,
-           which: str = "last") -> Path:
+           which: str = "last", cfg: TrainConfig | None = None) -> Path:
     """Continue a run from checkpoint `which` (last | best | a file), optionally to a new
-    number of epochs. An unreadable last.pt falls back to last.prev.pt, then best.pt, with a
-    warning; the checkpoint is read before the data, so a bad one fails at once."""
-    cfg = read_config(run_dir)
+    number of epochs, with the run's own config or `cfg` (that config with resumable changes,
+    e.g. the device). An unreadable last.pt falls back to last.prev.pt, then best.pt, with a
+    warning."""
+    cfg = cfg or read_config(run_dir)
     if epochs is not None:
         cfg.epochs = epochs
     state, path = resume_state(RunPaths(Path(run_dir)), which, to_dict(cfg),

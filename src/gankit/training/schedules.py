@@ -9,6 +9,8 @@ import math
 
 from gankit.config import ConfigError, OptimConfig
 
+SCHEDULES = ("constant", "piecewise", "linear", "cosine")  # the values of optim.schedule
+
 
 def lr_at(base: float, milestones: list[list[float]], cfg: OptimConfig, epoch: int,
           epochs: int) -> float:
@@ -33,7 +35,7 @@ def lr_at(base: float, milestones: list[list[float]], cfg: OptimConfig, epoch: i
         return base + (end - base) * t
     if s == "cosine":
         return end + (base - end) * 0.5 * (1 + math.cos(math.pi * t))
-    raise ConfigError(f"optim.schedule {s!r} unknown; choose constant, piecewise, linear or cosine")
+    raise ConfigError(f"optim.schedule={s!r} is not valid; choose one of {', '.join(SCHEDULES)}")
 
 
 def rates(cfg: OptimConfig, epoch: int, epochs: int) -> tuple[float, float]:

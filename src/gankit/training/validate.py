@@ -1,0 +1,234 @@
+"""`validate(cfg)`: every check a run config can be given before any work starts.
+
+Resolving a config (gankit.config) already refuses unknown keys and wrong types. What it
+cannot see needs the registries of the layers above it, so it is checked here, once, by
+every entry point (train, resume, sample, eval, explore, sweep, tune) before the first batch:
+
+- ranges (epochs >= 1, 0 <= dropout < 1, learning rates > 0, ...);
+- choices, taken from the registries themselves: datasets and splits, data scales, model
+  families, inits and label inputs, losses, learning-rate schedules, feature spaces;
+- the schedule's milestones, the device, what the evaluation during training needs (a
+  reference classifier for the dataset, or torch-fidelity; more samples than feature
+  dimensions);
+- with `data=True`: the dataset loads (fetched once, here), has labels when the model is
+  conditional, and G and D build for its images on PyTorch's meta device (no memory, no
+  compute), which runs each family's own checks.
+
+An error names the key, the bad value and the valid values. Settings a model family does
+not read (models.registry.FAMILY_FIELDS) are warnings, not errors.
+"""
+from __future__ import annotations
+
+import importlib.util
+import logging
+import math
+from dataclasses import dataclass
+from typing import Any, Iterable, Sequence
+
+import torch
+
+from gankit.config import ConfigError, ModelConfig, TrainConfig
+from gankit.config.keys import get
+from gankit.data import DataError, load_arrays, qualified_name
+from gankit.data.datasets import DATASETS, SPLITS, split_name
+from gankit.data.loader import SCALES
+from gankit.losses import LOSSES, get_loss
+from gankit.metrics.classifier import RECIPES, WeightsError, classifier_for
+from gankit.metrics.features import FEATURE_SPACES
+from gankit.metrics.inception import FEATURE as INCEPTION_DIM, INSTALL_HINT
+from gankit.models import ARCHITECTURES, D_CONDS, G_CONDS, INITS, build_models
+from gankit.models.registry import FAMILY_FIELDS, SHARED_FIELDS
+from gankit.training.schedules import SCHEDULES
+
+LOG = logging.getLogger("gankit.config")
+
+
+@dataclass(frozen=True)
+class Range:
+    """An interval of valid numbers; `open_high` excludes the upper end."""
+    low: float
+    high: float = math.inf
+    open_high: bool = False
+    open_low: bool = False
+
+    def __contains__(self, v: float) -> bool:
+        above = v > self.low if self.open_low else v >= self.low
+        below = v < self.high if self.open_high else v <= self.high
+        return above and below
+
+    def __str__(self) -> str:
+        if self.high == math.inf:
+            return f"{'>' if self.open_low else '>='} {self.low:g}"
+        return (f"{'(' if self.open_low else '['}{self.low:g}, {self.high:g}"
+                f"{')' if self.open_high else ']'}")
+
+
+# Keys holding numbers (or lists of numbers) and the range every value must lie in.
+RANGES: dict[str, Range] = {
+    "seed": Range(0), "epochs": Range(1), "batch_size": Range(1), "threads": Range(0),
+    "d_steps": Range(1), "max_d_steps": Range(1), "adaptive_threshold": Range(0, 1),
+    "ema": Range(0, 1, open_high=True), "sample_every": Range(1), "checkpoint_every": Range(1),
+    "grad_clip": Range(0), "val_diagnostics": Range(1),
+    "data.limit": Range(1), "data.rotation": Range(0, 180),
+    "model.nz": Range(1), "model.embed_dim": Range(1), "model.ngf": Range(1),
+    "model.ndf": Range(1), "model.g_hidden": Range(1), "model.d_hidden": Range(1),
+    "model.dropout": Range(0, 1, open_high=True), "model.g_dropout": Range(0, 1, open_high=True),
+    "loss.gp_weight": Range(0), "loss.label_smoothing": Range(0, 1, open_high=True),
+    "optim.g_lr": Range(0, open_low=True), "optim.d_lr": Range(0, open_low=True),
+    "optim.g_betas": Range(0, 1, open_high=True), "optim.d_betas": Range(0, 1, open_high=True),
+    "optim.final_factor": Range(0), "eval.every": Range(0), "eval.n": Range(2),
+}
+# Keys holding a list of exactly this many numbers.
+LENGTHS = {"optim.g_betas": 2, "optim.d_betas": 2}
+# Fields a model reads only when it is conditional.
+CONDITIONAL_FIELDS = ("g_cond", "d_cond", "embed_dim")
+
+
+def choices() -> dict[str, Sequence[str]]:
+    """The valid values of every key with a fixed set of them, from the registries."""
+    return {"data.name": sorted(DATASETS), "data.scale": list(SCALES),
+            "model.arch": list(ARCHITECTURES), "model.init": list(INITS),
+            "model.g_cond": list(G_CONDS), "model.d_cond": list(D_CONDS),
+            "loss.name": list(LOSSES), "optim.schedule": list(SCHEDULES),
+            "eval.features": list(FEATURE_SPACES), "eval.split": list(SPLITS)}
+
+
+def bad_choice(key: str, value: Any, valid: Iterable[str]) -> ConfigError:
+    """The error for a value outside a key's choices."""
+    return ConfigError(f"{key}={value!r} is not valid; choose one of: {', '.join(valid)}")
+
+
+def validate(cfg: TrainConfig, data: bool = True, warn: bool = True) -> list[str]:
+    """Raise ConfigError (or DataError) for the first setting of `cfg` that cannot work;
+    return the settings that will be ignored (logged as warnings when `warn`).
+
+    `data=False` skips what needs the dataset's files (loading them, building the models):
+    for commands that use a trained run without its training data. `warn=False` is for
+    commands that use a trained run, to whom unused training settings are noise.
+    """
+    _check_ranges(cfg)
+    _check_choices(cfg)
+    _check_schedule(cfg)
+    _check_device(cfg.device)
+    _check_eval(cfg)
+    get_loss(cfg.loss)  # each loss checks its own options
+    if data:
+        _check_data_and_models(cfg)
+    warnings = ignored_settings(cfg)
+    for w in warnings if warn else ():
+        LOG.warning(w)
+    return warnings
+
+
+def _check_ranges(cfg: TrainConfig) -> None:
+    for key, valid in RANGES.items():
+        value = get(cfg, key)
+        if value is None:
+            continue
+        values = value if isinstance(value, list) else [value]
+        if key in LENGTHS and len(values) != LENGTHS[key]:
+            raise ConfigError(f"{key}={value!r} must hold {LENGTHS[key]} numbers, each in {valid}")
+        if isinstance(value, list) and not values:
+            raise ConfigError(f"{key}=[] is empty; give at least one value, each {valid}")
+        for v in values:
+            if not (isinstance(v, (int, float)) and v in valid):
+                raise ConfigError(f"{key}={value!r} is out of range; valid: {valid}")
+
+
+def _check_choices(cfg: TrainConfig) -> None:
+    for key, valid in choices().items():
+        value = get(cfg, key)
+        if key == "data.name":
+            try:
+                split_name(value)
+            except DataError as e:
+                raise ConfigError(f"data.name: {e}") from None
+        elif value not in valid:
+            raise bad_choice(key, value, valid)
+    try:
+        qualified_name(cfg.data.name, cfg.data.classes)
+    except DataError as e:
+        raise ConfigError(f"data.classes: {e}") from None
+
+
+def _check_schedule(cfg: TrainConfig) -> None:
+    for key in ("optim.g_milestones", "optim.d_milestones"):
+        for m in get(cfg, key):
+            if (len(m) != 2 or not float(m[0]).is_integer() or m[0] < 1 or not m[1] > 0):
+                raise ConfigError(f"{key}: {m!r} is not a milestone; give [[epoch, lr], ...] with "
+                                  "epoch >= 1 (counted from 1) and lr > 0, e.g. [[1600, 5e-5]]")
+
+
+def _check_device(device: str) -> None:
+    if device == "auto":
+        return
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, ValueError):
+        raise ConfigError(f"device={device!r} is not valid; choose one of: auto, cpu, cuda, "
+                          "cuda:N") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"device={device!r}, but PyTorch sees no CUDA device here; use "
+                          "device=cpu (or auto)")
+
+
+def _check_eval(cfg: TrainConfig) -> None:
+    """What evaluating during training (eval.every > 0) needs, checked before training."""
+    e = cfg.eval
+    if e.every == 0:
+        return
+    base, _ = split_name(cfg.data.name)
+    if e.features == "classifier":
+        try:
+            dim = RECIPES[classifier_for(base)].feature_dim
+        except WeightsError as err:
+            raise ConfigError(f"eval.features=classifier: {err}") from None
+    else:
+        if importlib.util.find_spec("torch_fidelity") is None:
+            raise ConfigError(f"eval.features=inception: {INSTALL_HINT}")
+        dim = int(INCEPTION_DIM)
+    if e.n <= dim:
+        raise ConfigError(f"eval.n={e.n} is too small for eval.features={e.features}: FID needs "
+                          f"more samples than feature dimensions ({dim}); use eval.n > {dim} "
+                          "(10000 is the convention)")
+
+
+def _check_data_and_models(cfg: TrainConfig) -> None:
+    d = cfg.data
+    arrays = load_arrays(qualified_name(d.name, d.classes), "val", d.data_dir)
+    shape = tuple(int(s) for s in arrays.images.shape[1:])
+    classes = 0 if arrays.labels is None else len(arrays.classes)
+    try:
+        with torch.device("meta"):
+            build_models(cfg.model, shape, classes)  # type: ignore[arg-type]
+    except ConfigError:
+        raise
+    except Exception:  # noqa: BLE001 - the meta device's own limits, not the config's
+        pass
+
+
+def ignored_settings(cfg: TrainConfig) -> list[str]:
+    """One line per setting that will not be used: a model setting changed from its default
+    that the model does not read, milestones the schedule does not reach or read."""
+    m, default = cfg.model, ModelConfig()
+    reads = set(SHARED_FIELDS) | set(FAMILY_FIELDS.get(m.arch, ()))
+    out = []
+    for name in vars(m):
+        if getattr(m, name) == getattr(default, name):
+            continue
+        if name not in reads:
+            out.append(f"model.{name}={getattr(m, name)!r} is ignored by model.arch={m.arch} "
+                       f"(it reads {', '.join(sorted(FAMILY_FIELDS.get(m.arch, ()))) or 'none'}"
+                       " besides the shared settings)")
+        elif name in CONDITIONAL_FIELDS and not m.conditional:
+            out.append(f"model.{name}={getattr(m, name)!r} is ignored: model.conditional=false")
+    o = cfg.optim
+    milestones = o.g_milestones + o.d_milestones
+    if o.schedule != "piecewise" and milestones:
+        out.append(f"optim.g_milestones/d_milestones are ignored by "
+                   f"optim.schedule={o.schedule} (only piecewise reads them)")
+    late = sorted({int(e) for e, _ in milestones if e > cfg.epochs})
+    if o.schedule == "piecewise" and late:
+        out.append(f"optim milestones at epoch {', '.join(map(str, late))} come after the last "
+                   f"epoch ({cfg.epochs}): those learning rates are never used")
+    return out
