@@ -22,8 +22,8 @@ from gankit.config import resolve
 from gankit.data import load_dataset
 from gankit.training.loop import Trainer
 
-CASES = {"mlp": ("seed000-m4", 64, "report 000 MLP cGAN, batch 64", 3.0),
-         "dcgan": ("seed004-dcgan", 128, "report 004 DCGAN, batch 128", 40.0)}
+CASES = {"mlp": ("mlp-cgan-m4", 64, "report 000 MLP cGAN, batch 64", 3.0),
+         "dcgan": ("dcgan-r004", 128, "report 004 DCGAN, batch 128", 40.0)}
 
 
 def plain_epoch(cfg, G: nn.Module, D: nn.Module, images: torch.Tensor, labels: torch.Tensor,

@@ -36,7 +36,7 @@ TINY = {"data.name": "digits", "data.limit": 256, "val_diagnostics": 64, "epochs
 TINY_MODEL = ModelConfig(nz=8, ngf=8, ndf=8, embed_dim=4, g_hidden=[16], d_hidden=[16])
 
 
-def tiny(preset: str = "seed000-m4", **over: Any) -> TrainConfig:
+def tiny(preset: str = "mlp-cgan-m4", **over: Any) -> TrainConfig:
     """`preset` with TINY and then `over` applied (keyword `model__nz=8` sets `model.nz`)."""
     return resolve(preset, {**TINY, **{k.replace("__", "."): v for k, v in over.items()}})
 
@@ -44,9 +44,9 @@ def tiny(preset: str = "seed000-m4", **over: Any) -> TrainConfig:
 # The tiny trained runs, each trained once per session (seconds) and then only read.
 RUN_KINDS = {
     # report 002's ResNet cGAN: a learnt label embedding in G
-    "cgan": ("seed002-resnet-cgan", {"d_steps": 1}),
+    "cgan": ("resnet-cgan-r002", {"d_steps": 1}),
     # report 004's unconditional DCGAN (its widths are fixed by the report)
-    "uncond": ("seed004-dcgan", {}),
+    "uncond": ("dcgan-r004", {}),
 }
 
 

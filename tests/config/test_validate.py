@@ -115,11 +115,11 @@ def test_data_errors_come_before_any_work(tmp_path):
 
 
 def test_settings_a_family_ignores_are_warnings_not_errors(caplog):
-    cfg = resolve("seed004-dcgan", {"model.ngf": 16, "model.g_hidden": [64]})
+    cfg = resolve("dcgan-r004", {"model.ngf": 16, "model.g_hidden": [64]})
     warnings = validate(cfg, data=False)
     assert any(w.startswith("model.ngf=16 is ignored by model.arch=dcgan004") for w in warnings)
     assert any(w.startswith("model.g_hidden=[64] is ignored") for w in warnings)
-    mlp = resolve("seed003-mlp-gan", {"model.embed_dim": 4, "model.ndf": 8})
+    mlp = resolve("mlp-gan-r003", {"model.embed_dim": 4, "model.ndf": 8})
     assert ignored_settings(mlp) == [
         "model.embed_dim=4 is ignored: model.conditional=false",
         "model.ndf=8 is ignored by model.arch=mlp (it reads d_hidden, dropout, g_dropout, "
@@ -127,8 +127,8 @@ def test_settings_a_family_ignores_are_warnings_not_errors(caplog):
 
 
 def test_late_and_unread_milestones_are_warnings():
-    m4 = resolve("seed000-m4", {"epochs": 5})
+    m4 = resolve("mlp-cgan-m4", {"epochs": 5})
     assert ignored_settings(m4) == ["optim milestones at epoch 1600, 1700 come after the last "
                                     "epoch (5): those learning rates are never used"]
-    const = resolve("seed000-m4", {"optim.schedule": "constant"})
+    const = resolve("mlp-cgan-m4", {"optim.schedule": "constant"})
     assert "only piecewise reads them" in ignored_settings(const)[0]

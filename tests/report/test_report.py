@@ -76,7 +76,7 @@ def test_run_page_sections_images_and_offline(reported_run):
         assert f"explore/{f['file']}" in srcs
         assert f["title"] in html
     # the config, escaped, and the preset in the header
-    assert "seed002-resnet-cgan" in html and "d_steps: 1" in html
+    assert "resnet-cgan-r002" in html and "d_steps: 1" in html
 
 
 def test_html_is_escaped(cgan_run, tmp_path):

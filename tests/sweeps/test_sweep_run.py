@@ -27,7 +27,7 @@ def progress(run: Path) -> tuple[int, int]:
 @pytest.mark.slow
 def test_killed_sweep_continues_where_it_stopped(tmp_path: Path) -> None:
     sweep = write_yaml(tmp_path / "grid.yaml", {
-        "preset": "seed000-m4",
+        "preset": "mlp-cgan-m4",
         "set": {**TINY, "data.limit": 128, "checkpoint_every": 1, "sample_every": 10},
         "grid": {"model.nz": [8, 16], "epochs": [1, 30]}})
     out = tmp_path / "out"

@@ -12,7 +12,7 @@ from tests.sweeps.conftest import TINY, write_yaml
 
 
 def test_grid_is_the_product_in_file_order_with_stable_names() -> None:
-    s = parse_sweep({"preset": "seed000-m4", "set": TINY,
+    s = parse_sweep({"preset": "mlp-cgan-m4", "set": TINY,
                      "grid": {"batch_size": [32, 64], "model.nz": [8, 16]}}, name="g")
     assert [r.name for r in s.runs] == ["000-batch_size=32-model.nz=8",
                                         "001-batch_size=32-model.nz=16",
@@ -22,20 +22,20 @@ def test_grid_is_the_product_in_file_order_with_stable_names() -> None:
                                                                     (64, 8), (64, 16)]
     assert all(r.cfg.data.name == "digits" and r.cfg.epochs == 1 for r in s.runs)
     assert s.varied == ["batch_size", "model.nz"]
-    again = parse_sweep({"preset": "seed000-m4", "set": TINY,
+    again = parse_sweep({"preset": "mlp-cgan-m4", "set": TINY,
                          "grid": {"batch_size": [32, 64], "model.nz": [8, 16]}}, name="g")
     assert [r.name for r in again.runs] == [r.name for r in s.runs]
 
 
 def test_points_may_change_the_preset_and_command_line_set_wins() -> None:
-    s = parse_sweep({"preset": "seed000-m1", "set": {**TINY, "epochs": 3},
-                     "points": [{}, {"preset": "seed000-m4", "epochs": 5},
+    s = parse_sweep({"preset": "mlp-cgan-m1", "set": {**TINY, "epochs": 3},
+                     "points": [{}, {"preset": "mlp-cgan-m4", "epochs": 5},
                                 {"optim": {"g_lr": 1e-3}}]},
                     extra=["epochs=2", "model.nz=7"])
     names = [r.name for r in s.runs]
-    assert names == ["000-base", "001-preset=seed000-m4-epochs=5", "002-optim.g_lr=0.001"]
+    assert names == ["000-base", "001-preset=mlp-cgan-m4-epochs=5", "002-optim.g_lr=0.001"]
     a, b, c = (r.cfg for r in s.runs)
-    assert (a.preset, b.preset, c.preset) == ("seed000-m1", "seed000-m4", "seed000-m1")
+    assert (a.preset, b.preset, c.preset) == ("mlp-cgan-m1", "mlp-cgan-m4", "mlp-cgan-m1")
     assert a.optim.g_lr == 1e-4 and b.optim.g_lr == 1.5e-4 and c.optim.g_lr == 1e-3
     assert b.optim.schedule == "piecewise"
     assert a.epochs == b.epochs == c.epochs == 2       # --set applies last, to every point
@@ -43,7 +43,7 @@ def test_points_may_change_the_preset_and_command_line_set_wins() -> None:
 
 
 def test_seeds_repeat_every_point() -> None:
-    s = parse_sweep({"preset": "seed000-m4", "set": TINY, "grid": {"model.nz": [8, 16]},
+    s = parse_sweep({"preset": "mlp-cgan-m4", "set": TINY, "grid": {"model.nz": [8, 16]},
                      "seeds": [0, 1, 2]})
     assert [r.name for r in s.runs][:3] == ["000-model.nz=8-seed=0", "000-model.nz=8-seed=1",
                                             "000-model.nz=8-seed=2"]
@@ -63,14 +63,14 @@ def test_seeds_repeat_every_point() -> None:
     ({"points": [{}, {"model.nx": 3}]}, "point 001: unknown config key 'model.nx'"),
     ({"grids": {"batch_size": [32]}}, "did you mean grid"),
     ({"grid": {"epochs": ["many"]}}, r"point 000-epochs=many: epochs: expected an integer"),
-    ({"grid": {"preset": ["seed000-m9"]}}, "no preset named 'seed000-m9'"),
+    ({"grid": {"preset": ["mlp-cgan-m9"]}}, "no preset named 'mlp-cgan-m9'"),
     ({"points": [{}], "seeds": [0, 1], "set": {"seed": 3}}, "cannot also be set"),
     ({"points": [{}], "seeds": []}, "non-empty list of integers"),
     ({"points": [{}], "set": {"preset": "default"}}, "goes at the top"),
 ])
 def test_bad_sweep_files_fail_with_a_clear_message(data: dict, match: str) -> None:
     with pytest.raises(ConfigError, match=match):
-        parse_sweep({"preset": "seed000-m4", **data}, name="bad")
+        parse_sweep({"preset": "mlp-cgan-m4", **data}, name="bad")
 
 
 def test_bad_command_line_set_is_caught() -> None:
@@ -79,41 +79,41 @@ def test_bad_command_line_set_is_caught() -> None:
 
 
 def test_cli_reports_bad_input_before_anything_runs(tmp_path: Path, capsys) -> None:
-    bad = write_yaml(tmp_path / "bad.yaml", {"preset": "seed000-m4", "set": TINY,
+    bad = write_yaml(tmp_path / "bad.yaml", {"preset": "mlp-cgan-m4", "set": TINY,
                                              "grid": {"batch_size": [32], "modle.nz": [8]}})
     out = tmp_path / "out"
     assert main(["sweep", str(bad), "--out", str(out)]) == 2
     err = capsys.readouterr().err
     assert "unknown config key 'modle.nz'" in err and "did you mean model.nz" in err
     assert not out.exists()
-    assert main(["sweep", "seed04", "--out", str(out)]) == 2
-    assert "shipped sweeps with a close name: seed004" in capsys.readouterr().err
+    assert main(["sweep", "r004-config", "--out", str(out)]) == 2
+    assert "shipped sweeps with a close name: r004-configs" in capsys.readouterr().err
     assert not out.exists()
 
 
 def test_shipped_sweep_files_all_resolve() -> None:
-    assert {"seed000", "seed001", "seed004"} <= set(shipped_names())
+    assert {"r000-models", "r001-ablations", "r004-configs"} <= set(shipped_names())
     for name in shipped_names():
         s = load_sweep(name)          # resolves every point: unknown keys would raise here
         assert s.runs and all(r.cfg.eval.every > 0 for r in s.runs), name
 
 
-def test_seed004_is_the_reports_six_configurations() -> None:
-    s = load_sweep("seed004")
+def test_r004_is_the_reports_six_configurations() -> None:
+    s = load_sweep("r004-configs")
     got = [(r.cfg.batch_size, r.cfg.model.nz, r.cfg.optim.g_lr, r.cfg.optim.d_lr, r.cfg.epochs)
            for r in s.runs]
     assert got == [(128, 64, 2e-4, 2e-4, 10), (64, 64, 2e-4, 2e-4, 10), (256, 64, 2e-4, 2e-4, 10),
                    (128, 32, 2e-4, 2e-4, 10), (128, 128, 2e-4, 2e-4, 10),
                    (128, 64, 1e-4, 1e-4, 10)]
-    assert {r.cfg.preset for r in s.runs} == {"seed004-dcgan"}
+    assert {r.cfg.preset for r in s.runs} == {"dcgan-r004"}
 
 
-def test_seed000_and_seed001_match_the_reports() -> None:
-    m = load_sweep("seed000").runs
-    assert [r.cfg.preset for r in m] == [f"seed000-m{i}" for i in (1, 2, 3, 4)]
+def test_r000_and_r001_match_the_reports() -> None:
+    m = load_sweep("r000-models").runs
+    assert [r.cfg.preset for r in m] == [f"mlp-cgan-m{i}" for i in (1, 2, 3, 4)]
     assert [(r.cfg.epochs, r.cfg.optim.g_lr, r.cfg.optim.d_lr) for r in m] == [
         (1500, 1e-4, 1.5e-4), (2000, 5e-5, 7e-5), (1500, 1e-4, 1.618e-4), (1800, 1.5e-4, 2.427e-4)]
-    r = [x.cfg for x in load_sweep("seed001").runs]
+    r = [x.cfg for x in load_sweep("r001-ablations").runs]
     assert [(c.epochs, c.model.ngf, c.model.ndf, c.model.init, c.model.nz) for c in r] == [
         (5, 32, 32, "dcgan", 100), (30, 32, 32, "dcgan", 100), (5, 1000, 32, "dcgan", 100),
         (5, 32, 1000, "dcgan", 100), (5, 32, 32, "default", 100), (5, 32, 32, "dcgan", 10),

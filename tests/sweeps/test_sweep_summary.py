@@ -27,7 +27,7 @@ def fake_run(path: Path, cfg, records: list[dict], epoch: int | None = None, bat
 
 
 def test_seeds_give_mean_and_std_over_all_seeds_never_the_best(tmp_path: Path) -> None:
-    s = parse_sweep({"preset": "seed000-m4", "set": {**TINY, "epochs": 2},
+    s = parse_sweep({"preset": "mlp-cgan-m4", "set": {**TINY, "epochs": 2},
                      "grid": {"model.nz": [8, 16]}, "seeds": [0, 1, 2]}, name="seeded")
     fids = {0: [30.0, 34.0, 41.0], 1: [20.0, 21.0, 25.0]}
     for r in s.runs:
@@ -56,7 +56,7 @@ def test_seeds_give_mean_and_std_over_all_seeds_never_the_best(tmp_path: Path) -
 
 
 def test_table_without_evaluation_has_no_metric_columns(tmp_path: Path) -> None:
-    s = parse_sweep({"preset": "seed000-m4", "set": TINY, "grid": {"model.nz": [8, 16]}})
+    s = parse_sweep({"preset": "mlp-cgan-m4", "set": TINY, "grid": {"model.nz": [8, 16]}})
     a, b = s.runs
     fake_run(tmp_path / a.name, a.cfg, [{"epoch": 1, "time_s": 0.5}], epoch=1)
     table = write_summary(s, tmp_path)
@@ -67,7 +67,7 @@ def test_table_without_evaluation_has_no_metric_columns(tmp_path: Path) -> None:
 
 def test_plan_skips_finished_resumes_partial_restarts_empty_and_refuses_others(
         tmp_path: Path) -> None:
-    s = parse_sweep({"preset": "seed000-m4", "set": {**TINY, "epochs": 3},
+    s = parse_sweep({"preset": "mlp-cgan-m4", "set": {**TINY, "epochs": 3},
                      "grid": {"model.nz": [8, 16, 24, 32]}})
     done, partial, empty, new = s.runs
     fake_run(tmp_path / done.name, done.cfg, [{"epoch": e} for e in (1, 2, 3)], epoch=3)
@@ -77,18 +77,18 @@ def test_plan_skips_finished_resumes_partial_restarts_empty_and_refuses_others(
     assert actions == [(done.name, "done", 3, 0), (partial.name, "resume", 1, 2),
                        (empty.name, "start", 0, 0), (new.name, "start", 0, 0)]
     # more epochs than the finished run had: it resumes (epochs may change on resume)
-    longer = parse_sweep({"preset": "seed000-m4", "set": {**TINY, "epochs": 5},
+    longer = parse_sweep({"preset": "mlp-cgan-m4", "set": {**TINY, "epochs": 5},
                           "grid": {"model.nz": [8, 16, 24, 32]}})
     assert plan(longer, tmp_path)[0].action == "resume"
     # a folder holding a run of another config is an error before anything runs
-    other = parse_sweep({"preset": "seed000-m4", "set": {**TINY, "epochs": 3, "data.limit": 128},
+    other = parse_sweep({"preset": "mlp-cgan-m4", "set": {**TINY, "epochs": 3, "data.limit": 128},
                          "grid": {"model.nz": [8, 16, 24, 32]}})
     with pytest.raises(ConfigError, match="data.limit: checkpoint 64 vs config 128"):
         plan(other, tmp_path)
 
 
 def test_plan_reads_the_previous_checkpoint_when_last_is_unreadable(tmp_path: Path) -> None:
-    s = parse_sweep({"preset": "seed000-m4", "set": {**TINY, "epochs": 3},
+    s = parse_sweep({"preset": "mlp-cgan-m4", "set": {**TINY, "epochs": 3},
                      "grid": {"model.nz": [8]}})
     (run,) = s.runs
     ck = tmp_path / run.name / "checkpoints"

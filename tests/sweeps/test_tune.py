@@ -13,7 +13,7 @@ from gankit.sweeps.tune import tune
 from gankit.sweeps.tune_file import load_tune, parse_tune
 from tests.sweeps.conftest import TINY, gankit, write_yaml
 
-BASE = {"preset": "seed000-m4", "set": {**TINY, "eval.every": 1, "eval.n": 200}}
+BASE = {"preset": "mlp-cgan-m4", "set": {**TINY, "eval.every": 1, "eval.n": 200}}
 LR = {"optim.g_lr": {"low": 1e-5, "high": 1e-3, "log": True}}
 
 
@@ -32,7 +32,7 @@ def test_space_kinds_follow_the_config_types() -> None:
 
 
 def test_a_preset_name_tunes_both_learning_rates_with_eval_on() -> None:
-    spec = load_tune("seed004-dcgan", ["epochs=2"])
+    spec = load_tune("dcgan-r004", ["epochs=2"])
     assert [p.key for p in spec.space] == ["optim.g_lr", "optim.d_lr"]
     assert spec.config({}).eval.every == 1 and spec.config({}).epochs == 2
 

@@ -26,7 +26,7 @@ def test_checkpoint_holds_the_whole_state(run_dir: Path) -> None:
                 "schedule", "format"):
         assert key in state
     assert state["epoch"] == 1 and state["batch"] == 0
-    assert state["config"]["preset"] == "seed000-m4"
+    assert state["config"]["preset"] == "mlp-cgan-m4"
     assert not list((run_dir / "checkpoints").glob(".*tmp"))  # nothing half-written left
 
 

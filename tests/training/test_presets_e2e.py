@@ -32,6 +32,6 @@ def test_conditional_model_on_unlabelled_data_is_refused(tmp_path: Path, monkeyp
         return ImageDataset("blank", split, torch.zeros(8, 1, 28, 28, dtype=torch.uint8), None,
                             ())
     monkeypatch.setitem(datasets.DATASETS, "blank", unlabelled)
-    cfg = tiny("seed000-m4", data__name="blank")
+    cfg = tiny("mlp-cgan-m4", data__name="blank")
     with pytest.raises(ConfigError, match="needs a labelled dataset"):
         Trainer(cfg, tmp_path, progress=False)

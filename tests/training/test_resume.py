@@ -36,11 +36,11 @@ def stop_at(epoch: int, batch: int):
 
 
 @pytest.mark.parametrize("preset,over", [
-    ("seed000-m4", {}),                                        # MLP cGAN, saturating loss
-    ("seed003-mlp-gan", {"data__limit": 128}),                 # dropout: global RNG state
+    ("mlp-cgan-m4", {}),                                        # MLP cGAN, saturating loss
+    ("mlp-gan-r003", {"data__limit": 128}),                 # dropout: global RNG state
     pytest.param("default", {"data__limit": 128},            # conv, BN, EMA, label planes
                  marks=pytest.mark.slow),
-    pytest.param("seed002-resnet-cgan", {"data__limit": 96, "d_steps": 3, "model__ngf": 16,
+    pytest.param("resnet-cgan-r002", {"data__limit": 96, "d_steps": 3, "model__ngf": 16,
                                          "model__ndf": 16},    # spectral norm, D steps
                  marks=pytest.mark.slow),
 ])
@@ -70,7 +70,7 @@ def test_sigint_to_a_real_process_then_resume(tmp_path: Path) -> None:
     """A real `gankit train` process gets SIGINT, saves, exits 130; resuming ends identical."""
     over = ["--set", "data.name=digits", "--set", "data.limit=512", "--set", "epochs=3",
             "--set", "batch_size=16", "--set", "val_diagnostics=64", "--set", "device=cpu"]
-    cmd = [sys.executable, "-m", "gankit.cli.main", "train", "--preset", "seed000-m4", "--quiet"]
+    cmd = [sys.executable, "-m", "gankit.cli.main", "train", "--preset", "mlp-cgan-m4", "--quiet"]
     ref = tmp_path / "ref"
     subprocess.run(cmd + over + ["--out", str(ref)], check=True, capture_output=True)
     run = tmp_path / "run"

@@ -16,7 +16,7 @@ from tests.conftest import tiny
 
 def test_sample_cli_and_determinism(tmp_path: Path) -> None:
     run = tmp_path / "run"
-    Trainer(tiny("seed000-m4", epochs=1, data__limit=64), run, progress=False).run()
+    Trainer(tiny("mlp-cgan-m4", epochs=1, data__limit=64), run, progress=False).run()
     assert main(["sample", str(run), "--n", "200", "--out", str(tmp_path / "s")]) == 0
     data = np.load(tmp_path / "s.npz")
     assert data["images"].shape == (200, 28, 28) and data["images"].dtype == np.uint8
@@ -36,7 +36,7 @@ def test_sample_needs_no_training_data(tmp_path: Path, monkeypatch) -> None:
     """The image shape and classes come from the checkpoint: with no data reachable (empty
     GANKIT_DATA and GANKIT_CACHE, every dataset load failing), sampling still works."""
     run = tmp_path / "run"
-    Trainer(tiny("seed000-m4", epochs=1, data__limit=64, data__name="mnist"), run,
+    Trainer(tiny("mlp-cgan-m4", epochs=1, data__limit=64, data__name="mnist"), run,
             progress=False).run()
     (tmp_path / "data").mkdir()
     (tmp_path / "cache").mkdir()
@@ -54,7 +54,7 @@ def test_sample_needs_no_training_data(tmp_path: Path, monkeypatch) -> None:
 
 def test_old_checkpoint_without_data_fields_reads_the_dataset(tmp_path: Path) -> None:
     run = tmp_path / "run"
-    Trainer(tiny("seed000-m4", epochs=1, data__limit=64), run, progress=False).run()
+    Trainer(tiny("mlp-cgan-m4", epochs=1, data__limit=64), run, progress=False).run()
     best = run / "checkpoints" / "best.pt"
     state = torch.load(best, weights_only=True)
     del state["data"]

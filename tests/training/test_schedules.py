@@ -8,7 +8,7 @@ from gankit.training.schedules import lr_at, rates
 
 
 def test_m4_piecewise_rates() -> None:
-    cfg = resolve("seed000-m4")
+    cfg = resolve("mlp-cgan-m4")
     assert rates(cfg.optim, 0, 1800) == (1.5e-4, 2.427e-4)
     assert rates(cfg.optim, 1598, 1800) == (1.5e-4, 2.427e-4)
     assert rates(cfg.optim, 1599, 1800) == (5e-5, 1.427e-4)     # the 1600th epoch

@@ -46,7 +46,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                     "it again skips finished points and resumes unfinished ones. Shipped "
                     "sweeps (`--list`) reproduce the reports' experiments.")
     p.add_argument("file", nargs="?", metavar="FILE.yaml|NAME",
-                   help="a sweep file, or the name of a shipped one (e.g. seed004)")
+                   help="a sweep file, or the name of a shipped one (e.g. r004-configs)")
     p.add_argument("--out", help="output folder (default: sweeps/NAME)")
     p.add_argument("--jobs", type=int, default=1, metavar="N",
                    help="runs at a time, each in its own process with cores/N threads "

@@ -15,7 +15,7 @@ pooled features (Miyato & Koyama 2018). BN follows `batch_norm` (report 002: "BN
 conv"), except in a projection D with spectral norm; spectral norm on every D layer when
 `spectral_norm`. `dropout`/`g_dropout` are not supported.
 
-Widths chosen so that the seed002 preset (ngf = ndf = 64, nz 100, embedding 10, 28x28) comes
+Widths chosen so that the resnet-cgan-r002 preset (ngf = ndf = 64, nz 100, embedding 10, 28x28) comes
 close to the report's counts: G 306,693 vs 285,375 (+7.5%), D 618,041 vs 618,751 (-0.1%).
 The report shows its layers only in figures that are lost, so the exact layout is unknown.
 """

@@ -2,7 +2,7 @@
 
 A sweep file (YAML) holds:
 
-    preset: seed004-dcgan          # the base preset (default: default)
+    preset: dcgan-r004          # the base preset (default: default)
     description: ...               # free text, shown in summary.md
     set: {epochs: 10}              # overrides for every point
     grid: {batch_size: [64, 128]}  # key -> values; the product is taken   } exactly one
@@ -91,7 +91,7 @@ def shipped_names() -> list[str]:
 
 
 def find_file(name_or_path: str | Path) -> tuple[str, str]:
-    """(name, YAML text) of a sweep file path, or of a shipped file named bare (`seed004`)."""
+    """(name, YAML text) of a sweep file path, or of a shipped file named bare (`r004-configs`)."""
     path = Path(name_or_path)
     if path.is_file():
         return path.stem, path.read_text()

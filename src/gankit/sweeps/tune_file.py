@@ -2,7 +2,7 @@
 
 A tune file (YAML):
 
-    preset: seed004-dcgan
+    preset: dcgan-r004
     set: {epochs: 5, eval.every: 1, eval.n: 2000}     # every trial; eval.every must be > 0
     space:
       optim.g_lr: {low: 1.0e-5, high: 1.0e-3, log: true}
