@@ -18,7 +18,7 @@ SRC = Path(__file__).resolve().parents[1] / "src"
 
 # First name under `gankit.` -> layer rank (higher may import lower, never the reverse).
 LAYERS: dict[str, int] = {
-    "errors": 0, "fileio": 0, "config": 0,
+    "errors": 0, "fileio": 0, "log": 0, "config": 0,
     "data": 1,
     "models": 2, "losses": 2, "sampling": 2,
     "metrics": 3, "plots": 3,

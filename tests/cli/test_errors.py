@@ -49,7 +49,7 @@ def test_out_of_range_names_the_valid_range(capsys, tmp_path):
 @pytest.mark.parametrize("command", [["train", "--resume"], ["eval"], ["sample"]])
 def test_missing_run_folder(capsys, tmp_path, command):
     code, err = run_main(capsys, *command, str(tmp_path / "no-such-run"))
-    assert_one_line_error(code, err, "no-such-run", "not a gankit run folder")
+    assert_one_line_error(code, err, "no-such-run", "is not a run folder")
 
 
 @pytest.mark.slow

@@ -57,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
     from gankit.training.runs import next_run_dir
     from gankit.training.validate import validate
     if args.resume:
-        validate(cfg)
+        validate(cfg, warn=False)  # its warnings were shown when the run started
         out = resume(args.resume, progress=not args.quiet, cfg=cfg, which=args.which)
     else:
         if args.which != "last":

@@ -5,6 +5,7 @@ module asks it for a path instead of joining names itself.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import sys
@@ -22,6 +23,7 @@ from gankit.fileio import atomic_write
 from gankit.models import build_models
 from gankit.training.checkpoint import (CheckpointError, check_compatible, load_checkpoint,
                                         load_resumable)
+from gankit.training.validate import validate
 
 
 class RunFolderError(GankitError):
@@ -240,6 +242,8 @@ def load_run(path: str | Path, which: str = "best", device: str = "cpu") -> Run:
     """Load a run folder's checkpoint `which` (best | last | a file) for sampling/eval."""
     path = Path(path)
     cfg = read_config(path)
+    # The run's config, checked as every entry point checks it (the data is not needed).
+    validate(dataclasses.replace(cfg, device=str(device)), data=False, warn=False)
     paths = RunPaths(path)
     ckpt_path = paths.resume_candidates(which)[0]
     state = load_checkpoint(ckpt_path, device)

@@ -31,7 +31,7 @@ from gankit.config import ConfigError, ModelConfig, TrainConfig
 from gankit.config.keys import get
 from gankit.data import DataError, load_arrays, qualified_name
 from gankit.data.datasets import DATASETS, SPLITS, split_name
-from gankit.data.loader import SCALES
+from gankit.data.image import SCALES
 from gankit.losses import LOSSES, get_loss
 from gankit.metrics.classifier import RECIPES, WeightsError, classifier_for
 from gankit.metrics.features import FEATURE_SPACES
