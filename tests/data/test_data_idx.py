@@ -8,7 +8,9 @@ import numpy as np
 import pytest
 
 from gankit.data.errors import DataError
-from gankit.data.idx import (atomic_write_bytes, encode_idx, parse_idx, read_idx,
+from gankit.fileio import atomic_write
+
+from gankit.data.idx import (encode_idx, parse_idx, read_idx,
                              read_images_labels, write_idx)
 
 
@@ -119,7 +121,7 @@ def test_atomic_write_interrupted_leaves_nothing(tmp_path, monkeypatch):
 
     monkeypatch.setattr(os, "fsync", boom)
     with pytest.raises(KeyboardInterrupt):
-        atomic_write_bytes(target, b"x" * 1000)
+        atomic_write(target, b"x" * 1000)
     assert list(target.parent.iterdir()) == []
 
 
@@ -129,5 +131,5 @@ def test_atomic_write_keeps_the_old_file_on_failure(tmp_path, monkeypatch):
     target.write_bytes(b"old")
     monkeypatch.setattr(os, "replace", lambda *a: (_ for _ in ()).throw(OSError("disk full")))
     with pytest.raises(OSError):
-        atomic_write_bytes(target, b"new")
+        atomic_write(target, b"new")
     assert target.read_bytes() == b"old" and [p.name for p in tmp_path.iterdir()] == ["file"]

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from pathlib import Path
 
 from gankit.errors import UserError
 from gankit.metrics import keys as K
+from gankit.fileio import atomic_write
 
 ROWS = [(K.FID, "FID", "lower is better"), (K.KID, "KID", "unbiased MMD^2, ~0 = same"),
         (K.KID_STD, "KID std", "over 100 subsets"), (K.PRECISION, "precision", "k=3"),
@@ -49,10 +49,7 @@ def format_table(ev, classes: tuple[str, ...] | None = None) -> str:
 
 
 def _write_json(path: Path, data: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(data, indent=2, allow_nan=False) + "\n")
-    os.replace(tmp, path)
+    atomic_write(path, json.dumps(data, indent=2, allow_nan=False) + "\n")
 
 
 def check_request(args: argparse.Namespace) -> None:

@@ -4,12 +4,12 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from gankit.cli.main import UserError
-from gankit.exploration.run import explore_run
-from gankit.training.runs import RunPaths
+from gankit.errors import UserError
 
 
 def run(args: argparse.Namespace) -> int:
+    from gankit.exploration.run import explore_run
+    from gankit.training.runs import RunPaths
     paths = RunPaths(Path(args.run))
     paths.require_run()
     if not paths.checkpoint(args.which).is_file():

@@ -4,11 +4,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from gankit.report.html import write_comparison, write_run_report
-from gankit.training.runs import RunPaths
-
 
 def run(args: argparse.Namespace) -> int:
+    from gankit.report.html import write_comparison, write_run_report
+    from gankit.training.runs import RunPaths
     for r in args.runs:
         RunPaths(Path(r)).require_run()
     if len(args.runs) == 1:

@@ -4,15 +4,13 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import numpy as np
-
-from gankit.plots.grid import save_grid
-from gankit.training.runs import load_run
-from gankit.sampling import generate
-
 
 def run(args: argparse.Namespace) -> int:
     """Sample a run: the image shape and classes come from its checkpoint, not its data."""
+    import numpy as np
+    from gankit.plots.grid import save_grid
+    from gankit.training.runs import load_run
+    from gankit.sampling import generate
     r = load_run(args.run, which=args.which, device=args.device)
     labels = None if args.labels == "balanced" else args.labels
     images, y = generate(r.G, args.n, labels or "balanced", seed=args.seed,

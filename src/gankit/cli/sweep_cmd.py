@@ -3,12 +3,12 @@ from __future__ import annotations
 
 import argparse
 
-from gankit.cli.main import UserError
-from gankit.sweeps.runner import default_out, prepare, run_sweep
-from gankit.sweeps.spec import load_sweep, shipped_names
+from gankit.errors import UserError
 
 
 def run(args: argparse.Namespace) -> int:
+    from gankit.sweeps.runner import default_out, prepare, run_sweep
+    from gankit.sweeps.spec import load_sweep, shipped_names
     if args.list:
         print("\n".join(shipped_names()))
         return 0

@@ -5,13 +5,13 @@ import argparse
 import importlib.util
 import sys
 
-from gankit.cli.main import UserError
-from gankit.sweeps.tune import best_summary, tune
-from gankit.sweeps.tune_file import load_tune
-from gankit.training.loop import Interrupted
+from gankit.errors import UserError
 
 
 def run(args: argparse.Namespace) -> int:
+    from gankit.sweeps.tune import best_summary, tune
+    from gankit.sweeps.tune_file import load_tune
+    from gankit.training.loop import Interrupted
     if importlib.util.find_spec("optuna") is None:  # an optional extra
         raise UserError("gankit tune needs Optuna: pip install 'gankit[tune]'")
     spec = load_tune(args.target, args.set)

@@ -14,8 +14,9 @@ from pathlib import Path
 import numpy as np
 
 from gankit.data.errors import DataError
+from gankit.fileio import atomic_write
 
-__all__ = ["DataError", "atomic_write_bytes", "encode_idx", "parse_idx", "read_bytes",
+__all__ = ["DataError", "encode_idx", "parse_idx", "read_bytes",
            "read_idx", "read_images_labels", "write_idx"]
 
 # IDX type codes (third byte of the magic number); MNIST only uses 0x08 (unsigned byte).
@@ -95,27 +96,7 @@ def write_idx(path: str | os.PathLike, array: np.ndarray) -> None:
     data = encode_idx(array)
     if path.suffix == ".gz":
         data = gzip.compress(data, mtime=0)
-    atomic_write_bytes(path, data)
-
-
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
-    """Write to a temporary name in the same folder, then rename: never a half-written file.
-
-    If anything fails or the write is interrupted (Ctrl-C included), the temporary file is
-    removed and `path` is left as it was.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    atomic_write(path, data)
 
 
 def read_images_labels(images_path: str | os.PathLike, labels_path: str | os.PathLike,

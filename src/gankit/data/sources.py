@@ -29,7 +29,8 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from gankit.data.errors import DataError
-from gankit.data.idx import atomic_write_bytes, read_bytes
+from gankit.data.idx import read_bytes
+from gankit.fileio import atomic_write
 
 MIRROR_TIMEOUT_S = 5.0
 
@@ -185,7 +186,7 @@ def store_all(fs: FileSet, blobs: dict[str, bytes], origin: str) -> None:
     for name, data in blobs.items():
         _verify_blob(fs, name, data, origin)
     for name, data in blobs.items():
-        atomic_write_bytes(fs.cache_dir / name, data)
+        atomic_write(fs.cache_dir / name, data)
 
 
 def _from_mirrors(fs: FileSet) -> bool:

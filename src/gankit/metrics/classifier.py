@@ -30,6 +30,7 @@ from torch import nn
 from gankit.data.datasets import load_dataset
 from gankit.data.loader import BatchLoader
 from gankit.errors import GankitError
+from gankit.fileio import atomic_path
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
 FORMAT_VERSION = 1
@@ -315,10 +316,8 @@ def train_classifier(name: str = "mnist", out: str | Path | None = None,
         "state_dict": {k: v.detach().clone() for k, v in model.state_dict().items()},
     }
     out = Path(out) if out else weights_path(name)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp")
-    torch.save(blob, tmp)
-    tmp.replace(out)
+    with atomic_path(out) as tmp:
+        torch.save(blob, tmp)
     digest = sha256_file(out)
     return {"dataset": recipe.dataset, "val_acc": val_acc, "test_acc": test_acc,
             "train_time_s": train_time, "path": str(out), "sha256": digest,

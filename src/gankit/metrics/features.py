@@ -27,6 +27,7 @@ from gankit.metrics.classifier import classifier_for, load_classifier, run_class
 from gankit.metrics.fid import FeatureStats, MetricError
 from gankit.metrics.inception import InceptionFeatures
 from gankit.metrics.prdc import DC_K, PR_K, knn_sq_radii
+from gankit.fileio import atomic_path
 
 FEATURE_SPACES = ("classifier", "inception")
 CACHE_VERSION = 1
@@ -161,8 +162,6 @@ def real_features(space: FeatureSpace, dataset: str, split: str, n: int,
             arrays["labels"] = out.labels
         if ex.logits is not None:
             arrays["logits"] = ex.logits
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.npz")
-        np.savez(tmp, **arrays)
-        os.replace(tmp, path)
+        with atomic_path(path, ".npz") as tmp:
+            np.savez(tmp, **arrays)
     return out

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Sequence
 
 from PIL import Image, ImageDraw
+from gankit.fileio import atomic_path
 
 BAND = 14   # px of header for the "epoch N" label
 
@@ -30,10 +31,7 @@ def grid_animation(frames: Sequence[tuple[int, str | os.PathLike]], path: str | 
         ImageDraw.Draw(canvas).text((3, 1), f"epoch {epoch}", fill="black")
         out.append(canvas)
     durations = [duration_ms] * (len(out) - 1) + [max(duration_ms, hold_last_ms)]
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp.gif")
-    out[0].save(tmp, save_all=True, append_images=out[1:], duration=durations, loop=0,
-                optimize=False, disposal=1)
-    os.replace(tmp, path)
-    return path
+    with atomic_path(path, ".gif") as tmp:
+        out[0].save(tmp, save_all=True, append_images=out[1:], duration=durations, loop=0,
+                    optimize=False, disposal=1)
+    return Path(path)

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from PIL import Image, ImageDraw
+from gankit.fileio import atomic_path
 
 
 def grid_array(images: torch.Tensor, nrow: int, pad: int = 2, pad_value: int = 0) -> np.ndarray:
@@ -38,12 +39,9 @@ def save_grid(images: torch.Tensor, path: str | os.PathLike, nrow: int = 10, ups
 
 
 def save_png(img: Image.Image, path: str | os.PathLike) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    img.save(tmp)
-    os.replace(tmp, path)
-    return path
+    with atomic_path(path, ".png") as tmp:
+        img.save(tmp)
+    return Path(path)
 
 
 def composite(paths: list[Path], labels: list[str], path: str | os.PathLike,

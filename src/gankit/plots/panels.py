@@ -15,6 +15,7 @@ import torch
 from matplotlib.figure import Figure
 
 from gankit.plots.grid import grid_array
+from gankit.fileio import atomic_path
 
 PAD = 2
 PAD_VALUE = 96          # mid grey between tiles: white-on-black digits stay apart
@@ -88,9 +89,6 @@ def save_panels(panels: Sequence[Panel], path: str | os.PathLike, title: str | N
 
 def save_figure(fig: Figure, path: str | os.PathLike, dpi: int = 110) -> Path:
     """Write a matplotlib figure as PNG (atomically)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp, dpi=dpi, facecolor="white")
-    os.replace(tmp, path)
-    return path
+    with atomic_path(path, ".png") as tmp:
+        fig.savefig(tmp, dpi=dpi, facecolor="white")
+    return Path(path)

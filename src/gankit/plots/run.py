@@ -23,6 +23,7 @@ from gankit.plots import curves
 from gankit.plots.animation import grid_animation
 from gankit.plots.samples import (ClassifierUnavailable, class_distribution, real_vs_generated,
                                   reference_predictor)
+from gankit.fileio import atomic_write
 
 INDEX = "index.json"
 
@@ -99,9 +100,7 @@ def write_plots(out: str | os.PathLike, rows: list[dict], grids: list[tuple[int,
     for n in notes:
         log(n)
     index = {"plots": [asdict(e) for e in entries], "notes": notes}
-    tmp = out / f".{INDEX}.{os.getpid()}.tmp"
-    tmp.write_text(json.dumps(index, indent=2, ensure_ascii=False) + "\n")
-    os.replace(tmp, out / INDEX)
+    atomic_write(out / INDEX, json.dumps(index, indent=2, ensure_ascii=False) + "\n")
     return index
 
 
