@@ -9,6 +9,7 @@ import pytest
 import yaml
 
 from gankit.cli.main import main
+from gankit.data import DataError
 from gankit.report.html import write_comparison, write_run_report
 from gankit.report.metrics import exact, flatten_eval, format_value
 from gankit.training.runs import RunPaths
@@ -194,3 +195,18 @@ def test_report_of_a_run_without_checkpoints(uncond_run, tmp_path):
     assert "no checkpoints/best.pt" in html and "once the run has a checkpoint" in html
     for src in facts.imgs:
         assert (run / unquote(src)).is_file()
+
+
+def test_report_of_a_run_on_a_machine_without_its_data(cgan_run, tmp_path, monkeypatch):
+    """A run copied to a machine without the dataset still gets its page; the plots that
+    need real validation images are replaced by a note that says why."""
+    run = tmp_path / "run"
+    shutil.copytree(cgan_run, run, ignore=shutil.ignore_patterns("plots", "report.html"))
+
+    def no_data(*args, **kwargs):
+        raise DataError("no mnist files in any folder, the cache or the mirrors")
+    monkeypatch.setattr("gankit.plots.run.load_dataset", no_data)
+    assert main(["report", str(run), "--no-explore", "--n-samples", "50"]) == 0
+    index = json.loads((run / "plots" / "index.json").read_text())
+    assert not {"real_vs_generated", "class_distribution"} & {p["name"] for p in index["plots"]}
+    assert any("validation data is not here" in n for n in index["notes"])

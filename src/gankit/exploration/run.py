@@ -10,8 +10,8 @@ and one-line caption (what `gankit report` shows), and the numbers behind it:
 from __future__ import annotations
 
 import json
+import logging
 import os
-import sys
 from pathlib import Path
 
 from gankit.data import qualified_name
@@ -25,8 +25,12 @@ from gankit.training.runs import Run, RunPaths, load_run
 INDEX = "index.json"
 
 
+_LOG = logging.getLogger("gankit.explore")
+
+
 def log(msg: str) -> None:
-    print(f"[gankit explore] {msg}", file=sys.stderr, flush=True)
+    """A progress message: "[gankit explore] ..." on stderr; `gankit --quiet` silences it."""
+    _LOG.info(msg)
 
 
 def write_figure(fig: ExploreFigure, out: str | os.PathLike) -> Path:

@@ -13,8 +13,8 @@ feature space's id names its weights (sha256 prefix): new weights never reuse ol
 from __future__ import annotations
 
 import functools
+import logging
 import os
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,8 +34,12 @@ CACHE_VERSION = 1
 SUBSET_SEED = 0   # which real images make a subset of n < split size (fixed, not the eval seed)
 
 
+_LOG = logging.getLogger("gankit.metrics")
+
+
 def log(msg: str) -> None:
-    print(f"[gankit metrics] {msg}", file=sys.stderr, flush=True)
+    """A progress message: "[gankit metrics] ..." on stderr; `gankit --quiet` silences it."""
+    _LOG.info(msg)
 
 
 @dataclass

@@ -12,13 +12,14 @@ gankit.metrics has none for the dataset).
 from __future__ import annotations
 
 import json
+import logging
 import os
-import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
 from gankit.data.datasets import load_dataset, qualified_name
+from gankit.data.errors import DataError
 from gankit.plots import curves
 from gankit.plots.animation import grid_animation
 from gankit.plots.samples import (ClassifierUnavailable, class_distribution, real_vs_generated,
@@ -28,8 +29,12 @@ from gankit.fileio import atomic_write
 INDEX = "index.json"
 
 
+_LOG = logging.getLogger("gankit.plots")
+
+
 def log(msg: str) -> None:
-    print(f"[gankit plots] {msg}", file=sys.stderr, flush=True)
+    """A progress message: "[gankit plots] ..." on stderr; `gankit --quiet` silences it."""
+    _LOG.info(msg)
 
 
 @dataclass
@@ -107,7 +112,12 @@ def write_plots(out: str | os.PathLike, rows: list[dict], grids: list[tuple[int,
 def _sample_plots(run: TrainedRun, out: Path, which: str, seed: int, n: int,
                   notes: list[str]) -> list[PlotEntry]:
     d = run.cfg.data
-    val = load_dataset(qualified_name(d.name, d.classes), "val", d.data_dir)
+    try:
+        val = load_dataset(qualified_name(d.name, d.classes), "val", d.data_dir)
+    except DataError as e:  # a run copied to a machine without its data still gets a report
+        notes.append(f"no real-vs-generated or class-distribution plots: the validation data "
+                     f"is not here ({e})")
+        return []
     classes = list(run.classes) if run.classes else None
     entries = []
     real_vs_generated(run.G, val.images, val.labels, out / "real_vs_generated.png", seed=seed,

@@ -9,12 +9,12 @@ printed value, so tools and tests can read the page back. All text is HTML-escap
 """
 from __future__ import annotations
 
+import logging
 import base64
 import datetime as _dt
 import html
 import mimetypes
 import os
-import sys
 from importlib import resources
 from pathlib import Path
 from typing import Iterable, Sequence
@@ -34,8 +34,12 @@ from gankit.training.runs import RunPaths
 REPORT_NAME = "report.html"
 
 
+_LOG = logging.getLogger("gankit.report")
+
+
 def log(msg: str) -> None:
-    print(f"[gankit report] {msg}", file=sys.stderr, flush=True)
+    """A progress message: "[gankit report] ..." on stderr; `gankit --quiet` silences it."""
+    _LOG.info(msg)
 
 
 def esc(text: object) -> str:

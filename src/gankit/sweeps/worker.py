@@ -2,7 +2,8 @@
 
 RUN_DIR/config.yaml (written by the sweep) is the config to train; the run starts fresh, or
 resumes from RUN_DIR/checkpoints/last.pt when there is one. Exit codes: 0 finished,
-130 stopped by a signal (checkpoint saved), 3 non-finite loss, 1 any other error.
+130 stopped by a signal (checkpoint saved), 3 non-finite loss, 2 any other user error (each a
+`GankitError`, printed as one line), 1 a bug (with its traceback).
 """
 from __future__ import annotations
 
@@ -13,7 +14,8 @@ from pathlib import Path
 
 import torch
 
-from gankit.training.loop import Interrupted, NonFiniteLoss, resume, train
+from gankit.errors import GankitError
+from gankit.training.loop import Interrupted, resume, train
 from gankit.training.runs import RunPaths, read_config
 
 
@@ -31,15 +33,12 @@ def main(argv: list[str] | None = None) -> int:
             resume(args.run_dir, progress=progress)
         else:
             train(read_config(args.run_dir), args.run_dir, progress=progress)
-    except Interrupted as e:
-        print(f"gankit: {e}", file=sys.stderr)
-        return 130
+    except GankitError as e:
+        print(f"gankit: {e.kind}: {e}", file=sys.stderr)
+        return e.exit_code
     except KeyboardInterrupt:  # a second signal: stopped at once, the last checkpoint stays
         print("gankit: stopped at once; the last saved checkpoint is kept", file=sys.stderr)
-        return 130
-    except NonFiniteLoss as e:
-        print(f"gankit: error: {e}", file=sys.stderr)
-        return 3
+        return Interrupted.exit_code
     return 0
 
 
