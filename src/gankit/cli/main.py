@@ -13,7 +13,7 @@ from gankit import __version__
 from gankit.errors import GankitError
 
 SUBCOMMANDS = ["data", "presets", "train", "sample", "eval", "classifier", "explore", "report",
-               "sweep", "tune"]
+               "sweep", "tune", "serve"]
 
 
 def build_parser() -> argparse.ArgumentParser:
