@@ -168,3 +168,18 @@ def test_missing_run_folder_or_checkpoint(tmp_path, cgan_run):
     with pytest.raises(ServeError, match=r"has no checkpoints/best.pt; train it first"):
         load_models([str(run)])
     assert main(["serve", str(tmp_path / "nope"), "--port", "1"]) == 2
+
+
+def test_missing_run_is_one_line(tmp_path):
+    """A wrong folder stops `gankit serve` at startup with one line and exit code 2."""
+    import subprocess
+    import sys
+
+    from tests.serve.server import SRC
+    done = subprocess.run([sys.executable, "-m", "gankit.cli.main", "serve",
+                           str(tmp_path / "missing"), "--port", "1"], capture_output=True,
+                          text=True, timeout=120, env={"PYTHONPATH": str(SRC), "PATH": "/usr/bin"})
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        f"gankit: error: run folder {tmp_path / 'missing'} does not exist; give a folder "
+        "written by `gankit train --out`"]
