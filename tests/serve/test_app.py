@@ -50,10 +50,16 @@ def test_info(client, served_cgan):
 
 def test_grid_is_the_librarys_samples(client, served_cgan):
     """class k, seed s and no edits: exactly gankit.training.sampling.generate's images."""
-    G = served_cgan[0].run.G
-    got = tiles(get_ok(client, "/api/grid?class=3&n=6&seed=11"))
+    G, D = served_cgan[0].run.G, served_cgan[0].run.D
+    answer = get_ok(client, "/api/grid?class=3&n=6&seed=11")
     want, _ = generate(G, 6, labels="3", seed=11)
-    assert np.array_equal(got, want[:, 0].numpy())
+    assert np.array_equal(tiles(answer), want[:, 0].numpy())
+    # D's scores: sigmoid(D(x, 3)) in eval mode, sample by sample (not a function of the grid)
+    y = torch.full((6,), 3)
+    with torch.no_grad():
+        x = G(noise(6, G.nz, 11), y)
+        alone = [float(torch.sigmoid(D(x[i:i + 1], y[i:i + 1]))) for i in range(6)]
+    assert answer["runs"][0]["scores"] == pytest.approx(alone, abs=2e-4)
 
 
 def test_grid_answer_and_determinism(client):

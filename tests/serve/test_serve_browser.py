@@ -24,7 +24,7 @@ from tests.serve.server import get_json, serving
 webdriver = pytest.importorskip("selenium.webdriver", reason="Selenium is in the dev extra")
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.common.keys import Keys  # noqa: E402
-from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
+from selenium.webdriver.support.ui import Select, WebDriverWait  # noqa: E402
 
 CHROMIUM = find_chromium()
 CHROMEDRIVER = shutil.which("chromedriver")
@@ -33,12 +33,17 @@ pytestmark = [pytest.mark.slow, pytest.mark.skipif(
     reason="needs chromium and chromium-driver (`apt-get install chromium chromium-driver`; "
            "`make test` does it via scripts/system-deps.sh)")]
 
-# A small cDCGAN (the default preset at a quarter of its width), trained long enough that most
-# of its samples show the class asked for. "Most": at least MIN_CLASS_READ of a 16-sample grid.
-TRAIN = {"epochs": 3, "model.ngf": 16, "model.ndf": 16, "ema": 0.99, "threads": 1,
-         "device": "cpu", "eval.every": 0, "val_diagnostics": 256, "sample_every": 100,
-         "checkpoint_every": 100}
-MIN_CLASS_READ = 0.6
+# A small cDCGAN (the default preset at half its width, batch 32, 2 epochs: 3126 steps, 98 s
+# here beside other jobs), trained long enough that most of its samples show the class asked
+# for. "Most": the reference classifier reads NEW_CLASS (chosen before training) on more than
+# MIN_CLASS_READ of a CLASS_GRID-sample grid; this run measured 83%. (A conditional MLP did
+# not learn its classes in that time here: report 000's M4 at 2 epochs gave blobs that the
+# classifier read as one class.)
+TRAIN = {"epochs": 2, "batch_size": 32, "model.ngf": 16, "model.ndf": 16, "ema": 0.99,
+         "threads": 1, "device": "cpu", "eval.every": 0, "val_diagnostics": 256,
+         "sample_every": 100, "checkpoint_every": 100}
+MIN_CLASS_READ = 0.5
+CLASS_GRID = 36
 NEW_CLASS = 7
 
 
@@ -53,7 +58,7 @@ def class_run(tmp_path_factory, mnist_cache):
 
 @pytest.fixture(scope="module")
 def server(class_run):
-    with serving([class_run], "--which", "last", "--max-samples", "32") as url:
+    with serving([class_run], "--which", "last", "--max-samples", str(CLASS_GRID)) as url:
         yield url
 
 
@@ -131,13 +136,17 @@ def test_slider_and_class_in_chromium(server, browser):
     settled_after(browser, n)
     assert tile_images(browser) == first
     n = updates(browser)
+    Select(browser.find_element(By.ID, "n")).select_by_value(str(CLASS_GRID))
+    settled_after(browser, n)
+    n = updates(browser)
     browser.find_element(By.CSS_SELECTOR, f"#classes button[data-class='{NEW_CLASS}']").click()
     settled_after(browser, n)
     srcs = tile_images(browser)
+    assert len(srcs) == CLASS_GRID
     read = class_read(srcs, NEW_CLASS)
     print(f"reference classifier reads class {NEW_CLASS} on {read:.0%} of the grid")
-    assert read >= MIN_CLASS_READ, (f"the classifier read class {NEW_CLASS} on only {read:.0%} "
-                                    f"of the samples (threshold {MIN_CLASS_READ:.0%})")
+    assert read > MIN_CLASS_READ, (f"the classifier read class {NEW_CLASS} on only {read:.0%} "
+                                   f"of the samples (needs more than {MIN_CLASS_READ:.0%})")
 
     # interpolation: click two samples, a strip of 9 appears with a GIF link
     n = updates(browser)
@@ -192,7 +201,7 @@ def test_bad_inputs_in_chromium(server, browser):
     for query, message in [("class=99", "unknown label class='99': the classes are 0..9"),
                            ("sliders=nan", "slider 1 must be a finite number in [-10, 10]"),
                            ("sliders=1e300", "slider 1 must be in [-10, 10], got 1e+300"),
-                           ("n=1000", "n must be in 2..32, got 1000"),
+                           ("n=1000", f"n must be in 2..{CLASS_GRID}, got 1000"),
                            ("t=inf&to=2", "t must be a finite number")]:
         status, body = get_json(f"{server}/api/grid?{query}")
         assert status == 400 and message in body["error"], (query, body)

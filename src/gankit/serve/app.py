@@ -10,7 +10,7 @@ Routes (all GET; values in the query string, checked by `gankit.serve.query`):
 
 A bad value is HTTP 400 with {"error": "..."}; an unexpected failure is HTTP 500 with
 {"error": "..."} and the server keeps serving. Endpoints are plain functions, which Starlette
-runs in its thread pool, so several tabs are served at once (each model has its own lock).
+runs in its thread pool, so several tabs are served at once (requests only read the models).
 """
 from __future__ import annotations
 

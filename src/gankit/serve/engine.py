@@ -6,8 +6,10 @@ vector v = v(class) + t * (v(to) - v(class)), plus label_noise * N(0, I) (seed +
 the same nz share z exactly, so two runs side by side show the same latents.
 
 D's score is sigmoid(D(x, y)) with y the class nearest on the label path (class when t < 0.5,
-else `to`), judged as in training (BatchNorm on the grid's own statistics,
-`gankit.models.base.judging`): a score compares a sample with the others of its grid.
+else `to`), D in eval mode: BatchNorm uses its running statistics, so a sample's score depends
+on that sample alone, not on the rest of the grid. (The training diagnostics judge on batch
+statistics instead, `gankit.models.base.judging`; on a grid of generated images only, that
+pushed every score of the `default` run to ~1e-4 where eval mode gives 0.01-0.15.)
 """
 from __future__ import annotations
 
@@ -16,7 +18,6 @@ from dataclasses import dataclass
 import torch
 
 from gankit.exploration.latent import add_noise, lerp, slerp
-from gankit.models.base import judging
 from gankit.plots.grid import to_uint8
 from gankit.serve.models import ServedModel
 from gankit.serve.query import Limits, PathQuery, View
@@ -67,14 +68,14 @@ def d_label(view: View) -> int:
 
 @torch.no_grad()
 def render(model: ServedModel, z: torch.Tensor, v: torch.Tensor | None, label: int) -> Batch:
-    """G's images for (z, v) and D's probability that each is real, under the model's lock."""
+    """G's images for (z, v) and D's probability that each is real (both in eval mode)."""
     run = model.run
     dev = next(run.G.parameters()).device
-    with model.lock:
-        x = run.G.forward_vector(z.to(dev), None if v is None else v.to(dev))
-        y = torch.full((len(z),), label, dtype=torch.long, device=dev) if model.conditional else None
-        with judging(run.D) as D:
-            scores = torch.sigmoid(D(x, y)).float().cpu()
+    x = run.G.forward_vector(z.to(dev), None if v is None else v.to(dev))
+    y = None
+    if model.conditional:
+        y = torch.full((len(z),), label, dtype=torch.long, device=dev)
+    scores = torch.sigmoid(run.D(x, y)).float().cpu()
     return Batch(to_uint8(x, run.cfg.data.scale), scores, z, v)
 
 

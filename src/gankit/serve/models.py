@@ -7,8 +7,7 @@ is one clear line at startup, not a traceback.
 """
 from __future__ import annotations
 
-import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from gankit.serve.directions import Directions, coordinate_directions, principal_directions
@@ -20,14 +19,11 @@ DIRECTIONS = 5   # sliders per basis
 
 @dataclass
 class ServedModel:
-    """One generator on the page: its run, slider directions per basis, and a lock.
-
-    The lock serialises requests on this model: D is scored with BatchNorm on batch statistics
-    (`gankit.models.base.judging`), which swaps BN's buffers for the duration of a call."""
+    """One generator on the page: its run (G and D in eval mode, only read by requests, so
+    several requests may use it at once) and its slider directions per basis."""
     name: str
     run: Run
     directions: dict[str, Directions]
-    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @classmethod
     def from_run(cls, run: Run, name: str, k: int = DIRECTIONS, seed: int = 0) -> "ServedModel":

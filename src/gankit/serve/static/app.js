@@ -77,7 +77,7 @@ function renderGrid(data) {
       const img = document.createElement("img");
       img.src = `data:image/png;base64,${b64}`; img.alt = `sample ${i}`;
       const cap = document.createElement("figcaption");
-      cap.textContent = `D ${run.scores[i].toFixed(2)}`;
+      cap.textContent = `D ${run.scores[i].toFixed(3)}`;
       fig.append(img, cap);
       fig.addEventListener("click", () => pick(i));
       return fig;
@@ -96,7 +96,7 @@ function renderPath(data) {
     box.querySelector(".path").replaceChildren(...run.images.map((b64, i) => {
       const img = document.createElement("img");
       img.src = `data:image/png;base64,${b64}`; img.alt = `step ${i}`;
-      img.title = `D ${run.scores[i].toFixed(2)}`;
+      img.title = `D ${run.scores[i].toFixed(3)}`;
       return img;
     }));
   });
