@@ -173,7 +173,7 @@ def test_missing_run_folder_or_checkpoint(tmp_path, cgan_run):
     (run / "checkpoints" / "best.pt").unlink()
     with pytest.raises(ServeError, match=r"has no checkpoints/best.pt; train it first"):
         load_models([str(run)])
-    assert main(["serve", str(tmp_path / "nope"), "--port", "1"]) == 2
+    assert main(["serve", str(tmp_path / "nope"), "--port", "0"]) == 2
 
 
 def test_missing_run_is_one_line(tmp_path):
@@ -183,9 +183,22 @@ def test_missing_run_is_one_line(tmp_path):
 
     from tests.serve.server import SRC
     done = subprocess.run([sys.executable, "-m", "gankit.cli.main", "serve",
-                           str(tmp_path / "missing"), "--port", "1"], capture_output=True,
+                           str(tmp_path / "missing"), "--port", "0"], capture_output=True,
                           text=True, timeout=120, env={"PYTHONPATH": str(SRC), "PATH": "/usr/bin"})
     assert done.returncode == 2
     assert done.stderr.strip().splitlines() == [
         f"gankit: error: run folder {tmp_path / 'missing'} does not exist; give a folder "
         "written by `gankit train --out`"]
+
+
+def test_busy_port_is_one_line(cgan_run, capsys):
+    import socket
+
+    from gankit.cli.main import main
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        port = s.getsockname()[1]
+        assert main(["serve", str(cgan_run), "--port", str(port), "--which", "last"]) == 2
+    err = capsys.readouterr().err
+    assert f"cannot listen on 127.0.0.1:{port}" in err and "choose another --port" in err

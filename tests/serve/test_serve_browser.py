@@ -33,7 +33,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.skipif(
     reason="needs chromium and chromium-driver (`apt-get install chromium chromium-driver`; "
            "`make test` does it via scripts/system-deps.sh)")]
 
-# A small cDCGAN (the default preset at half its width, batch 32, 2 epochs: 3126 steps, 98 s
+# A small cDCGAN (the default preset at half its width, batch 32, 2 epochs: 3126 steps, 65-98 s
 # here beside other jobs), trained long enough that most of its samples show the class asked
 # for. "Most": the reference classifier reads NEW_CLASS (chosen before training) on more than
 # MIN_CLASS_READ of a CLASS_GRID-sample grid; this run measured 83%. (A conditional MLP did

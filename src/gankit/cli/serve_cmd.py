@@ -23,6 +23,7 @@ def run(args: argparse.Namespace) -> int:
     if args.host not in ("127.0.0.1", "localhost", "::1"):
         print(f"[gankit serve] warning: listening on {args.host}: anyone who can reach this "
               "machine can use the page", file=sys.stderr, flush=True)
+    _check_port(args.host, args.port)
     models = load_models(args.runs, which=args.which, device=args.device)
     app = create_app(models, max_samples=args.max_samples)
     url_host = f"[{args.host}]" if ":" in args.host else args.host
@@ -30,6 +31,23 @@ def run(args: argparse.Namespace) -> int:
           "(Ctrl-C stops)", file=sys.stderr, flush=True)
     uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
     return 0
+
+
+def _check_port(host: str, port: int) -> None:
+    """Fail before loading any model when the address cannot be listened on."""
+    import socket
+
+    from gankit.serve.errors import ServeError
+    if not 0 <= port <= 65535:
+        raise ServeError(f"--port must be in 0..65535, got {port}")
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        with socket.socket(infos[0][0], socket.SOCK_STREAM) as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            s.bind(infos[0][4])
+    except OSError as e:
+        raise ServeError(f"cannot listen on {host}:{port} ({e.strerror or e}); choose another "
+                         "--port (or --host)") from None
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:

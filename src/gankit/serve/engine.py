@@ -26,11 +26,9 @@ from gankit.training.sampling import noise
 
 @dataclass
 class Batch:
-    """Images of one model: uint8 (N, C, H, W), D's scores (N,), and their inputs."""
+    """Images of one model, uint8 (N, C, H, W), and D's probability that each is real (N,)."""
     images: torch.Tensor
     scores: torch.Tensor
-    z: torch.Tensor
-    v: torch.Tensor | None
 
 
 def limits_of(models: list[ServedModel], max_samples: int) -> Limits:
@@ -76,7 +74,7 @@ def render(model: ServedModel, z: torch.Tensor, v: torch.Tensor | None, label: i
     if model.conditional:
         y = torch.full((len(z),), label, dtype=torch.long, device=dev)
     scores = torch.sigmoid(run.D(x, y)).float().cpu()
-    return Batch(to_uint8(x, run.cfg.data.scale), scores, z, v)
+    return Batch(to_uint8(x, run.cfg.data.scale), scores)
 
 
 def grid(model: ServedModel, view: View) -> Batch:
