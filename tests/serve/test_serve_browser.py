@@ -162,6 +162,23 @@ def test_slider_and_class_in_chromium(server, browser):
         .get_attribute("href")
 
 
+def test_lock_seed(server, browser):
+    open_page(browser, server)
+    before = tile_images(browser)
+    n = updates(browser)
+    browser.find_element(By.ID, "reseed").click()                 # unlocked: new samples
+    settled_after(browser, n)
+    seed = browser.find_element(By.ID, "seed").get_attribute("value")
+    assert seed != "0" and tile_images(browser) != before
+    browser.find_element(By.ID, "lock").click()
+    assert not browser.find_element(By.ID, "reseed").is_enabled()
+    assert browser.find_element(By.ID, "seed").get_attribute("readOnly") == "true"
+    n = updates(browser)
+    browser.find_element(By.CSS_SELECTOR, "#classes button[data-class='2']").click()
+    settled_after(browser, n)
+    assert browser.find_element(By.ID, "seed").get_attribute("value") == seed
+
+
 def test_second_tab_and_parallel_requests(server, browser):
     open_page(browser, server)
     first_tab = browser.current_window_handle
