@@ -6,7 +6,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 RUN    ?= runs/default
 
-.PHONY: run test setup system-deps bench clean
+.PHONY: run test test-fast setup system-deps bench clean
 
 $(BIN)/gankit: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -32,6 +32,10 @@ run: setup
 
 test: setup system-deps
 	$(BIN)/python -m pytest
+
+# The fast tier for the edit-test loop (no end-to-end runs, browsers or process pools).
+test-fast: setup
+	$(BIN)/python -m pytest -m "not slow"
 
 bench: setup
 	$(BIN)/python benchmarks/train_speed.py
