@@ -24,6 +24,7 @@ from gankit.data import BatchLoader, load_dataset, qualified_name
 from gankit.models.base import batchnorm_layers, judging
 from gankit.training.checkpoint import (FORMAT_VERSION, CheckpointError, check_compatible,
                                         load_checkpoint, save_checkpoint)
+from gankit.training import fast
 from gankit.training.ema import EMA
 from gankit.training.runs import RunPaths
 from gankit.training.sampling import grid_inputs
@@ -102,6 +103,7 @@ class Trainer:
         # One D forward over [real; fake] halves the per-op overhead, but mixes real and fake
         # in BatchNorm's statistics; with BN in D the two go through D separately.
         self.joint_d = not batchnorm_layers(self.D)
+        self.compiled = fast.setup(self)  # resolves cfg.precision and cfg.compile
         self.epoch = 0          # epochs completed
         self.batch = 0          # next batch within the current epoch (mid-epoch resume)
         self.step = 0           # D steps taken in all
@@ -170,15 +172,17 @@ class Trainer:
 
     # ---- one step ----------------------------------------------------------------------
     def train_step(self, x: torch.Tensor, y: torch.Tensor | None, do_g: bool) -> None:
+        if self.compiled is not None:
+            return self.compiled.run(self, x, y, do_g)
         G, D, loss = self.G, self.D, self.loss
         z = torch.randn(x.shape[0], self.G.nz, generator=self.noise_gen, device=self.device)
         with torch.set_grad_enabled(do_g):
             fake = G(z, y)
         if self.joint_d:
             logits = D(torch.cat([x, fake.detach()]), None if y is None else torch.cat([y, y]))
-            real_logits, fake_logits = logits.split(x.shape[0])
+            real_logits, fake_logits = logits.float().split(x.shape[0])  # fp32 losses
         else:
-            real_logits, fake_logits = D(x, y), D(fake.detach(), y)
+            real_logits, fake_logits = D(x, y).float(), D(fake.detach(), y).float()
         d_loss = loss.d_loss(real_logits, fake_logits)
         if loss.gradient_penalty:
             d_loss = d_loss + loss.penalty(D, x, fake.detach(), y, generator=self.noise_gen)
@@ -198,7 +202,7 @@ class Trainer:
         if not do_g:
             return
         D.requires_grad_(False)  # no weight gradients for D in the G step: saves a third of D's backward
-        g_loss = loss.g_loss(D(fake, y))
+        g_loss = loss.g_loss(D(fake, y).float())
         self.opt_g.zero_grad(set_to_none=True)
         g_loss.backward()
         D.requires_grad_(True)
@@ -341,7 +345,8 @@ class Trainer:
         bar = logger.bar(e + 1, cfg.epochs, n, self.batch)
         for x, y in self.loader.epoch(e, self.batch):
             b = self.batch
-            self.train_step(x, y, do_g=(b + 1) % self.d_steps == 0 or b + 1 == n)
+            with fast.autocast(cfg.precision, self.device):
+                self.train_step(x, y, do_g=(b + 1) % self.d_steps == 0 or b + 1 == n)
             self.batch += 1
             self.step += 1
             for hook in self.hooks:
