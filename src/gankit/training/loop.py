@@ -103,7 +103,7 @@ class Trainer:
         # One D forward over [real; fake] halves the per-op overhead, but mixes real and fake
         # in BatchNorm's statistics; with BN in D the two go through D separately.
         self.joint_d = not batchnorm_layers(self.D)
-        self.compiled = fast.setup(self)  # resolves cfg.precision and cfg.compile
+        fast.setup(self)  # resolves cfg.precision and cfg.compile
         self.epoch = 0          # epochs completed
         self.batch = 0          # next batch within the current epoch (mid-epoch resume)
         self.step = 0           # D steps taken in all
@@ -172,8 +172,6 @@ class Trainer:
 
     # ---- one step ----------------------------------------------------------------------
     def train_step(self, x: torch.Tensor, y: torch.Tensor | None, do_g: bool) -> None:
-        if self.compiled is not None:
-            return self.compiled.run(self, x, y, do_g)
         G, D, loss = self.G, self.D, self.loss
         z = torch.randn(x.shape[0], self.G.nz, generator=self.noise_gen, device=self.device)
         with torch.set_grad_enabled(do_g):
@@ -191,7 +189,7 @@ class Trainer:
         if self.cfg.grad_clip:
             nn.utils.clip_grad_norm_(self.d_params, self.cfg.grad_clip)
         gn_d = grad_norm(self.d_params)
-        self.opt_d.step()
+        fast.adam_step(self.opt_d)
         self._check_finite(d_loss, "D")
         with torch.no_grad():
             rl, fl = real_logits.detach(), fake_logits.detach()
@@ -209,7 +207,7 @@ class Trainer:
         if self.cfg.grad_clip:
             nn.utils.clip_grad_norm_(self.g_params, self.cfg.grad_clip)
         gn_g = grad_norm(self.g_params)
-        self.opt_g.step()
+        fast.adam_step(self.opt_g)
         self._check_finite(g_loss, "G")
         if self.ema:
             self.ema.update()
