@@ -121,3 +121,21 @@ def test_cuda_bf16_step_matches_fp32(tmp_path: Path) -> None:
             t.train_step(x, y, do_g=True)
         grads.append(torch.cat([p.grad.flatten() for p in t.D.parameters()]))
     assert float((grads[0] - grads[1]).norm() / grads[0].norm()) < 0.05
+
+
+def test_a_run_from_before_the_settings_resumes_in_fp32(tmp_path: Path) -> None:
+    """Runs saved without `precision`/`compile` trained in fp32, uncompiled: they resume so."""
+    run = tmp_path / "old"
+    t = Trainer(tiny("seed000-m4", precision="fp32"), run, progress=False)
+    t.hooks.append(stop_at(0, 1))
+    with pytest.raises(Interrupted):
+        t.run()
+    saved = yaml.safe_load((run / "config.yaml").read_text())
+    del saved["precision"], saved["compile"]
+    (run / "config.yaml").write_text(yaml.safe_dump(saved))
+    ckpt = run / "checkpoints" / "last.pt"
+    state = torch.load(ckpt, weights_only=False)
+    del state["config"]["precision"], state["config"]["compile"]
+    torch.save(state, ckpt)
+    resume(run, progress=False)
+    assert yaml.safe_load((run / "config.yaml").read_text())["precision"] == "fp32"

@@ -1,4 +1,4 @@
-"""Where training speed lives: the precision of a step and the compiled whole step.
+"""Where training speed lives: a step's precision, compilation and Adam call.
 
 The models stay plain `nn.Module`s; this module decides how a step runs them.
 
@@ -23,13 +23,19 @@ import contextlib
 import os
 import shutil
 import sys
-from typing import Any, Callable
+from typing import Any
 
 import torch
-from torch import nn
 
 PRECISIONS = ("auto", "fp32", "bf16")
 COMPILE_MODES = ("auto", "on", "off")
+# What a run saved before these settings existed trained with: resuming it keeps them.
+LEGACY = {"precision": "fp32", "compile": "off"}
+
+
+def with_legacy(saved: dict[str, Any]) -> dict[str, Any]:
+    """A saved run's config dict with LEGACY filled in where it predates the settings."""
+    return {**LEGACY, **saved}
 
 
 def cpu_has_native_bf16() -> bool:

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import torch
+import yaml
 from torch import nn
 
 from gankit.config import TrainConfig, dump, to_dict
@@ -167,7 +168,8 @@ class Trainer:
     def restore(self, name: str = "last") -> None:
         path = self.paths.checkpoint(name)
         state = load_checkpoint(path, self.device)
-        check_compatible(state, to_dict(self.cfg), path)
+        check_compatible({**state, "config": fast.with_legacy(state["config"])},
+                         to_dict(self.cfg), path)
         self.load_state_dict(state)
 
     # ---- one step ----------------------------------------------------------------------
@@ -414,6 +416,10 @@ def resume(run_dir: str | Path, epochs: int | None = None, progress: bool = True
     """Continue a run from its last checkpoint (optionally to a new number of epochs)."""
     from gankit.training.runs import read_config
     cfg = read_config(run_dir)
+    saved = yaml.safe_load(RunPaths(Path(run_dir)).config.read_text())
+    for key, value in fast.LEGACY.items():
+        if key not in saved:  # a run from before the setting existed
+            setattr(cfg, key, value)
     if epochs is not None:
         cfg.epochs = epochs
     trainer = Trainer(cfg, run_dir, progress=progress)
