@@ -154,14 +154,19 @@ def peak_gflops(threads: int) -> dict[str, float]:
     return out
 
 
-def jax_epoch(epochs: int = 3) -> float | None:
-    """Steady seconds/epoch of report 000's JAX script (None when JAX is not installed)."""
+def jax_installed() -> bool:
+    """Whether report 000's stack (the `bench` extra) is importable here."""
     try:
         import flax  # noqa: F401
         import jax  # noqa: F401
         import optax  # noqa: F401
     except ImportError:
-        return None
+        return False
+    return JAX_SCRIPT.is_file()
+
+
+def jax_epoch(epochs: int = 2) -> float | None:
+    """Steady seconds/epoch of report 000's JAX script (the epochs after its first)."""
     with tempfile.TemporaryDirectory() as tmp:
         out = subprocess.run([sys.executable, str(JAX_SCRIPT), str(epochs), f"{tmp}/s.npz"],
                              capture_output=True, text=True, timeout=1800)
@@ -187,7 +192,7 @@ def run_case(key: str, args: argparse.Namespace, train) -> None:
     per_epoch = -(-len(train) // batch)
     print(f"\n== {label} ({preset}; {per_epoch} batches/epoch; times extrapolated from "
           f"{args.rounds} rounds of {args.batches} batches)")
-    jax_before = jax_epoch() if key == "mlp" and not args.no_jax else None
+    with_jax = key == "mlp" and not args.no_jax and jax_installed()
     with tempfile.TemporaryDirectory() as tmp:
         timers: dict[str, GankitTimer | PlainTimer] = {}
         for name, (precision, comp) in VARIANTS.items():
@@ -197,28 +202,29 @@ def run_case(key: str, args: argparse.Namespace, train) -> None:
                   f"({timers[name].threads} threads)", flush=True)
         timers["plain"] = PlainTimer(preset, batch, train.images, train.labels, f"{tmp}/plain")
         times: dict[str, list[float]] = {k: [] for k in timers}
+        if with_jax:
+            times["jax"] = []
         for _ in range(args.rounds):
             for name, timer in timers.items():
                 times[name].append(timer.time(args.batches) * per_epoch)
+            if with_jax:  # in the same rounds: the machine's speed drifts
+                times["jax"].append(jax_epoch() or float("nan"))
         flops = step_flops(timers["old"]) * per_epoch
         peaks = peak_gflops(timers["old"].threads)
         if args.profile:
             for name in ("old", "bf16"):
                 profile(timers[name], f"{label}, {name}")
-    jax_after = jax_epoch() if key == "mlp" and not args.no_jax else None
     med = {k: statistics.median(v) for k, v in times.items()}
     spread = {k: (min(v), max(v)) for k, v in times.items()}
     old = med["old"]
-    print(f"  {'variant':<11} {'s/epoch':>8} {'range':>14} {'x old':>6} {'x plain':>8}")
+    print(f"  {'variant':<14} {'s/epoch':>8} {'range':>14} {'x old':>6} {'x plain':>8}")
     for name in med:
         lo, hi = spread[name]
-        print(f"  {name:<11} {med[name]:8.2f} {lo:6.2f}-{hi:<7.2f} {med[name] / old:6.2f} "
+        print(f"  {name:<14} {med[name]:8.2f} {lo:6.2f}-{hi:<7.2f} {med[name] / old:6.2f} "
               f"{med[name] / med['plain']:8.2f}")
-    jaxes = [j for j in (jax_before, jax_after) if j]
-    if jaxes:
-        jx = statistics.mean(jaxes)
-        print(f"  jax        {jx:8.2f} ({', '.join(f'{j:.2f}' for j in jaxes)} before/after); "
-              + ", ".join(f"{k} / jax = {med[k] / jx:.2f}" for k in VARIANTS))
+    if with_jax:
+        print("  x jax: " + ", ".join(f"{k} {med[k] / med['jax']:.2f}" for k in VARIANTS)
+              + " (jax: report000_jax.py's steady epoch, 2 epochs a round)")
     elif key == "mlp":
         print("  jax: not measured (pip install -e '.[bench]' for the JAX reference)")
     print(f"  limit: {flops / 1e9:.0f} GFLOP/epoch; GEMM peak now "
