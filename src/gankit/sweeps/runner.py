@@ -103,6 +103,7 @@ def read_progress(ckpt: Path) -> tuple[int, int]:
 
 def plan(sweep: Sweep, out: str | Path) -> list[Planned]:
     """What each run needs. Raises ConfigError when a folder holds a run of another config."""
+    from gankit.training import fast
     from gankit.training.checkpoint import config_differences
     out = Path(out)
     planned = []
@@ -117,7 +118,7 @@ def plan(sweep: Sweep, out: str | Path) -> list[Planned]:
         if not isinstance(old, dict):
             raise ConfigError(f"{path} has a checkpoint but no readable config.yaml; delete the "
                               "folder to start the point again")
-        diffs = config_differences(old, to_dict(run.cfg))
+        diffs = config_differences(fast.comparable(old), fast.comparable(to_dict(run.cfg)))
         if diffs:
             raise ConfigError(
                 f"{path} holds a run of another config than point {run.name} now resolves to "

@@ -123,6 +123,18 @@ def adam_step(opt: torch.optim.Adam) -> None:
                            maximize=False)
 
 
+def comparable(saved: dict[str, Any]) -> dict[str, Any]:
+    """A config dict as a Trainer records it: settings a saved run predates filled in from
+    LEGACY, `auto` resolved for the config's device. Lets a sweep compare a point with the
+    run it already started."""
+    from gankit.training.loop import pick_device
+    out = with_legacy(saved)
+    device = pick_device(out.get("device", "auto"))
+    out["precision"] = resolve_precision(out["precision"], device)
+    out["compile"] = "on" if resolve_compile(out["compile"], device) else "off"
+    return out
+
+
 def setup(trainer: Any) -> None:
     """Resolve `precision` and `compile` for a Trainer, record the resolved values in its
     config (so a resumed run keeps them), and compile G and D in place when compiling."""
