@@ -139,3 +139,18 @@ def test_a_run_from_before_the_settings_resumes_in_fp32(tmp_path: Path) -> None:
     torch.save(state, ckpt)
     resume(run, progress=False)
     assert yaml.safe_load((run / "config.yaml").read_text())["precision"] == "fp32"
+
+
+@pytest.mark.slow
+def test_compiled_run_trains_and_is_recorded(tmp_path: Path) -> None:
+    """compile=on compiles G and D in place: same modules, same state_dict keys."""
+    if not fast.compiler_available():
+        pytest.skip("no C++ compiler for torch.compile's CPU backend")
+    cfg = tiny("seed000-m4", compile="on", epochs=1)
+    t = Trainer(cfg, tmp_path / "run", progress=False)
+    keys = set(t.G.state_dict())
+    t.run()
+    assert set(t.G.state_dict()) == keys and not any("_orig_mod" in k for k in keys)
+    assert yaml.safe_load((tmp_path / "run" / "config.yaml").read_text())["compile"] == "on"
+    state = torch.load(tmp_path / "run" / "checkpoints" / "last.pt", weights_only=True)
+    assert all(torch.isfinite(v).all() for v in state["G"].values())

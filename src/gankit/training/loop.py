@@ -23,9 +23,9 @@ from torch import nn
 from gankit.config import TrainConfig, dump, to_dict
 from gankit.data import BatchLoader, load_dataset, qualified_name
 from gankit.models.base import batchnorm_layers, judging
+from gankit.training import fast
 from gankit.training.checkpoint import (FORMAT_VERSION, CheckpointError, check_compatible,
                                         load_checkpoint, save_checkpoint)
-from gankit.training import fast
 from gankit.training.ema import EMA
 from gankit.training.runs import RunPaths
 from gankit.training.sampling import grid_inputs
