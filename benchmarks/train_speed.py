@@ -225,7 +225,7 @@ def run_case(key: str, args: argparse.Namespace, train) -> None:
     if with_jax:
         print("  x jax: " + ", ".join(f"{k} {med[k] / med['jax']:.2f}" for k in VARIANTS)
               + " (jax: report000_jax.py's steady epoch, 2 epochs a round)")
-    elif key == "mlp":
+    elif key == "mlp" and not args.no_jax:
         print("  jax: not measured (pip install -e '.[bench]' for the JAX reference)")
     print(f"  limit: {flops / 1e9:.0f} GFLOP/epoch; GEMM peak now "
           + ", ".join(f"{k} {v:.0f} GFLOP/s" for k, v in peaks.items())
