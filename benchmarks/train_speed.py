@@ -1,119 +1,254 @@
-"""Seconds per epoch (50k MNIST images): gankit's loop beside a plain PyTorch loop, same models.
+"""Seconds per epoch (50k MNIST images) of gankit's step paths beside a plain PyTorch loop, the
+JAX reference of report 000 and the arithmetic limit, all measured in one process run.
 
-The plain loop is the kind the reports use: a torch DataLoader over a float TensorDataset,
-separate D passes on real and fake, nn.BCEWithLogitsLoss, default Adam, a `.item()` per step
-for logging. Both loops run the same models, in the same process, one after the other.
+Variants, each timed on the same model in the same process:
+  old       precision=fp32 compile=off: today's eager path, kept selectable
+  bf16      precision=bf16 compile=off: bf16 GEMMs/convolutions, fp32 weights and Adam
+  fp32-compiled, bf16-compiled   the same with compile=on (G and D through torch.compile)
+  plain     a textbook loop: DataLoader over a float TensorDataset, BCEWithLogitsLoss, default
+            Adam, separate D passes, an .item() per step
+  jax       ../shared/bench/report000_jax.py (report 000's MLP only; needs the `bench` extra)
+  limit     FLOPs per epoch (counted on one step) / the peak GEMM rate measured here
 
-    python benchmarks/train_speed.py [--batches N] [--which mlp|dcgan|both]
+The machine is shared and its speed drifts, so the variants are timed in interleaved rounds
+(every variant N batches per round) and each figure is the median over rounds; compare the
+ratios, not the absolute times.
 
-With --batches N only N batches are timed and the epoch time is extrapolated (say so).
+    python benchmarks/train_speed.py [--which mlp,dcgan,default] [--batches N] [--rounds R]
+                                     [--no-jax] [--profile]
 """
 from __future__ import annotations
 
 import argparse
+import os
+import re
+import statistics
+import subprocess
+import sys
 import tempfile
 import time
+from pathlib import Path
 
 import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
+from torch.utils.flop_counter import FlopCounterMode
 
 from gankit.config import resolve
 from gankit.data import load_dataset
+from gankit.training.fast import autocast
 from gankit.training.loop import Trainer
 
-CASES = {"mlp": ("mlp-cgan-m4", 64, "report 000 MLP cGAN, batch 64", 3.0),
-         "dcgan": ("dcgan-r004", 128, "report 004 DCGAN, batch 128", 40.0)}
+CASES = {"mlp": ("mlp-cgan-m4", 64, "report 000 MLP cGAN, batch 64"),
+         "dcgan": ("dcgan-r004", 128, "report 004 DCGAN, batch 128"),
+         "default": ("default", 64, "default preset, batch 64")}
+VARIANTS = {"old": ("fp32", "off"), "bf16": ("bf16", "off"), "fp32-compiled": ("fp32", "on"),
+            "bf16-compiled": ("bf16", "on")}
+JAX_SCRIPT = Path(__file__).resolve().parents[1] / ".." / "shared" / "bench" / "report000_jax.py"
 
 
-def plain_epoch(cfg, G: nn.Module, D: nn.Module, images: torch.Tensor, labels: torch.Tensor,
-                max_batches: int | None) -> tuple[float, int]:
-    """One epoch of a textbook GAN loop; returns (seconds, batches)."""
-    conditional = cfg.model.conditional
-    ds = TensorDataset(images.float().div(127.5).sub(1), labels)
-    dl = DataLoader(ds, batch_size=cfg.batch_size, shuffle=True)
-    opt_g = torch.optim.Adam(G.parameters(), lr=cfg.optim.g_lr, betas=tuple(cfg.optim.g_betas))
-    opt_d = torch.optim.Adam(D.parameters(), lr=cfg.optim.d_lr, betas=tuple(cfg.optim.d_betas))
-    bce = nn.BCEWithLogitsLoss()
-    t0 = time.perf_counter()
-    n = 0
-    for x, y in dl:
-        y = y if conditional else None
-        b = x.shape[0]
-        z = torch.randn(b, G.nz)
-        fake = G(z, y)
-        opt_d.zero_grad()
-        d_loss = (bce(D(x, y), torch.ones(b)) + bce(D(fake.detach(), y), torch.zeros(b))) / 2
-        d_loss.backward()
-        opt_d.step()
-        opt_g.zero_grad()
-        g_loss = bce(D(fake, y), torch.ones(b))
-        g_loss.backward()
-        opt_g.step()
-        _ = d_loss.item(), g_loss.item()
-        n += 1
-        if max_batches and n >= max_batches:
-            break
-    return time.perf_counter() - t0, n
+class GankitTimer:
+    """One Trainer in one step variant; `time(n)` runs n batches and returns seconds/batch."""
+
+    def __init__(self, preset: str, batch: int, precision: str, compile_: str, tmp: str) -> None:
+        cfg = resolve(preset, {"batch_size": batch, "device": "cpu", "precision": precision,
+                               "compile": compile_})
+        self.trainer = Trainer(cfg, tmp, progress=False)
+        self.threads = torch.get_num_threads()
+        self.batches = self._batches()
+        t0 = time.perf_counter()
+        self.time(3)  # compilation (when on) and first-call overheads
+        self.warmup = time.perf_counter() - t0
+
+    def _batches(self):
+        while True:
+            yield from self.trainer.loader.epoch(0)
+
+    def time(self, n: int) -> float:
+        torch.set_num_threads(self.threads)
+        tr = self.trainer
+        t0 = time.perf_counter()
+        for _ in range(n):
+            x, y = next(self.batches)
+            with autocast(tr.cfg.precision, tr.device):
+                tr.train_step(x, y, do_g=True)
+        _ = tr.epoch_means()
+        return (time.perf_counter() - t0) / n
 
 
-def gankit_epoch(trainer: Trainer, max_batches: int | None) -> tuple[float, int]:
-    t0 = time.perf_counter()
-    n = 0
-    total = len(trainer.loader)
-    for x, y in trainer.loader.epoch(0):
-        trainer.train_step(x, y, do_g=True)
-        n += 1
-        if max_batches and n >= max_batches:
-            break
-    _ = trainer.epoch_means()
-    return time.perf_counter() - t0, n if max_batches else total
+class PlainTimer:
+    """A textbook GAN loop on the same architecture (fresh models of the preset)."""
+
+    def __init__(self, preset: str, batch: int, images: torch.Tensor, labels: torch.Tensor,
+                 tmp: str) -> None:
+        cfg = resolve(preset, {"batch_size": batch, "device": "cpu", "precision": "fp32",
+                               "compile": "off"})
+        tr = Trainer(cfg, tmp, progress=False)
+        self.G, self.D, self.cfg = tr.G, tr.D, cfg
+        self.threads = os.cpu_count() or 1  # the plain loop as users run it
+        ds = TensorDataset(images.float().div(127.5).sub(1), labels)
+        self.dl = DataLoader(ds, batch_size=batch, shuffle=True)
+        self.it = iter(self.dl)
+        o = cfg.optim
+        self.opt_g = torch.optim.Adam(self.G.parameters(), lr=o.g_lr, betas=tuple(o.g_betas))
+        self.opt_d = torch.optim.Adam(self.D.parameters(), lr=o.d_lr, betas=tuple(o.d_betas))
+        self.bce = nn.BCEWithLogitsLoss()
+        self.time(3)
+
+    def _next(self):
+        try:
+            return next(self.it)
+        except StopIteration:
+            self.it = iter(self.dl)
+            return next(self.it)
+
+    def time(self, n: int) -> float:
+        torch.set_num_threads(self.threads)
+        G, D, bce = self.G, self.D, self.bce
+        t0 = time.perf_counter()
+        for _ in range(n):
+            x, y = self._next()
+            y = y if self.cfg.model.conditional else None
+            b = x.shape[0]
+            fake = G(torch.randn(b, G.nz), y)
+            self.opt_d.zero_grad()
+            d_loss = (bce(D(x, y), torch.ones(b)) + bce(D(fake.detach(), y), torch.zeros(b))) / 2
+            d_loss.backward()
+            self.opt_d.step()
+            self.opt_g.zero_grad()
+            g_loss = bce(D(fake, y), torch.ones(b))
+            g_loss.backward()
+            self.opt_g.step()
+            _ = d_loss.item(), g_loss.item()
+        return (time.perf_counter() - t0) / n
 
 
-def profile(trainer: Trainer, label: str, batches: int = 30) -> None:
-    """Where gankit's step time goes: the top ops by self CPU time over `batches` steps."""
+def step_flops(timer: GankitTimer) -> int:
+    """FLOPs of one training step (D and G), counted by torch's FLOP counter."""
+    tr = timer.trainer
+    x, y = next(timer.batches)
+    with FlopCounterMode(display=False) as counter:
+        tr.train_step(x, y, do_g=True)
+    return counter.get_total_flops()
+
+
+def peak_gflops(threads: int) -> dict[str, float]:
+    """The GEMM rates of this machine now: 1024^2 matmuls, fp32 through MKL (torch.mm) and
+    oneDNN (mkldnn_linear), and bf16."""
+    torch.set_num_threads(threads)
+    n = 1024
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    am, bm = a.to_mkldnn(), b.to_mkldnn()
+    ab, bb = a.bfloat16(), b.bfloat16()
+    cases = {"fp32 mkl": lambda: torch.mm(a, b),
+             "fp32 onednn": lambda: torch._C._nn.mkldnn_linear(am, bm),
+             "bf16": lambda: torch.mm(ab, bb)}
+    out = {}
+    for name, fn in cases.items():
+        fn()
+        reps = 20
+        t0 = time.perf_counter()
+        for _ in range(reps):
+            fn()
+        out[name] = 2 * n ** 3 * reps / (time.perf_counter() - t0) / 1e9
+    return out
+
+
+def jax_installed() -> bool:
+    """Whether report 000's stack (the `bench` extra) is importable here."""
+    try:
+        import flax  # noqa: F401
+        import jax  # noqa: F401
+        import optax  # noqa: F401
+    except ImportError:
+        return False
+    return JAX_SCRIPT.is_file()
+
+
+def jax_epoch(epochs: int = 2) -> float | None:
+    """Steady seconds/epoch of report 000's JAX script (the epochs after its first)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        out = subprocess.run([sys.executable, str(JAX_SCRIPT), str(epochs), f"{tmp}/s.npz"],
+                             capture_output=True, text=True, timeout=1800)
+    m = re.search(r"steady seconds/epoch ([0-9.]+)", out.stdout)
+    if not m:
+        print(f"  (JAX reference failed: {out.stderr.strip().splitlines()[-1:]})")
+        return None
+    return float(m.group(1))
+
+
+def profile(timer: GankitTimer, label: str, batches: int = 30) -> None:
+    """Where a variant's step time goes: the top ops by self CPU time over `batches` steps."""
     from torch.profiler import ProfilerActivity
     from torch.profiler import profile as torch_profile
     with torch_profile(activities=[ProfilerActivity.CPU]) as prof:
-        gankit_epoch(trainer, batches)
-    print(f"{label}: top ops over {batches} gankit steps")
-    print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=12))
+        timer.time(batches)
+    print(f"{label}: top ops over {batches} steps")
+    print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=15))
+
+
+def run_case(key: str, args: argparse.Namespace, train) -> None:
+    preset, batch, label = CASES[key]
+    per_epoch = -(-len(train) // batch)
+    print(f"\n== {label} ({preset}; {per_epoch} batches/epoch; times extrapolated from "
+          f"{args.rounds} rounds of {args.batches} batches)")
+    with_jax = key == "mlp" and not args.no_jax and jax_installed()
+    with tempfile.TemporaryDirectory() as tmp:
+        timers: dict[str, GankitTimer | PlainTimer] = {}
+        for name, (precision, comp) in VARIANTS.items():
+            t0 = time.perf_counter()
+            timers[name] = GankitTimer(preset, batch, precision, comp, f"{tmp}/{name}")
+            print(f"  {name}: ready in {time.perf_counter() - t0:.0f} s "
+                  f"({timers[name].threads} threads)", flush=True)
+        timers["plain"] = PlainTimer(preset, batch, train.images, train.labels, f"{tmp}/plain")
+        times: dict[str, list[float]] = {k: [] for k in timers}
+        if with_jax:
+            times["jax"] = []
+        for _ in range(args.rounds):
+            for name, timer in timers.items():
+                times[name].append(timer.time(args.batches) * per_epoch)
+            if with_jax:  # in the same rounds: the machine's speed drifts
+                times["jax"].append(jax_epoch() or float("nan"))
+        flops = step_flops(timers["old"]) * per_epoch
+        peaks = peak_gflops(timers["old"].threads)
+        if args.profile:
+            for name in ("old", "bf16"):
+                profile(timers[name], f"{label}, {name}")
+    med = {k: statistics.median(v) for k, v in times.items()}
+    spread = {k: (min(v), max(v)) for k, v in times.items()}
+    old = med["old"]
+    print(f"  {'variant':<14} {'s/epoch':>8} {'range':>14} {'x old':>6} {'x plain':>8}")
+    for name in med:
+        lo, hi = spread[name]
+        print(f"  {name:<14} {med[name]:8.2f} {lo:6.2f}-{hi:<7.2f} {med[name] / old:6.2f} "
+              f"{med[name] / med['plain']:8.2f}")
+    if with_jax:
+        print("  x jax: " + ", ".join(f"{k} {med[k] / med['jax']:.2f}" for k in VARIANTS)
+              + " (jax: report000_jax.py's steady epoch, 2 epochs a round)")
+    elif key == "mlp" and not args.no_jax:
+        print("  jax: not measured (pip install -e '.[bench]' for the JAX reference)")
+    print(f"  limit: {flops / 1e9:.0f} GFLOP/epoch; GEMM peak now "
+          + ", ".join(f"{k} {v:.0f} GFLOP/s" for k, v in peaks.items())
+          + f" -> fp32 {flops / 1e9 / peaks['fp32 onednn']:.2f} s, "
+          f"bf16 {flops / 1e9 / peaks['bf16']:.2f} s per epoch")
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--which", default="both", choices=["mlp", "dcgan", "both"])
-    ap.add_argument("--batches", type=int, default=None,
-                    help="time only N batches and extrapolate to the epoch")
+    ap.add_argument("--which", default="mlp,dcgan,default",
+                    help="comma-separated cases: " + ", ".join(CASES))
+    ap.add_argument("--batches", type=int, default=40, help="batches per variant per round")
+    ap.add_argument("--rounds", type=int, default=5, help="interleaved timing rounds")
+    ap.add_argument("--no-jax", action="store_true", help="skip the JAX reference")
     ap.add_argument("--profile", action="store_true",
-                    help="also print the ops that take gankit's step time (torch.profiler)")
+                    help="also print the ops that take the old and bf16 steps' time")
     args = ap.parse_args()
     train = load_dataset("mnist", "train")
-    default_threads = torch.get_num_threads()
-    print(f"torch {torch.__version__}, {default_threads} cores, 50k MNIST images")
-    for key in (["mlp", "dcgan"] if args.which == "both" else [args.which]):
-        preset, batch, label, target = CASES[key]
-        cfg = resolve(preset, {"batch_size": batch, "device": "cpu"})
-        with tempfile.TemporaryDirectory() as tmp:
-            trainer = Trainer(cfg, tmp, progress=False)
-            G, D = trainer.G, trainer.D
-            batches_per_epoch = len(trainer.loader)
-            # warm-up (allocator, first-call overheads) for both loops
-            gankit_epoch(trainer, 5)
-            plain_epoch(cfg, G, D, train.images, train.labels, 5)
-            g_threads = torch.get_num_threads()  # the preset's `threads`
-            t_g, n_g = gankit_epoch(trainer, args.batches)
-            if args.profile:
-                profile(trainer, label)
-            torch.set_num_threads(default_threads)  # the plain loop as users run it
-            t_p, n_p = plain_epoch(cfg, G, D, train.images, train.labels, args.batches)
-        e_g = t_g * batches_per_epoch / n_g
-        e_p = t_p * batches_per_epoch / n_p
-        note = f" (extrapolated from {args.batches} batches)" if args.batches else ""
-        print(f"{label}: gankit {e_g:.2f} s/epoch ({g_threads} threads), plain PyTorch "
-              f"{e_p:.2f} s/epoch ({default_threads} threads), "
-              f"speed-up x{e_p / e_g:.2f}; target <= {target:.1f} s: "
-              f"{'met' if e_g <= target else 'MISSED'}{note}")
+    print(f"torch {torch.__version__}, {os.cpu_count()} cores, 50k MNIST images")
+    for key in args.which.split(","):
+        if key not in CASES:
+            raise SystemExit(f"unknown case {key!r}; valid: {', '.join(CASES)}")
+        run_case(key, args, train)
 
 
 if __name__ == "__main__":

@@ -95,6 +95,8 @@ class TrainConfig:
     checkpoint_every: int = 1
     grad_clip: float = 0.0         # 0: off
     val_diagnostics: int = 2048    # validation images used for the held-out diagnostics per epoch
+    precision: str = "auto"        # fp32 | bf16 | auto (bf16 where the device has it natively)
+    compile: str = "auto"          # on | off | auto (on for CUDA; on CPU it did not pay here)
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     loss: LossConfig = field(default_factory=LossConfig)

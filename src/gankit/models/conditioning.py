@@ -19,7 +19,10 @@ def check_labels(y: torch.Tensor | None, num_classes: int, who: str) -> torch.Te
         raise ValueError(f"{who}: labels must be integers, got {y.dtype}")
     y = y.reshape(-1).long()
     # One host sync per call; cheap next to the models and it turns an opaque index error into
-    # a readable one.
+    # a readable one. Skipped while torch.compile traces (compile=on, training/fast.py): a sync
+    # would split the compiled graph, and training labels come from a checked dataset.
+    if torch.compiler.is_compiling():
+        return y
     if y.numel() and (int(y.min()) < 0 or int(y.max()) >= num_classes):
         raise ValueError(f"{who}: labels must lie in [0, {num_classes - 1}], "
                          f"got min {int(y.min())}, max {int(y.max())}")

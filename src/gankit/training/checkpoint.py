@@ -20,6 +20,7 @@ import torch
 from gankit.config import keys
 from gankit.errors import GankitError
 from gankit.fileio import atomic_path
+from gankit.training import fast
 
 FORMAT_VERSION = 1
 
@@ -91,7 +92,7 @@ def config_differences(a: dict, b: dict) -> list[str]:
 
 def check_compatible(state: dict, config: dict, path: str | os.PathLike) -> None:
     """Refuse a checkpoint whose config differs from the run's in anything that matters."""
-    diffs = config_differences(state["config"], config)
+    diffs = config_differences(fast.with_legacy(state["config"]), config)
     if diffs:
         raise CheckpointError(f"checkpoint {path} was written by a different config; it cannot "
                               "continue this run. Differences: " + "; ".join(diffs) +

@@ -30,6 +30,7 @@ from gankit.models import build_models, describe
 from gankit.models.base import batchnorm_layers, evaluating, judging
 from gankit.plots.grid import composite, save_grid
 from gankit.sampling import grid_inputs
+from gankit.training import fast
 from gankit.training.checkpoint import FORMAT_VERSION, CheckpointError, save_checkpoint
 from gankit.training.ema import EMA
 from gankit.training.logging import Logger
@@ -47,13 +48,6 @@ class Interrupted(GankitError):
     """Training was stopped by SIGINT/SIGTERM after saving a checkpoint."""
     exit_code = 130
     kind = "stopped"
-
-
-def pick_device(name: str) -> torch.device:
-    """'auto' is CUDA when present, else CPU."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
 
 
 def grad_norm(params: list[nn.Parameter]) -> torch.Tensor:
@@ -79,7 +73,7 @@ class Trainer:
     def __init__(self, cfg: TrainConfig, run_dir: str | Path, progress: bool = True) -> None:
         self.cfg = cfg
         self.paths = RunPaths(Path(run_dir))
-        self.device = pick_device(cfg.device)
+        self.device = fast.pick_device(cfg.device)
         if cfg.threads > 0:
             torch.set_num_threads(cfg.threads)
         self.progress = progress
@@ -107,6 +101,7 @@ class Trainer:
         # One D forward over [real; fake] halves the per-op overhead, but mixes real and fake
         # in BatchNorm's statistics; with BN in D the two go through D separately.
         self.joint_d = not batchnorm_layers(self.D)
+        fast.setup(self)  # resolves cfg.precision and cfg.compile
         self.epoch = 0          # epochs completed
         self.batch = 0          # next batch within the current epoch (mid-epoch resume)
         self.step = 0           # D steps taken in all
@@ -180,9 +175,9 @@ class Trainer:
             fake = G(z, y)
         if self.joint_d:
             logits = D(torch.cat([x, fake.detach()]), None if y is None else torch.cat([y, y]))
-            real_logits, fake_logits = logits.split(x.shape[0])
+            real_logits, fake_logits = logits.float().split(x.shape[0])  # fp32 losses
         else:
-            real_logits, fake_logits = D(x, y), D(fake.detach(), y)
+            real_logits, fake_logits = D(x, y).float(), D(fake.detach(), y).float()
         d_loss = loss.d_loss(real_logits, fake_logits)
         if loss.gradient_penalty:
             d_loss = d_loss + loss.penalty(D, x, fake.detach(), y, generator=self.noise_gen)
@@ -191,21 +186,21 @@ class Trainer:
         if self.cfg.grad_clip:
             nn.utils.clip_grad_norm_(self.d_params, self.cfg.grad_clip)
         gn_d = grad_norm(self.d_params)
-        self.opt_d.step()
+        fast.adam_step(self.opt_d)
         self._check_finite(d_loss, "D")
         self.d_sum += torch.cat([logit_stats(d_loss, real_logits, fake_logits), gn_d[None]])
         self.d_count += 1
         if not do_g:
             return
         D.requires_grad_(False)  # no weight gradients for D in the G step: saves a third of D's backward
-        g_loss = loss.g_loss(D(fake, y))
+        g_loss = loss.g_loss(D(fake, y).float())
         self.opt_g.zero_grad(set_to_none=True)
         g_loss.backward()
         D.requires_grad_(True)
         if self.cfg.grad_clip:
             nn.utils.clip_grad_norm_(self.g_params, self.cfg.grad_clip)
         gn_g = grad_norm(self.g_params)
-        self.opt_g.step()
+        fast.adam_step(self.opt_g)
         self._check_finite(g_loss, "G")
         if self.ema:
             self.ema.update()
@@ -323,7 +318,8 @@ class Trainer:
         bar = logger.bar(e + 1, cfg.epochs, n, self.batch)
         for x, y in self.loader.epoch(e, self.batch):
             b = self.batch
-            self.train_step(x, y, do_g=(b + 1) % self.d_steps == 0 or b + 1 == n)
+            with fast.autocast(cfg.precision, self.device):
+                self.train_step(x, y, do_g=(b + 1) % self.d_steps == 0 or b + 1 == n)
             self.batch += 1
             self.step += 1
             for hook in self.hooks:
@@ -393,12 +389,13 @@ def resume(run_dir: str | Path, epochs: int | None = None, progress: bool = True
     """Continue a run from checkpoint `which` (last | best | a file), optionally to a new
     number of epochs, with the run's own config or `cfg` (that config with resumable changes,
     e.g. the device). An unreadable last.pt falls back to last.prev.pt, then best.pt, with a
-    warning."""
+    warning. A run saved before `precision`/`compile` existed continues as it ran
+    (`fast.LEGACY`, filled in by `read_config`)."""
     cfg = cfg or read_config(run_dir)
     if epochs is not None:
         cfg.epochs = epochs
     state, path = resume_state(RunPaths(Path(run_dir)), which, to_dict(cfg),
-                               pick_device(cfg.device))
+                               fast.pick_device(cfg.device))
     trainer = Trainer(cfg, run_dir, progress=progress)
     trainer.load_state_dict(state)
     print(f"gankit: resuming {run_dir} from {path.name} at epoch {trainer.epoch + 1}, "

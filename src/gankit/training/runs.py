@@ -21,6 +21,7 @@ from gankit.data import load_dataset, qualified_name
 from gankit.errors import GankitError
 from gankit.fileio import atomic_write
 from gankit.models import build_models
+from gankit.training import fast
 from gankit.training.checkpoint import (CheckpointError, check_compatible, load_checkpoint,
                                         load_resumable)
 from gankit.training.validate import validate
@@ -197,7 +198,7 @@ def read_config(run_dir: str | Path) -> TrainConfig:
     """The resolved config a run was started with."""
     paths = RunPaths(Path(run_dir))
     paths.require_run()
-    return from_dict(yaml.safe_load(paths.config.read_text()))
+    return from_dict(fast.with_legacy(yaml.safe_load(paths.config.read_text())))
 
 
 def next_run_dir(base: str | Path, name: str) -> Path:

@@ -38,6 +38,7 @@ from gankit.metrics.features import FEATURE_SPACES
 from gankit.metrics.inception import FEATURE as INCEPTION_DIM, INSTALL_HINT
 from gankit.models import ARCHITECTURES, D_CONDS, G_CONDS, INITS, build_models
 from gankit.models.registry import FAMILY_FIELDS, SHARED_FIELDS
+from gankit.training.fast import COMPILE_MODES, PRECISIONS
 from gankit.training.schedules import SCHEDULES
 
 LOG = logging.getLogger("gankit.config")
@@ -90,7 +91,8 @@ def choices() -> dict[str, Sequence[str]]:
             "model.arch": list(ARCHITECTURES), "model.init": list(INITS),
             "model.g_cond": list(G_CONDS), "model.d_cond": list(D_CONDS),
             "loss.name": list(LOSSES), "optim.schedule": list(SCHEDULES),
-            "eval.features": list(FEATURE_SPACES), "eval.split": list(SPLITS)}
+            "eval.features": list(FEATURE_SPACES), "eval.split": list(SPLITS),
+            "precision": list(PRECISIONS), "compile": list(COMPILE_MODES)}
 
 
 def bad_choice(key: str, value: Any, valid: Iterable[str]) -> ConfigError:

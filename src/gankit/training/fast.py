@@ -1,0 +1,155 @@
+"""Where training speed lives: a step's precision, compilation and Adam call.
+
+The models stay plain `nn.Module`s; this module decides how a step runs them.
+
+- `precision` (config): `fp32`, `bf16` or `auto`. bf16 runs the forward and backward passes
+  under autocast (GEMMs and convolutions in bf16 through oneDNN, which on this AMD CPU is also
+  the only path off MKL's AVX2 fp32 code); weights, gradients and Adam's moments stay fp32,
+  and logits are cast to fp32 before the losses and statistics are reduced. `auto` is bf16
+  where the device computes it natively (CPUs with AVX512-BF16 or AMX, CUDA with bf16).
+- `compile` (config): `on`, `off` or `auto`. `on` compiles G and D in place
+  (`nn.Module.compile`: same modules, same state_dict keys) with inductor. `auto` is on for
+  CUDA and off on CPU: on this 2-core CPU no compiled form paid for itself (measured in
+  benchmarks/train_speed.py: module compile and a whole-step torch.func graph were both
+  slower than the eager bf16 step for report 000's MLP). Where compilation is impossible (no
+  C++ compiler) or fails, training runs uncompiled with one message.
+- Adam: `adam_step` calls torch's fused Adam kernel directly, skipping torch.optim's per-call
+  Python bookkeeping (~0.4 ms per call here, a tenth of the MLP's step); same kernel, same
+  numbers, same optimiser state.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import sys
+from typing import Any
+
+import torch
+
+from gankit.config import ConfigError
+
+PRECISIONS = ("auto", "fp32", "bf16")
+COMPILE_MODES = ("auto", "on", "off")
+# What a run saved before these settings existed trained with: resuming it keeps them.
+LEGACY = {"precision": "fp32", "compile": "off"}
+
+
+def pick_device(name: str) -> torch.device:
+    """'auto' is CUDA when present, else CPU."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def with_legacy(saved: dict[str, Any]) -> dict[str, Any]:
+    """A saved run's config dict with LEGACY filled in where it predates the settings."""
+    return {**LEGACY, **saved}
+
+
+def cpu_has_native_bf16() -> bool:
+    """True when this CPU computes bf16 natively (AVX512-BF16 or AMX tiles)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = next((line for line in f if line.startswith("flags")), "")
+    except OSError:
+        flags = ""
+    words = set(flags.split())
+    if words & {"avx512_bf16", "amx_bf16"}:
+        return True
+    return torch.backends.cpu.get_cpu_capability() in ("AVX512_BF16", "AMX")
+
+
+def resolve_precision(name: str, device: torch.device) -> str:
+    """`fp32` or `bf16` for the configured `precision` on `device`."""
+    if name not in PRECISIONS:
+        raise ConfigError(f"precision must be one of {', '.join(PRECISIONS)}, got {name!r}")
+    if name != "auto":
+        if name == "bf16" and device.type == "cuda" and not torch.cuda.is_bf16_supported():
+            raise ConfigError("precision=bf16: this CUDA device has no bf16; use precision=fp32")
+        return name
+    if device.type == "cuda":
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
+    return "bf16" if device.type == "cpu" and cpu_has_native_bf16() else "fp32"
+
+
+def autocast(precision: str, device: torch.device) -> contextlib.AbstractContextManager:
+    """The context a step's forward passes run in: bf16 autocast, or nothing for fp32."""
+    if precision == "bf16":
+        return torch.autocast(device.type, dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def compiler_available() -> bool:
+    """torch.compile's CPU backend writes C++: it needs a compiler on PATH (or $CXX)."""
+    return any(shutil.which(c) for c in (os.environ.get("CXX", ""), "g++", "c++", "clang++") if c)
+
+
+def resolve_compile(mode: str, device: torch.device) -> bool:
+    """Whether to compile G and D: `on`, `off`, or `auto` (CUDA only; see the module doc)."""
+    if mode not in COMPILE_MODES:
+        raise ConfigError(f"compile must be one of {', '.join(COMPILE_MODES)}, got {mode!r}")
+    if mode == "off" or (mode == "auto" and device.type != "cuda"):
+        return False
+    if device.type == "cpu" and not compiler_available():
+        print("gankit: compile: no C++ compiler found (g++/clang++); training uncompiled. "
+              "Install one, or set compile=off to silence this.", file=sys.stderr)
+        return False
+    return True
+
+
+def adam_step(opt: torch.optim.Adam) -> None:
+    """`opt.step()` for a fused torch Adam without weight decay or amsgrad, as one call of its
+    own kernel: the state is created and advanced exactly as torch.optim.Adam does it."""
+    group = opt.param_groups[0]
+    if (len(opt.param_groups) != 1 or not group.get("fused") or group["weight_decay"]
+            or group["amsgrad"] or group["maximize"]):
+        opt.step()
+        return
+    params, grads, avgs, sqs, steps = [], [], [], [], []
+    for p in group["params"]:
+        if p.grad is None:
+            continue
+        st = opt.state[p]
+        if not st:
+            st["step"] = torch.zeros((), dtype=torch.float32, device=p.device)
+            st["exp_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+            st["exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+        params.append(p)
+        grads.append(p.grad)
+        avgs.append(st["exp_avg"])
+        sqs.append(st["exp_avg_sq"])
+        steps.append(st["step"])
+    if not params:
+        return
+    beta1, beta2 = group["betas"]
+    with torch.no_grad():
+        torch._foreach_add_(steps, 1)
+        torch._fused_adam_(params, grads, avgs, sqs, [], steps, lr=group["lr"], beta1=beta1,
+                           beta2=beta2, weight_decay=0.0, eps=group["eps"], amsgrad=False,
+                           maximize=False)
+
+
+def comparable(saved: dict[str, Any]) -> dict[str, Any]:
+    """A config dict as a Trainer records it: settings a saved run predates filled in from
+    LEGACY, `auto` resolved for the config's device. Lets a sweep compare a point with the
+    run it already started."""
+    out = with_legacy(saved)
+    device = pick_device(out.get("device", "auto"))
+    out["precision"] = resolve_precision(out["precision"], device)
+    out["compile"] = "on" if resolve_compile(out["compile"], device) else "off"
+    return out
+
+
+def setup(trainer: Any) -> None:
+    """Resolve `precision` and `compile` for a Trainer, record the resolved values in its
+    config (so a resumed run keeps them), and compile G and D in place when compiling."""
+    cfg, device = trainer.cfg, trainer.device
+    cfg.precision = resolve_precision(cfg.precision, device)
+    compiled = resolve_compile(cfg.compile, device)
+    cfg.compile = "on" if compiled else "off"
+    if compiled:
+        # A model dynamo cannot trace runs eagerly (one warning) instead of stopping training.
+        torch._dynamo.config.suppress_errors = True
+        trainer.G.compile(dynamic=False)
+        trainer.D.compile(dynamic=False)

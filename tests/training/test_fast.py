@@ -1,0 +1,156 @@
+"""The speed settings (training/fast.py): precision, compile and the direct fused Adam step."""
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+from gankit.config import ConfigError
+from gankit.training import fast
+from gankit.training.loop import Interrupted, Trainer, resume
+from tests.conftest import tiny
+from tests.training.test_resume import final_weights, same_state, stop_at
+
+needs_bf16 = pytest.mark.skipif(not fast.cpu_has_native_bf16(),
+                                reason="this CPU has no native bf16 (AVX512-BF16/AMX)")
+needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device here")
+
+
+def test_auto_precision_is_resolved_and_recorded(tmp_path: Path) -> None:
+    cfg = tiny("mlp-cgan-m4", epochs=1)
+    assert cfg.precision == "auto" and cfg.compile == "auto"
+    Trainer(cfg, tmp_path / "run", progress=False).run()
+    saved = yaml.safe_load((tmp_path / "run" / "config.yaml").read_text())
+    assert saved["precision"] == ("bf16" if fast.cpu_has_native_bf16() else "fp32")
+    assert saved["compile"] == "off"  # auto compiles on CUDA only
+
+
+def test_unknown_precision_and_compile_are_config_errors() -> None:
+    with pytest.raises(ConfigError, match="precision must be one of auto, fp32, bf16"):
+        fast.resolve_precision("fp16", torch.device("cpu"))
+    with pytest.raises(ConfigError, match="compile must be one of auto, on, off"):
+        fast.resolve_compile("yes", torch.device("cpu"))
+
+
+def test_compile_without_a_compiler_falls_back_with_one_message(monkeypatch, capsys) -> None:
+    monkeypatch.setattr(fast.shutil, "which", lambda name: None)
+    monkeypatch.delenv("CXX", raising=False)
+    assert fast.resolve_compile("on", torch.device("cpu")) is False
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "no C++ compiler" in err[0]
+
+
+def test_adam_step_is_torch_fused_adam_bit_for_bit() -> None:
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Linear(5, 7), torch.nn.ReLU(), torch.nn.Linear(7, 1))
+    twin = copy.deepcopy(net)
+    opts = [torch.optim.Adam(m.parameters(), lr=1e-2, betas=(0.5, 0.999), fused=True)
+            for m in (net, twin)]
+    for _ in range(5):
+        x = torch.randn(8, 5)
+        for m, opt, step in ((net, opts[0], opts[0].step),
+                             (twin, opts[1], lambda o=opts[1]: fast.adam_step(o))):
+            opt.zero_grad(set_to_none=True)
+            m(x).pow(2).mean().backward()
+            step()
+    for a, b in zip(net.parameters(), twin.parameters()):
+        assert torch.equal(a, b)
+    sa, sb = opts[0].state_dict(), opts[1].state_dict()
+    for k in sa["state"]:
+        for name in ("step", "exp_avg", "exp_avg_sq"):
+            assert torch.equal(sa["state"][k][name], sb["state"][k][name]), name
+
+
+def _grads_after_one_step(preset: str, precision: str, tmp: Path) -> dict[str, torch.Tensor]:
+    t = Trainer(tiny(preset, precision=precision), tmp / precision, progress=False)
+    x, y = next(t.loader.epoch(0))
+    with fast.autocast(t.cfg.precision, t.device):
+        t.train_step(x, y, do_g=True)
+    # After a step, D's parameters hold the D step's gradients and G's the G step's.
+    return {**{f"G.{n}": p.grad.clone() for n, p in t.G.named_parameters()},
+            **{f"D.{n}": p.grad.clone() for n, p in t.D.named_parameters()}}
+
+
+@needs_bf16
+@pytest.mark.parametrize("preset", ["mlp-cgan-m4", "default"])
+def test_bf16_and_fp32_steps_agree(tmp_path: Path, preset: str) -> None:
+    """bf16 keeps 8 significant bits (relative rounding 2^-9 = 0.2%) on the inputs of each
+    GEMM/convolution, which accumulate in fp32; through a few layers and their backward the
+    gradient of D stays within 5% (relative L2) of fp32's. G's gradient passes through the D
+    just updated with those gradients (Adam's first step moves each weight by about
+    lr * sign(g), so weights whose gradient is near 0 can move either way): within 10%."""
+    g32 = _grads_after_one_step(preset, "fp32", tmp_path)
+    g16 = _grads_after_one_step(preset, "bf16", tmp_path)
+    assert g32.keys() == g16.keys()
+    for which, tol in (("G.", 0.10), ("D.", 0.05)):
+        a = torch.cat([v.flatten() for k, v in g32.items() if k.startswith(which)])
+        b = torch.cat([v.flatten() for k, v in g16.items() if k.startswith(which)])
+        assert a.dtype == b.dtype == torch.float32  # fp32 master weights get fp32 gradients
+        rel = float((a - b).norm() / a.norm())
+        assert rel < tol, f"{which} gradients differ by {rel:.3f}"
+        assert not torch.equal(a, b)  # bf16 really ran
+
+
+@needs_bf16
+@pytest.mark.parametrize("preset,over", [("mlp-cgan-m4", {}), ("default", {"data__limit": 128})])
+def test_bf16_run_resumes_bit_identically(tmp_path: Path, preset: str, over: dict) -> None:
+    cfg = tiny(preset, precision="bf16", **over)
+    Trainer(cfg, tmp_path / "a", progress=False).run()
+    t = Trainer(tiny(preset, precision="bf16", **over), tmp_path / "b", progress=False)
+    t.hooks.append(stop_at(1, 1))
+    with pytest.raises(Interrupted):
+        t.run()
+    resume(tmp_path / "b", progress=False)
+    same_state(final_weights(tmp_path / "a"), final_weights(tmp_path / "b"))
+    saved = yaml.safe_load((tmp_path / "b" / "config.yaml").read_text())
+    assert saved["precision"] == "bf16"
+
+
+@needs_cuda
+def test_cuda_bf16_step_matches_fp32(tmp_path: Path) -> None:
+    cfg32 = tiny("default", device="cuda", precision="fp32")
+    cfg16 = tiny("default", device="cuda", precision="bf16")
+    grads = []
+    for cfg in (cfg32, cfg16):
+        t = Trainer(cfg, tmp_path / cfg.precision, progress=False)
+        x, y = next(t.loader.epoch(0))
+        with fast.autocast(t.cfg.precision, t.device):
+            t.train_step(x, y, do_g=True)
+        grads.append(torch.cat([p.grad.flatten() for p in t.D.parameters()]))
+    assert float((grads[0] - grads[1]).norm() / grads[0].norm()) < 0.05
+
+
+def test_a_run_from_before_the_settings_resumes_in_fp32(tmp_path: Path) -> None:
+    """Runs saved without `precision`/`compile` trained in fp32, uncompiled: they resume so."""
+    run = tmp_path / "old"
+    t = Trainer(tiny("mlp-cgan-m4", precision="fp32"), run, progress=False)
+    t.hooks.append(stop_at(0, 1))
+    with pytest.raises(Interrupted):
+        t.run()
+    saved = yaml.safe_load((run / "config.yaml").read_text())
+    del saved["precision"], saved["compile"]
+    (run / "config.yaml").write_text(yaml.safe_dump(saved))
+    ckpt = run / "checkpoints" / "last.pt"
+    state = torch.load(ckpt, weights_only=False)
+    del state["config"]["precision"], state["config"]["compile"]
+    torch.save(state, ckpt)
+    resume(run, progress=False)
+    assert yaml.safe_load((run / "config.yaml").read_text())["precision"] == "fp32"
+
+
+@pytest.mark.slow
+def test_compiled_run_trains_and_is_recorded(tmp_path: Path) -> None:
+    """compile=on compiles G and D in place: same modules, same state_dict keys."""
+    if not fast.compiler_available():
+        pytest.skip("no C++ compiler for torch.compile's CPU backend")
+    cfg = tiny("mlp-cgan-m4", compile="on", epochs=1)
+    t = Trainer(cfg, tmp_path / "run", progress=False)
+    keys = set(t.G.state_dict())
+    t.run()
+    assert set(t.G.state_dict()) == keys and not any("_orig_mod" in k for k in keys)
+    assert yaml.safe_load((tmp_path / "run" / "config.yaml").read_text())["compile"] == "on"
+    state = torch.load(tmp_path / "run" / "checkpoints" / "last.pt", weights_only=True)
+    assert all(torch.isfinite(v).all() for v in state["G"].values())
