@@ -92,7 +92,9 @@ def config_differences(a: dict, b: dict) -> list[str]:
 
 def check_compatible(state: dict, config: dict, path: str | os.PathLike) -> None:
     """Refuse a checkpoint whose config differs from the run's in anything that matters."""
-    diffs = config_differences(fast.with_legacy(state["config"]), config)
+    # Both sides as a Trainer records them: `auto` resolved, settings an old run predates
+    # filled in (a sweep or a user may hand the unresolved config of the same run).
+    diffs = config_differences(fast.comparable(state["config"]), fast.comparable(config))
     if diffs:
         raise CheckpointError(f"checkpoint {path} was written by a different config; it cannot "
                               "continue this run. Differences: " + "; ".join(diffs) +
