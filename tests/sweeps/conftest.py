@@ -1,14 +1,19 @@
-"""Fixtures for sweep and tune tests: tiny MLP runs on the bundled `digits` set."""
+"""Fixtures for sweep and tune tests: tiny MLP runs on the bundled `digits` set, and a
+throwaway PostgreSQL server for shared studies."""
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import Iterator
 
+import pytest
 import yaml
 
 from tests.conftest import TINY as TINY_RUN
+from tests.sweeps.postgres import Server, bin_dir
 
 # Every point of a test sweep: the suite's tiny config at one epoch of 64 images, one hidden
 # layer of 32: seconds per run.
@@ -26,3 +31,23 @@ def gankit(*args: str, cwd: Path, **popen) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "gankit.cli.main", *args], cwd=cwd, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             start_new_session=True, **popen)
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[Server]:
+    """A throwaway PostgreSQL server for the session (see tests/sweeps/postgres.py); skipped
+    where the server binaries or the psycopg2 driver are missing."""
+    bindir = bin_dir()
+    if bindir is None:
+        pytest.skip("no PostgreSQL server binaries (initdb, pg_ctl): apt-get install "
+                    "postgresql (make test installs it as root)")
+    pytest.importorskip("psycopg2", reason="no psycopg2: pip install 'gankit[postgres]'")
+    server = Server(bindir)          # binaries present but no server: an error, not a skip
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def pg_url(postgres_server: Server, request: pytest.FixtureRequest) -> str:
+    """The URL of a new empty database on the session's PostgreSQL server."""
+    return postgres_server.create_database(re.sub(r"\W", "_", request.node.name)[:60].lower())
