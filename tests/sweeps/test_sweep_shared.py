@@ -55,3 +55,43 @@ def test_storage_with_jobs_is_refused(tmp_path: Path, capsys) -> None:
     assert main(["sweep", str(f), "--out", str(tmp_path / "o"), "--jobs", "2",
                  "--storage", f"sqlite:///{tmp_path}/x.db"]) == 2
     assert "start one per worker" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_a_killed_workers_point_resumes_in_the_next_worker(tmp_path: Path) -> None:
+    """Worker A is SIGKILLed inside a long point; worker B finds it without a heartbeat after
+    the grace period, retries it and resumes it from A's last checkpoint (a shared folder)."""
+    import signal
+    import time
+
+    from tests.sweeps.test_sweep_run import progress
+    f = write_yaml(tmp_path / "long.yaml", {
+        "preset": "mlp-cgan-m4", "set": {**TINY, "data.limit": 128, "sample_every": 100},
+        "points": [{"epochs": 40}]})
+    out, url = tmp_path / "out", f"sqlite:///{tmp_path / 'points.db'}"
+    args = ("sweep", str(f), "--out", str(out), "--storage", url, "--no-report",
+            "--heartbeat", "1", "--grace", "3")
+    run = out / "000-epochs=40"
+    a = gankit(*args, cwd=tmp_path)
+    try:
+        deadline = time.monotonic() + 120
+        while not 2 <= progress(run)[0] < 40:
+            assert a.poll() is None, a.communicate()[1][-3000:]
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        a.send_signal(signal.SIGKILL)
+        a.wait()
+    finally:
+        if a.poll() is None:
+            a.kill()
+    killed_at = progress(run)[0]
+    assert killed_at < 40
+    b = gankit(*args, cwd=tmp_path)
+    _, err = b.communicate(timeout=240)
+    assert b.returncode == 0, err[-3000:]
+    assert f"resuming at epoch {killed_at + 1}" in err
+    trials = optuna.load_study(study_name="sweep-long", storage=url).get_trials()
+    assert [t.state.name for t in trials] == ["FAIL", "COMPLETE"]
+    assert trials[1].system_attrs["failed_trial"] == 0
+    epochs = [json.loads(ln)["epoch"] for ln in (run / "metrics.jsonl").read_text().splitlines()]
+    assert epochs == list(range(1, 41))
