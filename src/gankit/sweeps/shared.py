@@ -20,7 +20,6 @@ import os
 import socket
 import sys
 import time
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -31,7 +30,7 @@ from gankit.sweeps.runner import SweepResult, plan_run, prepare, prepare_folder,
 from gankit.sweeps.spec import Run, Sweep
 from gankit.sweeps.state import State
 from gankit.sweeps.study import (GRACE_S, HEARTBEAT_S, open_storage, open_study, redact,
-                                 retry_stopped, tally, wait_s)
+                                 run_one, tally, wait_s)
 from gankit.sweeps.summary import write_summary
 from gankit.sweeps.worker import train_folder
 from gankit.training.loop import Interrupted
@@ -142,14 +141,9 @@ def run_shared(sweep: Sweep, out: str | Path, storage: str, study_name: str | No
             time.sleep(wait_s(store))
             continue
         waiting_said = False
-        objective.current = None
         try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                study.optimize(objective, n_trials=1, catch=(NotOwner, PointFailed))
+            run_one(study, store, objective, (NotOwner, PointFailed), echo)
         except (Interrupted, KeyboardInterrupt):
-            if objective.current is not None:
-                retry_stopped(study, store, objective.current)
             echo("gankit sweep: stopped; the point is retried by the next worker (run the "
                  "same command again to continue)")
             result = SweepResult(out, planned, signalled=True, not_started=1)

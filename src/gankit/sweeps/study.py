@@ -11,7 +11,7 @@ every HEARTBEAT_S seconds. A trial whose worker died (SIGKILL, a lost machine) s
 the next worker that looks at the study after GRACE_S seconds marks it FAILED and enqueues
 one retry with the same parameters (Optuna's RetryHeartbeatStaleTrialCallback, max_retry=1).
 A trial whose worker is stopped by a signal (Ctrl-C) is failed and retried the same way at
-once. Optuna is an optional extra: it is imported inside the functions.
+once (`run_one`). Optuna is an optional extra: it is imported inside the functions.
 """
 from __future__ import annotations
 
@@ -30,6 +30,7 @@ from gankit.config import ConfigError
 COUNTED = ("RUNNING", "WAITING", "COMPLETE", "PRUNED")
 HEARTBEAT_S = 60        # a running trial writes its heartbeat this often
 GRACE_S = 180           # a trial without a heartbeat for this long is failed and retried
+POLL_S = 5              # a waiting worker looks at the study this often
 MAX_RETRY = 1           # a trial killed again after its retry stays failed
 
 
@@ -174,13 +175,30 @@ def tally(study: Any) -> Tally:
     return Tally(n["COMPLETE"] + n["PRUNED"], n["RUNNING"], n["WAITING"], n["FAIL"])
 
 
-def retry_stopped(study: Any, storage: Any, number: int) -> None:
-    """Trial `number`, failed because its worker was stopped: enqueue its retry now (what
-    the heartbeat would do after the grace period)."""
+def run_one(study: Any, storage: Any, objective: Any, catch: tuple[type[Exception], ...],
+            echo: Any) -> None:
+    """One trial of `objective` (which sets `objective.current` to its number), with the
+    failure semantics of the module docstring: a trial stopped by a signal (or a bug) is
+    failed and its retry enqueued at once; a trial that another worker failed because its
+    heartbeat was late (shorter --grace than a pause of this worker) is dropped with a line."""
     import optuna
-    trial = study.get_trials(deepcopy=True)[number]
-    if trial.state == optuna.trial.TrialState.FAIL:
-        storage.get_heartbeat_stale_trial_callback()(study, trial)
+    objective.current = None
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", category=optuna.exceptions.ExperimentalWarning)
+            study.optimize(objective, n_trials=1, catch=catch)
+    except (optuna.exceptions.UpdateFinishedTrialError, ValueError) as e:
+        if objective.current is None or "Cannot tell a" not in str(e) and \
+                not isinstance(e, optuna.exceptions.UpdateFinishedTrialError):
+            raise
+        echo(f"trial {objective.current}: another worker marked it failed (no heartbeat for "
+             "--grace seconds) and retries it; this result is dropped: use a longer --grace")
+    except BaseException:
+        if objective.current is not None:
+            trial = study.get_trials(deepcopy=True)[objective.current]
+            if trial.state == optuna.trial.TrialState.FAIL:
+                storage.get_heartbeat_stale_trial_callback()(study, trial)
+        raise
 
 
 def retry_of(trial: Any) -> int | None:
@@ -189,5 +207,6 @@ def retry_of(trial: Any) -> int | None:
 
 
 def wait_s(storage: Any) -> float:
-    """How long a worker waits between two looks at trials running elsewhere."""
-    return float(storage.heartbeat_interval or HEARTBEAT_S)
+    """How long a worker waits between two looks at trials running elsewhere: at most
+    POLL_S, so it ends soon after the study does."""
+    return float(min(storage.heartbeat_interval or HEARTBEAT_S, POLL_S))

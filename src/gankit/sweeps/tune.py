@@ -13,7 +13,6 @@ import math
 import subprocess
 import sys
 import time
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,10 +24,10 @@ from gankit.fileio import atomic_write
 from gankit.sweeps.objective import Objective, SurplusTrial
 from gankit.sweeps.processes import thread_env
 from gankit.sweeps.study import (GRACE_S, HEARTBEAT_S, default_storage, open_storage,
-                                 open_study, redact, retry_of, retry_stopped, tally, wait_s)
+                                 open_study, redact, retry_of, run_one, tally, wait_s)
 from gankit.sweeps.tables import fmt, markdown, to_csv
 from gankit.sweeps.tune_file import TuneSpec
-from gankit.training.loop import Interrupted, NonFiniteLoss
+from gankit.training.loop import NonFiniteLoss
 
 
 @dataclass
@@ -91,7 +90,6 @@ def _work(study: Any, store: Any, objective: Objective, trials: int, name: str,
     """One worker: run trials (retries of stopped ones first) until the study holds `trials`
     finished ones. While the last ones run in other workers it waits, and takes over any
     whose heartbeat stops (failed, then retried here)."""
-    import optuna
     first, waiting_said = True, False
     while True:
         t = tally(study)                  # fails stale trials and enqueues their retries
@@ -111,15 +109,7 @@ def _work(study: Any, store: Any, objective: Objective, trials: int, name: str,
             time.sleep(wait_s(store))
             continue
         waiting_said = False
-        objective.current = None
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", category=optuna.exceptions.ExperimentalWarning)
-                study.optimize(objective, n_trials=1, catch=(NonFiniteLoss, SurplusTrial))
-        except (Interrupted, KeyboardInterrupt):
-            if objective.current is not None:
-                retry_stopped(study, store, objective.current)
-            raise
+        run_one(study, store, objective, (NonFiniteLoss, SurplusTrial), echo)
 
 
 def _run_workers(n: int, args: list[str], echo: Any) -> None:
