@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 import pytest
 import yaml
@@ -31,6 +33,23 @@ def gankit(*args: str, cwd: Path, **popen) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "gankit.cli.main", *args], cwd=cwd, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             start_new_session=True, **popen)
+
+
+def kill_when(proc: subprocess.Popen, ready: Callable[[], bool], what: str,
+              timeout: float = 180) -> None:
+    """SIGKILL `proc` (no chance to save or clean up) as soon as `ready()` holds; fails if
+    the process ends first or `what` does not happen within `timeout` seconds."""
+    try:
+        deadline = time.monotonic() + timeout
+        while not ready():
+            assert proc.poll() is None, f"ended before {what}: " + proc.communicate()[1][-3000:]
+            assert time.monotonic() < deadline, f"{what} did not happen in {timeout:.0f} s"
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
 
 
 @pytest.fixture(scope="session")

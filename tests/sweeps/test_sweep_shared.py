@@ -10,7 +10,7 @@ import optuna
 import pytest
 
 from gankit.cli.main import main
-from tests.sweeps.conftest import TINY, gankit, write_yaml
+from tests.sweeps.conftest import TINY, gankit, kill_when, write_yaml
 
 NAMES = ["000-model.nz=8-seed=0", "000-model.nz=8-seed=1", "001-model.nz=16-seed=0",
          "001-model.nz=16-seed=1"]
@@ -61,9 +61,6 @@ def test_storage_with_jobs_is_refused(tmp_path: Path, capsys) -> None:
 def test_a_killed_workers_point_resumes_in_the_next_worker(tmp_path: Path) -> None:
     """Worker A is SIGKILLed inside a long point; worker B finds it without a heartbeat after
     the grace period, retries it and resumes it from A's last checkpoint (a shared folder)."""
-    import signal
-    import time
-
     from tests.sweeps.test_sweep_run import progress
     f = write_yaml(tmp_path / "long.yaml", {
         "preset": "mlp-cgan-m4", "set": {**TINY, "data.limit": 128, "sample_every": 100},
@@ -72,18 +69,8 @@ def test_a_killed_workers_point_resumes_in_the_next_worker(tmp_path: Path) -> No
     args = ("sweep", str(f), "--out", str(out), "--storage", url, "--no-report",
             "--heartbeat", "1", "--grace", "3")
     run = out / "000-epochs=40"
-    a = gankit(*args, cwd=tmp_path)
-    try:
-        deadline = time.monotonic() + 120
-        while not 2 <= progress(run)[0] < 40:
-            assert a.poll() is None, a.communicate()[1][-3000:]
-            assert time.monotonic() < deadline
-            time.sleep(0.02)
-        a.send_signal(signal.SIGKILL)
-        a.wait()
-    finally:
-        if a.poll() is None:
-            a.kill()
+    kill_when(gankit(*args, cwd=tmp_path), lambda: 2 <= progress(run)[0] < 40,
+              "a checkpoint of epoch 2 or later")
     killed_at = progress(run)[0]
     assert killed_at < 40
     b = gankit(*args, cwd=tmp_path)

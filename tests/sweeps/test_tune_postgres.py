@@ -3,14 +3,12 @@ worker processes on one study, and a worker killed mid-trial (its trial failed b
 heartbeat and retried once, nothing else lost, a new worker finishing the study)."""
 from __future__ import annotations
 
-import signal
-import time
 from pathlib import Path
 
 import optuna
 import pytest
 
-from tests.sweeps.conftest import TINY, gankit, write_yaml
+from tests.sweeps.conftest import TINY, gankit, kill_when, write_yaml
 
 SPACE = {"optim.g_lr": {"low": 1e-5, "high": 1e-3, "log": True},
          "model.nz": {"choices": [8, 16]}}
@@ -64,25 +62,15 @@ def test_a_killed_worker_s_trial_is_retried_and_a_new_worker_finishes(
     f = tune_file(tmp_path, epochs=3)      # trials long enough to be killed inside one
     args = tune_args(f, pg_url, 3, tmp_path / "out")
     storage = pg_url.replace("postgresql://", "postgresql+psycopg2://")
-    a = gankit(*args, cwd=tmp_path)
-    try:
-        deadline = time.monotonic() + 180
-        while True:
-            assert a.poll() is None, a.communicate()[1][-3000:]
-            assert time.monotonic() < deadline, "worker A never started its second trial"
-            try:
-                trials = optuna.load_study(study_name="s", storage=storage).get_trials()
-            except KeyError:        # the study is not created yet
-                trials = []
-            if len(trials) >= 2 and trials[1].state == optuna.trial.TrialState.RUNNING \
-                    and trials[1].params:
-                break
-            time.sleep(0.1)
-        a.send_signal(signal.SIGKILL)
-        a.wait()
-    finally:
-        if a.poll() is None:
-            a.kill()
+
+    def in_second_trial() -> bool:
+        try:
+            trials = optuna.load_study(study_name="s", storage=storage).get_trials()
+        except KeyError:        # the study is not created yet
+            return False
+        return len(trials) >= 2 and trials[1].state == optuna.trial.TrialState.RUNNING \
+            and bool(trials[1].params)
+    kill_when(gankit(*args, cwd=tmp_path), in_second_trial, "worker A's second trial")
     b = gankit(*args, cwd=tmp_path)
     (log,) = wait([b])
     trials = optuna.load_study(study_name="s", storage=storage).get_trials()
