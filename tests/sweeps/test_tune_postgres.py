@@ -1,8 +1,11 @@
 """Studies shared through a real PostgreSQL server (a throwaway cluster the session starts):
 worker processes on one study, and a worker killed mid-trial (its trial failed by the
-heartbeat and retried once, nothing else lost, a new worker finishing the study)."""
+heartbeat and retried once, nothing else lost, a new worker finishing the study); and a worker
+stopped by Ctrl-C (SQLite: the same code), whose trial is retried at once."""
 from __future__ import annotations
 
+import signal
+import time
 from pathlib import Path
 
 import optuna
@@ -87,3 +90,32 @@ def test_a_killed_worker_s_trial_is_retried_and_a_new_worker_finishes(
     csv = (tmp_path / "out" / "s" / "trials.csv").read_text()
     assert f",{retries[0].user_attrs['run_dir']},1" in csv                  # retry_of column
     assert "best: trial" in log
+
+
+@pytest.mark.slow
+def test_a_worker_stopped_by_ctrl_c_retries_its_trial_at_once(tmp_path: Path) -> None:
+    """SIGINT in a trial: the worker exits 130, the trial is FAILED and its retry is already
+    enqueued (WAITING, same parameters), with no grace period. SQLite: the same code path."""
+    f = tune_file(tmp_path, epochs=30)
+    url = f"sqlite:///{tmp_path / 'o.db'}"
+    a = gankit("tune", str(f), "--trials", "2", "--storage", url, "--study", "s",
+               "--out", str(tmp_path / "out"), cwd=tmp_path)
+
+    def training() -> bool:
+        try:
+            trials = optuna.load_study(study_name="s", storage=url).get_trials()
+        except KeyError:
+            return False
+        return bool(trials) and (Path(trials[0].user_attrs.get("run_dir", "/nowhere"))
+                                 / "metrics.jsonl").exists()
+    deadline = time.monotonic() + 120
+    while not training():
+        assert a.poll() is None and time.monotonic() < deadline, a.communicate()[1][-3000:]
+        time.sleep(0.05)
+    a.send_signal(signal.SIGINT)
+    _, err = a.communicate(timeout=120)
+    assert a.returncode == 130, err[-3000:]
+    assert "retries the stopped one" in err
+    trials = optuna.load_study(study_name="s", storage=url).get_trials()
+    assert [t.state.name for t in trials] == ["FAIL", "WAITING"]
+    assert trials[1].params == trials[0].params and trials[1].system_attrs["failed_trial"] == 0
