@@ -59,7 +59,7 @@ class Server:
         self._run("initdb", "-D", str(self.data), "-U", SUPERUSER, "--auth=trust", "-E", "UTF8",
                   "--no-sync")
         # fsync off: a test server that is thrown away needs no durability
-        opts = f"-h 127.0.0.1 -p {self.port} -k {self.dir} -F -c max_connections=50"
+        opts = f"-h 127.0.0.1 -p {self.port} -k {self.dir} -F -c max_connections=200"
         self._run("pg_ctl", "-D", str(self.data), "-l", str(self.dir / "server.log"), "-w",
                   "-t", "60", "-o", opts, "start")
 

@@ -66,9 +66,11 @@ def test_a_killed_worker_s_trial_is_retried_and_a_new_worker_finishes(
     args = tune_args(f, pg_url, 3, tmp_path / "out")
     storage = pg_url.replace("postgresql://", "postgresql+psycopg2://")
 
+    db = optuna.storages.RDBStorage(storage)    # one engine: polling opens no new connections
+
     def in_second_trial() -> bool:
         try:
-            trials = optuna.load_study(study_name="s", storage=storage).get_trials()
+            trials = optuna.load_study(study_name="s", storage=db).get_trials()
         except KeyError:        # the study is not created yet
             return False
         return len(trials) >= 2 and trials[1].state == optuna.trial.TrialState.RUNNING \
@@ -101,9 +103,11 @@ def test_a_worker_stopped_by_ctrl_c_retries_its_trial_at_once(tmp_path: Path) ->
     a = gankit("tune", str(f), "--trials", "2", "--storage", url, "--study", "s",
                "--out", str(tmp_path / "out"), cwd=tmp_path)
 
+    db = optuna.storages.RDBStorage(url)
+
     def training() -> bool:
         try:
-            trials = optuna.load_study(study_name="s", storage=url).get_trials()
+            trials = optuna.load_study(study_name="s", storage=db).get_trials()
         except KeyError:
             return False
         return bool(trials) and (Path(trials[0].user_attrs.get("run_dir", "/nowhere"))
