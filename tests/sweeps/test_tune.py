@@ -2,6 +2,7 @@
 shared by two processes through SQLite."""
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import optuna
@@ -57,16 +58,39 @@ def test_bad_tune_files_fail_before_any_trial(data: dict, match: str) -> None:
         parse_tune({**BASE, **data})
 
 
-def test_bad_storage_is_an_error_before_any_trial(tmp_path: Path, capsys) -> None:
+def test_bad_storage_is_one_line_before_any_trial(tmp_path: Path, capsys,
+                                                 monkeypatch) -> None:
+    """A malformed URL, a missing driver, an unreachable server, a missing folder: one line
+    each (no traceback), the password hidden, nothing written."""
     f = write_yaml(tmp_path / "t.yaml", {**BASE, "space": LR})
     out = tmp_path / "out"
-    for url, says in [("nosuchdb://x", "cannot open the Optuna storage nosuchdb://x"),
-                      ("postgresql://me:secret@localhost:1/db", "postgresql://me:***@"),
-                      (f"sqlite:///{tmp_path}/missing/optuna.db", "does not exist")]:
+    monkeypatch.setitem(sys.modules, "psycopg2", None)     # as if it were not installed
+    for url, says in [
+            ("nosuchdb://x", "nosuchdb://x is not a database URL"),
+            ("not a url", "is not a database URL"),
+            ("postgresql://me:secret@localhost:1/db", "pip install 'gankit[postgres]'"),
+            ("postgresql+nosuchdriver://u@h/db", "is not a database URL"),
+            (f"sqlite:///{tmp_path}/missing/optuna.db", "does not exist")]:
         assert main(["tune", str(f), "--trials", "1", "--storage", url, "--out", str(out)]) == 2
         err = capsys.readouterr().err
-        assert says in err and "secret" not in err
+        assert says in err and "secret" not in err and "Traceback" not in err, err
+        lines = [ln for ln in err.splitlines() if ln and "warning:" not in ln]
+        assert len(lines) == 1 and lines[0].startswith("gankit: "), err
+    monkeypatch.delitem(sys.modules, "psycopg2")
+    pytest.importorskip("psycopg2")
+    # nothing listens on port 1: the server is unreachable
+    assert main(["tune", str(f), "--trials", "1", "--out", str(out),
+                 "--storage", "postgresql://me:secret@127.0.0.1:1/db"]) == 2
+    err = capsys.readouterr().err
+    assert "cannot open the Optuna storage postgresql://me:***@127.0.0.1:1/db" in err, err
+    assert "secret" not in err and "Traceback" not in err
     assert not out.exists()
+
+
+def test_the_cli_defaults_are_the_librarys() -> None:
+    from gankit.cli import tune_cmd
+    from gankit.sweeps import study
+    assert (tune_cmd.HEARTBEAT_S, tune_cmd.GRACE_S) == (study.HEARTBEAT_S, study.GRACE_S)
 
 
 FIDS = {0: [10.0, 9.0], 1: [100.0, 1.0], 2: [5.0, 4.0]}   # per trial, per epoch

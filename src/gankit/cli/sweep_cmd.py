@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 
+from gankit.cli.tune_cmd import add_shared_args
 from gankit.errors import UserError
 
 
@@ -24,7 +25,15 @@ def run(args: argparse.Namespace) -> int:
                     "start": "start"}[p.action]
             print(f"{p.name}: {verb} ({out}/{p.name})")
         return 0
-    result = run_sweep(sweep, out, jobs=args.jobs, report=not args.no_report)
+    if args.storage:
+        from gankit.sweeps.shared import run_shared
+        if args.jobs != 1:
+            raise UserError("with --storage each `gankit sweep` is one worker: start one per "
+                            "worker (e.g. K of them on this machine) instead of --jobs K")
+        result = run_shared(sweep, out, args.storage, args.study, heartbeat=args.heartbeat,
+                            grace=args.grace, report=not args.no_report)
+    else:
+        result = run_sweep(sweep, out, jobs=args.jobs, report=not args.no_report)
     print(result.summary, end="")
     print(f"table: {result.out / 'summary.md'}, {result.out / 'summary.csv'}")
     if result.report:
@@ -44,7 +53,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                     "overrides, optionally repeated over seeds) as its own run folder, then "
                     "write the comparison table DIR/summary.md and DIR/summary.csv. Running "
                     "it again skips finished points and resumes unfinished ones. Shipped "
-                    "sweeps (`--list`) reproduce the reports' experiments.")
+                    "sweeps (`--list`) reproduce the reports' experiments. With --storage URL "
+                    "the points are trials of a study in that database: run the same command "
+                    "on several machines and each worker claims the next point "
+                    "(docs/distributed.md).")
     p.add_argument("file", nargs="?", metavar="FILE.yaml|NAME",
                    help="a sweep file, or the name of a shipped one (e.g. r004-configs)")
     p.add_argument("--out", help="output folder (default: sweeps/NAME)")
@@ -58,4 +70,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="check every point and show what would run, then stop")
     p.add_argument("--no-report", action="store_true", help="skip `gankit report` at the end")
     p.add_argument("--list", action="store_true", help="list the shipped sweep files")
+    add_shared_args(p, default="none: this process runs every point")
+    p.add_argument("--study", metavar="NAME",
+                   help="with --storage: the study holding the points (default sweep-NAME)")
     p.set_defaults(func=run)

@@ -7,6 +7,23 @@ import sys
 
 from gankit.errors import UserError
 
+HEARTBEAT_S, GRACE_S = 60, 180   # gankit.sweeps.study's defaults (not imported: no Optuna here)
+
+
+def add_shared_args(p: argparse.ArgumentParser, default: str = "sqlite:///OUT/optuna.db"
+                    ) -> None:
+    """--storage, --heartbeat and --grace: how workers on several machines share a study."""
+    p.add_argument("--storage", metavar="URL",
+                   help=f"database of the study, any SQLAlchemy URL (default {default}; "
+                        "postgresql://USER:PASS@HOST/DB shares it between machines: pip install "
+                        "'gankit[postgres]')")
+    p.add_argument("--heartbeat", type=int, default=HEARTBEAT_S, metavar="S",
+                   help=f"a running trial writes a heartbeat every S seconds (default "
+                        f"{HEARTBEAT_S})")
+    p.add_argument("--grace", type=int, default=GRACE_S, metavar="S",
+                   help="a trial without a heartbeat for S seconds (its worker died) is marked "
+                        f"failed and retried once by the next worker (default {GRACE_S})")
+
 
 def run(args: argparse.Namespace) -> int:
     from gankit.sweeps.tune import best_summary, tune
@@ -20,17 +37,19 @@ def run(args: argparse.Namespace) -> int:
         raise UserError("give --trials N (the study's total; or trials: in the tune file)")
     # what each worker process gets when --n-jobs starts several
     worker_args = [args.target, "--trials", str(trials), "--out", args.out]
-    for flag, value in (("--storage", args.storage), ("--study", args.study)):
+    for flag, value in (("--storage", args.storage), ("--study", args.study),
+                        ("--heartbeat", args.heartbeat), ("--grace", args.grace)):
         if value:
-            worker_args += [flag, value]
+            worker_args += [flag, str(value)]
     for s in args.set:
         worker_args += ["--set", s]
     try:
         result = tune(spec, trials, out=args.out, storage=args.storage, study_name=args.study,
-                      n_jobs=args.n_jobs, worker_args=worker_args)
+                      n_jobs=args.n_jobs, worker_args=worker_args, heartbeat=args.heartbeat,
+                      grace=args.grace)
     except (Interrupted, KeyboardInterrupt) as e:
-        print(f"gankit: tune stopped ({e}); the study keeps its finished trials: run the same "
-              "command again to continue", file=sys.stderr)
+        print(f"gankit: tune stopped ({e}); the study keeps its finished trials and retries "
+              "the stopped one: run the same command again to continue", file=sys.stderr)
         return 130
     if args.worker:  # one of --n-jobs's processes: the parent prints the table
         return 0
@@ -55,9 +74,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", default="tune",
                    help="folder for trial runs (OUT/STUDY/trial-NNNN) and the default SQLite "
                         "database (default: tune)")
-    p.add_argument("--storage", metavar="URL",
-                   help="Optuna storage URL (default sqlite:///OUT/optuna.db; "
-                        "postgresql://USER:PASS@HOST/DB to share a study across machines)")
+    add_shared_args(p)
     p.add_argument("--study", metavar="NAME",
                    help="study name (default: the tune file's or preset's name)")
     p.add_argument("--n-jobs", type=int, default=1, metavar="K",

@@ -7,7 +7,9 @@
   skipping finished runs and resuming unfinished ones; `state`: DIR/state.json.
 - `summary`: the sweep's comparison table; `tables`: the Markdown/CSV writer of every table.
 - `tune_file`, `study`, `objective`, `tune`: Optuna search of a space of overrides,
-  minimising validation FID, with pruning.
+  minimising validation FID, with pruning; `study` also opens any database (--storage) and
+  holds what happens to a trial whose worker dies (failed, retried once).
+- `shared`: a sweep's points as trials of a study, claimed by workers on several machines.
 """
 from gankit.sweeps.runner import SweepResult, plan, prepare, run_sweep
 from gankit.sweeps.spec import Run, Sweep, load_sweep, parse_sweep, shipped_names

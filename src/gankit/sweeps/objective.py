@@ -62,9 +62,11 @@ class Objective:
     trials_dir: Path
     total: int
     echo: Any = None
+    current: int | None = None      # the number of the trial being trained
 
     def __call__(self, trial: Any) -> float:
         import optuna
+        self.current = trial.number
         if counted(trial.study, before=trial.number) >= self.total:
             trial.set_user_attr("surplus", True)
             raise SurplusTrial(f"the study already has {self.total} trials")

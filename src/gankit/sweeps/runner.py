@@ -104,27 +104,27 @@ def read_progress(paths: RunPaths) -> tuple[int, int]:
 
 def plan(sweep: Sweep, out: str | Path) -> list[Planned]:
     """What each run needs. Raises ConfigError when a folder holds a run of another config."""
-    out = Path(out)
-    planned = []
-    for run in sweep.runs:
-        paths = RunPaths(out / run.name)
-        if not paths.has_checkpoint():
-            planned.append(Planned(run, paths.root, "start"))
-            continue
-        old = paths.config_dict()
-        if not old:
-            raise ConfigError(f"{paths.root} has a checkpoint but no readable config.yaml; "
-                              "delete the folder to start the point again")
-        diffs = config_differences(fast.comparable(old), fast.comparable(to_dict(run.cfg)))
-        if diffs:
-            raise ConfigError(
-                f"{paths.root} holds a run of another config than point {run.name} now resolves "
-                f"to ({'; '.join(diffs[:4])}{' ...' if len(diffs) > 4 else ''}). Run the sweep "
-                "into another folder (--out) or delete that run folder.")
-        epoch, batch = read_progress(paths)
-        done = epoch >= run.cfg.epochs and batch == 0
-        planned.append(Planned(run, paths.root, "done" if done else "resume", epoch, batch))
-    return planned
+    return [plan_run(run, Path(out)) for run in sweep.runs]
+
+
+def plan_run(run: Run, out: Path) -> Planned:
+    """What one run needs, from its folder OUT/NAME."""
+    paths = RunPaths(out / run.name)
+    if not paths.has_checkpoint():
+        return Planned(run, paths.root, "start")
+    old = paths.config_dict()
+    if not old:
+        raise ConfigError(f"{paths.root} has a checkpoint but no readable config.yaml; "
+                          "delete the folder to start the point again")
+    diffs = config_differences(fast.comparable(old), fast.comparable(to_dict(run.cfg)))
+    if diffs:
+        raise ConfigError(
+            f"{paths.root} holds a run of another config than point {run.name} now resolves "
+            f"to ({'; '.join(diffs[:4])}{' ...' if len(diffs) > 4 else ''}). Run the sweep "
+            "into another folder (--out) or delete that run folder.")
+    epoch, batch = read_progress(paths)
+    done = epoch >= run.cfg.epochs and batch == 0
+    return Planned(run, paths.root, "done" if done else "resume", epoch, batch)
 
 
 def prepare(sweep: Sweep, out: str | Path) -> list[Planned]:
@@ -225,8 +225,8 @@ def run_sweep(sweep: Sweep, out: str | Path | None = None, jobs: int = 1, report
     return result
 
 
-def _start(p: Planned, out: Path, env: dict, quiet: bool, echo: Callable[[str], None],
-           counter: str) -> tuple[subprocess.Popen, Planned, float, Any]:
+def prepare_folder(p: Planned) -> str:
+    """Make the run folder ready for the worker; what happens to it, e.g. "starting"."""
     if p.action == "start" and p.path.exists():
         # A folder without a checkpoint holds nothing worth keeping: start it cleanly.
         shutil.rmtree(p.path)
@@ -234,8 +234,12 @@ def _start(p: Planned, out: Path, env: dict, quiet: bool, echo: Callable[[str], 
     # The worker trains (or resumes) the folder to this config; on resume only keys that may
     # change mid-run differ (epochs, eval, ...), which check_compatible enforces again.
     atomic_write(RunPaths(p.path).config, dump(p.run.cfg))
-    verb = "resuming at epoch %d" % (p.epoch + 1) if p.action == "resume" else "starting"
-    echo(f"{counter} {p.name}: {verb}")
+    return "resuming at epoch %d" % (p.epoch + 1) if p.action == "resume" else "starting"
+
+
+def _start(p: Planned, out: Path, env: dict, quiet: bool, echo: Callable[[str], None],
+           counter: str) -> tuple[subprocess.Popen, Planned, float, Any]:
+    echo(f"{counter} {p.name}: {prepare_folder(p)}")
     log = None
     if quiet:
         log_file(out, p.name).parent.mkdir(exist_ok=True)

@@ -29,3 +29,8 @@ class State:
         entry["wall_s"] = entry.get("wall_s", 0.0) + wall_s
         entry["exit_code"] = exit_code
         atomic_write(self.path, json.dumps(self.data, indent=1))
+
+    def replace(self, runs: dict[str, dict[str, Any]]) -> None:
+        """Every run's entry at once (a shared sweep rebuilds them from its study)."""
+        self.data = {"runs": runs}
+        atomic_write(self.path, json.dumps(self.data, indent=1))

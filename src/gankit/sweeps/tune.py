@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import subprocess
 import sys
-import warnings
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,7 +23,8 @@ from gankit.config import ConfigError
 from gankit.fileio import atomic_write
 from gankit.sweeps.objective import Objective, SurplusTrial
 from gankit.sweeps.processes import thread_env
-from gankit.sweeps.study import counted, default_storage, open_storage, open_study, redact
+from gankit.sweeps.study import (GRACE_S, HEARTBEAT_S, default_storage, open_storage,
+                                 open_study, redact, retry_of, run_one, tally, wait_s)
 from gankit.sweeps.tables import fmt, markdown, to_csv
 from gankit.sweeps.tune_file import TuneSpec
 from gankit.training.loop import NonFiniteLoss
@@ -39,12 +40,14 @@ class TuneResult:
 def tune(spec: TuneSpec, trials: int, out: str | Path | None = None, storage: str | None = None,
          study_name: str | None = None, n_jobs: int = 1,
          echo: Any = lambda s: print(s, file=sys.stderr, flush=True),
-         worker_args: list[str] | None = None) -> TuneResult:
+         worker_args: list[str] | None = None, heartbeat: int = HEARTBEAT_S,
+         grace: int = GRACE_S) -> TuneResult:
     """Run trials until the study holds `trials` finished ones (all processes together).
 
     n_jobs > 1 starts that many worker processes of `gankit tune` on this machine (each with
     cores // n_jobs threads), all joining the same study; `worker_args` is the command line
-    they get (the CLI passes its own).
+    they get (the CLI passes its own). A trial whose worker dies stops its heartbeat (every
+    `heartbeat` s); after `grace` s the next worker to look fails it and retries it once.
     """
     import optuna
     if trials < 1:
@@ -54,37 +57,59 @@ def tune(spec: TuneSpec, trials: int, out: str | Path | None = None, storage: st
     url = storage or default_storage(out)
     if storage is None:
         out.mkdir(parents=True, exist_ok=True)
-    store = open_storage(url)                          # errors before anything runs
+    store = open_storage(url, heartbeat, grace)        # errors before anything runs
     trials_dir = out / study_name
     existed = study_name in optuna.study.get_all_study_names(store)
     if not existed and trials_dir.is_dir() and any(trials_dir.glob("trial-*")):
         raise ConfigError(f"{trials_dir} holds trials of an earlier study named {study_name!r} "
                           f"that {redact(url)} does not know; choose another --study or --out")
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = open_study(spec, store, study_name)
+    study = open_study(store, study_name, *_sampler_pruner(spec))
     trials_dir.mkdir(parents=True, exist_ok=True)
     if n_jobs > 1:
         _run_workers(n_jobs, worker_args or [], echo)
     else:
-        done = counted(study)
-        if done >= trials:
-            echo(f"study {study_name} already has {done} trials (--trials {trials})")
-        else:
-            echo(f"study {study_name} in {redact(url)}: {done} trials so far, running to "
-                 f"{trials}; trial folders in {trials_dir}")
-
-            def stop_when_full(study: Any, trial: Any) -> None:
-                if counted(study) >= trials:
-                    study.stop()
-
-            objective = Objective(spec, trials_dir, trials, echo)
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", category=optuna.exceptions.ExperimentalWarning)
-                study.optimize(objective, n_trials=None, callbacks=[stop_when_full],
-                               catch=(NonFiniteLoss, SurplusTrial))
+        _work(study, store, Objective(spec, trials_dir, trials, echo), trials,
+              f"study {study_name} in {redact(url)}", echo)
     table = trials_table(study)
     atomic_write(trials_dir / "trials.csv", trials_csv(study))
     return TuneResult(study, trials_dir, table)
+
+
+def _sampler_pruner(spec: TuneSpec) -> tuple[Any, Any]:
+    import optuna
+    sampler = optuna.samplers.TPESampler(seed=spec.sampler_seed)
+    pruner = (optuna.pruners.NopPruner() if spec.pruner is None else
+              optuna.pruners.MedianPruner(n_startup_trials=spec.pruner["startup_trials"],
+                                          n_warmup_steps=spec.pruner["warmup_epochs"]))
+    return sampler, pruner
+
+
+def _work(study: Any, store: Any, objective: Objective, trials: int, name: str,
+          echo: Any) -> None:
+    """One worker: run trials (retries of stopped ones first) until the study holds `trials`
+    finished ones. While the last ones run in other workers it waits, and takes over any
+    whose heartbeat stops (failed, then retried here)."""
+    first, waiting_said = True, False
+    while True:
+        t = tally(study)                  # fails stale trials and enqueues their retries
+        if t.finished >= trials:
+            if first:
+                echo(f"{name} already has {t.finished} finished trials (--trials {trials})")
+            return
+        if first:
+            echo(f"{name}: {t.finished} trials finished so far, running to {trials}; trial "
+                 f"folders in {objective.trials_dir}")
+            first = False
+        if t.finished + t.running >= trials and not t.waiting:
+            if not waiting_said:
+                echo(f"waiting for {t.running} trial(s) running in other workers (one whose "
+                     "worker stops is retried here)")
+                waiting_said = True
+            time.sleep(wait_s(store))
+            continue
+        waiting_said = False
+        run_one(study, store, objective, (NonFiniteLoss, SurplusTrial), echo)
 
 
 def _run_workers(n: int, args: list[str], echo: Any) -> None:
@@ -135,7 +160,8 @@ def trials_csv(study: Any) -> str:
     return to_csv([{"trial": t.number, "state": t.state.name.lower(),
                     "value": "" if t.value is None else t.value,
                     **{k: t.params.get(k, "") for k in params},
-                    "run_dir": t.user_attrs.get("run_dir", "")} for t in trials])
+                    "run_dir": t.user_attrs.get("run_dir", ""),
+                    "retry_of": "" if retry_of(t) is None else retry_of(t)} for t in trials])
 
 
 def best_summary(spec: TuneSpec, study: Any) -> str:

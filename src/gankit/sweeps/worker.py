@@ -19,6 +19,14 @@ from gankit.training.loop import Interrupted, resume, train
 from gankit.training.runs import RunPaths, read_config
 
 
+def train_folder(run_dir: Path, progress: bool = True) -> None:
+    """Train RUN_DIR/config.yaml into RUN_DIR, or resume it from its last checkpoint."""
+    if RunPaths(run_dir).has_checkpoint():
+        resume(run_dir, progress=progress)
+    else:
+        train(read_config(run_dir), run_dir, progress=progress)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m gankit.sweeps.worker")
     parser.add_argument("run_dir", type=Path)
@@ -27,12 +35,8 @@ def main(argv: list[str] | None = None) -> int:
     threads = os.environ.get("GANKIT_THREADS")
     if threads:
         torch.set_num_threads(int(threads))
-    progress = not args.quiet
     try:
-        if RunPaths(args.run_dir).has_checkpoint():
-            resume(args.run_dir, progress=progress)
-        else:
-            train(read_config(args.run_dir), args.run_dir, progress=progress)
+        train_folder(args.run_dir, progress=not args.quiet)
     except GankitError as e:
         print(f"gankit: {e.kind}: {e}", file=sys.stderr)
         return e.exit_code

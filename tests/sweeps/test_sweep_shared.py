@@ -1,0 +1,84 @@
+"""`gankit sweep --storage URL`: a sweep's points as trials of a study, claimed by two worker
+processes, each point trained once. SQLite here; PostgreSQL runs the same code (a storage
+URL), checked once against the session's throwaway server."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import optuna
+import pytest
+
+from gankit.cli.main import main
+from tests.sweeps.conftest import TINY, gankit, kill_when, write_yaml
+
+NAMES = ["000-model.nz=8-seed=0", "000-model.nz=8-seed=1", "001-model.nz=16-seed=0",
+         "001-model.nz=16-seed=1"]
+
+
+def sweep_file(tmp_path: Path) -> Path:
+    return write_yaml(tmp_path / "grid.yaml", {
+        "preset": "mlp-cgan-m4", "set": TINY, "grid": {"model.nz": [8, 16]}, "seeds": [0, 1]})
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("db", ["sqlite", "postgres"])
+def test_two_workers_share_a_sweeps_points(db: str, tmp_path: Path,
+                                           request: pytest.FixtureRequest) -> None:
+    url = (f"sqlite:///{tmp_path / 'points.db'}" if db == "sqlite"
+           else request.getfixturevalue("pg_url"))
+    f, out = sweep_file(tmp_path), tmp_path / "out"
+    args = ("sweep", str(f), "--out", str(out), "--storage", url, "--no-report",
+            "--heartbeat", "1", "--grace", "3")
+    procs = [gankit(*args, cwd=tmp_path) for _ in range(2)]
+    outs = [p.communicate(timeout=240) for p in procs]
+    for p, (_, err) in zip(procs, outs):
+        assert p.returncode == 0, err[-3000:]
+    engine_url = url.replace("postgresql://", "postgresql+psycopg2://")
+    trials = optuna.load_study(study_name="sweep-grid", storage=engine_url).get_trials()
+    done = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE]
+    # every point once, by the two workers together; nothing else but duplicates of a race
+    assert sorted(t.user_attrs["point"] for t in done) == NAMES
+    assert len({t.user_attrs["worker"] for t in done}) == 2
+    assert all(t.user_attrs.get("duplicate") for t in trials if t not in done)
+    for name in NAMES:           # trained once: one record per epoch, not two
+        lines = (out / name / "metrics.jsonl").read_text().splitlines()
+        assert [json.loads(ln)["epoch"] for ln in lines] == [1]
+    summary = (out / "summary.md").read_text()
+    assert summary.count("| done |") == 2, summary          # both points, two seeds each
+    state = json.loads((out / "state.json").read_text())["runs"]
+    assert sorted(state) == NAMES and all(v["exit_code"] == 0 for v in state.values())
+
+
+def test_storage_with_jobs_is_refused(tmp_path: Path, capsys) -> None:
+    f = sweep_file(tmp_path)
+    assert main(["sweep", str(f), "--out", str(tmp_path / "o"), "--jobs", "2",
+                 "--storage", f"sqlite:///{tmp_path}/x.db"]) == 2
+    assert "start one per worker" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_a_killed_workers_point_resumes_in_the_next_worker(tmp_path: Path) -> None:
+    """Worker A is SIGKILLed inside a long point; worker B finds it without a heartbeat after
+    the grace period, retries it and resumes it from A's last checkpoint (a shared folder)."""
+    from tests.sweeps.test_sweep_run import progress
+    f = write_yaml(tmp_path / "long.yaml", {
+        "preset": "mlp-cgan-m4", "set": {**TINY, "data.limit": 128, "sample_every": 100},
+        "points": [{"epochs": 40}]})
+    out, url = tmp_path / "out", f"sqlite:///{tmp_path / 'points.db'}"
+    args = ("sweep", str(f), "--out", str(out), "--storage", url, "--no-report",
+            "--heartbeat", "1", "--grace", "3")
+    run = out / "000-epochs=40"
+    kill_when(gankit(*args, cwd=tmp_path), lambda: 2 <= progress(run)[0] < 40,
+              "a checkpoint of epoch 2 or later")
+    killed_at = progress(run)[0]
+    assert killed_at < 40
+    b = gankit(*args, cwd=tmp_path)
+    _, err = b.communicate(timeout=240)
+    assert b.returncode == 0, err[-3000:]
+    assert f"resuming at epoch {killed_at + 1}" in err
+    trials = optuna.load_study(study_name="sweep-long", storage=url).get_trials()
+    assert [t.state.name for t in trials] == ["FAIL", "COMPLETE"]
+    assert trials[1].system_attrs["failed_trial"] == 0
+    epochs = [json.loads(ln)["epoch"] for ln in (run / "metrics.jsonl").read_text().splitlines()]
+    assert epochs == list(range(1, 41))
