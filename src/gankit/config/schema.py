@@ -19,6 +19,9 @@ class ConfigError(GankitError):
 @dataclass
 class DataConfig:
     name: str = "mnist"            # a key of gankit.data.DATASETS
+    # training images: "train" (50k of MNIST) or "train-full" (train + val: all 60k of
+    # MNIST, as reports 001, 003 and 004 trained; validation images are then seen in training)
+    split: str = "train"
     limit: int | None = None       # train on the first N training images only
     scale: str = "-1,1"            # "-1,1" (tanh generators) or "0,1" (reports 003, 004 as written)
     rotation: float = 0.0          # random rotation +-degrees per image (report 004: 20)

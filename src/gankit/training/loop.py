@@ -86,7 +86,7 @@ class Trainer:
         self.hooks: list[Callable[["Trainer", int, int], None]] = []
         d = cfg.data
         self.data_name = qualified_name(d.name, d.classes)
-        self.train_ds = load_dataset(self.data_name, "train", d.data_dir, d.limit)
+        self.train_ds = load_dataset(self.data_name, d.split, d.data_dir, d.limit)
         self.val_ds = load_dataset(self.data_name, "val", d.data_dir).subset(cfg.val_diagnostics)
         torch.manual_seed(cfg.seed)  # model initialisation is part of the seed
         self.G, self.D = build_models(cfg.model, self.train_ds.shape,

@@ -80,13 +80,16 @@ RANGES: dict[str, Range] = {
 }
 # Keys holding a list of exactly this many numbers.
 LENGTHS = {"optim.g_betas": 2, "optim.d_betas": 2}
+# The splits a run may train on (the data layer has more: val and test are held out).
+TRAIN_SPLITS = ("train", "train-full")
 # Fields a model reads only when it is conditional.
 CONDITIONAL_FIELDS = ("g_cond", "d_cond", "embed_dim")
 
 
 def choices() -> dict[str, Sequence[str]]:
     """The valid values of every key with a fixed set of them, from the registries."""
-    return {"data.name": sorted(DATASETS), "data.scale": list(SCALES),
+    return {"data.name": sorted(DATASETS), "data.split": list(TRAIN_SPLITS),
+            "data.scale": list(SCALES),
             "model.arch": list(ARCHITECTURES), "model.init": list(INITS),
             "model.g_cond": list(G_CONDS), "model.d_cond": list(D_CONDS),
             "loss.name": list(LOSSES), "optim.schedule": list(SCHEDULES),
