@@ -159,7 +159,8 @@ def _check_schedule(cfg: TrainConfig) -> None:
         for m in get(cfg, key):
             if (len(m) != 2 or not float(m[0]).is_integer() or m[0] < 1 or not m[1] > 0):
                 raise ConfigError(f"{key}: {m!r} is not a milestone; give [[epoch, lr], ...] with "
-                                  "epoch >= 1 (counted from 1) and lr > 0, e.g. [[1600, 5e-5]]")
+                                  "epoch >= 1 (the epochs done before lr applies) and lr > 0, e.g. "
+                                  "[[1600, 5e-5]]")
 
 
 def _check_device(device: str) -> None:
@@ -230,8 +231,8 @@ def ignored_settings(cfg: TrainConfig) -> list[str]:
     if o.schedule != "piecewise" and milestones:
         out.append(f"optim.g_milestones/d_milestones are ignored by "
                    f"optim.schedule={o.schedule} (only piecewise reads them)")
-    late = sorted({int(e) for e, _ in milestones if e > cfg.epochs})
+    late = sorted({int(e) for e, _ in milestones if e >= cfg.epochs})
     if o.schedule == "piecewise" and late:
-        out.append(f"optim milestones at epoch {', '.join(map(str, late))} come after the last "
-                   f"epoch ({cfg.epochs}): those learning rates are never used")
+        out.append(f"optim milestones at epoch {', '.join(map(str, late))} are not before "
+                   f"the end ({cfg.epochs} epochs): those learning rates are never used")
     return out
