@@ -96,6 +96,9 @@ class TrainConfig:
     ema: float = 0.0               # EMA decay of G's weights (0: off); EMA G is used for samples
     sample_every: int = 1          # fixed-noise grid every N epochs
     checkpoint_every: int = 1
+    # training statistics every N steps (D steps) as well, to steps.jsonl: losses per
+    # iteration (report 001's Figure 1, report 003's loss plot); 0: per epoch only
+    log_every: int = 0
     grad_clip: float = 0.0         # 0: off
     val_diagnostics: int = 2048    # validation images used for the held-out diagnostics per epoch
     data: DataConfig = field(default_factory=DataConfig)

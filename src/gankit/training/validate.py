@@ -68,6 +68,7 @@ RANGES: dict[str, Range] = {
     "seed": Range(0), "epochs": Range(1), "batch_size": Range(1), "threads": Range(0),
     "d_steps": Range(1), "max_d_steps": Range(1), "adaptive_threshold": Range(0, 1),
     "ema": Range(0, 1, open_high=True), "sample_every": Range(1), "checkpoint_every": Range(1),
+    "log_every": Range(0),
     "grad_clip": Range(0), "val_diagnostics": Range(1),
     "data.limit": Range(1), "data.rotation": Range(0, 180),
     "model.nz": Range(1), "model.embed_dim": Range(1), "model.ngf": Range(1),
