@@ -8,9 +8,9 @@ import pytest
 
 from gankit.cli.main import main
 from gankit.config import ConfigError
-from gankit.reproduce import speed
+from gankit.training import estimate as speed
 from gankit.reproduce.registry import SCALES, load_report, report_names, select
-from gankit.reproduce.speed import SpeedMeter
+from gankit.training.estimate import SpeedMeter
 from gankit.sweeps.tables import fmt
 
 # What makes the stated short scale tiny for a test: the bundled 8x8 digits, one epoch.

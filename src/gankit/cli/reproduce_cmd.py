@@ -12,7 +12,7 @@ def list_reports(which: str) -> None:
     """Each report's experiments with their estimated training time on this machine."""
     from gankit.reproduce.registry import SCALES, select
     from gankit.reproduce.run import estimate
-    from gankit.reproduce.speed import SpeedMeter, fmt_duration
+    from gankit.training.estimate import SpeedMeter, fmt_duration
     meter = SpeedMeter()
     print("estimated training time on this machine (a few timed batches x batches of every "
           "epoch; evaluation comes on top):")

@@ -9,7 +9,7 @@ from typing import Any
 from gankit.fileio import atomic_write
 from gankit.reproduce.registry import Report
 from gankit.reproduce.run import ExperimentResult, Ours
-from gankit.reproduce.speed import fmt_duration
+from gankit.training.estimate import fmt_duration
 from gankit.sweeps.tables import fmt, markdown
 
 FEATURE_METRICS = ("fid", "kid", "is", "precision", "recall", "density", "coverage")

@@ -12,7 +12,7 @@ from gankit.data.datasets import qualified_name
 from gankit.metrics.evaluate import evaluate_generator
 from gankit.models import count_parameters
 from gankit.reproduce.registry import Experiment, Report, Stated
-from gankit.reproduce.speed import SpeedMeter, fmt_duration
+from gankit.training.estimate import SpeedMeter, fmt_duration
 from gankit.sweeps.runner import run_sweep
 from gankit.sweeps.spec import Run, Sweep
 from gankit.training.runs import RunPaths, load_run

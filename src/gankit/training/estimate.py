@@ -1,5 +1,5 @@
 """Estimated training time of a run on this machine: a few timed batches times the batches of
-its epochs (`gankit reproduce --list`, and before a reproduction starts).
+its epochs (`gankit reproduce --list`; printed before a sweep or a reproduction starts).
 
 The estimate covers training steps only: the per-epoch held-out diagnostics, FID
 evaluations and grids come on top (seconds per epoch for the small models).
