@@ -26,3 +26,12 @@ def test_steps_jsonl_windows_average_to_the_epoch(tmp_path) -> None:
 def test_off_by_default(tmp_path) -> None:
     out = Trainer(tiny("dcgan-r004", data__limit=64), tmp_path / "run", progress=False).run()
     assert not RunPaths(out).steps.exists()
+
+
+def test_losses_per_step_figure(tmp_path) -> None:
+    from gankit.report.run_plots import write_run_plots
+    out = Trainer(tiny("dcgan-r004", log_every=2, data__limit=64), tmp_path / "run",
+                  progress=False).run()
+    index = write_run_plots(out, n_samples=64)
+    assert "losses_per_step" in [e["name"] for e in index["plots"]]
+    assert (out / "plots" / "losses_per_step.png").stat().st_size > 1000
