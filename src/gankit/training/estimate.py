@@ -17,7 +17,8 @@ from gankit.config import TrainConfig
 from gankit.data.datasets import load_arrays, qualified_name
 from gankit.training.loop import Trainer
 
-WARMUP, TIMED = 2, 8   # batches run before timing, and timed
+WARMUP, TIMED = 2, 8   # batches run before timing, and timed (at most)
+BUDGET_S = 5.0         # stop timing a slow model after this long (whole d_steps cycles)
 
 
 def _key(cfg: TrainConfig) -> tuple:
@@ -64,18 +65,21 @@ def _time_steps(cfg: TrainConfig) -> float:
                     else cfg.device, val_diagnostics=cfg.batch_size,
                     data=replace(cfg.data, limit=cfg.batch_size * n))
     threads = torch.get_num_threads()
+    k = max(1, cfg.d_steps)
+    times: list[float] = []
     with tempfile.TemporaryDirectory() as tmp:
         trainer = Trainer(small, tmp, progress=False)
         try:
-            times = []
             for b, (x, y) in enumerate(trainer.loader.epoch(0)):
                 t0 = time.perf_counter()
-                trainer.train_step(x, y, do_g=(b - WARMUP + 1) % trainer.d_steps == 0)
+                trainer.train_step(x, y, do_g=(b - WARMUP + 1) % k == 0)
                 times.append(time.perf_counter() - t0)
+                done = len(times) - WARMUP
+                if done > 0 and done % k == 0 and sum(times[WARMUP:]) > BUDGET_S:
+                    break
         finally:
             torch.set_num_threads(threads)
     timed = times[WARMUP:] or times
-    k = max(1, cfg.d_steps)
     cycles = sorted(sum(timed[i:i + k]) / k for i in range(0, len(timed) - k + 1, k))
     return cycles[len(cycles) // 2]
 
