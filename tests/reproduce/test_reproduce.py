@@ -56,7 +56,7 @@ def test_list_shows_every_report_with_times(mnist_cache, monkeypatch, capsys) ->
     out = capsys.readouterr().out
     for n in report_names():
         assert f"report {n}:" in out
-    assert "configs     sweep r004-configs" in out and "full " in out and "short " in out
+    assert "configs       sweep r004-configs" in out and "full " in out and "short " in out
 
 
 def test_measured_step_time_is_positive(mnist_cache) -> None:

@@ -24,7 +24,7 @@ def list_reports(which: str) -> None:
             for scale in SCALES:
                 runs = estimate(exp.load(scale), meter)
                 times.append(f"{scale} {fmt_duration(sum(s for _, s in runs))}")
-            print(f"  {exp.name:<11} {what:<24} {len(runs)} run(s)  {', '.join(times)}  "
+            print(f"  {exp.name:<13} {what:<26} {len(runs)} run(s)  {', '.join(times)}  "
                   f"({len(exp.stated)} stated number(s))")
 
 
