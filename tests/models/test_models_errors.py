@@ -19,7 +19,7 @@ def test_unknown_arch_lists_valid_ones():
         build(arch="vit")
 
 
-@pytest.mark.parametrize("key,value,valid", [("init", "kaiming", "xavier, dcgan, default"),
+@pytest.mark.parametrize("key,value,valid", [("init", "kaiming", "xavier, dcgan, normal, default"),
                                              ("g_cond", "projection", "onehot, embedding"),
                                              ("d_cond", "film", "onehot, embedding, projection")])
 def test_unknown_choices(key, value, valid):

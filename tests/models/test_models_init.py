@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from gankit.config import ModelConfig
+from gankit.config import ModelConfig, resolve
 from gankit.models import apply_init, apply_spectral_norm, build_models
 
 CFG = ModelConfig(arch="dcgan", nz=16, ngf=16, ndf=16, embed_dim=4)
@@ -94,3 +94,14 @@ def test_spectral_norm_only_on_discriminator():
     G, D = build_models(dataclasses.replace(CFG, spectral_norm=True), (1, 28, 28), 10)
     assert not any(hasattr(m, "parametrizations") for m in G.modules())
     assert any(hasattr(m, "parametrizations") for m in D.modules())
+
+
+def test_report_004_bn_weights_are_drawn_as_written():
+    """Report 004: BN weights from "the same normal distribution" as the convolutions."""
+    torch.manual_seed(0)
+    G, D = build_models(resolve("dcgan-r004").model, (1, 28, 28), 0)
+    bn = torch.cat([m.weight.detach() for net in (G, D) for m in net.modules()
+                    if isinstance(m, nn.BatchNorm2d)])
+    assert bn.numel() == 256 + 128 + 64 + 16 + 32 + 64
+    assert bn.mean().abs().item() < 0.005
+    assert bn.std().item() == pytest.approx(0.02, rel=0.2)

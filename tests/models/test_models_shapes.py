@@ -120,3 +120,15 @@ def test_mlp_handles_any_shape():
     G, D = build_models(tiny(arch="mlp"), (2, 5, 7), 3)
     x = G(torch.randn(B, 8), torch.tensor([0, 1, 2]))
     assert x.shape == (B, 2, 5, 7) and D(x, torch.tensor([0, 1, 2])).shape == (B,)
+
+
+@pytest.mark.parametrize("arch", ["mlp", "dcgan", "resnet"])
+def test_d_without_the_label_while_g_has_it(arch):
+    """Report 001's question 7: `d_cond: none` gives a conditional G and a D blind to y."""
+    cfg = dataclasses.replace(TINY, arch=arch, conditional=True, d_cond="none")
+    G, D = build_models(cfg, (1, 28, 28), 10)
+    assert G.conditional and not D.conditional
+    z, y = torch.randn(4, G.nz), torch.tensor([0, 1, 2, 3])
+    x = G(z, y)
+    assert not torch.equal(x, G(z, torch.tensor([4, 5, 6, 7])))
+    assert torch.equal(D(x, y), D(x, None))

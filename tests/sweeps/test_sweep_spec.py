@@ -118,3 +118,14 @@ def test_r000_and_r001_match_the_reports() -> None:
         (5, 32, 32, "dcgan", 100), (30, 32, 32, "dcgan", 100), (5, 1000, 32, "dcgan", 100),
         (5, 32, 1000, "dcgan", 100), (5, 32, 32, "default", 100), (5, 32, 32, "dcgan", 10),
         (5, 32, 32, "dcgan", 1000)]
+
+
+def test_points_picks_runs_and_keeps_their_names() -> None:
+    from gankit.sweeps.spec import select_points
+    sweep = load_sweep("r004-configs")
+    picked = select_points(sweep, "0,2-3")
+    assert [r.name for r in picked.runs] == [sweep.runs[i].name for i in (0, 2, 3)]
+    with pytest.raises(ConfigError, match=r"the sweep has points 0..5, not 9"):
+        select_points(sweep, "1,9")
+    with pytest.raises(ConfigError, match="give point numbers 0..5"):
+        select_points(sweep, "a")

@@ -2,14 +2,29 @@
 from __future__ import annotations
 
 import argparse
+import sys
+from typing import Any
 
 from gankit.cli.tune_cmd import add_shared_args
 from gankit.errors import UserError
 
 
+def print_estimates(sweep: Any) -> None:
+    """Each run's estimated training time on this machine (timed batches x batches)."""
+    from gankit.training.estimate import SpeedMeter, fmt_duration
+    meter = SpeedMeter()
+    total = 0.0
+    for r in sweep.runs:
+        secs = meter.run_seconds(r.cfg)
+        total += secs
+        print(f"  {r.name}: {r.cfg.epochs} epochs, about {fmt_duration(secs)}", file=sys.stderr)
+    print(f"gankit sweep {sweep.name}: about {fmt_duration(total)} of training in all "
+          "(one run at a time; evaluation on top)", file=sys.stderr, flush=True)
+
+
 def run(args: argparse.Namespace) -> int:
     from gankit.sweeps.runner import default_out, prepare, run_sweep
-    from gankit.sweeps.spec import load_sweep, shipped_names
+    from gankit.sweeps.spec import load_sweep, select_points, shipped_names
     if args.list:
         print("\n".join(shipped_names()))
         return 0
@@ -17,7 +32,11 @@ def run(args: argparse.Namespace) -> int:
         raise UserError("give a sweep file or the name of a shipped one "
                         f"({', '.join(shipped_names())})")
     sweep = load_sweep(args.file, args.set)
+    if args.points:
+        sweep = select_points(sweep, args.points)
     out = args.out or default_out(sweep)
+    if not args.no_estimate:
+        print_estimates(sweep)
     if args.dry_run:
         planned = prepare(sweep, out)
         for p in planned:
@@ -66,6 +85,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override for every point, applied last (e.g. --set epochs=1 for a "
                         "quick version; use another --out for it)")
+    p.add_argument("--points", metavar="LIST",
+                   help="run only these points (0-based, as the folder names: 0,2,5 or 1-3)")
+    p.add_argument("--no-estimate", action="store_true",
+                   help="skip printing each run's estimated training time on this machine "
+                        "before starting (a few timed batches per distinct model)")
     p.add_argument("--dry-run", action="store_true",
                    help="check every point and show what would run, then stop")
     p.add_argument("--no-report", action="store_true", help="skip `gankit report` at the end")

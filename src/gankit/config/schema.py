@@ -19,6 +19,9 @@ class ConfigError(GankitError):
 @dataclass
 class DataConfig:
     name: str = "mnist"            # a key of gankit.data.DATASETS
+    # training images: "train" (50k of MNIST) or "train-full" (train + val: all 60k of
+    # MNIST, as reports 001, 003 and 004 trained; validation images are then seen in training)
+    split: str = "train"
     limit: int | None = None       # train on the first N training images only
     scale: str = "-1,1"            # "-1,1" (tanh generators) or "0,1" (reports 003, 004 as written)
     rotation: float = 0.0          # random rotation +-degrees per image (report 004: 20)
@@ -93,6 +96,9 @@ class TrainConfig:
     ema: float = 0.0               # EMA decay of G's weights (0: off); EMA G is used for samples
     sample_every: int = 1          # fixed-noise grid every N epochs
     checkpoint_every: int = 1
+    # training statistics every N steps (D steps) as well, to steps.jsonl: losses per
+    # iteration (report 001's Figure 1, report 003's loss plot); 0: per epoch only
+    log_every: int = 0
     grad_clip: float = 0.0         # 0: off
     val_diagnostics: int = 2048    # validation images used for the held-out diagnostics per epoch
     precision: str = "auto"        # fp32 | bf16 | auto (bf16 where the device has it natively)

@@ -8,7 +8,8 @@ import torch.nn.functional as F
 from torch import nn
 
 G_CONDS = ("onehot", "embedding")
-D_CONDS = ("onehot", "embedding", "projection")
+# "none": D does not see the label while G does (report 001's question 7)
+D_CONDS = ("onehot", "embedding", "projection", "none")
 
 
 def check_labels(y: torch.Tensor | None, num_classes: int, who: str) -> torch.Tensor:

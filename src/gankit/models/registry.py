@@ -5,6 +5,8 @@ plus one line in ARCHITECTURES.
 """
 from __future__ import annotations
 
+import dataclasses
+
 from typing import Callable
 
 from gankit.config import ConfigError, ModelConfig
@@ -71,7 +73,13 @@ def build_models(cfg: ModelConfig, shape: tuple[int, int, int],
     it is used only when `cfg.conditional`. Raises ConfigError for settings that cannot work."""
     shape = tuple(int(s) for s in shape)
     _check(cfg, shape, num_classes)
-    G, D = ARCHITECTURES[cfg.arch](cfg, shape, num_classes if cfg.conditional else 0)
+    k = num_classes if cfg.conditional else 0
+    family = ARCHITECTURES[cfg.arch]
+    if k and cfg.d_cond == "none":  # report 001, question 7: G gets the label, D does not
+        G, _ = family(dataclasses.replace(cfg, d_cond="onehot"), shape, k)
+        _, D = family(cfg, shape, 0)
+    else:
+        G, D = family(cfg, shape, k)
     apply_init(G, cfg.init)
     apply_init(D, cfg.init)
     if cfg.spectral_norm:

@@ -23,22 +23,24 @@ G_COLOR, D_COLOR = "tab:blue", "tab:orange"
 STYLE = {"train": "-", "val": "--"}
 
 
-def series(rows: Sequence[dict], key: str) -> tuple[list[float], list[float]]:
-    """(epochs, values) of a key, skipping epochs where it is missing or not finite."""
+def series(rows: Sequence[dict], key: str, x: str = "epoch") -> tuple[list[float], list[float]]:
+    """(epochs, values) of a key (or (steps, values) with x="step"), skipping records where it
+    is missing or not finite."""
     xs, ys = [], []
     for i, r in enumerate(rows):
         v = r.get(key)
         if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v):
-            xs.append(float(r.get("epoch", i + 1)))
+            xs.append(float(r.get(x, i + 1)))
             ys.append(float(v))
     return xs, ys
 
 
 def _lines(rows: Sequence[dict], specs: Sequence[tuple[str, str, str, str]],
            path: str | os.PathLike, title: str, ylabel: str, logy: bool = False,
-           ylim: tuple[float, float] | None = None, hline: float | None = None) -> Path | None:
-    """One axis with a line per (key, label, color, linestyle) that has data."""
-    data = [(series(rows, key), label, color, ls) for key, label, color, ls in specs]
+           ylim: tuple[float, float] | None = None, hline: float | None = None,
+           x: str = "epoch") -> Path | None:
+    """One axis with a line per (key, label, color, linestyle) that has data, against `x`."""
+    data = [(series(rows, key, x), label, color, ls) for key, label, color, ls in specs]
     data = [d for d in data if d[0][0]]
     if not data:
         return None
@@ -53,7 +55,7 @@ def _lines(rows: Sequence[dict], specs: Sequence[tuple[str, str, str, str]],
         ax.yaxis.set_minor_formatter(NullFormatter())
     if ylim:
         ax.set_ylim(*ylim)
-    ax.set_xlabel("epoch")
+    ax.set_xlabel(x)
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_ylabel(ylabel)
     ax.set_title(title, fontsize=10)
@@ -71,6 +73,13 @@ def loss_curves(rows: Sequence[dict], path: str | os.PathLike) -> Path | None:
     """G and D losses per epoch, training (solid) and validation (dashed)."""
     return _lines(rows, _pairs("g_loss", "d_loss", "G loss", "D loss"), path,
                   "Generator and discriminator losses", "loss")
+
+
+def step_loss_curves(steps: Sequence[dict], path: str | os.PathLike) -> Path | None:
+    """G and D training losses every `log_every` steps (steps.jsonl; report 001's Figure 1)."""
+    return _lines(steps, [("train/g_loss", "G loss", G_COLOR, "-"),
+                          ("train/d_loss", "D loss", D_COLOR, "-")], path,
+                  "Losses per iteration (training batches)", "loss", x="step")
 
 
 def d_output_curves(rows: Sequence[dict], path: str | os.PathLike) -> Path | None:

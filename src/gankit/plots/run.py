@@ -72,12 +72,13 @@ class TrainedRun(Protocol):
 
 def write_plots(out: str | os.PathLike, rows: list[dict], grids: list[tuple[int, Path]],
                 run: TrainedRun | None, which: str = "best", seed: int = 0,
-                n_samples: int = 2000) -> dict:
+                n_samples: int = 2000, steps: list[dict] | None = None) -> dict:
     """Write every plot of a run to `out` and `out`/index.json; returns the index
     {"plots": [entries], "notes": [why something was skipped]}.
 
     `rows`: the run's metrics.jsonl records; `grids`: its (epoch, grid PNG) pairs; `run`: its
-    checkpoint `which` loaded (None when there is none: no sample figures, and a note)."""
+    checkpoint `which` loaded (None when there is none: no sample figures, and a note);
+    `steps`: its steps.jsonl records (losses per iteration), when it logged them."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     entries: list[PlotEntry] = []
@@ -90,6 +91,10 @@ def write_plots(out: str | os.PathLike, rows: list[dict], grids: list[tuple[int,
         elif rows and name == "val_metrics":
             notes.append("no validation metrics in metrics.jsonl (eval.every = 0): run "
                          "`gankit eval RUN` for FID & co.")
+    if steps and curves.step_loss_curves(steps, out / "losses_per_step.png") is not None:
+        entries.append(PlotEntry("losses_per_step", "losses_per_step.png", "Losses per iteration",
+                                 "G and D losses on training batches, mean of every "
+                                 "`log_every` steps (steps.jsonl).", "curves"))
     if len(grids) >= 2:
         grid_animation(grids, out / "progress.gif")
         entries.append(PlotEntry("progress_gif", "progress.gif", "Fixed-noise grid over epochs",

@@ -21,4 +21,5 @@ def write_run_plots(run_dir: str | os.PathLike, out: str | os.PathLike | None = 
     run = load_run(paths.root, which=which, device=device) \
         if paths.checkpoint(which).is_file() else None
     return write_plots(Path(out) if out is not None else paths.root / "plots",
-                       paths.read_metrics(), paths.grids(), run, which, seed, n_samples)
+                       paths.read_metrics(), paths.grids(), run, which, seed, n_samples,
+                       steps=paths.read_steps())

@@ -83,6 +83,8 @@ def build_table(sweep: Sweep, rows: list[dict[str, Any]]
     cells, csv_rows = [], []
     for i in range(len(sweep.points)):
         runs = [r for r in sweep.runs if r.point == i]
+        if not runs:  # a point left out by --points
+            continue
         prow = [r for r in rows if r["point"] == i]
         cfg = runs[0].cfg
         values = {k: keys.get(cfg, k) for k in varied}

@@ -33,6 +33,14 @@ class Logger:
         shown = "  ".join(f"{k.split('/')[-1]} {record[k]:.4g}" for k in keys if k in record)
         print(f"epoch {record['epoch']}: {shown}  ({record['time_s']:.1f} s)", file=sys.stderr)
 
+    def log_steps(self, record: dict[str, Any]) -> None:
+        """One line of steps.jsonl (every `log_every` steps), mirrored to TensorBoard by step."""
+        with open(self.paths.steps, "a") as f:
+            f.write(json.dumps(record) + "\n")
+        for k, v in record.items():
+            if "/" in k and math.isfinite(v):
+                self.tb.add_scalar(f"steps/{k}", v, record["step"])
+
     def bar(self, epoch: int, epochs: int, total: int, start: int) -> Any:
         if not self.progress:
             return None

@@ -80,7 +80,7 @@ class Trainer:
         self.hooks: list[Callable[["Trainer", int, int], None]] = []
         d = cfg.data
         self.data_name = qualified_name(d.name, d.classes)
-        self.train_ds = load_dataset(self.data_name, "train", d.data_dir, d.limit)
+        self.train_ds = load_dataset(self.data_name, d.split, d.data_dir, d.limit)
         self.val_ds = load_dataset(self.data_name, "val", d.data_dir).subset(cfg.val_diagnostics)
         torch.manual_seed(cfg.seed)  # model initialisation is part of the seed
         self.G, self.D = build_models(cfg.model, self.train_ds.shape,
@@ -116,6 +116,21 @@ class Trainer:
         self.g_sum = torch.zeros(len(G_STATS), device=self.device)
         self.d_count = 0
         self.g_count = 0
+        self._mark_window()
+
+    def _mark_window(self) -> None:
+        """Start a `log_every` window at the current sums (a copy on the device, no sync)."""
+        self.window = (self.d_sum.clone(), self.g_sum.clone(), self.d_count, self.g_count)
+
+    def window_means(self) -> dict[str, Any]:
+        """The training statistics since the last window mark (one host sync), then a new mark."""
+        d0, g0, dc, gc = self.window
+        record: dict[str, Any] = {"step": self.step, "epoch": self.epoch + 1, "batch": self.batch}
+        record.update(named(D_STATS, (self.d_sum - d0) / max(1, self.d_count - dc), "train"))
+        if self.g_count > gc:  # no G step in a window shorter than d_steps
+            record.update(named(G_STATS, (self.g_sum - g0) / (self.g_count - gc), "train"))
+        self._mark_window()
+        return record
 
     @property
     def sampler(self) -> nn.Module:
@@ -158,6 +173,7 @@ class Trainer:
         s = state["sums"]
         self.d_sum, self.g_sum = s["d"].to(self.device), s["g"].to(self.device)
         self.d_count, self.g_count = s["d_count"], s["g_count"]
+        self._mark_window()
 
     def save(self, name: str = "last") -> Path:
         """Write checkpoints/NAME.pt; saving "last" keeps the one before as last.prev.pt."""
@@ -294,7 +310,7 @@ class Trainer:
         cfg, paths = self.cfg, self.paths
         paths.root.mkdir(parents=True, exist_ok=True)
         paths.config.write_text(dump(cfg))
-        paths.truncate_metrics(self.epoch)
+        paths.truncate_metrics(self.epoch, self.step)
         logger = Logger(paths, self.epoch, progress=self.progress)
         try:
             with self._signals():
@@ -322,6 +338,8 @@ class Trainer:
                 self.train_step(x, y, do_g=(b + 1) % self.d_steps == 0 or b + 1 == n)
             self.batch += 1
             self.step += 1
+            if cfg.log_every and self.step % cfg.log_every == 0:
+                logger.log_steps(self.window_means())
             for hook in self.hooks:
                 hook(self, e, b)
             if bar is not None and (b % 25 == 0 or b + 1 == n):

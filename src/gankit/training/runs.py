@@ -57,6 +57,11 @@ class RunPaths:
         return self.root / "metrics.jsonl"
 
     @property
+    def steps(self) -> Path:
+        """steps.jsonl: training statistics every `log_every` steps (when it is > 0)."""
+        return self.root / "steps.jsonl"
+
+    @property
     def tensorboard(self) -> Path:
         return self.root / "tb"
 
@@ -157,13 +162,25 @@ class RunPaths:
         rows = self.read_metrics()
         return rows[-1] if rows else {}
 
-    def truncate_metrics(self, epochs_done: int) -> None:
-        """Drop records of epochs after the checkpoint being resumed (they will be redone),
-        and a torn last line, so that new records start on a line of their own."""
-        rows, torn = read_records(self.metrics, quiet=True)
-        keep = [r for r in rows if r.get("epoch", 0) <= epochs_done]
-        if torn or len(keep) != len(rows):
-            atomic_write(self.metrics, "".join(json.dumps(r) + "\n" for r in keep))
+    def read_steps(self) -> list[dict[str, Any]]:
+        """The records of steps.jsonl ([] when the run logged per epoch only)."""
+        return read_records(self.steps)[0]
+
+    def truncate_metrics(self, epochs_done: int, steps_done: int | None = None) -> None:
+        """Drop records of epochs (and of steps.jsonl, steps) after the checkpoint being
+        resumed (they will be redone), and a torn last line, so that new records start on a
+        line of their own."""
+        _truncate(self.metrics, "epoch", epochs_done)
+        if steps_done is not None:
+            _truncate(self.steps, "step", steps_done)
+
+
+def _truncate(path: Path, key: str, done: int) -> None:
+    """Keep the records of a JSON-lines file whose `key` is at most `done`."""
+    rows, torn = read_records(path, quiet=True)
+    keep = [r for r in rows if r.get(key, 0) <= done]
+    if torn or len(keep) != len(rows):
+        atomic_write(path, "".join(json.dumps(r) + "\n" for r in keep))
 
 
 def read_records(path: Path, quiet: bool = False) -> tuple[list[dict[str, Any]], bool]:

@@ -16,8 +16,9 @@ def lr_at(base: float, milestones: list[list[float]], cfg: OptimConfig, epoch: i
           epochs: int) -> float:
     """The learning rate for (0-based) `epoch` of `epochs`.
 
-    piecewise: `milestones` [[e, lr], ...] set lr from epoch e on (report 000's M4 counts
-    epochs from 1, so [1600, 5e-5] applies from the 1600th epoch, index 1599).
+    piecewise: `milestones` [[e, lr], ...] set lr once e epochs are done: report 000's M4
+    trains 1600 epochs at its first rates, then 100 at the next, so [1600, 5e-5] applies
+    from 0-based epoch 1600 (the 1601st epoch) on.
     linear / cosine: from `base` down to `base * final_factor` over the run.
     """
     s = cfg.schedule
@@ -26,7 +27,7 @@ def lr_at(base: float, milestones: list[list[float]], cfg: OptimConfig, epoch: i
     if s == "piecewise":
         lr = base
         for e, value in sorted(milestones):
-            if epoch + 1 >= e:
+            if epoch >= e:
                 lr = value
         return lr
     t = epoch / max(1, epochs - 1)

@@ -69,6 +69,7 @@ RANGES: dict[str, Range] = {
     "seed": Range(0), "epochs": Range(1), "batch_size": Range(1), "threads": Range(0),
     "d_steps": Range(1), "max_d_steps": Range(1), "adaptive_threshold": Range(0, 1),
     "ema": Range(0, 1, open_high=True), "sample_every": Range(1), "checkpoint_every": Range(1),
+    "log_every": Range(0),
     "grad_clip": Range(0), "val_diagnostics": Range(1),
     "data.limit": Range(1), "data.rotation": Range(0, 180),
     "model.nz": Range(1), "model.embed_dim": Range(1), "model.ngf": Range(1),
@@ -81,13 +82,16 @@ RANGES: dict[str, Range] = {
 }
 # Keys holding a list of exactly this many numbers.
 LENGTHS = {"optim.g_betas": 2, "optim.d_betas": 2}
+# The splits a run may train on (the data layer has more: val and test are held out).
+TRAIN_SPLITS = ("train", "train-full")
 # Fields a model reads only when it is conditional.
 CONDITIONAL_FIELDS = ("g_cond", "d_cond", "embed_dim")
 
 
 def choices() -> dict[str, Sequence[str]]:
     """The valid values of every key with a fixed set of them, from the registries."""
-    return {"data.name": sorted(DATASETS), "data.scale": list(SCALES),
+    return {"data.name": sorted(DATASETS), "data.split": list(TRAIN_SPLITS),
+            "data.scale": list(SCALES),
             "model.arch": list(ARCHITECTURES), "model.init": list(INITS),
             "model.g_cond": list(G_CONDS), "model.d_cond": list(D_CONDS),
             "loss.name": list(LOSSES), "optim.schedule": list(SCHEDULES),
@@ -158,7 +162,8 @@ def _check_schedule(cfg: TrainConfig) -> None:
         for m in get(cfg, key):
             if (len(m) != 2 or not float(m[0]).is_integer() or m[0] < 1 or not m[1] > 0):
                 raise ConfigError(f"{key}: {m!r} is not a milestone; give [[epoch, lr], ...] with "
-                                  "epoch >= 1 (counted from 1) and lr > 0, e.g. [[1600, 5e-5]]")
+                                  "epoch >= 1 (the epochs done before lr applies) and lr > 0, e.g. "
+                                  "[[1600, 5e-5]]")
 
 
 def _check_device(device: str) -> None:
@@ -229,8 +234,8 @@ def ignored_settings(cfg: TrainConfig) -> list[str]:
     if o.schedule != "piecewise" and milestones:
         out.append(f"optim.g_milestones/d_milestones are ignored by "
                    f"optim.schedule={o.schedule} (only piecewise reads them)")
-    late = sorted({int(e) for e, _ in milestones if e > cfg.epochs})
+    late = sorted({int(e) for e, _ in milestones if e >= cfg.epochs})
     if o.schedule == "piecewise" and late:
-        out.append(f"optim milestones at epoch {', '.join(map(str, late))} come after the last "
-                   f"epoch ({cfg.epochs}): those learning rates are never used")
+        out.append(f"optim milestones at epoch {', '.join(map(str, late))} are not before "
+                   f"the end ({cfg.epochs} epochs): those learning rates are never used")
     return out

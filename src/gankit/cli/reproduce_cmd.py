@@ -1,0 +1,83 @@
+"""`gankit reproduce`: re-run a report's headline experiments and write REPRODUCTION.md."""
+from __future__ import annotations
+
+import argparse
+import shlex
+from pathlib import Path
+
+from gankit.errors import UserError
+
+
+def list_reports(which: str) -> None:
+    """Each report's experiments with their estimated training time on this machine."""
+    from gankit.reproduce.registry import SCALES, select
+    from gankit.reproduce.run import estimate
+    from gankit.training.estimate import SpeedMeter, fmt_duration
+    meter = SpeedMeter()
+    print("estimated training time on this machine (a few timed batches x batches of every "
+          "epoch; evaluation comes on top):")
+    for report in select(which):
+        print(f"report {report.number}: {report.title}")
+        for exp in report.experiments:
+            what = exp.sweep and f"sweep {exp.sweep}" or f"preset {exp.preset}"
+            times = []
+            for scale in SCALES:
+                runs = estimate(exp.load(scale), meter)
+                times.append(f"{scale} {fmt_duration(sum(s for _, s in runs))}")
+            print(f"  {exp.name:<13} {what:<26} {len(runs)} run(s)  {', '.join(times)}  "
+                  f"({len(exp.stated)} stated number(s))")
+
+
+def run(args: argparse.Namespace) -> int:
+    from gankit.config.keys import parse_override
+    from gankit.reproduce.markdown import write_reproduction
+    from gankit.reproduce.registry import select
+    from gankit.reproduce.run import default_out, reproduce
+    if args.list:
+        list_reports(args.report or "all")
+        return 0
+    if not args.report:
+        raise UserError("give a report number (000 ... 004) or `all`; "
+                        "`gankit reproduce --list` shows them")
+    if args.jobs < 1:
+        raise UserError(f"--jobs must be at least 1, got {args.jobs}")
+    extra = dict(parse_override(s) for s in args.set)
+    reports = select(args.report)
+    failed = interrupted = False
+    for report in reports:
+        out = default_out(report, args.scale)
+        if args.out:
+            out = Path(args.out) / (f"r{report.number}" if len(reports) > 1 else "")
+        results = reproduce(report, args.scale, out, args.jobs, extra)
+        command = " ".join(["gankit reproduce", report.number, "--scale", args.scale]
+                           + (["--jobs", str(args.jobs)] if args.jobs > 1 else [])
+                           + ["--out", shlex.quote(str(out))]
+                           + [f"--set {shlex.quote(s)}" for s in args.set])
+        path = write_reproduction(report, results, out, args.scale, command, extra)
+        print(path)
+        failed |= any(r.failed for r in results)
+        interrupted |= any(r.interrupted for r in results)
+        if interrupted:
+            return 130
+    return 1 if failed else 0
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "reproduce", help="re-run a report's experiments; its numbers beside ours",
+        description="Run the headline experiments of a report (000 ... 004, or all) through the "
+                    "sweep runner (running it again resumes), then write REPRODUCTION.md in the "
+                    "output folder: each number the report states beside gankit's, with the "
+                    "metric, the feature space, the command and links to the figures.")
+    p.add_argument("report", nargs="?", metavar="REPORT|all",
+                   help="a report number (e.g. 004) or all")
+    p.add_argument("--scale", choices=("full", "short"), default="full",
+                   help="full: the report's lengths; short: a stated, much shorter version")
+    p.add_argument("--jobs", type=int, default=1, metavar="N", help="runs at a time (default 1)")
+    p.add_argument("--out", metavar="DIR",
+                   help="output folder (default reproductions/rNNN-SCALE; with all, DIR/rNNN)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override for every run, applied last (e.g. a quicker test)")
+    p.add_argument("--list", action="store_true",
+                   help="list each report's experiments with their estimated time here")
+    p.set_defaults(func=run)

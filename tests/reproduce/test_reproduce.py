@@ -1,0 +1,87 @@
+"""`gankit reproduce`: the registry of the reports' experiments, the time estimates, and a
+reproduction of report 004 end to end (at a tiny scale) with its REPRODUCTION.md."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from gankit.cli.main import main
+from gankit.config import ConfigError
+from gankit.training import estimate as speed
+from gankit.reproduce.registry import SCALES, load_report, report_names, select
+from gankit.training.estimate import SpeedMeter
+from gankit.sweeps.tables import fmt
+
+# What makes the stated short scale tiny for a test: the bundled 8x8 digits, one epoch.
+TINY_SET = ["data.name=digits", "data.limit=256", "epochs=1", "val_diagnostics=64",
+            "eval.n=200"]
+
+
+def test_registry_has_every_report_and_each_experiment_resolves() -> None:
+    assert report_names() == ["000", "001", "002", "003", "004"]
+    for report in select("all"):
+        assert report.experiments, report.number
+        for exp in report.experiments:
+            for scale in SCALES:
+                sweep = exp.load(scale)
+                points = {r.point for r in sweep.runs}
+                assert all(s.point in points for s in exp.stated), (report.number, exp.name)
+            full, short = exp.load("full"), exp.load("short")
+            full_steps = sum(r.cfg.epochs * (r.cfg.data.limit or 60_000) for r in full.runs)
+            short_steps = sum(r.cfg.epochs * (r.cfg.data.limit or 60_000) for r in short.runs)
+            assert short_steps < full_steps / 4, (report.number, exp.name)
+
+
+def test_report_names_and_errors() -> None:
+    assert load_report("4").number == load_report("r004").number == "004"
+    with pytest.raises(ConfigError, match="no report '7' to reproduce; choose one of 000"):
+        load_report("7")
+    with pytest.raises(ConfigError, match="--scale 'long' is not valid"):
+        load_report("004").experiments[0].load("long")
+
+
+def test_estimate_is_step_time_times_batches(mnist_cache, monkeypatch) -> None:
+    monkeypatch.setattr(speed, "_time_steps", lambda cfg: 0.5)
+    cfg = load_report("004").experiments[0].load("full").runs[0].cfg
+    meter = SpeedMeter()
+    assert meter.images(cfg) == 60_000                       # train-full, as the report
+    assert meter.epoch_seconds(cfg) == 469 * 0.5             # ceil(60000 / 128) batches
+    assert meter.run_seconds(cfg) == 25 * 469 * 0.5
+
+
+def test_list_shows_every_report_with_times(mnist_cache, monkeypatch, capsys) -> None:
+    monkeypatch.setattr(speed, "_time_steps", lambda cfg: 0.01)
+    assert main(["reproduce", "--list"]) == 0
+    out = capsys.readouterr().out
+    for n in report_names():
+        assert f"report {n}:" in out
+    assert "configs       sweep r004-configs" in out and "full " in out and "short " in out
+
+
+def test_measured_step_time_is_positive(mnist_cache) -> None:
+    cfg = load_report("004").experiments[0].load("short", {"device": "cpu"}).runs[0].cfg
+    assert 0 < speed._time_steps(cfg) < 60
+
+
+@pytest.mark.slow
+def test_reproduce_004_end_to_end(tmp_path, capsys) -> None:
+    out = tmp_path / "r004"
+    args = ["reproduce", "004", "--scale", "short", "--out", str(out)]
+    for s in TINY_SET:
+        args += ["--set", s]
+    assert main(args) == 0
+    text = (out / "REPRODUCTION.md").read_text()
+    assert text.startswith("# Report 004:")
+    assert "reference classifier, not Inception-v3" in text
+    # the report's table beside our epoch-1 losses, read back from each run's metrics
+    for point, name in enumerate(["000-base", "001-batch_size=64"]):
+        rec = json.loads((out / "configs" / name / "metrics.jsonl").read_text().splitlines()[-1])
+        stated = ["0.0174", "0.0107"][point]
+        row = next(ln for ln in text.splitlines() if f"| {stated} |" in ln)
+        assert f"| {fmt(rec['train/d_loss'])} (epoch 1; this scale stops before epoch 10) |" in row
+    assert "0.00096" in text and "(configs/000-base/grids/progression.png)" in text
+    assert (out / "configs" / "summary.md").is_file()
+    capsys.readouterr()
+    assert main(args) == 0  # running it again resumes: every run is already finished
+    assert "6 already finished" in capsys.readouterr().err
