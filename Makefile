@@ -33,9 +33,10 @@ run: setup
 test: setup system-deps
 	$(BIN)/python -m pytest
 
-# The fast tier for the edit-test loop (no end-to-end runs, browsers or process pools).
+# The fast tier for the edit-test loop (no end-to-end runs, browsers or process pools),
+# spread over two processes by pytest-xdist.
 test-fast: setup
-	$(BIN)/python -m pytest -m "not slow"
+	$(BIN)/python -m pytest -m "not slow" -n 2
 
 bench: setup
 	$(BIN)/python benchmarks/train_speed.py

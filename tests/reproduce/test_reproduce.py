@@ -18,6 +18,7 @@ TINY_SET = ["data.name=digits", "data.limit=256", "epochs=1", "val_diagnostics=6
             "eval.n=200"]
 
 
+@pytest.mark.slow
 def test_registry_has_every_report_and_each_experiment_resolves() -> None:
     assert report_names() == ["000", "001", "002", "003", "004"]
     for report in select("all"):
@@ -50,6 +51,7 @@ def test_estimate_is_step_time_times_batches(mnist_cache, monkeypatch) -> None:
     assert meter.run_seconds(cfg) == 25 * 469 * 0.5
 
 
+@pytest.mark.slow
 def test_list_shows_every_report_with_times(mnist_cache, monkeypatch, capsys) -> None:
     monkeypatch.setattr(speed, "_time_steps", lambda cfg: 0.01)
     assert main(["reproduce", "--list"]) == 0
@@ -59,6 +61,7 @@ def test_list_shows_every_report_with_times(mnist_cache, monkeypatch, capsys) ->
     assert "configs       sweep r004-configs" in out and "full " in out and "short " in out
 
 
+@pytest.mark.slow
 def test_measured_step_time_is_positive(mnist_cache) -> None:
     cfg = load_report("004").experiments[0].load("short", {"device": "cpu"}).runs[0].cfg
     assert 0 < speed._time_steps(cfg) < 60

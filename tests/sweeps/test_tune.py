@@ -58,6 +58,7 @@ def test_bad_tune_files_fail_before_any_trial(data: dict, match: str) -> None:
         parse_tune({**BASE, **data})
 
 
+@pytest.mark.slow
 def test_bad_storage_is_one_line_before_any_trial(tmp_path: Path, capsys,
                                                  monkeypatch) -> None:
     """A malformed URL, a missing driver, an unreachable server, a missing folder: one line
