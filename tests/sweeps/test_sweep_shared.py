@@ -12,13 +12,16 @@ import pytest
 from gankit.cli.main import main
 from tests.sweeps.conftest import TINY, gankit, kill_when, write_yaml
 
-NAMES = ["000-model.nz=8-seed=0", "000-model.nz=8-seed=1", "001-model.nz=16-seed=0",
-         "001-model.nz=16-seed=1"]
+SEEDS = [0, 1, 2, 3]
+# Eight short runs: more work than a second worker's start-up (importing PyTorch), so both
+# workers get points (with four, a quiet machine sometimes let the first one take them all).
+NAMES = [f"{point}-seed={seed}" for point in ("000-model.nz=8", "001-model.nz=16")
+         for seed in SEEDS]
 
 
 def sweep_file(tmp_path: Path) -> Path:
     return write_yaml(tmp_path / "grid.yaml", {
-        "preset": "mlp-cgan-m4", "set": TINY, "grid": {"model.nz": [8, 16]}, "seeds": [0, 1]})
+        "preset": "mlp-cgan-m4", "set": TINY, "grid": {"model.nz": [8, 16]}, "seeds": SEEDS})
 
 
 @pytest.mark.slow
@@ -45,7 +48,7 @@ def test_two_workers_share_a_sweeps_points(db: str, tmp_path: Path,
         lines = (out / name / "metrics.jsonl").read_text().splitlines()
         assert [json.loads(ln)["epoch"] for ln in lines] == [1]
     summary = (out / "summary.md").read_text()
-    assert summary.count("| done |") == 2, summary          # both points, two seeds each
+    assert summary.count("| done |") == 2, summary          # both points, four seeds each
     state = json.loads((out / "state.json").read_text())["runs"]
     assert sorted(state) == NAMES and all(v["exit_code"] == 0 for v in state.values())
 

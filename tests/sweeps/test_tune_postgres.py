@@ -40,14 +40,15 @@ def wait(procs: list, timeout: float = 240) -> list[str]:
 @pytest.mark.slow
 def test_two_workers_share_a_study_on_postgres(pg_url: str, tmp_path: Path) -> None:
     f = tune_file(tmp_path)
-    procs = [gankit(*tune_args(f, pg_url, 4, tmp_path / "out"), cwd=tmp_path)
+    # six trials: more work than the second worker's start-up, so both get trials
+    procs = [gankit(*tune_args(f, pg_url, 6, tmp_path / "out"), cwd=tmp_path)
              for _ in range(2)]
     wait(procs)
     study = optuna.load_study(study_name="s", storage=pg_url.replace(
         "postgresql://", "postgresql+psycopg2://"))
     trials = study.get_trials()
     finished = [t for t in trials if t.state in FINISHED]
-    assert len(finished) == 4
+    assert len(finished) == 6
     assert len({t.user_attrs["worker"] for t in finished}) == 2   # both workers ran trials
     assert all(t.value is not None and t.value > 0 for t in finished)
     for t in finished:
