@@ -36,15 +36,6 @@ def resume_config(run: str, sets: list[str]) -> TrainConfig:
     return apply(cfg, sets)
 
 
-def check_new_folder(out: Path) -> None:
-    """`--out` must not hold another run: continuing one is `--resume`. (A folder whose run
-    saved no checkpoint holds nothing to continue: training starts it again.)"""
-    from gankit.training.runs import RunPaths
-    if RunPaths(out).checkpoint("last").exists():
-        raise UserError(f"{out} already holds a run; continue it with "
-                        f"`gankit train --resume {out}` or choose another --out")
-
-
 def run(args: argparse.Namespace) -> int:
     if args.resume:
         if args.preset or args.out:
@@ -53,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
         cfg = resume_config(args.resume, overrides(args))
     else:
         cfg = resolve(args.preset or "default", overrides(args))  # before the heavy imports
-    from gankit.training.loop import resume, train
+    from gankit.training.loop import check_new_folder, resume, train
     from gankit.training.runs import next_run_dir
     from gankit.training.validate import validate
     if args.resume:

@@ -35,7 +35,6 @@ from gankit.sweeps.report import compare_runs
 from gankit.sweeps.spec import Run, Sweep
 from gankit.sweeps.state import State
 from gankit.sweeps.summary import metric_keys, write_summary
-from gankit.training import fast
 from gankit.training.checkpoint import CheckpointError, config_differences, load_checkpoint
 from gankit.training.runs import RunPaths
 
@@ -116,7 +115,7 @@ def plan_run(run: Run, out: Path) -> Planned:
     if not old:
         raise ConfigError(f"{paths.root} has a checkpoint but no readable config.yaml; "
                           "delete the folder to start the point again")
-    diffs = config_differences(fast.comparable(old), fast.comparable(to_dict(run.cfg)))
+    diffs = config_differences(old, to_dict(run.cfg))
     if diffs:
         raise ConfigError(
             f"{paths.root} holds a run of another config than point {run.name} now resolves "

@@ -85,16 +85,20 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
 
 
 def config_differences(a: dict, b: dict) -> list[str]:
-    """Dotted keys whose values differ between two config dicts, ignoring RESUMABLE_KEYS."""
+    """Dotted keys whose values differ between two config dicts, ignoring RESUMABLE_KEYS.
+
+    Both sides are compared as a Trainer records them (`fast.comparable`: `auto` resolved,
+    settings an old run predates filled in), so a config that still says precision=auto and
+    the run it started compare equal.
+    """
     return [f"{k}: checkpoint {va!r} vs config {vb!r}"
-            for k, va, vb in keys.diff(a, b, ignore=RESUMABLE_KEYS)]
+            for k, va, vb in keys.diff(fast.comparable(a), fast.comparable(b),
+                                       ignore=RESUMABLE_KEYS)]
 
 
 def check_compatible(state: dict, config: dict, path: str | os.PathLike) -> None:
     """Refuse a checkpoint whose config differs from the run's in anything that matters."""
-    # Both sides as a Trainer records them: `auto` resolved, settings an old run predates
-    # filled in (a sweep or a user may hand the unresolved config of the same run).
-    diffs = config_differences(fast.comparable(state["config"]), fast.comparable(config))
+    diffs = config_differences(state["config"], config)
     if diffs:
         raise CheckpointError(f"checkpoint {path} was written by a different config; it cannot "
                               "continue this run. Differences: " + "; ".join(diffs) +

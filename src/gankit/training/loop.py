@@ -390,12 +390,17 @@ class Trainer:
             self.save("best")
 
 
-def train(cfg: TrainConfig, out: str | Path, progress: bool = True) -> Path:
-    """Train a new run into folder `out` (which must not hold another run)."""
-    paths = RunPaths(Path(out))
-    if paths.has_checkpoint():
+def check_new_folder(out: str | Path) -> None:
+    """`out` must not hold another run: continuing one is `--resume`. (A folder whose run
+    saved no checkpoint holds nothing to continue: training starts it again.)"""
+    if RunPaths(Path(out)).has_checkpoint():
         raise CheckpointError(f"{out} already holds a run; continue it with "
                               f"`gankit train --resume {out}` or choose another --out")
+
+
+def train(cfg: TrainConfig, out: str | Path, progress: bool = True) -> Path:
+    """Train a new run into folder `out` (which must not hold another run)."""
+    check_new_folder(out)
     trainer = Trainer(cfg, out, progress=progress)
     print(f"gankit: {cfg.preset}: {trainer.model_summary}; {len(trainer.train_ds)} training "
           f"images; device {trainer.device}; run folder {out}", file=sys.stderr)
