@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from gankit.config import ModelConfig
-from gankit.exploration import (all_figures, class_diversity, class_means, interpolate_labels,
+from gankit.exploration import (all_figures, class_diversity, class_means, from_mean,
+                                interpolate_labels,
                                 interpolate_z, noise_on_inputs, out_of_range_labels)
 from gankit.exploration.experiments import default_classes
 from gankit.models import build_models
@@ -99,6 +100,25 @@ def test_interpolate_z_linear_and_slerp_share_their_ends(conditional, cond_G, un
     assert [p.title for p in fig.panels] == ["linear in z", "slerp in z"]
 
 
+def test_from_mean_starts_at_z_zero_and_ends_at_the_farthest_candidate(cond_G):
+    fig = from_mean(cond_G, label=3, candidates=6, steps=5, seed=1)
+    check_panels(fig, [(1, 6), (1, 5)])
+    shown, path = (p.images for p in fig.panels)
+    z = noise(6, cond_G.nz, 1)
+    y = torch.full((6,), 3)
+    close_images(shown, direct(cond_G, z, y))
+    mean = direct(cond_G, torch.zeros(1, cond_G.nz), y[:1])
+    close_images(path[:1], mean)
+    far = (shown.float() - mean.float()).flatten(1).norm(dim=1)
+    pick = fig.data["chosen"]
+    assert far[pick] >= far.max() - 1e-3 * far.max()              # up to the uint8 rounding
+    assert fig.panels[0].col_labels[pick] == "chosen"
+    close_images(path[-1:], direct(cond_G, z[pick:pick + 1], y[:1]))
+    close_images(path[2:3], direct(cond_G, z[pick:pick + 1] / 2, y[:1]))
+    with pytest.raises(ValueError, match="outside"):
+        from_mean(cond_G, label=10)
+
+
 def test_interpolate_labels_goes_from_one_class_to_the_other(cond_G):
     fig = interpolate_labels(cond_G, pairs=[(2, 8), (3, 1)], rows=2, steps=6, seed=1)
     check_panels(fig, [(2, 6), (2, 6)])
@@ -157,14 +177,15 @@ def test_out_of_range_labels_inside_and_far(cond_G):
 
 
 def test_conditional_only_experiments_say_so(uncond_G):
-    for fn in (class_diversity, class_means, interpolate_labels, out_of_range_labels):
+    for fn in (class_diversity, class_means, from_mean, interpolate_labels, out_of_range_labels):
         with pytest.raises(ValueError, match="conditional generator"):
             fn(uncond_G)
 
 
 def test_all_figures_choose_what_applies(cond_G, uncond_G):
     names = [f.name for f in all_figures(cond_G)]
-    assert names == ["class_diversity", "class_means", "interpolate_z", "interpolate_labels",
+    assert names == ["class_diversity", "class_means", "interpolate_z", "from_mean",
+                     "interpolate_labels",
                      "noise", "out_of_range_labels"]
     assert [f.name for f in all_figures(uncond_G)] == ["interpolate_z", "noise"]
 

@@ -9,8 +9,8 @@ from PIL import Image
 from gankit.cli.main import main
 from gankit.exploration.run import read_index
 
-COND = ["class_diversity", "class_means", "interpolate_z", "interpolate_labels", "noise",
-        "out_of_range_labels"]
+COND = ["class_diversity", "class_means", "interpolate_z", "from_mean", "interpolate_labels",
+        "noise", "out_of_range_labels"]
 
 
 def check_index(out, index):
@@ -30,7 +30,7 @@ def test_explore_conditional_run(cgan_run, tmp_path, capsys):
                  "--seed", "1"]) == 0
     index = read_index(out)
     names = check_index(out, index)
-    assert names[:6] == COND
+    assert names[:7] == COND
     assert index["conditional"] is True and index["label_encoding"] == "embedding"
     assert index["seed"] == 1 and index["which"] == "best" and index["epoch"] == 2
     # report 002's Table 3 as a chart, or a note saying why it is missing

@@ -88,3 +88,35 @@ def test_reproduce_004_end_to_end(tmp_path, capsys) -> None:
     capsys.readouterr()
     assert main(args) == 0  # running it again resumes: every run is already finished
     assert "6 already finished" in capsys.readouterr().err
+
+
+def test_only_picks_one_experiment_and_its_points() -> None:
+    from gankit.errors import UserError
+    from gankit.reproduce.run import parse_only
+    r000, r002 = load_report("000"), load_report("002")
+    assert [(e.name, p) for e, p in parse_only(r000, None)] == [("models", None)]
+    assert [(e.name, p) for e, p in parse_only(r000, ["models:3"])] == [("models", "3")]
+    assert [e.name for e, _ in parse_only(r002, ["ourcgan", "cgan-ref"])] == ["cgan-ref",
+                                                                               "ourcgan"]
+    with pytest.raises(UserError, match="no experiment 'm4'; choose one of models"):
+        parse_only(r000, ["m4"])
+    with pytest.raises(UserError, match="one preset, not a sweep"):
+        parse_only(r002, ["cgan-ref:0"])
+
+
+@pytest.mark.slow
+def test_only_runs_the_chosen_points_and_says_so_for_the_others(tmp_path, capsys) -> None:
+    out = tmp_path / "r004"
+    args = ["reproduce", "004", "--scale", "short", "--out", str(out), "--only", "configs:1"]
+    for s in TINY_SET:
+        args += ["--set", s]
+    assert main(args) == 0
+    assert sorted(p.name for p in (out / "configs").iterdir() if p.name[0].isdigit()) == \
+        ["001-batch_size=64"]
+    text = (out / "REPRODUCTION.md").read_text()
+    assert "--only configs:1" in text and "## dcgan" not in text
+    assert text.count("point not run this time (--only)") == 10    # 5 points x D and G loss
+    rec = json.loads((out / "configs" / "001-batch_size=64" / "metrics.jsonl").read_text()
+                     .splitlines()[-1])
+    row = next(ln for ln in text.splitlines() if "| 0.0107 |" in ln)
+    assert f"| {fmt(rec['train/d_loss'])} (epoch 1;" in row

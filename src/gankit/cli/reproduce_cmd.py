@@ -43,14 +43,17 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"--jobs must be at least 1, got {args.jobs}")
     extra = dict(parse_override(s) for s in args.set)
     reports = select(args.report)
+    if args.only and len(reports) > 1:
+        raise UserError("--only picks experiments of one report: give a report number, not `all`")
     failed = interrupted = False
     for report in reports:
         out = default_out(report, args.scale)
         if args.out:
             out = Path(args.out) / (f"r{report.number}" if len(reports) > 1 else "")
-        results = reproduce(report, args.scale, out, args.jobs, extra)
+        results = reproduce(report, args.scale, out, args.jobs, extra, only=args.only)
         command = " ".join(["gankit reproduce", report.number, "--scale", args.scale]
                            + (["--jobs", str(args.jobs)] if args.jobs > 1 else [])
+                           + [f"--only {shlex.quote(o)}" for o in args.only]
                            + ["--out", shlex.quote(str(out))]
                            + [f"--set {shlex.quote(s)}" for s in args.set])
         path = write_reproduction(report, results, out, args.scale, command, extra)
@@ -78,6 +81,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="output folder (default reproductions/rNNN-SCALE; with all, DIR/rNNN)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override for every run, applied last (e.g. a quicker test)")
+    p.add_argument("--only", action="append", default=[], metavar="NAME[:POINTS]",
+                   help="run only this experiment of the report (names in --list; repeat for "
+                        "more), optionally only some points of its sweep, e.g. --only models:3 "
+                        "(report 000's M4)")
     p.add_argument("--list", action="store_true",
                    help="list each report's experiments with their estimated time here")
     p.set_defaults(func=run)

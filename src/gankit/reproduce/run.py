@@ -9,12 +9,14 @@ from pathlib import Path
 from typing import Any, Callable
 
 from gankit.data.datasets import qualified_name
+from gankit.errors import UserError
+from gankit.exploration.run import explore_run
 from gankit.metrics.evaluate import evaluate_generator
 from gankit.models import count_parameters
 from gankit.reproduce.registry import Experiment, Report, Stated
 from gankit.training.estimate import SpeedMeter, fmt_duration
 from gankit.sweeps.runner import run_sweep
-from gankit.sweeps.spec import Run, Sweep
+from gankit.sweeps.spec import Run, Sweep, select_points
 from gankit.training.runs import RunPaths, load_run
 
 Echo = Callable[[str], None]
@@ -55,9 +57,15 @@ def estimate(sweep: Sweep, meter: SpeedMeter) -> list[tuple[Run, float]]:
 
 
 def run_experiment(exp: Experiment, scale: str, out: Path, jobs: int, extra: dict[str, Any],
-                   meter: SpeedMeter | None = None, echo: Echo = _stderr) -> ExperimentResult:
-    """Run (or continue) one experiment into out/NAME and read our value of each stated one."""
+                   meter: SpeedMeter | None = None, echo: Echo = _stderr,
+                   points: str | None = None) -> ExperimentResult:
+    """Run (or continue) one experiment into out/NAME and read our value of each stated one.
+
+    `points` ("3", "0,2", "1-3") runs only those points of the experiment's sweep; the stated
+    numbers of the others say they were not run."""
     sweep = exp.load(scale, extra)
+    if points:
+        sweep = select_points(sweep, points)
     folder = out / exp.name
     if meter is not None:
         for run, secs in estimate(sweep, meter):
@@ -68,8 +76,21 @@ def run_experiment(exp: Experiment, scale: str, out: Path, jobs: int, extra: dic
     result = ExperimentResult(exp, sweep, folder, time.monotonic() - t0, res.failed,
                               res.interrupted)
     if not res.interrupted:
+        explore_figures(exp, sweep, folder, echo)
         result.ours = [our_value(s, sweep, folder) for s in exp.stated]
     return result
+
+
+def explore_figures(exp: Experiment, sweep: Sweep, folder: Path, echo: Echo) -> None:
+    """`gankit explore` on every finished run whose experiment lists an explore/ figure (report
+    002's Figure 11), unless its figures are already there."""
+    wanted = [f for f in exp.figures if f.startswith("explore/")]
+    for run in sweep.runs if wanted else []:
+        path = folder / run.name
+        if RunPaths(path).has_checkpoint() and not all((path / f).exists() for f in wanted):
+            echo(f"  {exp.name}/{run.name}: exploring its generator")
+            explore_run(path, which="best" if RunPaths(path).checkpoint("best").is_file()
+                        else "last")
 
 
 def point_run(sweep: Sweep, point: int) -> Run:
@@ -79,6 +100,8 @@ def point_run(sweep: Sweep, point: int) -> Run:
 
 def our_value(stated: Stated, sweep: Sweep, folder: Path) -> Ours:
     """gankit's counterpart of a stated number, read from (or measured on) the point's run."""
+    if not any(r.point == stated.point for r in sweep.runs):
+        return Ours(stated, None, None, folder, "point not run this time (--only)")
     run = point_run(sweep, stated.point)
     path = folder / run.name
     paths = RunPaths(path)
@@ -104,16 +127,37 @@ def our_value(stated: Stated, sweep: Sweep, folder: Path) -> Ours:
     return Ours(stated, float(row[stated.key]), int(row["epoch"]), path)
 
 
+def parse_only(report: Report, only: list[str] | None) -> list[tuple[Experiment, str | None]]:
+    """The experiments `--only NAME[:POINTS]` (repeatable) selects, in the report's order,
+    with their points; every experiment when `only` is empty."""
+    if not only:
+        return [(exp, None) for exp in report.experiments]
+    wanted: dict[str, str | None] = {}
+    names = [e.name for e in report.experiments]
+    for item in only:
+        name, _, points = item.partition(":")
+        if name not in names:
+            raise UserError(f"--only {item!r}: report {report.number} has no experiment "
+                            f"{name!r}; choose one of {', '.join(names)} (e.g. --only {names[0]})")
+        exp = report.experiments[names.index(name)]
+        if points and not exp.sweep:
+            raise UserError(f"--only {item!r}: {name} is one preset, not a sweep; drop "
+                            f"':{points}'")
+        wanted[name] = points or None
+    return [(e, wanted[e.name]) for e in report.experiments if e.name in wanted]
+
+
 def reproduce(report: Report, scale: str, out: Path, jobs: int = 1,
-              extra: dict[str, Any] | None = None, echo: Echo = _stderr
-              ) -> list[ExperimentResult]:
-    """Run every experiment of `report` at `scale` into `out` (one folder per experiment)."""
+              extra: dict[str, Any] | None = None, echo: Echo = _stderr,
+              only: list[str] | None = None) -> list[ExperimentResult]:
+    """Run every experiment of `report` (or those `only` names) at `scale` into `out` (one
+    folder per experiment)."""
+    chosen = parse_only(report, only)
     meter = SpeedMeter()
     results = []
-    echo(f"gankit reproduce {report.number} ({scale}): {len(report.experiments)} experiment(s) "
-         f"into {out}")
-    for exp in report.experiments:
-        results.append(run_experiment(exp, scale, out, jobs, extra or {}, meter, echo))
+    echo(f"gankit reproduce {report.number} ({scale}): {len(chosen)} experiment(s) into {out}")
+    for exp, points in chosen:
+        results.append(run_experiment(exp, scale, out, jobs, extra or {}, meter, echo, points))
         if results[-1].interrupted:
             break
     return results
