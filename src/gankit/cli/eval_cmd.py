@@ -68,7 +68,7 @@ def _write_json(path: Path, data: dict) -> None:
     atomic_write(path, json.dumps(data, indent=2, allow_nan=False) + "\n")
 
 
-def check_request(args: argparse.Namespace, base=None) -> None:
+def check_request(args: argparse.Namespace, base: "TrainConfig | None" = None) -> None:
     """Validate the config this evaluation amounts to (the run's, a pretrained model's `base`,
     or one naming --dataset for --real) with the command's evaluation settings, before the
     evaluation starts."""
