@@ -23,7 +23,7 @@ LAYERS: dict[str, int] = {
     "models": 2, "losses": 2, "sampling": 2,
     "metrics": 3, "plots": 3,
     "training": 4,
-    "exploration": 5, "report": 5, "sweeps": 5, "serve": 5, "reproduce": 5,
+    "exploration": 5, "report": 5, "sweeps": 5, "serve": 5, "reproduce": 5, "pretrained": 5,
     "cli": 6, "__main__": 6,
 }
 

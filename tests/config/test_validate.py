@@ -135,3 +135,23 @@ def test_late_and_unread_milestones_are_warnings():
                                     "end (5 epochs): those learning rates are never used"]
     const = resolve("mlp-cgan-m4", {"optim.schedule": "constant"})
     assert "only piecewise reads them" in ignored_settings(const)[0]
+
+
+def test_recipe_blocks_validate_and_refuse_clearly():
+    good = {"loss.name": "hinge", "model.spectral_norm": True, "model.d_cond": "projection",
+            "model.d_norm": "none", "loss.r1_gamma": 0.1, "loss.r1_every": 4,
+            "augment": "translation,cutout", "ema_rampup": 0.05, "optim.d_lr": 4e-4}
+    assert validate(resolve("default", good), data=False) == []
+    with pytest.raises(ConfigError, match=r"loss.r1_gamma=1 with loss.name=wgan-gp: choose one"):
+        validate(resolve("default", {"loss.name": "wgan-gp", "loss.r1_gamma": 1.0}), data=False)
+    with pytest.raises(ConfigError, match=r"augment='flip': unknown transform 'flip'"):
+        validate(resolve("default", {"augment": "flip"}), data=False)
+    for key, value in (("loss.r1_gamma", -1.0), ("loss.r1_every", 0), ("ema_rampup", -0.1)):
+        with pytest.raises(ConfigError, match=rf"{key}=.* is out of range"):
+            validate(resolve("default", {key: value}), data=False)
+    warnings = validate(resolve("default", {"ema": 0.0, "ema_rampup": 0.05,
+                                            "loss.r1_every": 8}), data=False, warn=False)
+    assert any("ema_rampup=0.05 is ignored: ema=0" in w for w in warnings)
+    assert any("loss.r1_every=8 is ignored: loss.r1_gamma=0" in w for w in warnings)
+    mlp = validate(resolve("mlp-cgan-m4", {"model.d_norm": "none"}), data=False, warn=False)
+    assert any("model.d_norm='none' is ignored by model.arch=mlp" in w for w in mlp)

@@ -3,8 +3,8 @@ import pytest
 import torch
 from torch import nn
 
-from gankit.config import LossConfig
-from gankit.losses import LOSSES, get_loss, gradient_penalty
+from gankit.config import ConfigError, LossConfig
+from gankit.losses import LOSSES, get_loss, gradient_penalty, r1_penalty
 
 
 class LinearCritic(nn.Module):
@@ -67,3 +67,35 @@ def test_penalty_through_the_loss_object():
     wgan = get_loss(LossConfig(name="wgan-gp", gp_weight=10.0))
     assert wgan.penalty(D, real, fake).item() == pytest.approx(160.0)
     assert LOSSES["hinge"].penalty(D, real, fake).item() == 0.0
+
+
+# --- R1 (Mescheder et al. 2018) ------------------------------------------------------------
+
+def test_r1_of_a_linear_critic_is_its_squared_weight_norm():
+    w = torch.tensor([3.0, 0.0, 4.0, 0.0])             # grad_x D = w: ||w||^2 = 25
+    D = LinearCritic(w)
+    real = torch.randn(6, 1, 2, 2, requires_grad=True)
+    r1 = r1_penalty(D(real), real)
+    torch.testing.assert_close(r1, torch.tensor(25.0))
+    r1.backward()                                       # reaches D's weights: d/dw = 2w
+    torch.testing.assert_close(D.w.grad, 2 * w)
+
+
+def test_r1_of_a_quadratic_critic_is_the_mean_squared_gradient():
+    real = torch.tensor([[1.0, 0.0], [0.0, 2.0]]).view(2, 1, 1, 2).requires_grad_(True)
+    r1 = r1_penalty(QuadraticCritic()(real), real)      # grad 2x: |.|^2 = 4 and 16
+    torch.testing.assert_close(r1, torch.tensor(10.0))
+
+
+def test_r1_weight_laziness_and_the_one_penalty_rule():
+    w = torch.tensor([3.0, 0.0, 4.0, 0.0])
+    real = torch.randn(3, 1, 2, 2, requires_grad=True)
+    loss = get_loss(LossConfig(name="hinge", r1_gamma=0.2, r1_every=4))
+    # gamma / 2 * every * ||w||^2 = 0.1 * 4 * 25
+    torch.testing.assert_close(loss.r1(LinearCritic(w)(real), real), torch.tensor(10.0))
+    assert [loss.r1_due(s) for s in range(5)] == [True, False, False, False, True]
+    assert not get_loss(LossConfig(name="hinge")).r1_due(0)
+    with pytest.raises(ConfigError, match="choose one gradient penalty"):
+        get_loss(LossConfig(name="wgan-gp", r1_gamma=1.0))
+    with pytest.raises(ConfigError, match="r1_gamma must be >= 0"):
+        get_loss(LossConfig(name="hinge", r1_gamma=-1.0))

@@ -77,3 +77,33 @@ def test_atomic_write_replaces_whole_files_only(tmp_path: Path) -> None:
     atomic_write(target, b"new")
     assert target.read_bytes() == b"new"
     assert os.listdir(target.parent) == ["f.txt"]   # no temporary file left behind
+
+
+def test_a_run_saved_before_newer_settings_loads_with_their_defaults(cgan_run, tmp_path):
+    """Settings a run predates (here the recipe blocks: d_norm, R1, augment, EMA warm-up)
+    take their defaults, which are the behaviour before they existed."""
+    import shutil
+
+    import torch
+    import yaml
+
+    from gankit.training.runs import load_run
+    run = tmp_path / "old"
+    shutil.copytree(cgan_run, run)
+    newer = {"model": ("d_norm",), "loss": ("r1_gamma", "r1_every"), "": ("augment",
+                                                                        "ema_rampup")}
+
+    def strip(cfg: dict) -> dict:
+        for section, names in newer.items():
+            for n in names:
+                (cfg[section] if section else cfg).pop(n)
+        return cfg
+    cfg = strip(yaml.safe_load((run / "config.yaml").read_text()))
+    (run / "config.yaml").write_text(yaml.safe_dump(cfg))
+    ckpt = run / "checkpoints" / "last.pt"
+    state = torch.load(ckpt, weights_only=True)
+    state["config"] = strip(state["config"])
+    torch.save(state, ckpt)
+    loaded = load_run(run, which="last")
+    assert loaded.cfg.model.d_norm == "auto" and loaded.cfg.augment == "none"
+    assert loaded.cfg.loss.r1_gamma == 0 and loaded.cfg.ema_rampup == 0

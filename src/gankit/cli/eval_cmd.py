@@ -1,4 +1,6 @@
-"""`gankit eval RUN` and `gankit eval --real`: FID & co. of a trained generator, or the floor.
+"""`gankit eval RUN`, `gankit eval --pretrained NAME` and `gankit eval --real`: FID & co. of a
+trained generator, of a pretrained one (test split by default; nothing is written unless
+--out), or the floor.
 
 RUN/eval/metrics.json maps an evaluation key "<which>-<split>-<features>" (e.g.
 "best-test-classifier") to its record: {"run", "which", "split", "features", "feature_space",
@@ -48,20 +50,35 @@ def format_table(ev, classes: tuple[str, ...] | None = None) -> str:
     return "\n".join(lines)
 
 
+def recorded(args: argparse.Namespace) -> str | None:
+    """The numbers a pretrained model's manifest records for this very request (same split,
+    n, features and seed), to compare with what was just measured; None when it has none."""
+    from gankit.pretrained import manifest_of
+    test = manifest_of(args.pretrained).get("test") or {}
+    if (test.get("split"), test.get("n"), test.get("features"), test.get("seed")) != \
+            (args.split, args.n, args.features, args.seed):
+        return None
+    m = test.get("metrics", {})
+    shown = (K.FID, K.PRECISION, K.RECALL, K.DENSITY, K.COVERAGE, K.LABEL_ACC, K.INTRA_FID)
+    return "recorded in its manifest: " + ", ".join(
+        f"{name} {m[key]:.5f}" for key, name, _ in ROWS if key in m and key in shown)
+
+
 def _write_json(path: Path, data: dict) -> None:
     atomic_write(path, json.dumps(data, indent=2, allow_nan=False) + "\n")
 
 
-def check_request(args: argparse.Namespace) -> None:
-    """Validate the config this evaluation amounts to (the run's, or one naming --dataset for
-    --real) with the command's evaluation settings, before anything is loaded."""
+def check_request(args: argparse.Namespace, base: "TrainConfig | None" = None) -> None:
+    """Validate the config this evaluation amounts to (the run's, a pretrained model's `base`,
+    or one naming --dataset for --real) with the command's evaluation settings, before the
+    evaluation starts."""
     from gankit.config import TrainConfig
     from gankit.config.keys import apply
     from gankit.training.runs import read_config
     from gankit.training.validate import validate
     if args.real:
         base = apply(TrainConfig(), {"data.name": args.dataset, "data.data_dir": args.data_dir})
-    else:
+    elif base is None:
         base = read_config(args.run)
     cfg = apply(base, {"eval.every": 1, "eval.n": args.n, "eval.features": args.features,
                        "eval.split": args.split})
@@ -72,9 +89,15 @@ def run_eval(args: argparse.Namespace) -> int:
     from gankit.metrics.evaluate import evaluate_generator_full, evaluate_real
     from gankit.metrics.features import get_feature_space
     from gankit.metrics.figures import write_figures
-    if bool(args.run) == bool(args.real):
-        raise UserError("give a run folder (gankit eval RUN) or --real, not both or neither")
-    check_request(args)
+    if bool(args.run) + bool(args.real) + bool(args.pretrained) != 1:
+        raise UserError("give one of: a run folder (gankit eval RUN), --pretrained NAME, --real")
+    if args.split is None:  # a pretrained model is compared with the split of its manifest
+        args.split = "test" if args.pretrained else "val"
+    loaded = None
+    if args.pretrained:
+        from gankit.pretrained import load_pretrained
+        loaded = load_pretrained(args.pretrained)
+    check_request(args, loaded.cfg if loaded else None)
     t0 = time.perf_counter()
     if args.real:
         ev = evaluate_real(args.dataset, n=args.n, features=args.features, seed=args.seed,
@@ -86,17 +109,24 @@ def run_eval(args: argparse.Namespace) -> int:
         record_extra = {"reference_split": "val", "other_split": "test"}
     else:
         from gankit.training.runs import load_run       # lazily: the training package is heavy
-        run = load_run(args.run, which=args.which)
+        run = loaded or load_run(args.run, which=args.which)
         dataset = run.cfg.data.name
         classes = tuple(run.classes) if run.classes else None
         data_dir = args.data_dir or run.cfg.data.data_dir
         ev = evaluate_generator_full(run.G, dataset, args.split, args.n, args.features,
                                      args.seed, data_dir, run.cfg.data.scale,
                                      args.inception_weights, class_images=True)
-        title = (f"{args.run} ({args.which}): {dataset} {args.split}, n={args.n}, "
-                 f"{args.features} features")
-        key, out_dir = f"{args.which}-{args.split}-{args.features}", Path(args.run) / "eval"
-        record_extra = {"run": str(args.run), "which": args.which, "split": args.split}
+        if loaded:
+            title = (f"pretrained {args.pretrained} ({run.path}): {dataset} {args.split}, "
+                     f"n={args.n}, {args.features} features")
+            key = f"pretrained-{args.split}-{args.features}"
+            out_dir = Path(args.out) if args.out else None
+            record_extra = {"pretrained": args.pretrained, "split": args.split}
+        else:
+            title = (f"{args.run} ({args.which}): {dataset} {args.split}, n={args.n}, "
+                     f"{args.features} features")
+            key, out_dir = f"{args.which}-{args.split}-{args.features}", Path(args.run) / "eval"
+            record_extra = {"run": str(args.run), "which": args.which, "split": args.split}
     elapsed = time.perf_counter() - t0
     space = get_feature_space(args.features, dataset, args.inception_weights)
     record = {**record_extra, "dataset": dataset, "features": args.features,
@@ -108,6 +138,8 @@ def run_eval(args: argparse.Namespace) -> int:
         print(title)
         print(format_table(ev, classes))
         print(f"({elapsed:.1f} s)")
+        if loaded and (line := recorded(args)):
+            print(line)
     if out_dir is not None:
         path = out_dir / "metrics.json"
         data = {}
@@ -131,11 +163,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                     "metrics.json and figures; or, with --real, measure the real-vs-real floor "
                     "(test split against validation split).")
     p.add_argument("run", nargs="?", help="a run folder written by `gankit train`")
+    p.add_argument("--pretrained", metavar="NAME",
+                   help="evaluate a pretrained model shipped with gankit (e.g. default) on the "
+                        "test split; needs only the test split")
     p.add_argument("--real", action="store_true",
                    help="real vs real: the test split against the validation split (the floor)")
     p.add_argument("--dataset", default="mnist", help="dataset for --real (default mnist)")
-    p.add_argument("--split", default="val", choices=["val", "test"],
-                   help="real split to compare with (default val; test once at the end)")
+    p.add_argument("--split", default=None, choices=["val", "test"],
+                   help="real split to compare with (default val, test for --pretrained; "
+                        "test once at the end)")
     p.add_argument("--n", type=int, default=10_000, help="images compared (default 10000)")
     p.add_argument("--features", default="classifier",
                    help="feature space: classifier (default: the reference classifier's 128-d "
@@ -146,6 +182,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="path to pt_inception-2015-12-05-6726825d.pth (else "
                         "GANKIT_INCEPTION_WEIGHTS, torch hub's cache, or a download)")
     p.add_argument("--data-dir", help="a folder holding the dataset's files")
-    p.add_argument("--out", help="with --real: folder for metrics.json and figures")
+    p.add_argument("--out", help="with --real or --pretrained: folder for metrics.json and "
+                                 "figures")
     p.add_argument("--json", action="store_true", help="print the record as JSON, not a table")
     p.set_defaults(func=run_eval)

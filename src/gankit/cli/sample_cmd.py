@@ -1,18 +1,29 @@
-"""`gankit sample`: images from a trained run as a PNG grid and an .npz."""
+"""`gankit sample`: images from a trained run (or a pretrained model) as a PNG grid and an .npz."""
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
+from gankit.errors import UserError
+
 
 def run(args: argparse.Namespace) -> int:
-    """Sample a run: the image shape and classes come from its checkpoint, not its data."""
+    """Sample a run or a pretrained model: the image shape and classes come from its
+    checkpoint, not its data."""
     import numpy as np
     from gankit.plots.grid import save_grid
-    from gankit.training.runs import load_run
+    from gankit.pretrained.source import check_source, load_source
     from gankit.sampling import generate
-    r = load_run(args.run, which=args.which, device=args.device)
+    check_source(args.run, args.pretrained)
+    if args.n < 1:
+        raise UserError(f"--n must be at least 1, got {args.n}")
+    r = load_source(args.run, args.pretrained, which=args.which, device=args.device)
     labels = None if args.labels == "balanced" else args.labels
+    k = int(getattr(r.G, "num_classes", 0))
+    if labels is not None and not (labels.isdigit() and int(labels) < max(k, 1)):
+        raise UserError(f"--label {labels!r}: give balanced or a class index 0-{max(k, 1) - 1}"
+                        if k else f"--label {labels!r}: this generator is unconditional; "
+                        "drop --label")
     images, y = generate(r.G, args.n, labels or "balanced", seed=args.seed,
                          scale=r.cfg.data.scale)
     out = Path(args.out)
@@ -36,11 +47,14 @@ def run(args: argparse.Namespace) -> int:
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("sample", help="write samples of a run as a PNG grid and an .npz",
-                       description="Sample a trained run: an .npz of uint8 images with labels "
-                                   "and a PNG grid.")
-    p.add_argument("run", help="run folder")
+                       description="Sample a trained run or a pretrained model: an .npz of "
+                                   "uint8 images with labels and a PNG grid.")
+    p.add_argument("run", nargs="?", help="run folder")
+    p.add_argument("--pretrained", metavar="NAME",
+                   help="sample a pretrained model shipped with gankit instead of a run "
+                        "(`gankit pretrained list`; e.g. default), or a path to NAME.pt")
     p.add_argument("--n", type=int, default=10_000, help="number of images (default 10000)")
-    p.add_argument("--labels", default="balanced",
+    p.add_argument("--labels", "--label", dest="labels", default="balanced",
                    help="balanced (equal per class) or a class index 0-9 (default balanced)")
     p.add_argument("--out", default="samples", help="output path without suffix (default samples)")
     p.add_argument("--seed", type=int, default=0, help="noise seed: a seed identifies a sample")

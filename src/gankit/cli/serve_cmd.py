@@ -1,4 +1,5 @@
-"""`gankit serve RUN [RUN2]`: explore trained generators live in the browser."""
+"""`gankit serve RUN [RUN2]` / `gankit serve --pretrained NAME`: explore trained generators
+live in the browser."""
 from __future__ import annotations
 
 import argparse
@@ -24,7 +25,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"[gankit serve] warning: listening on {args.host}: anyone who can reach this "
               "machine can use the page", file=sys.stderr, flush=True)
     _check_port(args.host, args.port)
-    models = load_models(args.runs, which=args.which, device=args.device)
+    models = load_models(args.runs, which=args.which, device=args.device,
+                         pretrained=args.pretrained)
     app = create_app(models, max_samples=args.max_samples)
     url_host = f"[{args.host}]" if ":" in args.host else args.host
     print(f"[gankit serve] {', '.join(m.name for m in models)}: http://{url_host}:{args.port}/ "
@@ -59,8 +61,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                     "noise to z or the label, interpolate between two samples, see D's score "
                     "of each sample, download the grid (PNG) and the path (GIF). Needs the "
                     "`serve` extra (Starlette and uvicorn).")
-    p.add_argument("runs", nargs="+", metavar="RUN",
+    p.add_argument("runs", nargs="*", metavar="RUN",
                    help="a run folder written by `gankit train`; give two to compare them")
+    p.add_argument("--pretrained", action="append", default=[], metavar="NAME",
+                   help="serve a pretrained model shipped with gankit (e.g. default), alone or "
+                        "beside a run; its samples have no D score (only G ships)")
     p.add_argument("--which", default="best", choices=["best", "last"], help="checkpoint")
     p.add_argument("--port", type=int, default=8000, help="TCP port (default 8000)")
     p.add_argument("--host", default="127.0.0.1",

@@ -46,6 +46,9 @@ class ModelConfig:
     g_dropout: float = 0.0
     spectral_norm: bool = False
     batch_norm: bool = True
+    # BatchNorm in a conv D: auto (as batch_norm says, but none with projection + spectral
+    # norm), batch, or none (SN-GAN/BigGAN discriminators have no BN)
+    d_norm: str = "auto"
 
 
 @dataclass
@@ -54,6 +57,10 @@ class LossConfig:
     gp_weight: float = 10.0        # gradient penalty weight (wgan-gp)
     label_smoothing: float = 0.0   # one-sided: real targets 1 - s (BCE losses)
     d_average: bool = False        # D loss = mean of its real and fake terms (report 004), not sum
+    # R1: gamma/2 E||grad_x D(x)||^2 on real images (Mescheder et al. 2018; 0: off), applied
+    # every r1_every D steps with gamma scaled by r1_every (lazy, Karras et al. 2020)
+    r1_gamma: float = 0.0
+    r1_every: int = 1
 
 
 @dataclass
@@ -94,6 +101,12 @@ class TrainConfig:
     adaptive_threshold: float = 0.8
     max_d_steps: int = 16
     ema: float = 0.0               # EMA decay of G's weights (0: off); EMA G is used for samples
+    # EMA warm-up: its half-life is at most ema_rampup x the steps done (Karras et al. 2020
+    # use 0.05), so early weights fade fast; 0: off (the decay from the first step)
+    ema_rampup: float = 0.0
+    # DiffAugment (Zhao et al. 2020) of every image D sees, real and generated, in D's and G's
+    # steps: none, or policies joined by commas (translation, cutout)
+    augment: str = "none"
     sample_every: int = 1          # fixed-noise grid every N epochs
     checkpoint_every: int = 1
     # training statistics every N steps (D steps) as well, to steps.jsonl: losses per

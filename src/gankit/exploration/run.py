@@ -41,12 +41,21 @@ def write_figure(fig: ExploreFigure, out: str | os.PathLike) -> Path:
 def explore_run(run_dir: str | os.PathLike, which: str = "best",
                 out: str | os.PathLike | None = None, seed: int = 0, d_per_class: int = 200, device: str = "cpu") -> dict:
     """Every exploration figure of a run's generator, written to `out` (default RUN/explore),
-    with index.json; returns the index.
-
-    `d_per_class` > 0 adds report 002's Table 3 as a chart: the discriminator's accuracy per
-    class on that many real (validation split) and generated images per class."""
+    with index.json; returns the index (see `explore`)."""
     run = load_run(run_dir, which=which, device=device)
     out = Path(out) if out is not None else RunPaths(run_dir).explore_dir
+    return explore(run, out, which=which, seed=seed, d_per_class=d_per_class)
+
+
+def explore(run: Run, out: str | os.PathLike, which: str = "best", seed: int = 0,
+            d_per_class: int = 200) -> dict:
+    """Every exploration figure of a loaded run's generator (a run folder's or a pretrained
+    one), written to `out` with index.json; returns the index.
+
+    `d_per_class` > 0 adds report 002's Table 3 as a chart: the discriminator's accuracy per
+    class on that many real (validation split) and generated images per class (skipped with
+    a note when the run has no discriminator, as a pretrained model)."""
+    out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     G = run.G
     scale = run.cfg.data.scale
@@ -59,14 +68,17 @@ def explore_run(run_dir: str | os.PathLike, which: str = "best",
     if not conditional:
         notes.append("unconditional generator: only interpolation in z and noise on z apply "
                      "(no labels to vary)")
-    if d_per_class > 0:
+    if d_per_class > 0 and run.D is None:
+        notes.append("no discriminator (a pretrained model ships G alone): the per-class "
+                     "discriminator accuracy is skipped")
+    elif d_per_class > 0:
         entry, note = _d_accuracy_figure(run, out, d_per_class, seed)
         if entry:
             entries.append(entry)
         if note:
             notes.append(note)
             log(note)
-    index = {"run": str(run_dir), "which": which, "epoch": run.epoch, "seed": seed,
+    index = {"run": str(run.path), "which": which, "epoch": run.epoch, "seed": seed,
              "conditional": conditional,
              "label_encoding": run.cfg.model.g_cond if conditional else None,
              "figures": entries, "notes": notes}

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from gankit.config import ConfigError, LossConfig
-from gankit.losses.penalty import gradient_penalty
+from gankit.losses.penalty import gradient_penalty, r1_penalty
 
 # --- discriminator losses: (real_logits (B,), fake_logits (B,)) -> scalar -------------------
 
@@ -83,7 +83,8 @@ class GANLoss:
     `d_average` halves D's loss, i.e. the mean of its real and fake terms (report 004)
     instead of their sum (the usual form, report 000). `label_smoothing` applies to BCE
     losses only. When `gradient_penalty` is set, training adds `penalty(D, real, fake, y)`
-    (= gp_weight * gradient_penalty) to D's loss.
+    (= gp_weight * gradient_penalty) to D's loss. With `r1_gamma` > 0, training adds
+    `r1(real_logits, real)` every `r1_every` D steps (any loss but wgan-gp).
     """
     name: str
     d_fn: Callable[..., Tensor]
@@ -93,6 +94,8 @@ class GANLoss:
     label_smoothing: float = 0.0
     d_average: bool = False
     smoothable: bool = False  # accepts label_smoothing (BCE losses)
+    r1_gamma: float = 0.0
+    r1_every: int = 1
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.label_smoothing < 1.0:
@@ -102,6 +105,13 @@ class GANLoss:
                               f"nonsaturating), not to {self.name!r}; set it to 0")
         if self.gp_weight < 0:
             raise ConfigError(f"loss.gp_weight must be >= 0, got {self.gp_weight}")
+        if self.r1_gamma < 0 or self.r1_every < 1:
+            raise ConfigError(f"loss.r1_gamma must be >= 0 and loss.r1_every >= 1, got "
+                              f"{self.r1_gamma} and {self.r1_every}")
+        if self.r1_gamma and self.gradient_penalty:
+            raise ConfigError(f"loss.r1_gamma={self.r1_gamma:g} with loss.name={self.name}: "
+                              "choose one gradient penalty (set loss.r1_gamma=0, or another "
+                              "loss such as nonsaturating or hinge)")
 
     def d_loss(self, real_logits: Tensor, fake_logits: Tensor) -> Tensor:
         """D's loss (scalar) from its logits on real (B,) and generated (B',) images."""
@@ -124,6 +134,17 @@ class GANLoss:
         return self.gp_weight * gradient_penalty(D, real, fake, y, generator=generator)
 
 
+    def r1_due(self, step: int) -> bool:
+        """True when D step number `step` (from 0) adds the R1 penalty."""
+        return self.r1_gamma > 0 and step % self.r1_every == 0
+
+    def r1(self, real_logits: Tensor, real: Tensor) -> Tensor:
+        """gamma / 2 * E||grad_x D(x)||^2 on real images, times r1_every (lazy regularisation
+        keeps the same strength per image when it runs every r1_every steps: Karras et al.
+        2020). `real` must require grad and `real_logits` be D's logits on it."""
+        return 0.5 * self.r1_gamma * self.r1_every * r1_penalty(real_logits, real)
+
+
 LOSSES: dict[str, GANLoss] = {
     "minimax": GANLoss("minimax", bce_d_loss, minimax_g_loss, smoothable=True),
     "nonsaturating": GANLoss("nonsaturating", bce_d_loss, nonsaturating_g_loss, smoothable=True),
@@ -144,4 +165,6 @@ def get_loss(cfg: LossConfig) -> GANLoss:
         gp_weight=cfg.gp_weight if base.gradient_penalty else 0.0,
         label_smoothing=cfg.label_smoothing,
         d_average=cfg.d_average,
+        r1_gamma=cfg.r1_gamma,
+        r1_every=cfg.r1_every,
     )

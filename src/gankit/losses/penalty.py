@@ -1,4 +1,4 @@
-"""The gradient penalty of WGAN-GP (Gulrajani et al. 2017)."""
+"""Gradient penalties: WGAN-GP's (Gulrajani et al. 2017) and R1 (Mescheder et al. 2018)."""
 from __future__ import annotations
 
 import torch
@@ -22,3 +22,11 @@ def gradient_penalty(D: nn.Module, real: Tensor, fake: Tensor, y: Tensor | None 
     # sqrt(sum + tiny): the norm's gradient stays finite where D is flat.
     norm = (grad.flatten(1).pow(2).sum(dim=1) + 1e-12).sqrt()
     return (norm - 1.0).pow(2).mean()
+
+
+def r1_penalty(real_logits: Tensor, real: Tensor) -> Tensor:
+    """E[||grad_x D(x)||^2] over real images x (Mescheder et al. 2018's R1 without its
+    gamma / 2). `real` must require grad and `real_logits` be D's logits on it; built with
+    create_graph=True so that the penalty can be back-propagated into D's weights."""
+    (grad,) = torch.autograd.grad(real_logits.sum(), real, create_graph=True)
+    return grad.flatten(1).pow(2).sum(dim=1).mean()

@@ -7,9 +7,10 @@ with `nz`, `num_classes`, `conditional`, and for conditional G `label_vector(y)`
 from gankit.models.base import (Discriminator, Generator, count_parameters, describe, evaluating,
                                 judging)
 from gankit.models.conditioning import D_CONDS, G_CONDS
+from gankit.models.dcgan import D_NORMS
 from gankit.models.inits import INITS, apply_init, apply_spectral_norm
 from gankit.models.registry import ARCHITECTURES, build_models
 
-__all__ = ["ARCHITECTURES", "D_CONDS", "Discriminator", "G_CONDS", "Generator", "INITS",
+__all__ = ["ARCHITECTURES", "D_CONDS", "D_NORMS", "Discriminator", "G_CONDS", "Generator", "INITS",
            "apply_init", "apply_spectral_norm", "build_models", "count_parameters", "describe",
            "evaluating", "judging"]

@@ -6,9 +6,10 @@ doublings -> tanh; widths ngf * 2^(k-1), ..., ngf, then C. 28x28: 7 -> 14 -> 28;
 D: the mirror: k x (Conv k4 s2 p1, LeakyReLU(0.2)), widths ndf, 2 ndf, ..., BN after all but
 the first when `batch_norm`, Dropout(`dropout`) if > 0, then Conv(k = s0) to one logit.
 Label in D (`d_cond`): `onehot` / `embedding` planes concatenated to the image, or
-`projection`: logit + <embed(y), mean-pooled last features>. BN is dropped from D when both
-`projection` and `spectral_norm` are set (the SN-projection recipe of Miyato & Koyama has no
-BN in D; spectral norm already controls D's scale). `g_dropout` is not supported.
+`projection`: logit + <embed(y), mean-pooled last features>. BN in D follows `d_norm`: with
+`auto`, `batch_norm`, except that BN is dropped when both `projection` and `spectral_norm` are
+set (the SN-projection recipe of Miyato & Koyama has no BN in D; spectral norm already
+controls D's scale); `batch` or `none` say it outright. `g_dropout` is not supported.
 """
 from __future__ import annotations
 
@@ -24,8 +25,15 @@ def _norm2d(c: int, on: bool) -> nn.Module:
     return nn.BatchNorm2d(c) if on else nn.Identity()
 
 
+# model.d_norm: BatchNorm in a conv D (the MLP families have none to choose).
+D_NORMS = ("auto", "batch", "none")
+
+
 def d_uses_batch_norm(cfg: ModelConfig, conditional: bool) -> bool:
-    """BN in a conv D: as `batch_norm` says, except with projection + spectral norm."""
+    """BN in a conv D: `d_norm` batch or none; auto is as `batch_norm` says, except with
+    projection + spectral norm."""
+    if cfg.d_norm != "auto":
+        return cfg.d_norm == "batch"
     projection = conditional and cfg.d_cond == "projection"
     return cfg.batch_norm and not (projection and cfg.spectral_norm)
 

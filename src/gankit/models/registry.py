@@ -31,15 +31,16 @@ SHARED_FIELDS = ("arch", "conditional", "nz", "g_cond", "d_cond", "embed_dim", "
                  "spectral_norm")
 FAMILY_FIELDS: dict[str, tuple[str, ...]] = {
     "mlp": ("g_hidden", "d_hidden", "dropout", "g_dropout"),
-    "dcgan": ("ngf", "ndf", "dropout", "batch_norm", "g_dropout"),
+    "dcgan": ("ngf", "ndf", "dropout", "batch_norm", "d_norm", "g_dropout"),
     "dcgan004": ("dropout", "g_dropout"),
-    "resnet": ("ngf", "ndf", "batch_norm", "dropout", "g_dropout"),
+    "resnet": ("ngf", "ndf", "batch_norm", "d_norm", "dropout", "g_dropout"),
 }
 
 
 # model key -> its valid choices: every choice of a model config is checked here, once.
 CHOICES: dict[str, tuple[str, ...]] = {"arch": tuple(ARCHITECTURES), "init": tuple(INITS),
-                                       "g_cond": G_CONDS, "d_cond": D_CONDS}
+                                       "g_cond": G_CONDS, "d_cond": D_CONDS,
+                                       "d_norm": dcgan.D_NORMS}
 
 
 def _check(cfg: ModelConfig, shape: tuple[int, int, int], num_classes: int) -> None:

@@ -44,7 +44,7 @@ def _params(request: Request) -> dict[str, str]:
 
 def _batch_json(model: ServedModel, batch: engine.Batch) -> dict:
     return {"name": model.name, "images": encode.tiles_base64(batch.images),
-            "scores": [round(float(s), 4) for s in batch.scores]}
+            "scores": [None if s != s else round(float(s), 4) for s in batch.scores.tolist()]}
 
 
 def create_app(models: list[ServedModel], max_samples: int = MAX_SAMPLES) -> Starlette:

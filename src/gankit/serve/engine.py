@@ -26,7 +26,8 @@ from gankit.serve.query import Limits, PathQuery, View
 
 @dataclass
 class Batch:
-    """Images of one model, uint8 (N, C, H, W), and D's probability that each is real (N,)."""
+    """Images of one model, uint8 (N, C, H, W), and D's probability that each is real (N,)
+    (NaN when the model has no discriminator)."""
     images: torch.Tensor
     scores: torch.Tensor
 
@@ -73,7 +74,10 @@ def render(model: ServedModel, z: torch.Tensor, v: torch.Tensor | None, label: i
     y = None
     if model.conditional:
         y = torch.full((len(z),), label, dtype=torch.long, device=dev)
-    scores = torch.sigmoid(run.D(x, y)).float().cpu()
+    if run.D is None:  # a pretrained model ships G alone: no score to give
+        scores = torch.full((len(z),), float("nan"))
+    else:
+        scores = torch.sigmoid(run.D(x, y)).float().cpu()
     return Batch(to_uint8(x, run.cfg.data.scale), scores)
 
 

@@ -1,15 +1,17 @@
 """What `gankit serve` serves: trained generators with their discriminators and directions.
 
 A `ServedModel` is built from a loaded `gankit.training.runs.Run`, whatever its source: a run
-folder today (`open_run_folder`), a pretrained download later (a function returning a `Run`,
-then `ServedModel.from_run`). Loading checks the folder and checkpoint first, so a wrong path
-is one clear line at startup, not a traceback.
+folder (`open_run_folder`) or a pretrained model shipped with gankit
+(`gankit.pretrained.load_pretrained`: G alone, so its samples have no D score). Loading
+checks the folder and checkpoint (or the pretrained file's sha256) first, so a wrong path is
+one clear line at startup, not a traceback.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
 
+from gankit.pretrained import load_pretrained
 from gankit.serve.directions import Directions, coordinate_directions, principal_directions
 from gankit.serve.errors import ServeError
 from gankit.training.runs import Run, RunPaths, load_run
@@ -71,14 +73,18 @@ def open_run_folder(path: str | Path, which: str = "best", device: str = "cpu") 
     return load_run(path, which=which, device=device)  # an unreadable one: CheckpointError
 
 
-def load_models(runs: list[str], which: str = "best", device: str = "cpu") -> list[ServedModel]:
-    """The served models of run folders, named by their folder (made unique)."""
-    if not 1 <= len(runs) <= 2:
-        raise ServeError(f"serve takes one or two runs (side by side), got {len(runs)}")
-    out = []
-    for path in runs:
-        name = Path(path).resolve().name
+def load_models(runs: list[str], which: str = "best", device: str = "cpu",
+                pretrained: list[str] = ()) -> list[ServedModel]:
+    """The served models of run folders, named by their folder, then of pretrained models,
+    named "pretrained NAME" (names made unique)."""
+    if not 1 <= len(runs) + len(pretrained) <= 2:
+        raise ServeError(f"serve takes one or two models (side by side): run folders and "
+                         f"--pretrained NAME, got {len(runs) + len(pretrained)}")
+    loaded = [(Path(p).resolve().name, open_run_folder(p, which, device)) for p in runs]
+    loaded += [(f"pretrained {Path(n).stem}", load_pretrained(n, device)) for n in pretrained]
+    out: list[ServedModel] = []
+    for name, run in loaded:
         if any(m.name == name for m in out):
             name = f"{name} ({len(out) + 1})"
-        out.append(ServedModel.from_run(open_run_folder(path, which, device), name))
+        out.append(ServedModel.from_run(run, name))
     return out

@@ -27,7 +27,7 @@ from typing import Any
 
 import torch
 
-from gankit.config import ConfigError
+from gankit.config import ConfigError, TrainConfig, keys, to_dict
 
 PRECISIONS = ("auto", "fp32", "bf16")
 COMPILE_MODES = ("auto", "on", "off")
@@ -43,8 +43,10 @@ def pick_device(name: str) -> torch.device:
 
 
 def with_legacy(saved: dict[str, Any]) -> dict[str, Any]:
-    """A saved run's config dict with LEGACY filled in where it predates the settings."""
-    return {**LEGACY, **saved}
+    """A saved run's config dict with LEGACY filled in where it predates the settings, and
+    every other setting it predates at its default (a new key's default is the behaviour
+    before it existed, else it belongs in LEGACY)."""
+    return keys.merge(to_dict(TrainConfig()), {**LEGACY, **saved})
 
 
 def cpu_has_native_bf16() -> bool:

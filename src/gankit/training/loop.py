@@ -31,6 +31,7 @@ from gankit.models.base import batchnorm_layers, evaluating, judging
 from gankit.plots.grid import composite, save_grid
 from gankit.sampling import grid_inputs
 from gankit.training import fast
+from gankit.training.augment import diff_augment, parse_policy
 from gankit.training.checkpoint import FORMAT_VERSION, CheckpointError, save_checkpoint
 from gankit.training.ema import EMA
 from gankit.training.logging import Logger
@@ -92,7 +93,8 @@ class Trainer:
         o = cfg.optim
         self.opt_g = make_adam(self.G.parameters(), o.g_lr, o.g_betas)
         self.opt_d = make_adam(self.D.parameters(), o.d_lr, o.d_betas)
-        self.ema = EMA(self.G, cfg.ema) if cfg.ema > 0 else None
+        self.ema = EMA(self.G, cfg.ema, cfg.ema_rampup) if cfg.ema > 0 else None
+        self.augment_policy = parse_policy(cfg.augment)
         self.loader = BatchLoader(self.train_ds, cfg.batch_size, cfg.seed, d.scale, d.rotation,
                                   device=self.device)
         self.noise_gen = torch.Generator(device=self.device).manual_seed(cfg.seed + 1)
@@ -189,14 +191,20 @@ class Trainer:
         z = torch.randn(x.shape[0], self.G.nz, generator=self.noise_gen, device=self.device)
         with torch.set_grad_enabled(do_g):
             fake = G(z, y)
+        r1 = loss.r1_due(self.step)
+        if r1:
+            x = x.detach().requires_grad_(True)
+        x_d, fake_d = self.augment(x), self.augment(fake.detach())  # what D sees
         if self.joint_d:
-            logits = D(torch.cat([x, fake.detach()]), None if y is None else torch.cat([y, y]))
+            logits = D(torch.cat([x_d, fake_d]), None if y is None else torch.cat([y, y]))
             real_logits, fake_logits = logits.float().split(x.shape[0])  # fp32 losses
         else:
-            real_logits, fake_logits = D(x, y).float(), D(fake.detach(), y).float()
+            real_logits, fake_logits = D(x_d, y).float(), D(fake_d, y).float()
         d_loss = loss.d_loss(real_logits, fake_logits)
         if loss.gradient_penalty:
             d_loss = d_loss + loss.penalty(D, x, fake.detach(), y, generator=self.noise_gen)
+        if r1:
+            d_loss = d_loss + loss.r1(real_logits, x)
         self.opt_d.zero_grad(set_to_none=True)
         d_loss.backward()
         if self.cfg.grad_clip:
@@ -209,7 +217,7 @@ class Trainer:
         if not do_g:
             return
         D.requires_grad_(False)  # no weight gradients for D in the G step: saves a third of D's backward
-        g_loss = loss.g_loss(D(fake, y).float())
+        g_loss = loss.g_loss(D(self.augment(fake), y).float())
         self.opt_g.zero_grad(set_to_none=True)
         g_loss.backward()
         D.requires_grad_(True)
@@ -219,9 +227,13 @@ class Trainer:
         fast.adam_step(self.opt_g)
         self._check_finite(g_loss, "G")
         if self.ema:
-            self.ema.update()
+            self.ema.update(self.step + 1)
         self.g_sum += torch.stack([g_loss.detach(), gn_g])
         self.g_count += 1
+
+    def augment(self, x: torch.Tensor) -> torch.Tensor:
+        """x as D sees it in training: DiffAugment's `augment` policy (x itself when none)."""
+        return diff_augment(x, self.augment_policy, self.noise_gen) if self.augment_policy else x
 
     def _check_finite(self, value: torch.Tensor, which: str) -> None:
         if not torch.isfinite(value):

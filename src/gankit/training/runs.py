@@ -227,11 +227,12 @@ def next_run_dir(base: str | Path, name: str) -> Path:
 
 @dataclass
 class Run:
-    """A trained run loaded back: config, generator (EMA when on, eval mode) and discriminator."""
+    """A trained run loaded back: config, generator (EMA when on, eval mode) and discriminator
+    (None for a pretrained model, which ships G alone: `gankit.pretrained`)."""
     path: Path
     cfg: TrainConfig
     G: nn.Module
-    D: nn.Module
+    D: nn.Module | None
     shape: tuple[int, int, int]
     classes: tuple[str, ...]
     epoch: int

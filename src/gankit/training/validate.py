@@ -36,8 +36,9 @@ from gankit.losses import LOSSES, get_loss
 from gankit.metrics.classifier import RECIPES, WeightsError, classifier_for
 from gankit.metrics.features import FEATURE_SPACES
 from gankit.metrics.inception import FEATURE as INCEPTION_DIM, INSTALL_HINT
-from gankit.models import ARCHITECTURES, D_CONDS, G_CONDS, INITS, build_models
+from gankit.models import ARCHITECTURES, D_CONDS, D_NORMS, G_CONDS, INITS, build_models
 from gankit.models.registry import FAMILY_FIELDS, SHARED_FIELDS
+from gankit.training.augment import parse_policy
 from gankit.training.fast import COMPILE_MODES, PRECISIONS
 from gankit.training.schedules import SCHEDULES
 
@@ -68,7 +69,8 @@ class Range:
 RANGES: dict[str, Range] = {
     "seed": Range(0), "epochs": Range(1), "batch_size": Range(1), "threads": Range(0),
     "d_steps": Range(1), "max_d_steps": Range(1), "adaptive_threshold": Range(0, 1),
-    "ema": Range(0, 1, open_high=True), "sample_every": Range(1), "checkpoint_every": Range(1),
+    "ema": Range(0, 1, open_high=True), "ema_rampup": Range(0), "sample_every": Range(1),
+    "checkpoint_every": Range(1),
     "log_every": Range(0),
     "grad_clip": Range(0), "val_diagnostics": Range(1),
     "data.limit": Range(1), "data.rotation": Range(0, 180),
@@ -76,6 +78,7 @@ RANGES: dict[str, Range] = {
     "model.ndf": Range(1), "model.g_hidden": Range(1), "model.d_hidden": Range(1),
     "model.dropout": Range(0, 1, open_high=True), "model.g_dropout": Range(0, 1, open_high=True),
     "loss.gp_weight": Range(0), "loss.label_smoothing": Range(0, 1, open_high=True),
+    "loss.r1_gamma": Range(0), "loss.r1_every": Range(1),
     "optim.g_lr": Range(0, open_low=True), "optim.d_lr": Range(0, open_low=True),
     "optim.g_betas": Range(0, 1, open_high=True), "optim.d_betas": Range(0, 1, open_high=True),
     "optim.final_factor": Range(0), "eval.every": Range(0), "eval.n": Range(2),
@@ -94,6 +97,7 @@ def choices() -> dict[str, Sequence[str]]:
             "data.scale": list(SCALES),
             "model.arch": list(ARCHITECTURES), "model.init": list(INITS),
             "model.g_cond": list(G_CONDS), "model.d_cond": list(D_CONDS),
+            "model.d_norm": list(D_NORMS),
             "loss.name": list(LOSSES), "optim.schedule": list(SCHEDULES),
             "eval.features": list(FEATURE_SPACES), "eval.split": list(SPLITS),
             "precision": list(PRECISIONS), "compile": list(COMPILE_MODES)}
@@ -117,7 +121,8 @@ def validate(cfg: TrainConfig, data: bool = True, warn: bool = True) -> list[str
     _check_schedule(cfg)
     _check_device(cfg.device)
     _check_eval(cfg)
-    get_loss(cfg.loss)  # each loss checks its own options
+    get_loss(cfg.loss)  # each loss checks its own options (R1 with wgan-gp, ...)
+    parse_policy(cfg.augment)
     if data:
         _check_data_and_models(cfg)
     warnings = ignored_settings(cfg)
@@ -229,6 +234,10 @@ def ignored_settings(cfg: TrainConfig) -> list[str]:
                        " besides the shared settings)")
         elif name in CONDITIONAL_FIELDS and not m.conditional:
             out.append(f"model.{name}={getattr(m, name)!r} is ignored: model.conditional=false")
+    if cfg.ema_rampup and not cfg.ema:
+        out.append(f"ema_rampup={cfg.ema_rampup:g} is ignored: ema=0 (no EMA of G to warm up)")
+    if cfg.loss.r1_every != 1 and not cfg.loss.r1_gamma:
+        out.append(f"loss.r1_every={cfg.loss.r1_every} is ignored: loss.r1_gamma=0 (R1 off)")
     o = cfg.optim
     milestones = o.g_milestones + o.d_milestones
     if o.schedule != "piecewise" and milestones:

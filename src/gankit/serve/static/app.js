@@ -62,6 +62,11 @@ function markPicks() {
   });
 }
 
+// D's probability that a sample is real; null when the model has no discriminator (pretrained).
+function scoreText(score) {
+  return score === null ? "no D" : `D ${score.toFixed(3)}`;
+}
+
 function renderGrid(data) {
   const cols = Math.ceil(Math.sqrt(data.n));
   const q = viewParams();
@@ -77,7 +82,7 @@ function renderGrid(data) {
       const img = document.createElement("img");
       img.src = `data:image/png;base64,${b64}`; img.alt = `sample ${i}`;
       const cap = document.createElement("figcaption");
-      cap.textContent = `D ${run.scores[i].toFixed(3)}`;
+      cap.textContent = scoreText(run.scores[i]);
       fig.append(img, cap);
       fig.addEventListener("click", () => pick(i));
       return fig;
@@ -96,7 +101,7 @@ function renderPath(data) {
     box.querySelector(".path").replaceChildren(...run.images.map((b64, i) => {
       const img = document.createElement("img");
       img.src = `data:image/png;base64,${b64}`; img.alt = `step ${i}`;
-      img.title = `D ${run.scores[i].toFixed(3)}`;
+      img.title = scoreText(run.scores[i]);
       return img;
     }));
   });
