@@ -263,10 +263,13 @@ class Ensemble:
         lead = members[0]
         verb = f"resuming at epoch {lead.epoch + 1}, batch {lead.batch + 1}" if lead.step else \
             "starting"
+        parents = {m.paths.root.parent for m in members}
+        where = (f"{parents.pop()}/{{{','.join(m.paths.root.name for m in members)}}}"
+                 if len(parents) == 1 else ", ".join(str(m.paths.root) for m in members))
         print(f"gankit: {lead.cfg.preset}: an ensemble of {len(members)} runs (seeds "
               f"{', '.join(str(m.cfg.seed) for m in members)}) in one batched model, {verb}; "
-              f"{lead.model_summary} each; device {lead.device}; run folders "
-              f"{', '.join(str(m.paths.root) for m in members)}", file=sys.stderr)
+              f"{lead.model_summary} each; device {lead.device}; run folders {where}",
+              file=sys.stderr)
         return cls(members, rng, progress)
 
     # ---- members <-> stacks ------------------------------------------------------------
