@@ -283,16 +283,31 @@ class Ensemble:
         finally:
             self.rng[k] = torch.get_rng_state()
 
+    @torch.no_grad()
     def _adam_from_members(self) -> None:
+        """The stacked Adam states from the members' (zeros at step 0 where a member has
+        taken no step yet: what fused Adam creates at its first step), and their views."""
+        k = len(self.members)
+        self._views: dict[int, tuple[list[torch.Tensor], ...]] = {}
         for opt, stack, which in ((self.opt_g, self.G, "opt_g"), (self.opt_d, self.D, "opt_d")):
             states = [getattr(m, which).state for m in self.members]
+            views: tuple[list[torch.Tensor], ...] = ([], [], [], [], [])
             for n, sp in stack.params.items():
                 per = [st.get(dict(mod.named_parameters())[n]) for st, mod
                        in zip(states, stack.modules)]
                 if per[0]:
-                    opt.state[sp] = {"step": per[0]["step"].clone(),
-                                     "exp_avg": torch.stack([s["exp_avg"] for s in per]),
-                                     "exp_avg_sq": torch.stack([s["exp_avg_sq"] for s in per])}
+                    st = {"step": per[0]["step"].clone(),
+                          "exp_avg": torch.stack([s["exp_avg"] for s in per]),
+                          "exp_avg_sq": torch.stack([s["exp_avg_sq"] for s in per])}
+                else:
+                    st = {"step": torch.zeros((), dtype=torch.float32, device=sp.device),
+                          "exp_avg": torch.zeros_like(sp), "exp_avg_sq": torch.zeros_like(sp)}
+                opt.state[sp] = st
+                for i in range(k):
+                    for out, t in zip(views, (sp, st["exp_avg"], st["exp_avg_sq"], st["step"])):
+                        out.append(t if t.ndim == 0 else t[i])
+                views[4].append(st["step"])
+            self._views[id(opt)] = views
 
     @torch.no_grad()
     def to_members(self) -> None:
@@ -303,8 +318,8 @@ class Ensemble:
                 mopt = getattr(m, which)
                 for n, sp in stack.params.items():
                     params[n].copy_(sp[k])
-                    st = opt.state.get(sp)
-                    if st:
+                    st = opt.state[sp]
+                    if st["step"].item() > 0:  # a solo run has no state before its first step
                         mopt.state[params[n]] = {"step": st["step"].clone(),
                                                  "exp_avg": st["exp_avg"][k].clone(),
                                                  "exp_avg_sq": st["exp_avg_sq"][k].clone()}
@@ -354,32 +369,30 @@ class Ensemble:
                 g.mul_(coef.view(-1, *[1] * (g.ndim - 1)))
         return norms()
 
+    def _update(self, stack: _Stack, opt: torch.optim.Adam, losses: torch.Tensor,
+                which: str) -> torch.Tensor:
+        """Back-propagate the members' losses (K,), clip, step Adam; the gradient norms (K,)."""
+        for p in stack.list():
+            p.grad = None
+        losses.sum().backward()
+        norms = self._norms(stack)
+        self._adam(opt)
+        self._check_finite(losses, which)
+        return norms
+
     @torch.no_grad()
     def _adam(self, opt: torch.optim.Adam) -> None:
         """`fast.adam_step` on the stacked tensors, given to the fused kernel as each member's
         own slices: the kernel's vector loop and scalar tail then cover each member's
         elements exactly as in a solo run (over the whole stack, elements shifted between
-        the two gave exp_avg_sq 1-ulp apart)."""
+        the two gave exp_avg_sq 1-ulp apart). The views of the weights and moments are made
+        once (`_adam_views`); only the gradients are new each step."""
         group = opt.param_groups[0]
+        params, avgs, sqs, member_steps, steps = self._views[id(opt)]
         k = len(self.members)
-        lists: list[list[torch.Tensor]] = [[], [], [], [], []]
-        steps = []
-        for p in group["params"]:
-            if p.grad is None:
-                continue
-            st = opt.state[p]
-            if not st:
-                st["step"] = torch.zeros((), dtype=torch.float32, device=p.device)
-                st["exp_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
-                st["exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
-            steps.append(st["step"])
-            for i in range(k):
-                for out, t in zip(lists, (p, p.grad, st["exp_avg"], st["exp_avg_sq"])):
-                    out.append(t[i])
-                lists[4].append(st["step"])
-        beta1, beta2 = group["betas"]
+        grads = [p.grad[i] for p in group["params"] for i in range(k)]
         torch._foreach_add_(steps, 1)
-        params, grads, avgs, sqs, member_steps = lists
+        beta1, beta2 = group["betas"]
         torch._fused_adam_(params, grads, avgs, sqs, [], member_steps, lr=group["lr"],
                            beta1=beta1, beta2=beta2, weight_decay=0.0, eps=group["eps"],
                            amsgrad=False, maximize=False)
@@ -405,12 +418,7 @@ class Ensemble:
                             None if y is None else torch.cat([y, y], dim=1), self.D.params)
         real_logits, fake_logits = logits.float().split(n, dim=1)
         d_loss = self.d_losses(real_logits, fake_logits)
-        for p in self.D.list():
-            p.grad = None
-        d_loss.sum().backward()
-        gn_d = self._norms(self.D)
-        self._adam(self.opt_d)
-        self._check_finite(d_loss, "D")
+        gn_d = self._update(self.D, self.opt_d, d_loss, "D")
         stats = torch.cat([self.stats(d_loss, real_logits, fake_logits), gn_d[:, None]], dim=1)
         torch._foreach_add_([m.d_sum for m in members], list(stats.unbind(0)))
         for m in members:
@@ -418,12 +426,7 @@ class Ensemble:
         if not do_g:
             return
         g_loss = self.g_losses(self.judge(fake, y, self.D.detached()).float())
-        for p in self.G.list():
-            p.grad = None
-        g_loss.sum().backward()
-        gn_g = self._norms(self.G)
-        self._adam(self.opt_g)
-        self._check_finite(g_loss, "G")
+        gn_g = self._update(self.G, self.opt_g, g_loss, "G")
         if self.ema is not None:
             with torch.no_grad():
                 torch._foreach_lerp_(self.ema, self.G.list(), 1.0 - self.cfg.ema)
