@@ -492,10 +492,11 @@ class Ensemble:
                     bar.close()
                 self._save_all("last")
                 where = lead.paths.root.parent
+                again = (f"gankit train --resume {where}" if members_of(where) else
+                         "the same command again")
                 raise Interrupted(f"stopped by signal {lead._stop_signal} at epoch {e + 1}, "
                                   f"batch {lead.batch}; a checkpoint saved in each of the "
-                                  f"{len(members)} run folders. Continue with: gankit train "
-                                  f"--resume {where}")
+                                  f"{len(members)} run folders. Continue with: {again}")
         if bar is not None:
             bar.close()
         # Each member's time_s is its share of the ensemble's epoch: they sum to the wall time.
