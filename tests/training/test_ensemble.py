@@ -59,6 +59,7 @@ VARIANTS = {
         "precision": "bf16", "ema": 0.99, "grad_clip": 0.5, "model.d_cond": "projection",
         "model.g_cond": "embedding", "d_steps": 2},
     "unconditional-hinge": {"model.conditional": False, "loss.name": "hinge"},
+    "dropout-bf16": {"model.dropout": 0.3, "model.g_dropout": 0.2, "precision": "bf16"},
     "onehot-d-smoothing-average": {"model.d_cond": "onehot", "loss.label_smoothing": 0.1,
                                    "loss.d_average": True, "optim.schedule": "cosine"},
 }
@@ -82,10 +83,13 @@ def test_member_equals_the_seed_trained_alone(tmp_path: Path, variant: str) -> N
 
 
 @pytest.mark.slow
-def test_report000_widths_bit_identical(tmp_path: Path) -> None:
-    """Report 000's own layer widths (the GEMM shapes the benchmark times), bf16 and fp32."""
+@pytest.mark.parametrize("preset", ["mlp-cgan-m1", "mlp-gan-r003"])
+def test_report_widths_bit_identical(tmp_path: Path, preset: str) -> None:
+    """The reports' own nets (report 000's widths, the GEMM shapes the benchmark times;
+    report 003's with dropout), fp32 and bf16."""
     for precision in ("fp32", "bf16"):
-        cfg = tiny("mlp-cgan-m1", **{"eval.every": 0, "precision": precision, "epochs": 1})
+        cfg = tiny(preset, **{"eval.every": 0, "precision": precision, "epochs": 1})
+        assert why_not_batched(cfg) is None
         outs = train_seeds(cfg, [0, 1], tmp_path / precision, progress=False)
         for seed, out in zip([0, 1], outs):
             alone = solo(cfg, seed, tmp_path / f"solo-{precision}{seed}")
@@ -148,7 +152,6 @@ def test_families_without_a_batched_step_train_one_after_another(
 
 
 @pytest.mark.parametrize("over, reason", [
-    ({"model.dropout": 0.3}, "dropout"),
     ({"loss.name": "wgan-gp"}, "gradient penalty"),
     ({"adaptive_d_steps": True}, "adaptive_d_steps"),
     ({"model.spectral_norm": True}, "spectral norm"),

@@ -26,10 +26,12 @@ forward here (~40 lines that follow `models/mlp.py`); the models stay plain `nn.
 
 A member trained here equals the same seed trained alone in the same precision, bit for bit
 on CPU (tests/training/test_ensemble.py compares parameters, Adam state and RNG states).
-Families the batched step does not cover train one after another in the same process (one
-log line says why, `why_not_batched`): convolutional families (BatchNorm statistics, conv
-layers), dropout (masks from the process-wide RNG), the gradient penalty (per-member input
-gradients), adaptive D steps (members would take different steps), compiled models.
+Dropout draws each member's masks from that member's own process-wide RNG state (swapped in
+per member), as its solo run draws them. Families the batched step does not cover train one
+after another in the same process (one log line says why, `why_not_batched`): convolutional
+families (BatchNorm statistics, conv layers), spectral norm, the gradient penalty
+(per-member input gradients), adaptive D steps (members would take different steps),
+compiled models.
 """
 from __future__ import annotations
 
@@ -38,7 +40,7 @@ import dataclasses
 import sys
 import time
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import torch
 import torch.nn.functional as F
@@ -73,8 +75,6 @@ def why_not_batched(cfg: TrainConfig) -> str | None:
     m = cfg.model
     if m.arch != "mlp":
         return f"model.arch={m.arch}: only the MLP family has a batched ensemble step"
-    if m.dropout > 0 or m.g_dropout > 0:
-        return "dropout draws its masks from the process-wide random stream"
     if m.spectral_norm:
         return "spectral norm updates its power-iteration vectors inside the forward pass"
     if cfg.loss.name == "wgan-gp":
@@ -188,11 +188,15 @@ def _linear(h: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None) -> torch.T
 
 
 def _sequential(net: nn.Sequential, prefix: str, p: dict[str, torch.Tensor],
-                h: torch.Tensor) -> torch.Tensor:
-    """`net` (Linear layers and parameter-free activations) on (K, B, F) with stacked weights."""
+                h: torch.Tensor, dropout: Callable[[torch.Tensor, float], torch.Tensor]
+                ) -> torch.Tensor:
+    """`net` (Linear layers, dropout and parameter-free activations) on (K, B, F) with stacked
+    weights; `dropout(h, p)` applies each member's own masks."""
     for i, layer in enumerate(net):
         if isinstance(layer, nn.Linear):
             h = _linear(h, p[f"{prefix}.{i}.weight"], p.get(f"{prefix}.{i}.bias"))
+        elif isinstance(layer, nn.Dropout):
+            h = dropout(h, layer.p) if layer.training else h
         else:
             h = layer(h)
     return h
@@ -337,7 +341,7 @@ class Ensemble:
         if G.conditional:
             h = torch.cat([z, _label_vector(G.label, "label.embed.weight", p, y).to(z.dtype)],
                           dim=2)
-        return _sequential(G.net, "net", p, h)
+        return _sequential(G.net, "net", p, h, self._dropout)
 
     def judge(self, x: torch.Tensor, y: torch.Tensor | None,
               p: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -347,11 +351,25 @@ class Ensemble:
         if D.cond is not None and D.cond.dim:
             v = _label_vector(D.cond.encoder, "cond.encoder.embed.weight", p, y)
             h = torch.cat([h, v.to(h.dtype)], dim=2)
-        h = _sequential(D.body, "body", p, h)
+        h = _sequential(D.body, "body", p, h, self._dropout)
         out = _linear(h, p["head.weight"], p.get("head.bias"))[..., 0]
         if D.cond is not None and D.cond.projection is not None:
             out = out + (_embed(p, "cond.projection.embed.weight", y) * h).sum(dim=2)
         return out
+
+    def _dropout(self, h: torch.Tensor, p: float) -> torch.Tensor:
+        """Dropout on (K, B, F), each member's mask drawn from its own process-wide RNG state
+        as `F.dropout` draws it on CPU (`bernoulli_(1 - p)` on a tensor like the input,
+        divided by 1 - p), so that a member's masks are those of its solo run."""
+        if p == 0:
+            return h
+        if p == 1:
+            return h * torch.zeros((), dtype=h.dtype)
+        masks = []
+        for k in range(len(self.members)):
+            with self._as(k):
+                masks.append(torch.empty_like(h[k]).bernoulli_(1 - p))
+        return h * torch.stack(masks).div_(1 - p)
 
     def _norms(self, stack: _Stack) -> torch.Tensor:
         """Each member's gradient norm (K,), clipped first to cfg.grad_clip as
