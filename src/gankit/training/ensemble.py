@@ -4,7 +4,8 @@
 Each member is an ordinary `Trainer` with its own seed, run folder, data order (its
 `BatchLoader`), noise generator, checkpoints, metrics and grids; only its training step is
 shared. The members' parameters are stacked on a new first dimension as leaf tensors, one
-fused Adam steps them all (Adam is elementwise, so one Adam over the stack is K Adams), and
+fused Adam call steps them all (Adam is elementwise, so one Adam over the stack is K Adams;
+the kernel gets each member's slices, see `_adam`), and
 each step computes the members' losses side by side and back-propagates their sum (the
 members share no parameter, so no gradient mixes). Everything outside the step (learning
 rates, held-out diagnostics, evaluation, grids, checkpoints) is the member Trainer's own code,
@@ -20,8 +21,8 @@ the bits of `F.linear` in a run of its own, forward and backward, fp32 and bf16 
 (measured: 0 difference for every layer shape of report 000's nets). `torch.func.vmap` over
 the modules' own forwards was the other candidate; it cannot run them here at all: the
 models check labels with a host sync (`int(y.min())`), which vmap refuses on per-member
-labels, and its batched `linear` for a 1-wide layer (D's logit) sums in another order than
-the GEMV a solo run uses. So the MLP family gets hand-batched layers (`_linear`) and its own
+labels (tried: "vmap: It looks like you're calling .item() on a Tensor"), and its batched
+`linear` for a 1-wide layer (D's logit) sums in another order than the GEMV a solo run uses. So the MLP family gets hand-batched layers (`_linear`) and its own
 forward here (~40 lines that follow `models/mlp.py`); the models stay plain `nn.Module`s.
 
 A member trained here equals the same seed trained alone in the same precision, bit for bit
