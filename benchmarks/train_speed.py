@@ -5,6 +5,9 @@ Variants, each timed on the same model in the same process:
   old       precision=fp32 compile=off: today's eager path, kept selectable
   bf16      precision=bf16 compile=off: bf16 GEMMs/convolutions, fp32 weights and Adam
   fp32-compiled, bf16-compiled   the same with compile=on (G and D through torch.compile)
+  ensemble8-fp32, ensemble8-bf16   8 seeds of the model as one batched model
+            (training/ensemble.py), the time of one step of all 8 divided by 8 (per-run time;
+            report 000's MLP only)
   plain     a textbook loop: DataLoader over a float TensorDataset, BCEWithLogitsLoss, default
             Adam, separate D passes, an .item() per step
   jax       ../shared/bench/report000_jax.py (report 000's MLP only; needs the `bench` extra)
@@ -36,6 +39,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from gankit.config import resolve
 from gankit.data import load_dataset
+from gankit.training.ensemble import Ensemble
 from gankit.training.fast import autocast
 from gankit.training.loop import Trainer
 
@@ -74,6 +78,35 @@ class GankitTimer:
                 tr.train_step(x, y, do_g=True)
         _ = tr.epoch_means()
         return (time.perf_counter() - t0) / n
+
+
+class EnsembleTimer:
+    """An 8-seed ensemble of the preset; `time(n)` runs n batched steps and returns the
+    seconds per batch of one member (the step of all 8 divided by 8)."""
+
+    def __init__(self, preset: str, batch: int, precision: str, tmp: str, k: int = 8) -> None:
+        over = {"batch_size": batch, "device": "cpu", "precision": precision, "compile": "off"}
+        jobs = [(resolve(preset, {**over, "seed": s}), Path(f"{tmp}/{s}")) for s in range(k)]
+        self.ensemble = Ensemble.build(jobs, progress=False)
+        self.threads = torch.get_num_threads()
+        self.k = k
+        self.batches = [self._batches(m) for m in self.ensemble.members]
+        self.time(3)
+
+    @staticmethod
+    def _batches(member):
+        while True:
+            yield from member.loader.epoch(0)
+
+    def time(self, n: int) -> float:
+        torch.set_num_threads(self.threads)
+        ens = self.ensemble
+        t0 = time.perf_counter()
+        for _ in range(n):
+            with autocast(ens.cfg.precision, ens.device):
+                ens.step([next(b) for b in self.batches], do_g=True)
+        _ = ens.members[0].epoch_means()
+        return (time.perf_counter() - t0) / n / self.k
 
 
 class PlainTimer:
@@ -200,6 +233,12 @@ def run_case(key: str, args: argparse.Namespace, train) -> None:
             timers[name] = GankitTimer(preset, batch, precision, comp, f"{tmp}/{name}")
             print(f"  {name}: ready in {time.perf_counter() - t0:.0f} s "
                   f"({timers[name].threads} threads)", flush=True)
+        if key == "mlp":
+            for precision in ("fp32", "bf16"):
+                t0 = time.perf_counter()
+                name = f"ensemble8-{precision}"
+                timers[name] = EnsembleTimer(preset, batch, precision, f"{tmp}/{name}")
+                print(f"  {name}: ready in {time.perf_counter() - t0:.0f} s", flush=True)
         timers["plain"] = PlainTimer(preset, batch, train.images, train.labels, f"{tmp}/plain")
         times: dict[str, list[float]] = {k: [] for k in timers}
         if with_jax:
@@ -227,6 +266,11 @@ def run_case(key: str, args: argparse.Namespace, train) -> None:
               + " (jax: report000_jax.py's steady epoch, 2 epochs a round)")
     elif key == "mlp" and not args.no_jax:
         print("  jax: not measured (pip install -e '.[bench]' for the JAX reference)")
+    if key == "mlp":
+        print("  8-seed ensemble, per-run time: "
+              f"fp32 {med['ensemble8-fp32'] / med['old']:.3f}x one fp32 run, "
+              f"bf16 {med['ensemble8-bf16'] / med['bf16']:.3f}x one bf16 run "
+              "(target <= 0.375x: 8 runs in at most 3x the time of one)")
     print(f"  limit: {flops / 1e9:.0f} GFLOP/epoch; GEMM peak now "
           + ", ".join(f"{k} {v:.0f} GFLOP/s" for k, v in peaks.items())
           + f" -> fp32 {flops / 1e9 / peaks['fp32 onednn']:.2f} s, "

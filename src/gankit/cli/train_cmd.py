@@ -36,11 +36,60 @@ def resume_config(run: str, sets: list[str]) -> TrainConfig:
     return apply(cfg, sets)
 
 
+def parse_seeds(text: str) -> list[int]:
+    """`--seeds 0,1,2,3` (or a range, `0-7`) as a list of distinct integers."""
+    seeds: list[int] = []
+    for part in text.split(","):
+        a, sep, b = part.strip().partition("-")
+        if not (a.isdigit() and (not sep or b.isdigit())):
+            raise UserError(f"--seeds {text!r}: give seeds as a list or a range of integers, "
+                            "e.g. --seeds 0,1,2,3 or --seeds 0-7")
+        seeds += range(int(a), int(b or a) + 1)
+    if len(set(seeds)) != len(seeds):
+        raise UserError(f"--seeds {text!r} repeats a seed")
+    return seeds
+
+
+def ensemble_folder(path: str) -> bool:
+    """True for a folder of `--seeds` members (seedNNN/ runs) that is not a run itself."""
+    from gankit.training.ensemble import members_of
+    return not (Path(path) / "config.yaml").is_file() and bool(members_of(path))
+
+
+def run_seeds(args: argparse.Namespace) -> int:
+    """`--seeds`: K runs of one config in one process (an ensemble), or `--resume` of one."""
+    from gankit.training.ensemble import members_of, resume_seeds, train_seeds
+    from gankit.training.runs import next_run_dir
+    from gankit.training.validate import validate
+    if args.resume:
+        cfgs = [resume_config(str(d), overrides(args)) for d in members_of(args.resume)]
+        for cfg in cfgs:
+            validate(cfg, warn=False)
+        outs = resume_seeds(args.resume, cfgs or None, progress=not args.quiet)
+    else:
+        seeds = parse_seeds(args.seeds)
+        cfg = resolve(args.preset or "default", overrides(args))
+        validate(cfg)
+        out = Path(args.out) if args.out else next_run_dir(args.runs, cfg.preset)
+        outs = train_seeds(cfg, seeds, out, progress=not args.quiet)
+    print("\n".join(map(str, outs)))
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
     if args.resume:
         if args.preset or args.out:
             raise UserError("--resume continues the run in its own folder with its own preset; "
                             "drop --preset/--out")
+        if args.seeds:
+            raise UserError("--seeds starts an ensemble; --resume DIR continues one with the "
+                            "seeds it has: drop --seeds")
+    if args.seeds or (args.resume and ensemble_folder(args.resume)):
+        if args.which != "last":
+            raise UserError("--from applies to one run; an ensemble resumes from each "
+                            "member's last checkpoint")
+        return run_seeds(args)
+    if args.resume:
         cfg = resume_config(args.resume, overrides(args))
     else:
         cfg = resolve(args.preset or "default", overrides(args))  # before the heavy imports
@@ -75,6 +124,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--from", dest="which", default="last", metavar="best|last|FILE",
                    help="with --resume: the checkpoint to continue from (default last; an "
                         "unreadable last.pt falls back to last.prev.pt, then best.pt)")
+    p.add_argument("--seeds", metavar="S,S,...",
+                   help="train the config once per seed (e.g. 0,1,2,3 or 0-7) into OUT/seedNNN, "
+                        "all in this process as one batched model where the family allows it "
+                        "(MLP); --resume OUT continues them")
     p.add_argument("--device", help="cpu, cuda, cuda:N (the same as --set device=...)")
     p.add_argument("--quiet", action="store_true", help="no progress bar or per-epoch lines")
     p.set_defaults(func=run)

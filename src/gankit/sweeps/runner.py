@@ -10,7 +10,11 @@ Output folder (default `sweeps/NAME`):
     DIR/report/               `gankit report` over all the runs (when available)
 
 Runs are real processes (`python -m gankit.sweeps.worker RUN_DIR`), `jobs` at a time, each
-with cores // jobs torch threads. Running the same sweep again skips finished runs, resumes
+with cores // jobs torch threads. The seeds of one point (`seeds:`) whose family has a batched
+ensemble step (training/ensemble.py: the MLPs) and that stand at the same point of training
+go to one process as one ensemble (`worker RUN_DIR RUN_DIR ...`), which takes one job; its
+output goes to DIR/logs/NNN-...-seed=A+B+C.log, and each run's `wall_s` is its share of the
+process's wall time. Running the same sweep again skips finished runs, resumes
 unfinished ones from checkpoints/last.pt and starts cleanly the ones that never saved one.
 The runs share the sweep's process group, so a signal to the group (Ctrl-C, `kill -- -PGID`)
 reaches every run, which saves a checkpoint and stops; a signal to the sweep process alone is
@@ -36,6 +40,7 @@ from gankit.sweeps.spec import Run, Sweep
 from gankit.sweeps.state import State
 from gankit.sweeps.summary import metric_keys, write_summary
 from gankit.training.checkpoint import CheckpointError, config_differences, load_checkpoint
+from gankit.training.ensemble import why_not_batched
 from gankit.training.runs import RunPaths
 
 GRACE_S = 30.0          # after a signal to the sweep alone, runs get this long before SIGTERM
@@ -156,9 +161,35 @@ class _Stopper:
             signal.signal(s, h)
 
 
-def worker_command(path: Path, quiet: bool) -> list[str]:
-    return [sys.executable, "-m", "gankit.sweeps.worker", str(path)] + (["--quiet"] if quiet
-                                                                         else [])
+def worker_command(paths: list[Path], quiet: bool) -> list[str]:
+    return [sys.executable, "-m", "gankit.sweeps.worker", *map(str, paths)] + (
+        ["--quiet"] if quiet else [])
+
+
+def group_jobs(sweep: Sweep, todo: list[Planned]) -> list[list[Planned]]:
+    """The worker processes to start, each a list of runs: the seeds of one point train as
+    one ensemble when its family batches them and they stand at the same epoch and batch;
+    every other run has a process of its own. In the order of the sweep."""
+    jobs: list[list[Planned]] = []
+    together: dict[tuple[int, int, int], list[Planned]] = {}
+    for p in todo:
+        if sweep.seeds is not None and why_not_batched(p.run.cfg) is None:
+            key = (p.run.point, p.epoch, p.batch)
+            if key not in together:
+                together[key] = []
+                jobs.append(together[key])
+            together[key].append(p)
+        else:
+            jobs.append([p])
+    return jobs
+
+
+def job_name(job: list[Planned]) -> str:
+    """A run's name, or for an ensemble its point's name with the seeds: 001-...-seed=0+1+2."""
+    if len(job) == 1:
+        return job[0].name
+    return "-".join([job[0].name.rsplit("-seed=", 1)[0],
+                     "seed=" + "+".join(str(p.run.seed) for p in job)])
 
 
 def run_sweep(sweep: Sweep, out: str | Path | None = None, jobs: int = 1, report: bool = True,
@@ -175,25 +206,24 @@ def run_sweep(sweep: Sweep, out: str | Path | None = None, jobs: int = 1, report
     result = SweepResult(out, planned)
     todo = [p for p in planned if p.action != "done"]
     skipped = len(planned) - len(todo)
+    queue = group_jobs(sweep, todo)
     echo(f"gankit sweep {sweep.name}: {len(planned)} runs in {out}"
          + (f", {skipped} already finished" if skipped else "")
          + (f"; {jobs} at a time" if jobs > 1 and todo else ""))
-    _, env = thread_env(min(jobs, max(1, len(todo))))
+    _, env = thread_env(min(jobs, max(1, len(queue))))
     quiet = jobs > 1
-    running: dict[str, tuple[subprocess.Popen, Planned, float, Any]] = {}
-    queue = list(todo)
+    running: dict[str, tuple[subprocess.Popen, list[Planned], float, Any]] = {}
     forwarded = 0
     with _Stopper() as stop:
         while queue or running:
             if stop.signals:
                 result.signalled = True
-                result.not_started += len(queue)
+                result.not_started += sum(map(len, queue))
                 queue.clear()
             while queue and len(running) < jobs:
-                p = queue.pop(0)
-                running[p.name] = _start(p, out, env, quiet, echo,
-                                         f"[{planned.index(p) + 1:>3}/{len(planned)}]")
-            for name, (proc, p, t0, log) in list(running.items()):
+                job = queue.pop(0)
+                running[job_name(job)] = _start(job, out, env, quiet, echo, planned)
+            for name, (proc, job, t0, log) in list(running.items()):
                 rc = proc.poll()
                 if rc is None:
                     continue
@@ -201,9 +231,11 @@ def run_sweep(sweep: Sweep, out: str | Path | None = None, jobs: int = 1, report
                 if log is not None:
                     log.close()
                 del running[name]
-                state.add(name, wall, rc)
-                result.exit_codes[name] = rc
-                echo(_finished_line(p, rc, wall, out, result.stopped(rc)))
+                for p in job:
+                    state.add(p.name, wall / len(job), rc)
+                    result.exit_codes[p.name] = rc
+                    echo(_finished_line(p, rc, wall, log_file(out, name),
+                                        result.stopped(rc)))
             if stop.signals:
                 # Children in our process group got the signal too when it went to the group;
                 # pass it on ourselves if it only came to us (or on a second signal).
@@ -236,18 +268,24 @@ def prepare_folder(p: Planned) -> str:
     return "resuming at epoch %d" % (p.epoch + 1) if p.action == "resume" else "starting"
 
 
-def _start(p: Planned, out: Path, env: dict, quiet: bool, echo: Callable[[str], None],
-           counter: str) -> tuple[subprocess.Popen, Planned, float, Any]:
-    echo(f"{counter} {p.name}: {prepare_folder(p)}")
+def _start(job: list[Planned], out: Path, env: dict, quiet: bool,
+           echo: Callable[[str], None], planned: list[Planned]
+           ) -> tuple[subprocess.Popen, list[Planned], float, Any]:
+    for p in job:
+        together = f" (one ensemble of {len(job)} seeds)" if len(job) > 1 else ""
+        echo(f"[{planned.index(p) + 1:>3}/{len(planned)}] {p.name}: {prepare_folder(p)}"
+             + together)
     log = None
     if quiet:
-        log_file(out, p.name).parent.mkdir(exist_ok=True)
-        log = open(log_file(out, p.name), "a")
+        path = log_file(out, job_name(job))
+        path.parent.mkdir(exist_ok=True)
+        log = open(path, "a")
         stdout = stderr = log
     else:
         stdout = stderr = None  # one run at a time: its progress bar goes to our terminal
-    proc = subprocess.Popen(worker_command(p.path, quiet), env=env, stdout=stdout, stderr=stderr)
-    return proc, p, time.monotonic(), log
+    proc = subprocess.Popen(worker_command([p.path for p in job], quiet), env=env,
+                            stdout=stdout, stderr=stderr)
+    return proc, job, time.monotonic(), log
 
 
 def log_file(out: Path, name: str) -> Path:
@@ -255,7 +293,7 @@ def log_file(out: Path, name: str) -> Path:
     return out / "logs" / f"{name}.log"
 
 
-def _finished_line(p: Planned, rc: int, wall: float, out: Path, stopped: bool) -> str:
+def _finished_line(p: Planned, rc: int, wall: float, log: Path, stopped: bool) -> str:
     head = f"      {p.name}: "
     if rc == 0:
         rec = RunPaths(p.path).last_record()
@@ -263,7 +301,6 @@ def _finished_line(p: Planned, rc: int, wall: float, out: Path, stopped: bool) -
         return head + f"done in {wall:.0f} s" + (f" ({shown})" if shown else "")
     if stopped:
         return head + f"stopped after {wall:.0f} s"
-    log = log_file(out, p.name)
     tail = ""
     if log.is_file():
         lines = [ln for ln in log.read_text(errors="replace").splitlines() if ln.strip()]

@@ -1,7 +1,8 @@
-"""One run of a sweep, in its own process: `python -m gankit.sweeps.worker RUN_DIR`.
+"""One run of a sweep, in its own process: `python -m gankit.sweeps.worker RUN_DIR [RUN_DIR ...]`.
 
 RUN_DIR/config.yaml (written by the sweep) is the config to train; the run starts fresh, or
-resumes from RUN_DIR/checkpoints/last.pt when there is one. Exit codes: 0 finished,
+resumes from RUN_DIR/checkpoints/last.pt when there is one. Several RUN_DIRs (the seeds of one
+point) train together as one ensemble (`training.ensemble.train_group`). Exit codes: 0 finished,
 130 stopped by a signal (checkpoint saved), 3 non-finite loss, 2 any other user error (each a
 `GankitError`, printed as one line), 1 a bug (with its traceback).
 """
@@ -15,6 +16,7 @@ from pathlib import Path
 import torch
 
 from gankit.errors import GankitError
+from gankit.training.ensemble import train_group
 from gankit.training.loop import Interrupted, resume, train
 from gankit.training.runs import RunPaths, read_config
 
@@ -29,14 +31,17 @@ def train_folder(run_dir: Path, progress: bool = True) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m gankit.sweeps.worker")
-    parser.add_argument("run_dir", type=Path)
+    parser.add_argument("run_dirs", type=Path, nargs="+")
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args(argv)
     threads = os.environ.get("GANKIT_THREADS")
     if threads:
         torch.set_num_threads(int(threads))
     try:
-        train_folder(args.run_dir, progress=not args.quiet)
+        if len(args.run_dirs) == 1:
+            train_folder(args.run_dirs[0], progress=not args.quiet)
+        else:
+            train_group([(read_config(d), d) for d in args.run_dirs], progress=not args.quiet)
     except GankitError as e:
         print(f"gankit: {e.kind}: {e}", file=sys.stderr)
         return e.exit_code

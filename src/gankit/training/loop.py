@@ -336,11 +336,7 @@ class Trainer:
     def _run_epoch(self, logger: Any) -> None:
         cfg = self.cfg
         e = self.epoch
-        lr_g, lr_d = rates(cfg.optim, e, cfg.epochs)
-        for group in self.opt_g.param_groups:
-            group["lr"] = lr_g
-        for group in self.opt_d.param_groups:
-            group["lr"] = lr_d
+        lr_g, lr_d = self.set_rates()
         t0 = time.perf_counter()
         n = len(self.loader)
         bar = logger.bar(e + 1, cfg.epochs, n, self.batch)
@@ -348,12 +344,7 @@ class Trainer:
             b = self.batch
             with fast.autocast(cfg.precision, self.device):
                 self.train_step(x, y, do_g=(b + 1) % self.d_steps == 0 or b + 1 == n)
-            self.batch += 1
-            self.step += 1
-            if cfg.log_every and self.step % cfg.log_every == 0:
-                logger.log_steps(self.window_means())
-            for hook in self.hooks:
-                hook(self, e, b)
+            self.after_step(logger, e, b)
             if bar is not None and (b % 25 == 0 or b + 1 == n):
                 logger.update_bar(bar, self.batch, self.epoch_means())
             if self._stop_signal is not None:
@@ -365,8 +356,35 @@ class Trainer:
                                   f"Continue with: gankit train --resume {self.paths.root}")
         if bar is not None:
             bar.close()
+        self.end_epoch(logger, lr_g, lr_d, time.perf_counter() - t0)
+
+    # The three parts of an epoch besides its steps, apart so that training/ensemble.py can
+    # run K trainers' steps as one batched step and keep everything else as it is here.
+    def set_rates(self) -> tuple[float, float]:
+        """Set both optimisers' learning rates for the current epoch; (lr_g, lr_d)."""
+        lr_g, lr_d = rates(self.cfg.optim, self.epoch, self.cfg.epochs)
+        for group in self.opt_g.param_groups:
+            group["lr"] = lr_g
+        for group in self.opt_d.param_groups:
+            group["lr"] = lr_d
+        return lr_g, lr_d
+
+    def after_step(self, logger: Any, e: int, b: int) -> None:
+        """Count step b of epoch e, log its window when due, call the hooks."""
+        self.batch += 1
+        self.step += 1
+        if self.cfg.log_every and self.step % self.cfg.log_every == 0:
+            logger.log_steps(self.window_means())
+        for hook in self.hooks:
+            hook(self, e, b)
+
+    def end_epoch(self, logger: Any, lr_g: float, lr_d: float, seconds: float) -> None:
+        """After the last batch of epoch `self.epoch`: its record (held-out diagnostics,
+        evaluation), grid, checkpoints."""
+        cfg = self.cfg
+        e = self.epoch
         record: dict[str, Any] = {"epoch": e + 1, "step": self.step,
-                                  "time_s": time.perf_counter() - t0, "lr_g": lr_g, "lr_d": lr_d,
+                                  "time_s": seconds, "lr_g": lr_g, "lr_d": lr_d,
                                   "d_steps": self.d_steps}
         record.update(self.epoch_means())
         record.update(self.held_out())
