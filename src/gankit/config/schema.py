@@ -46,6 +46,9 @@ class ModelConfig:
     g_dropout: float = 0.0
     spectral_norm: bool = False
     batch_norm: bool = True
+    # a distributed run (torchrun, --nproc): BatchNorm statistics over the global batch
+    # (SyncBatchNorm) instead of each process's share of it
+    sync_bn: bool = False
 
 
 @dataclass
