@@ -93,8 +93,8 @@ def test_sync_bn_dcgan_runs_and_resumes_bit_identically(tmp_path: Path) -> None:
             tmp_path / "one", progress=False).run()
     # Weights are no fit measure here: Adam's first steps are ~lr * sign(gradient), and some
     # of this G's gradients are ~1e-10, whose sign float32 rounding decides (weights differ
-    # by up to ~1e-3 after 8 steps). The statistics of the first epoch agree to rounding,
-    # which they would not if each process normalised its own 16 images.
+    # by up to ~1e-3 after 8 steps). The statistics of the first epoch agree to rounding;
+    # with each process normalising its own 16 images the gradient norms differ by ~2%.
     rows = [json.loads((tmp_path / run / "metrics.jsonl").read_text().splitlines()[0])
             for run in ("one", "two")]
     for k in ("train/d_loss", "train/d_real", "train/d_fake", "train/g_loss",
@@ -151,7 +151,7 @@ def test_a_killed_rank_stops_the_run_cleanly_and_it_resumes(tmp_path: Path,
     assert "Traceback" not in err
     state = torch.load(run / "checkpoints" / "last.pt", weights_only=True)  # intact
     done = state["step"]
-    assert done >= 16 and state["world_size"] == 2
+    assert done >= 8 and state["world_size"] == 2  # epoch 1 at least (maybe 2: a race)
     # Resume on another world size (one process here): from the same step, saying what changes.
     resume(run, epochs=state["epoch"] + 1, progress=False)
     assert "trained on 2 processes and continues on 1 from step" in capfd.readouterr().err
