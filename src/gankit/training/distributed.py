@@ -56,6 +56,12 @@ class DistributedError(GankitError):
     exit_code = 4
 
 
+class Stopped(GankitError):
+    """A distributed run stopped by a signal after its processes saved a checkpoint."""
+    exit_code = 130
+    kind = "stopped"
+
+
 @dataclass(frozen=True)
 class World:
     """This process's place in the run: global rank and size, rank and size on its machine."""
@@ -336,21 +342,33 @@ def launch(nproc: int, argv: list[str], run_dir: str) -> int:
     """Run `python -m gankit ARGV` in `nproc` processes on this machine under torchrun's
     elastic agent (`torchrun --standalone --nproc_per_node N --max-restarts 0`), each with
     cores / N threads. When one process fails, the agent stops the others (SIGTERM, then
-    SIGKILL after 30 s) and this raises one DistributedError naming it."""
+    SIGKILL after 30 s) and this raises one DistributedError naming it. Ctrl-C or SIGTERM
+    reaches every process through the agent: they save a checkpoint and stop (exit code 130)."""
+    from torch.distributed.elastic.multiprocessing.api import SignalException
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
     from torch.distributed.launcher.api import LaunchConfig, elastic_launch
     if under_torchrun():
         raise DistributedError("--nproc starts torchrun itself; inside torchrun, drop --nproc")
     os.environ.setdefault("OMP_NUM_THREADS", str(threads_per_rank(nproc)))
-    # The agent's own log lines (a worker's exit, closing signals) become our one message.
-    logging.getLogger("torch.distributed.elastic").setLevel(logging.CRITICAL)
+    # The agent's own log lines (a worker's exit, closing signals) become our one message;
+    # each of its modules' loggers has its level set when imported.
+    for name in list(logging.root.manager.loggerDict):
+        if name.startswith("torch.distributed"):
+            logging.getLogger(name).setLevel(logging.CRITICAL)
     config = LaunchConfig(min_nodes=1, max_nodes=1, nproc_per_node=nproc,
                           run_id=str(uuid.uuid4()), rdzv_backend="c10d",
                           rdzv_endpoint="localhost:0", max_restarts=0, monitor_interval=0.5)
     try:
         elastic_launch(config, sys.executable)("-m", "gankit", *argv)
+    except SignalException as e:
+        raise Stopped(f"stopped by {signal.Signals(e.sigval).name}: processes that were "
+                      f"training saved a checkpoint in {run_dir} first; continue with `gankit "
+                      f"train --resume {run_dir} --nproc {nproc}` (or start again if it holds "
+                      "none)") from None
     except ChildFailedError as e:
-        rank, failure = min(e.failures.items(), key=lambda kv: kv[1].timestamp)
+        # the root cause: a process killed by a signal, else the first to fail
+        rank, failure = min(e.failures.items(),
+                            key=lambda kv: (kv[1].exitcode >= 0, kv[1].timestamp))
         codes = {f.exitcode for f in e.failures.values()}
         if failure.exitcode > 0 and codes <= {failure.exitcode, DistributedError.exit_code}:
             return failure.exitcode  # a gankit error: the process printed it already
