@@ -5,8 +5,8 @@ Tolerance of "equal to one process": the two processes run the same arithmetic o
 each batch, but DDP averages the two halves' gradients (a sum in another order than one
 process's batch mean, and GEMMs on 16 rows instead of 32), so gradients agree to float32
 rounding (~1e-7 relative); Adam's normalised steps and 20 steps of feedback through the game
-let that grow. Measured on this machine: largest parameter difference ~1e-7 (MLP, 20 steps)
-against weights moved by ~3e-3; the tests allow 1e-5 absolute.
+let that grow. Measured on this machine: largest parameter difference 4.4e-7 (MLP, 20 steps)
+against weights moved by up to 4.7e-3 in the second epoch; the test allows 1e-5 absolute.
 """
 from __future__ import annotations
 
@@ -45,7 +45,7 @@ def sets(over: dict) -> list[str]:
     return [arg for k, v in {**TINY, **over}.items() for arg in ("--set", f"{k}={v}")]
 
 
-def gankit(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+def gankit(*args: str, timeout: float = 900) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
     return subprocess.run([sys.executable, "-m", "gankit.cli.main", *args], capture_output=True,
                           text=True, timeout=timeout, env=env)
@@ -135,16 +135,16 @@ def test_a_killed_rank_stops_the_run_cleanly_and_it_resumes(tmp_path: Path,
                           *sets(over)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                          text=True, env=env)
     try:
-        deadline = time.time() + 120
+        deadline = time.time() + 600  # generous: a busy machine starts torch slowly
         victim = _worker(p.pid, 1, deadline)
         while time.time() < deadline and len(_lines(run / "metrics.jsonl")) < 2:
             time.sleep(0.05)
         os.kill(victim, signal.SIGKILL)
         killed = time.time()
-        out, err = p.communicate(timeout=90)
+        out, err = p.communicate(timeout=300)
     finally:
         p.kill()
-    assert time.time() - killed < 60  # every process gone: bounded, well under the timeout
+    assert time.time() - killed < 120  # every process gone: bounded, far under the timeout
     assert p.returncode == 4, err
     assert "process 1 of 2" in err and "killed by SIGKILL" in err
     assert f"gankit train --resume {run} --nproc 2" in err
