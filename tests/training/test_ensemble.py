@@ -59,6 +59,7 @@ VARIANTS = {
         "precision": "bf16", "ema": 0.99, "grad_clip": 0.5, "model.d_cond": "projection",
         "model.g_cond": "embedding", "d_steps": 2},
     "unconditional-hinge": {"model.conditional": False, "loss.name": "hinge"},
+    "ema-warm-up": {"ema": 0.99, "ema_rampup": 0.5},
     "dropout-bf16": {"model.dropout": 0.3, "model.g_dropout": 0.2, "precision": "bf16"},
     "onehot-d-smoothing-average": {"model.d_cond": "onehot", "loss.label_smoothing": 0.1,
                                    "loss.d_average": True, "optim.schedule": "cosine"},
@@ -138,6 +139,11 @@ def test_member_folder_is_an_ordinary_run(tmp_path: Path) -> None:
     with torch.no_grad():
         images = run.G(torch.randn(4, run.G.nz), torch.arange(4))
     assert images.shape == (4, *run.shape)
+
+
+def test_penalties_and_augmentation_are_not_batched() -> None:
+    assert "gradient penalty" in why_not_batched(cfg_of(loss__r1_gamma=1.0))
+    assert "augment=translation" in why_not_batched(cfg_of(augment="translation"))
 
 
 def test_families_without_a_batched_step_train_one_after_another(

@@ -86,10 +86,10 @@ def explore_figures(exp: Experiment, sweep: Sweep, folder: Path, echo: Echo) -> 
     002's Figure 11), unless its figures are already there."""
     wanted = [f for f in exp.figures if f.startswith("explore/")]
     for run in sweep.runs if wanted else []:
-        path = folder / run.name
-        if RunPaths(path).has_checkpoint() and not all((path / f).exists() for f in wanted):
+        paths = RunPaths(folder / run.name)
+        if paths.has_checkpoint() and not all((paths.root / f).exists() for f in wanted):
             echo(f"  {exp.name}/{run.name}: exploring its generator")
-            explore_run(path, which="best" if RunPaths(path).checkpoint("best").is_file()
+            explore_run(paths.root, which="best" if paths.checkpoint("best").is_file()
                         else "last")
 
 

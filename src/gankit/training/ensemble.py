@@ -31,7 +31,7 @@ Dropout draws each member's masks from that member's own process-wide RNG state 
 per member), as its solo run draws them. Families the batched step does not cover train one
 after another in the same process (one log line says why, `why_not_batched`): convolutional
 families (BatchNorm statistics, conv layers), spectral norm, the gradient penalty
-(per-member input gradients), adaptive D steps (members would take different steps),
+(per-member input gradients: WGAN-GP, R1), DiffAugment, adaptive D steps (members would take different steps),
 compiled models.
 """
 from __future__ import annotations
@@ -51,6 +51,7 @@ from tqdm import tqdm
 from gankit.config import TrainConfig, dump, keys, to_dict
 from gankit.training import fast
 from gankit.training.checkpoint import CheckpointError, load_checkpoint
+from gankit.training.ema import ema_decay
 from gankit.training.logging import Logger
 from gankit.training.loop import (Interrupted, Trainer, check_new_folder, make_adam, resume,
                                   train)
@@ -78,8 +79,10 @@ def why_not_batched(cfg: TrainConfig) -> str | None:
         return f"model.arch={m.arch}: only the MLP family has a batched ensemble step"
     if m.spectral_norm:
         return "spectral norm updates its power-iteration vectors inside the forward pass"
-    if cfg.loss.name == "wgan-gp":
-        return "the gradient penalty needs each member's gradient with respect to its input"
+    if cfg.loss.name == "wgan-gp" or cfg.loss.r1_gamma > 0:
+        return "a gradient penalty needs each member's gradient with respect to its input"
+    if cfg.augment != "none":
+        return f"augment={cfg.augment}: the batched step does not augment what D sees"
     if cfg.adaptive_d_steps:
         return "adaptive_d_steps: the members would take different numbers of D steps"
     if fast.resolve_compile(cfg.compile, fast.pick_device(cfg.device)):
@@ -446,9 +449,10 @@ class Ensemble:
             return
         g_loss = self.g_losses(self.judge(fake, y, self.D.detached()).float())
         gn_g = self._update(self.G, self.opt_g, g_loss, "G")
-        if self.ema is not None:
+        if self.ema is not None:  # as EMA.update(step + 1) in a solo run
+            decay = ema_decay(self.cfg.ema, self.cfg.ema_rampup, members[0].step + 1)
             with torch.no_grad():
-                torch._foreach_lerp_(self.ema, self.G.list(), 1.0 - self.cfg.ema)
+                torch._foreach_lerp_(self.ema, self.G.list(), 1.0 - decay)
         torch._foreach_add_([m.g_sum for m in members],
                             list(torch.stack([g_loss.detach(), gn_g], dim=1).unbind(0)))
         for m in members:
