@@ -76,7 +76,21 @@ def run_seeds(args: argparse.Namespace) -> int:
     return 0
 
 
+def worker_argv(args: argparse.Namespace, out: Path | str) -> list[str]:
+    """The `gankit ...` arguments each process of `--nproc N` runs: this command without
+    --nproc, with the run folder fixed (every process trains the same run)."""
+    argv = ["--quiet"] if getattr(args, "quiet_messages", False) else []
+    argv += ["train", *(["--quiet"] if args.quiet else [])]
+    for text in overrides(args):
+        argv += ["--set", text]
+    if args.resume:
+        return argv + ["--resume", str(args.resume), "--from", args.which]
+    return argv + ["--preset", args.preset or "default", "--out", str(out)]
+
+
 def run(args: argparse.Namespace) -> int:
+    if args.nproc < 1:
+        raise UserError(f"--nproc {args.nproc}: give a number of processes >= 1")
     if args.resume:
         if args.preset or args.out:
             raise UserError("--resume continues the run in its own folder with its own preset; "
@@ -85,6 +99,9 @@ def run(args: argparse.Namespace) -> int:
             raise UserError("--seeds starts an ensemble; --resume DIR continues one with the "
                             "seeds it has: drop --seeds")
     if args.seeds or (args.resume and ensemble_folder(args.resume)):
+        if args.nproc > 1:
+            raise UserError("--seeds trains its runs in one process; --nproc splits one run "
+                            "over processes: use one of them")
         if args.which != "last":
             raise UserError("--from applies to one run; an ensemble resumes from each "
                             "member's last checkpoint")
@@ -93,20 +110,28 @@ def run(args: argparse.Namespace) -> int:
         cfg = resume_config(args.resume, overrides(args))
     else:
         cfg = resolve(args.preset or "default", overrides(args))  # before the heavy imports
+    from gankit.training import distributed
     from gankit.training.loop import check_new_folder, resume, train
     from gankit.training.runs import next_run_dir
     from gankit.training.validate import validate
+    world_size = args.nproc if args.nproc > 1 else None  # None: torchrun's, else 1
     if args.resume:
-        validate(cfg, warn=False)  # its warnings were shown when the run started
+        validate(cfg, warn=False, world_size=world_size)  # its warnings were shown at the start
+        if args.nproc > 1:  # rank 0 prints the folder
+            return distributed.launch(args.nproc, worker_argv(args, args.resume), args.resume)
         out = resume(args.resume, progress=not args.quiet, cfg=cfg, which=args.which)
     else:
         if args.which != "last":
             raise UserError("--from chooses the checkpoint of --resume RUN; add --resume RUN")
         out = Path(args.out) if args.out else next_run_dir(args.runs, cfg.preset)
         check_new_folder(out)
-        validate(cfg)
+        # With --nproc the processes' rank 0 shows the warnings (and prints the folder).
+        validate(cfg, world_size=world_size, warn=args.nproc == 1 and distributed.is_main())
+        if args.nproc > 1:
+            return distributed.launch(args.nproc, worker_argv(args, out), str(out))
         out = train(cfg, out, progress=not args.quiet)
-    print(out)
+    if distributed.is_main():
+        print(out)
     return 0
 
 
@@ -130,4 +155,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         "(MLP); --resume OUT continues them")
     p.add_argument("--device", help="cpu, cuda, cuda:N (the same as --set device=...)")
     p.add_argument("--quiet", action="store_true", help="no progress bar or per-epoch lines")
+    p.add_argument("--nproc", type=int, default=1, metavar="N",
+                   help="train on N processes of this machine with DistributedDataParallel "
+                        "(starts torchrun; batch_size stays the global batch; "
+                        "docs/distributed.md)")
     p.set_defaults(func=run)

@@ -49,6 +49,9 @@ class ModelConfig:
     # BatchNorm in a conv D: auto (as batch_norm says, but none with projection + spectral
     # norm), batch, or none (SN-GAN/BigGAN discriminators have no BN)
     d_norm: str = "auto"
+    # a distributed run (torchrun, --nproc): BatchNorm statistics over the global batch
+    # (SyncBatchNorm) instead of each process's share of it
+    sync_bn: bool = False
 
 
 @dataclass

@@ -23,6 +23,14 @@ def epoch_generator(seed: int, epoch: int) -> torch.Generator:
     return g
 
 
+def shard(start: int, stop: int, rank: int, parts: int) -> tuple[int, int]:
+    """Rank `rank`'s contiguous slice of positions [start, stop) split into `parts` slices
+    whose sizes differ by at most one (the first ones are the longer)."""
+    base, extra = divmod(stop - start, parts)
+    lo = start + rank * base + min(rank, extra)
+    return lo, lo + base + (1 if rank < extra else 0)
+
+
 def rotate(x: torch.Tensor, degrees: torch.Tensor, fill: float) -> torch.Tensor:
     """Rotate each image of a batch (B, C, H, W) by its own angle, filling with `fill`."""
     theta = degrees * (math.pi / 180.0)
@@ -40,12 +48,14 @@ class BatchLoader:
 
     Every index is visited exactly once per epoch; the last batch may be smaller unless
     `drop_last`. `rotation` (degrees) applies a uniform random rotation in [-r, r] per image
-    (report 004's augmentation).
+    (report 004's augmentation). `part=(rank, parts)` (a distributed run) yields rank's
+    contiguous slice of each batch (`shard`); a last batch with fewer images than parts is
+    then dropped, so that no rank gets an empty one.
     """
 
     def __init__(self, dataset: ImageDataset, batch_size: int, seed: int = 0, scale: str = "-1,1",
                  rotation: float = 0.0, drop_last: bool = False,
-                 device: str | torch.device = "cpu") -> None:
+                 device: str | torch.device = "cpu", part: tuple[int, int] = (0, 1)) -> None:
         if batch_size <= 0:
             raise ValueError(f"batch_size must be positive, got {batch_size}")
         self.dataset = dataset
@@ -55,13 +65,18 @@ class BatchLoader:
         self.low, self.high = check_scale(scale)
         self.rotation = float(rotation)
         self.drop_last = drop_last
+        self.rank, self.parts = part
         self.device = torch.device(device)
         self.images = dataset.images.to(self.device)
         self.labels = None if dataset.labels is None else dataset.labels.to(self.device)
 
     def __len__(self) -> int:
-        n = len(self.dataset)
-        return n // self.batch_size if self.drop_last else math.ceil(n / self.batch_size)
+        full, rest = divmod(len(self.dataset), self.batch_size)
+        return full + (1 if rest and not self.drop_last and rest >= self.parts else 0)
+
+    def bounds(self, b: int) -> tuple[int, int]:
+        """Positions [start, stop) of batch `b` in the epoch's permutation (all parts)."""
+        return b * self.batch_size, min(len(self.dataset), (b + 1) * self.batch_size)
 
     def to_float(self, images_u8: torch.Tensor) -> torch.Tensor:
         """uint8 (B, C, H, W) -> float32 in this loader's scale (see `to_float`)."""
@@ -78,10 +93,11 @@ class BatchLoader:
             angles = (torch.rand(n, generator=g) * 2 - 1).mul_(self.rotation).to(self.device)
         fill = self.low  # the value of a black pixel after scaling
         for b in range(start_batch, len(self)):
-            idx = perm[b * self.batch_size:(b + 1) * self.batch_size]
+            lo, hi = shard(*self.bounds(b), self.rank, self.parts)
+            idx = perm[lo:hi]
             x = self.to_float(self.images.index_select(0, idx))
             if angles is not None:
-                x = rotate(x, angles[b * self.batch_size:(b + 1) * self.batch_size], fill)
+                x = rotate(x, angles[lo:hi], fill)
                 x.clamp_(self.low, self.high)  # bilinear weights can overshoot by an ulp
             y = None if self.labels is None else self.labels.index_select(0, idx)
             yield x, y

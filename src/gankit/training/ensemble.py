@@ -16,9 +16,13 @@ save), so every member's folder is an ordinary run: `load_run`, `gankit sample/e
 How the step is batched, and why: report 000's MLP cGAN at batch 64 is a handful of small
 GEMMs per step, so its time is mostly per-op overhead (issue 11: 4.8 s an epoch against a
 0.6 s arithmetic limit). Batched GEMMs (`torch.baddbmm` over the stacked weights) make each
-layer one op for all K members, and on this CPU (MKL) `baddbmm` gives every member exactly
-the bits of `F.linear` in a run of its own, forward and backward, fp32 and bf16 autocast
-(measured: 0 difference for every layer shape of report 000's nets). `torch.func.vmap` over
+layer one op for all K members, and on the AMD EPYC this was built on (MKL) `baddbmm` gives
+every member exactly the bits of `F.linear` in a run of its own, forward and backward, fp32
+and bf16 autocast (measured: 0 difference for every layer shape of report 000's nets). That
+is the kernels' choice, not a law: on an Intel Xeon with AMX, D's 794-wide first layer comes
+out 4e-5 apart when batched. So each layer shape is checked once on the machine that trains
+(`_batched_is_exact`) and a layer whose batched GEMMs are not exact runs its members one
+after another: members stay bit-identical to solo runs everywhere, batched where it is free. `torch.func.vmap` over
 the modules' own forwards was the other candidate; it cannot run them here at all: the
 models check labels with a host sync (`int(y.min())`), which vmap refuses on per-member
 labels (tried: "vmap: It looks like you're calling .item() on a Tensor"), and its batched
@@ -180,8 +184,8 @@ class _Stack:
         return {n: p.detach() for n, p in self.params.items()}
 
 
-def _linear(h: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None) -> torch.Tensor:
-    """F.linear for K members at once: h (K, B, in), w (K, out, in), b (K, out)."""
+def _batched(h: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None) -> torch.Tensor:
+    """F.linear for K members as one batched GEMM: h (K, B, in), w (K, out, in), b (K, out)."""
     if b is None:
         return torch.bmm(h, w.transpose(1, 2))
     if w.shape[1] == 1:
@@ -189,6 +193,50 @@ def _linear(h: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None) -> torch.T
         # GEMM; the transposed product (1 x in) @ (in x B) sums as the GEMV does.
         return torch.baddbmm(b[:, :, None], w, h.transpose(1, 2)).transpose(1, 2)
     return torch.baddbmm(b[:, None, :], h, w.transpose(1, 2))
+
+
+def _one_by_one(h: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None) -> torch.Tensor:
+    """F.linear for K members, one member after another: a solo run's own GEMMs."""
+    return torch.stack([F.linear(h[k], w[k], None if b is None else b[k])
+                        for k in range(h.shape[0])])
+
+
+_EXACT: dict[tuple, bool] = {}
+
+
+def _batched_is_exact(h: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None) -> bool:
+    """Whether this machine's batched GEMMs give each member the bits of its solo GEMMs for
+    this layer shape, forward and both backward products (checked once per shape, precision
+    and device on random data from a private generator: the run's RNG is untouched).
+
+    They do for every layer of report 000's nets with MKL on the AMD EPYC this was built on;
+    on an Intel Xeon with AMX, MKL blocks a 794-wide inner dimension differently when batched
+    (4e-5 apart), so such a layer runs its members one after another instead."""
+    autocast = torch.is_autocast_enabled(h.device.type)
+    key = (tuple(h.shape), tuple(w.shape), b is not None, h.dtype, h.device.type, autocast,
+           torch.get_autocast_dtype(h.device.type) if autocast else None)
+    if key not in _EXACT:
+        gen = torch.Generator(device=h.device).manual_seed(0)
+
+        def draw(t: torch.Tensor | None) -> torch.Tensor | None:
+            return None if t is None else torch.randn(t.shape, generator=gen, device=h.device,
+                                                      dtype=t.dtype)
+        data = [draw(h), draw(w), draw(b)]
+        grads = []
+        with torch.enable_grad():
+            for fn in (_batched, _one_by_one):
+                leaves = [None if t is None else t.clone().requires_grad_() for t in data]
+                out = fn(*leaves)
+                out.backward(torch.ones_like(out) + out.detach() * 0.5)
+                grads.append([out.detach()] + [t.grad for t in leaves if t is not None])
+        _EXACT[key] = all(torch.equal(a, c) for a, c in zip(*grads))
+    return _EXACT[key]
+
+
+def _linear(h: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None) -> torch.Tensor:
+    """F.linear for K members at once: h (K, B, in), w (K, out, in), b (K, out), batched
+    where that is exact on this machine (`_batched_is_exact`), else member by member."""
+    return (_batched if _batched_is_exact(h, w, b) else _one_by_one)(h, w, b)
 
 
 def _sequential(net: nn.Sequential, prefix: str, p: dict[str, torch.Tensor],

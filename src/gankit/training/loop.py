@@ -30,7 +30,7 @@ from gankit.models import build_models, describe
 from gankit.models.base import batchnorm_layers, evaluating, judging
 from gankit.plots.grid import composite, save_grid
 from gankit.sampling import grid_inputs
-from gankit.training import fast
+from gankit.training import distributed, fast
 from gankit.training.augment import diff_augment, parse_policy
 from gankit.training.checkpoint import FORMAT_VERSION, CheckpointError, save_checkpoint
 from gankit.training.ema import EMA
@@ -74,10 +74,13 @@ class Trainer:
     def __init__(self, cfg: TrainConfig, run_dir: str | Path, progress: bool = True) -> None:
         self.cfg = cfg
         self.paths = RunPaths(Path(run_dir))
-        self.device = fast.pick_device(cfg.device)
+        self.world = distributed.current()  # one process unless torchrun started several
+        self.device = distributed.device_for(fast.pick_device(cfg.device), self.world)
         if cfg.threads > 0:
             torch.set_num_threads(cfg.threads)
-        self.progress = progress
+        elif self.world.distributed:
+            torch.set_num_threads(distributed.threads_per_rank(self.world.local_size))
+        self.progress = progress and self.world.main
         self.hooks: list[Callable[["Trainer", int, int], None]] = []
         d = cfg.data
         self.data_name = qualified_name(d.name, d.classes)
@@ -96,14 +99,18 @@ class Trainer:
         self.ema = EMA(self.G, cfg.ema, cfg.ema_rampup) if cfg.ema > 0 else None
         self.augment_policy = parse_policy(cfg.augment)
         self.loader = BatchLoader(self.train_ds, cfg.batch_size, cfg.seed, d.scale, d.rotation,
-                                  device=self.device)
+                                  device=self.device, part=(self.world.rank, self.world.size))
         self.noise_gen = torch.Generator(device=self.device).manual_seed(cfg.seed + 1)
+        self.gp_gen: torch.Generator | None = self.noise_gen  # the gradient penalty's mixing
+        self.resume_note: str | None = None  # what a resume on another world size changes
         self.g_params = list(self.G.parameters())
         self.d_params = list(self.D.parameters())
         # One D forward over [real; fake] halves the per-op overhead, but mixes real and fake
         # in BatchNorm's statistics; with BN in D the two go through D separately.
         self.joint_d = not batchnorm_layers(self.D)
         fast.setup(self)  # resolves cfg.precision and cfg.compile
+        # The networks a training step runs: G and D themselves, or their DDP wrappers.
+        self.G_step, self.D_step = distributed.setup(self)
         self.epoch = 0          # epochs completed
         self.batch = 0          # next batch within the current epoch (mid-epoch resume)
         self.step = 0           # D steps taken in all
@@ -128,9 +135,11 @@ class Trainer:
         """The training statistics since the last window mark (one host sync), then a new mark."""
         d0, g0, dc, gc = self.window
         record: dict[str, Any] = {"step": self.step, "epoch": self.epoch + 1, "batch": self.batch}
-        record.update(named(D_STATS, (self.d_sum - d0) / max(1, self.d_count - dc), "train"))
+        d = distributed.mean((self.d_sum - d0) / max(1, self.d_count - dc))
+        record.update(named(D_STATS, d, "train"))
         if self.g_count > gc:  # no G step in a window shorter than d_steps
-            record.update(named(G_STATS, (self.g_sum - g0) / (self.g_count - gc), "train"))
+            g = distributed.mean((self.g_sum - g0) / (self.g_count - gc))
+            record.update(named(G_STATS, g, "train"))
         self._mark_window()
         return record
 
@@ -175,20 +184,25 @@ class Trainer:
         s = state["sums"]
         self.d_sum, self.g_sum = s["d"].to(self.device), s["g"].to(self.device)
         self.d_count, self.g_count = s["d_count"], s["g_count"]
+        self.resume_note = distributed.load_ranks(self, state)
         self._mark_window()
 
     def save(self, name: str = "last") -> Path:
-        """Write checkpoints/NAME.pt; saving "last" keeps the one before as last.prev.pt."""
+        """Write checkpoints/NAME.pt; saving "last" keeps the one before as last.prev.pt.
+        In a distributed run every rank calls it (its RNG state is gathered); rank 0 writes."""
         state = {**self.state_dict(), "data": {"shape": list(self.train_ds.shape),
                                                "classes": list(self.train_ds.classes),
                                                "num_classes": self.train_ds.num_classes
                                                if self.train_ds.labelled else 0}}
+        if not distributed.add_ranks(self, state):
+            return self.paths.checkpoint(name)
         return save_checkpoint(state, self.paths.checkpoint(name), keep_previous=name == "last")
 
     # ---- one step ----------------------------------------------------------------------
     def train_step(self, x: torch.Tensor, y: torch.Tensor | None, do_g: bool) -> None:
-        G, D, loss = self.G, self.D, self.loss
-        z = torch.randn(x.shape[0], self.G.nz, generator=self.noise_gen, device=self.device)
+        G, D, loss = self.G_step, self.D_step, self.loss
+        # scale: a rank's share of an uneven last batch weighs its images, not its rank
+        z, scale = distributed.noise(self, x.shape[0])
         with torch.set_grad_enabled(do_g):
             fake = G(z, y)
         r1 = loss.r1_due(self.step)
@@ -202,11 +216,12 @@ class Trainer:
             real_logits, fake_logits = D(x_d, y).float(), D(fake_d, y).float()
         d_loss = loss.d_loss(real_logits, fake_logits)
         if loss.gradient_penalty:
-            d_loss = d_loss + loss.penalty(D, x, fake.detach(), y, generator=self.noise_gen)
+            d_loss = d_loss + loss.penalty(self.D, x, fake.detach(), y,
+                                           generator=self.gp_gen)
         if r1:
             d_loss = d_loss + loss.r1(real_logits, x)
         self.opt_d.zero_grad(set_to_none=True)
-        d_loss.backward()
+        (d_loss if scale == 1 else d_loss * scale).backward()
         if self.cfg.grad_clip:
             nn.utils.clip_grad_norm_(self.d_params, self.cfg.grad_clip)
         gn_d = grad_norm(self.d_params)
@@ -216,10 +231,11 @@ class Trainer:
         self.d_count += 1
         if not do_g:
             return
+        D = self.D  # not D's DDP wrapper: D's gradients are not wanted (nor all-reduced) here
         D.requires_grad_(False)  # no weight gradients for D in the G step: saves a third of D's backward
         g_loss = loss.g_loss(D(self.augment(fake), y).float())
         self.opt_g.zero_grad(set_to_none=True)
-        g_loss.backward()
+        (g_loss if scale == 1 else g_loss * scale).backward()
         D.requires_grad_(True)
         if self.cfg.grad_clip:
             nn.utils.clip_grad_norm_(self.g_params, self.cfg.grad_clip)
@@ -244,9 +260,12 @@ class Trainer:
                 "rates (--set optim.g_lr=... --set optim.d_lr=...), grad_clip, or another loss.")
 
     # ---- epochs ------------------------------------------------------------------------
-    def epoch_means(self) -> dict[str, float]:
-        return {**named(D_STATS, self.d_sum / max(1, self.d_count), "train"),
-                **named(G_STATS, self.g_sum / max(1, self.g_count), "train")}
+    def epoch_means(self, local: bool = False) -> dict[str, float]:
+        """The epoch's training statistics so far: the means over all ranks, or with `local`
+        this process's own (no collective: for rank 0's progress bar)."""
+        reduce = (lambda t: t) if local else distributed.mean
+        return {**named(D_STATS, reduce(self.d_sum / max(1, self.d_count)), "train"),
+                **named(G_STATS, reduce(self.g_sum / max(1, self.g_count)), "train")}
 
     def held_out(self, batch_size: int = 512) -> dict[str, float]:
         """The same diagnostics on the validation split (fixed noise, no updates): G in eval
@@ -320,10 +339,12 @@ class Trainer:
     def run(self) -> Path:
         """Train until cfg.epochs, writing metrics, grids and checkpoints; returns the run dir."""
         cfg, paths = self.cfg, self.paths
-        paths.root.mkdir(parents=True, exist_ok=True)
-        paths.config.write_text(dump(cfg))
-        paths.truncate_metrics(self.epoch, self.step)
-        logger = Logger(paths, self.epoch, progress=self.progress)
+        logger: Any = distributed.Silent()  # rank 0 alone writes the run's files
+        if self.world.main:
+            paths.root.mkdir(parents=True, exist_ok=True)
+            paths.config.write_text(dump(cfg))
+            paths.truncate_metrics(self.epoch, self.step)
+            logger = Logger(paths, self.epoch, progress=self.progress)
         try:
             with self._signals():
                 while self.epoch < cfg.epochs:
@@ -346,12 +367,13 @@ class Trainer:
                 self.train_step(x, y, do_g=(b + 1) % self.d_steps == 0 or b + 1 == n)
             self.after_step(logger, e, b)
             if bar is not None and (b % 25 == 0 or b + 1 == n):
-                logger.update_bar(bar, self.batch, self.epoch_means())
-            if self._stop_signal is not None:
+                logger.update_bar(bar, self.batch, self.epoch_means(local=True))
+            if distributed.any_rank(self._stop_signal is not None):
                 if bar is not None:
                     bar.close()
                 path = self.save("last")
-                raise Interrupted(f"stopped by signal {self._stop_signal} at epoch {e + 1}, "
+                raise Interrupted(f"stopped by signal {self._stop_signal or 'on another rank'} "
+                                  f"at epoch {e + 1}, "
                                   f"batch {self.batch}; checkpoint saved to {path}. "
                                   f"Continue with: gankit train --resume {self.paths.root}")
         if bar is not None:
@@ -391,11 +413,11 @@ class Trainer:
         last = e + 1 == cfg.epochs
         evaluated = cfg.eval.every > 0 and ((e + 1) % cfg.eval.every == 0 or last)
         if evaluated:
-            record.update(self.evaluate())
+            record.update(distributed.from_main(self.evaluate))
         if cfg.adaptive_d_steps:  # report 002: one more D step while D accuracy < threshold
             acc = 0.5 * (record["train/acc_real"] + record["train/acc_fake"])
             self.d_steps = min(cfg.max_d_steps, self.d_steps + 1) if acc < cfg.adaptive_threshold else 1
-        if e == 0 or (e + 1) % cfg.sample_every == 0 or last:
+        if self.world.main and (e == 0 or (e + 1) % cfg.sample_every == 0 or last):
             self.write_grid(e + 1)
         self.epoch, self.batch = e + 1, 0
         self._reset_sums()
@@ -411,11 +433,11 @@ class Trainer:
 
     def finish(self) -> None:
         """End of training: the progression composite, and best.pt when no FID chose one."""
-        grids = self.paths.grids()
+        grids = self.paths.grids() if self.world.main else []
         if grids:
             composite([p for _, p in grids], [f"epoch {e}" for e, _ in grids],
                       self.paths.progression)
-        if not self.paths.checkpoint("best").exists():
+        if not distributed.from_main(self.paths.checkpoint("best").exists):
             # Without validation FID there is no honest "best": best is the final state.
             self.save("best")
 
@@ -431,10 +453,14 @@ def check_new_folder(out: str | Path) -> None:
 def train(cfg: TrainConfig, out: str | Path, progress: bool = True) -> Path:
     """Train a new run into folder `out` (which must not hold another run)."""
     check_new_folder(out)
-    trainer = Trainer(cfg, out, progress=progress)
-    print(f"gankit: {cfg.preset}: {trainer.model_summary}; {len(trainer.train_ds)} training "
-          f"images; device {trainer.device}; run folder {out}", file=sys.stderr)
-    return trainer.run()
+    with distributed.session(fast.pick_device(cfg.device)) as world:
+        out = distributed.from_main(lambda: out)  # one folder, named by rank 0
+        trainer = Trainer(cfg, out, progress=progress)
+        if world.main:
+            print(f"gankit: {cfg.preset}: {trainer.model_summary}; {len(trainer.train_ds)} "
+                  f"training images; device {trainer.device}{distributed.describe(world)}; "
+                  f"run folder {out}", file=sys.stderr)
+        return trainer.run()
 
 
 def resume(run_dir: str | Path, epochs: int | None = None, progress: bool = True,
@@ -447,10 +473,17 @@ def resume(run_dir: str | Path, epochs: int | None = None, progress: bool = True
     cfg = cfg or read_config(run_dir)
     if epochs is not None:
         cfg.epochs = epochs
-    state, path = resume_state(RunPaths(Path(run_dir)), which, to_dict(cfg),
-                               fast.pick_device(cfg.device))
-    trainer = Trainer(cfg, run_dir, progress=progress)
-    trainer.load_state_dict(state)
-    print(f"gankit: resuming {run_dir} from {path.name} at epoch {trainer.epoch + 1}, "
-          f"batch {trainer.batch + 1}", file=sys.stderr)
-    return trainer.run()
+    device = fast.pick_device(cfg.device)
+    with distributed.session(device) as world:
+        # Rank 0 reads the checkpoint and hands it to the others (on the CPU).
+        state, path = distributed.from_main(lambda: resume_state(
+            RunPaths(Path(run_dir)), which, to_dict(cfg),
+            "cpu" if world.distributed else device))
+        trainer = Trainer(cfg, run_dir, progress=progress)
+        trainer.load_state_dict(state)
+        if world.main:
+            print(f"gankit: resuming {run_dir} from {path.name} at epoch {trainer.epoch + 1}, "
+                  f"batch {trainer.batch + 1}{distributed.describe(world)}", file=sys.stderr)
+            if trainer.resume_note:
+                print(f"gankit: {trainer.resume_note}", file=sys.stderr)
+        return trainer.run()

@@ -37,7 +37,9 @@ from gankit.metrics.classifier import RECIPES, WeightsError, classifier_for
 from gankit.metrics.features import FEATURE_SPACES
 from gankit.metrics.inception import FEATURE as INCEPTION_DIM, INSTALL_HINT
 from gankit.models import ARCHITECTURES, D_CONDS, D_NORMS, G_CONDS, INITS, build_models
+from gankit.models.base import batchnorm_layers
 from gankit.models.registry import FAMILY_FIELDS, SHARED_FIELDS
+from gankit.training import distributed
 from gankit.training.augment import parse_policy
 from gankit.training.fast import COMPILE_MODES, PRECISIONS
 from gankit.training.schedules import SCHEDULES
@@ -108,14 +110,17 @@ def bad_choice(key: str, value: Any, valid: Iterable[str]) -> ConfigError:
     return ConfigError(f"{key}={value!r} is not valid; choose one of: {', '.join(valid)}")
 
 
-def validate(cfg: TrainConfig, data: bool = True, warn: bool = True) -> list[str]:
+def validate(cfg: TrainConfig, data: bool = True, warn: bool = True,
+             world_size: int | None = None) -> list[str]:
     """Raise ConfigError (or DataError) for the first setting of `cfg` that cannot work;
     return the settings that will be ignored (logged as warnings when `warn`).
 
     `data=False` skips what needs the dataset's files (loading them, building the models):
     for commands that use a trained run without its training data. `warn=False` is for
     commands that use a trained run, to whom unused training settings are noise.
+    `world_size`: the processes the run will train on (default: what torchrun says, else 1).
     """
+    world_size = distributed.from_env().size if world_size is None else world_size
     _check_ranges(cfg)
     _check_choices(cfg)
     _check_schedule(cfg)
@@ -123,9 +128,9 @@ def validate(cfg: TrainConfig, data: bool = True, warn: bool = True) -> list[str
     _check_eval(cfg)
     get_loss(cfg.loss)  # each loss checks its own options (R1 with wgan-gp, ...)
     parse_policy(cfg.augment)
-    if data:
-        _check_data_and_models(cfg)
-    warnings = ignored_settings(cfg)
+    distributed.local_batch_size(cfg.batch_size, world_size)
+    batchnorm = _check_data_and_models(cfg) if data else None
+    warnings = ignored_settings(cfg) + distributed_settings(cfg, world_size, batchnorm)
     for w in warnings if warn else ():
         LOG.warning(w)
     return warnings
@@ -205,18 +210,35 @@ def _check_eval(cfg: TrainConfig) -> None:
                           "(10000 is the convention)")
 
 
-def _check_data_and_models(cfg: TrainConfig) -> None:
+def _check_data_and_models(cfg: TrainConfig) -> bool | None:
+    """Load the data's validation split and build G and D on the meta device; True when
+    they have BatchNorm layers (None when the meta device could not build them)."""
     d = cfg.data
     arrays = load_arrays(qualified_name(d.name, d.classes), "val", d.data_dir)
     shape = tuple(int(s) for s in arrays.images.shape[1:])
     classes = 0 if arrays.labels is None else len(arrays.classes)
     try:
         with torch.device("meta"):
-            build_models(cfg.model, shape, classes)  # type: ignore[arg-type]
+            G, D = build_models(cfg.model, shape, classes)  # type: ignore[arg-type]
     except ConfigError:
         raise
     except Exception:  # noqa: BLE001 - the meta device's own limits, not the config's
-        pass
+        return None
+    return bool(batchnorm_layers(G) or batchnorm_layers(D))
+
+
+def distributed_settings(cfg: TrainConfig, world_size: int, batchnorm: bool | None) -> list[str]:
+    """Warnings about `model.sync_bn` for a run on `world_size` processes whose models have
+    BatchNorm layers (`batchnorm`; None: unknown)."""
+    local = cfg.batch_size // world_size
+    if cfg.model.sync_bn and batchnorm is False:
+        return [f"model.sync_bn=true is ignored: model.arch={cfg.model.arch} (as configured) "
+                "has no BatchNorm layer"]
+    if world_size > 1 and batchnorm and not cfg.model.sync_bn:
+        return [f"BatchNorm normalises over each process's {local} images, not the global "
+                f"batch of {cfg.batch_size}; set model.sync_bn=true for the statistics of the "
+                "global batch (one process's numbers)"]
+    return []
 
 
 def ignored_settings(cfg: TrainConfig) -> list[str]:
@@ -226,7 +248,7 @@ def ignored_settings(cfg: TrainConfig) -> list[str]:
     reads = set(SHARED_FIELDS) | set(FAMILY_FIELDS.get(m.arch, ()))
     out = []
     for name in vars(m):
-        if getattr(m, name) == getattr(default, name):
+        if name == "sync_bn" or getattr(m, name) == getattr(default, name):  # see distributed_settings
             continue
         if name not in reads:
             out.append(f"model.{name}={getattr(m, name)!r} is ignored by model.arch={m.arch} "
