@@ -183,6 +183,9 @@ def _from_main_worker(rank: int, port: int, results: Any) -> None:
             distributed.from_main(fails)
         except Exception as e:  # noqa: BLE001 - the test records what each rank raised
             results.put((rank, type(e).__name__, str(e)))
+    results.close()
+    results.join_thread()
+    os._exit(0)  # as a torchrun worker ends (distributed.end_worker): no teardown of the group
 
 
 def test_an_unexpected_error_on_rank_0_reaches_the_other_ranks() -> None:

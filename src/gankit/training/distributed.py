@@ -7,8 +7,8 @@ Everything distributed lives here; the Trainer asks this module and stays one lo
   reads them. WORLD_SIZE 1 or unset is the ordinary single process, untouched by this module.
 - **The process group.** `session(device)` joins it (gloo on CPU, NCCL on CUDA) with a bounded
   timeout (`GANKIT_DDP_TIMEOUT` seconds, default 1800: longer than rank 0's slowest evaluation,
-  during which the other ranks wait), translates a collective that fails because another rank
-  died into one `DistributedError` line, and leaves the group at the end.
+  during which the other ranks wait) and translates a collective that fails because another
+  rank died into one `DistributedError` line; a worker ends with `end_worker` (no teardown).
 - **The batch.** `batch_size` is the global batch: each rank trains on a contiguous slice of
   every global batch of the epoch's permutation (the same permutation on all ranks, from the
   run's seed: `gankit.data.loader.shard`). The noise `z` is drawn for the whole global batch
@@ -192,11 +192,25 @@ def session(device: torch.device) -> Iterator[World]:
             f"rank {world.rank}: another process of this run stopped or stopped answering "
             f"({_first_line(e)}); this process stops too. The last checkpoint is kept: resume "
             "with `gankit train --resume RUN --nproc N`") from None
-    finally:
+    # The group is not destroyed here: it lives until the process ends, which for a torchrun
+    # worker is `os._exit` after flushing (`end_worker`). Tearing gloo's group down while
+    # DDP's reducer still holds it deadlocked here (Intel Xeon, busy machine): the main thread,
+    # holding the GIL, joins gloo's worker thread in ~ProcessGroupGloo while that thread waits
+    # for the GIL to release the tensors of the run's last broadcast (py-spy --native).
+
+
+def end_worker(code: int) -> None:
+    """End a torchrun worker process with exit `code` once its output is flushed, without
+    Python's teardown (see `session`: destroying the process group can deadlock); does
+    nothing in an ordinary process."""
+    if not under_torchrun():
+        return
+    for stream in (sys.stdout, sys.stderr):
         try:
-            dist.destroy_process_group()
-        except Exception:  # noqa: BLE001 - a broken group cannot always be torn down cleanly
+            stream.flush()
+        except (OSError, ValueError):
             pass
+    os._exit(code)
 
 
 def _first_line(e: BaseException) -> str:
