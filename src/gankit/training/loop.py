@@ -187,6 +187,9 @@ class Trainer:
 
     # ---- one step ----------------------------------------------------------------------
     def train_step(self, x: torch.Tensor, y: torch.Tensor | None, do_g: bool) -> None:
+        if self.fused is not None:  # step=fused (training/mlp_step.py): the same step, by hand
+            self.fused.step(x, y, do_g)
+            return
         G, D, loss = self.G, self.D, self.loss
         z = torch.randn(x.shape[0], self.G.nz, generator=self.noise_gen, device=self.device)
         with torch.set_grad_enabled(do_g):

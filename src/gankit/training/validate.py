@@ -39,7 +39,7 @@ from gankit.metrics.inception import FEATURE as INCEPTION_DIM, INSTALL_HINT
 from gankit.models import ARCHITECTURES, D_CONDS, D_NORMS, G_CONDS, INITS, build_models
 from gankit.models.registry import FAMILY_FIELDS, SHARED_FIELDS
 from gankit.training.augment import parse_policy
-from gankit.training.fast import COMPILE_MODES, PRECISIONS
+from gankit.training.fast import COMPILE_MODES, PRECISIONS, STEPS
 from gankit.training.schedules import SCHEDULES
 
 LOG = logging.getLogger("gankit.config")
@@ -100,7 +100,8 @@ def choices() -> dict[str, Sequence[str]]:
             "model.d_norm": list(D_NORMS),
             "loss.name": list(LOSSES), "optim.schedule": list(SCHEDULES),
             "eval.features": list(FEATURE_SPACES), "eval.split": list(SPLITS),
-            "precision": list(PRECISIONS), "compile": list(COMPILE_MODES)}
+            "precision": list(PRECISIONS), "compile": list(COMPILE_MODES),
+            "step": list(STEPS)}
 
 
 def bad_choice(key: str, value: Any, valid: Iterable[str]) -> ConfigError:
