@@ -337,6 +337,7 @@ class MLPStep:
         tr.d_sum.add_(st)
         tr.d_count += 1
         if not do_g:
+            self._check_finite()
             return
         # G step: D (updated) on the fake half, gradients to the image only
         if low:
@@ -375,6 +376,23 @@ class MLPStep:
         gs[1:2].copy_(self.gn[1:2])
         tr.g_sum.add_(gs)
         tr.g_count += 1
+        self._check_finite()
+
+    def _check_finite(self) -> None:
+        """The autograd step checks each loss (a host sync per step); here the sums are checked
+        at the last batch of an epoch and when a stop signal arrived, before anything is saved:
+        a NaN or inf loss anywhere in the epoch makes its sum non-finite."""
+        tr = self.tr
+        if tr.batch + 1 < len(tr.loader) and tr._stop_signal is None:
+            return
+        for which, sums in (("D", tr.d_sum), ("G", tr.g_sum)):
+            if not torch.isfinite(sums[0]):
+                from gankit.training.loop import NonFiniteLoss
+                raise NonFiniteLoss(
+                    f"{which} loss became {sums[0].item()} in epoch {tr.epoch + 1} (by batch "
+                    f"{tr.batch + 1}, step {tr.step + 1}); training stopped. The last good "
+                    f"checkpoint is kept at {tr.paths.checkpoint('last')}. Try lower learning "
+                    "rates (--set optim.g_lr=... --set optim.d_lr=...), or another loss.")
 
     def _norm(self, grads: list[torch.Tensor], i: int) -> None:
         torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)), out=self.gn[i])
