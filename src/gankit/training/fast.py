@@ -1,4 +1,4 @@
-"""Where training speed lives: a step's precision, compilation and Adam call.
+"""Where training speed lives: a step's precision, compilation, kind and Adam call.
 
 The models stay plain `nn.Module`s; this module decides how a step runs them.
 
@@ -17,9 +17,12 @@ The models stay plain `nn.Module`s; this module decides how a step runs them.
   hand-written step of training/mlp_step.py (forward and backward written out, preallocated
   buffers, bf16 GEMMs on bf16 copies of the fp32 weights, no host sync in the step): the same
   training step as autograd's up to float rounding. Settings it does not cover (see
-  `mlp_step.why_not`) train with the autograd step, with one message saying why. `auto` is
-  fused wherever it covers the config. The resolved value is recorded in the run's config,
-  so a resumed run keeps its step.
+  `mlp_step.why_not`; forward hooks on G or D) train with the autograd step, with one message
+  saying why when `fused` was asked for. `auto` is fused wherever it covers the config
+  (report 000's MLP, benchmarks/train_speed.py: fused bf16 0.68x the autograd bf16 step,
+  0.87x report 000's JAX, one thread, 2026-12-02). The resolved value is recorded in the
+  run's config, so a resumed run keeps its step; it is a resumable setting (the same step up
+  to rounding): a run saved before it existed continues with autograd (LEGACY).
 - Adam: `adam_step` calls torch's fused Adam kernel directly, skipping torch.optim's per-call
   Python bookkeeping (~0.4 ms per call here, a tenth of the MLP's step); same kernel, same
   numbers, same optimiser state.
@@ -161,7 +164,6 @@ def comparable(saved: dict[str, Any]) -> dict[str, Any]:
     device = pick_device(out.get("device", "auto"))
     out["precision"] = resolve_precision(out["precision"], device)
     out["compile"] = "on" if resolve_compile(out["compile"], device) else "off"
-    out["step"] = resolve_step(keys.from_dict(out))[0]
     return out
 
 
