@@ -20,7 +20,8 @@ What it computes is the autograd step of `Trainer.train_step` (loop.py) for what
 - dropout masks drawn from the process RNG in the order and dtype autograd draws them.
 - d_steps (the Trainer's `do_g`), EMA, learning-rate schedules (the optimisers' groups),
   checkpoints (the Trainer's own modules and optimisers hold every state).
-Anything else falls back to the autograd step with a one-line reason (`why_not`).
+Anything else falls back to the autograd step with a one-line reason (`why_not`,
+`why_not_modules`; fast.setup adds DDP where the Trainer has a distributed world).
 """
 from __future__ import annotations
 
@@ -62,6 +63,9 @@ def why_not(cfg: TrainConfig) -> str | None:
 
 def why_not_modules(G: nn.Module, D: nn.Module) -> str | None:
     """Why the built nets are not what the fused step computes (None when they are)."""
+    if not (isinstance(getattr(G, "net", None), nn.Sequential)
+            and isinstance(getattr(D, "body", None), nn.Sequential)):
+        return "G and D are not (or no longer) the MLP family's modules"
     allowed = (nn.Linear, nn.ReLU, nn.LeakyReLU, nn.Dropout, nn.Tanh)
     for net in (G.net, D.body):
         for layer in net:
