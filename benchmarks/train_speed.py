@@ -53,7 +53,8 @@ CASES = {"mlp": ("mlp-cgan-m4", 64, "report 000 MLP cGAN, batch 64"),
          "dcgan": ("dcgan-r004", 128, "report 004 DCGAN, batch 128"),
          "default": ("default", 64, "default preset, batch 64")}
 VARIANTS = {"old": ("fp32", "off", "autograd"), "bf16": ("bf16", "off", "autograd"),
-            "fp32-compiled": ("fp32", "on", "autograd"), "bf16-compiled": ("bf16", "on", "autograd"),
+            "fp32-compiled": ("fp32", "on", "autograd"),
+            "bf16-compiled": ("bf16", "on", "autograd"),
             "fused-bf16": ("bf16", "off", "fused"), "fused-fp32": ("fp32", "off", "fused")}
 MLP_ONLY = ("fused-bf16", "fused-fp32")
 JAX_SCRIPT = Path(__file__).resolve().parents[1] / ".." / "shared" / "bench" / "report000_jax.py"
