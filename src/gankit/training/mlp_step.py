@@ -173,6 +173,8 @@ class MLPStep:
         self._g_low = ([self.gG[n] for n in self.g_names], [self.gWg[n] for n in self.g_names])
         self._d_low = ([self.dG[n] for n in self.d_names], [self.dWg[n] for n in self.d_names])
         self.bufs: dict[int, _Bufs] = {}
+        self._versions: dict[str, list[int]] = {}
+        self._stepped: set[str] = set()
         self.nz = self.G.nz
         self.img = math.prod(self.G.shape)
         smoothing = self.loss.label_smoothing if self.loss.smoothable else 0.0
@@ -289,7 +291,7 @@ class MLPStep:
                     "gv", torch.empty(b, self.G.cond_dim, device=self.device)))
                 B.xg[:, self.nz:].copy_(B.extra["gv"])
         if low:
-            torch._foreach_copy_(*self._g_cast)
+            self._cast("G")
         self._forward(self.g_layers, self.gW, B.xg, B.g_act, B.g_mask)
         fake = B.g_act[-1]                                       # (b, img), tanh applied
         # D input [real; fake] ‖ label vector
@@ -305,7 +307,7 @@ class MLPStep:
                 dv.scatter_(1, y.view(-1, 1), 1.0)
             xd[:, self.img:].view(2, b, self.d_cond_dim).copy_(dv.view(1, b, -1).expand(2, b, -1))
         if low:
-            torch._foreach_copy_(*self._d_cast)
+            self._cast("D")
         hidden = self.d_layers[:-1]
         self._forward(hidden, self.dW, xd, B.d_act, B.d_mask)
         head = self.d_layers[-1]
@@ -337,6 +339,7 @@ class MLPStep:
             g.index_add_(0, B.y2, demb.float())
         self._norm(self.d_grads, 0)
         self._adam(tr.opt_d, self.d_params, self.d_grads)
+        self._stepped.add("D")
         st[5:6].copy_(self.gn[0:1])
         tr.d_sum.add_(st)
         tr.d_count += 1
@@ -345,7 +348,7 @@ class MLPStep:
             return
         # G step: D (updated) on the fake half, gradients to the image only
         if low:
-            torch._foreach_copy_(*self._d_cast)
+            self._cast("D")
         xf = xd[b:]
         self._forward(hidden, self.dW, xf, B.g_d_act, B.g_d_mask)
         lg = B.logit[b:]
@@ -373,6 +376,7 @@ class MLPStep:
             g.index_add_(0, y, dv.float())
         self._norm(self.g_grads, 1)
         self._adam(tr.opt_g, self.g_params, self.g_grads)
+        self._stepped.add("G")
         if tr.ema:
             tr.ema.update(tr.step + 1)
         gs = B.extra.setdefault("gs", torch.empty(2, device=self.device))
@@ -397,6 +401,20 @@ class MLPStep:
                     f"{tr.batch + 1}, step {tr.step + 1}); training stopped. The last good "
                     f"checkpoint is kept at {tr.paths.checkpoint('last')}. Try lower learning "
                     "rates (--set optim.g_lr=... --set optim.d_lr=...), or another loss.")
+
+    def _cast(self, net: str) -> None:
+        """The bf16 copies of a net's weights from its fp32 ones, unless those are unchanged
+        since the last cast: not stepped by Adam here since (`_adam` marks the net; torch's
+        fused Adam kernel does not bump version counters) and the same version counters
+        (load_state_dict and other in-place writes bump them). So D's copies made for a G step
+        serve the next D step."""
+        params, (dst, src) = ((self.g_params, self._g_cast) if net == "G" else
+                              (self.d_params, self._d_cast))
+        versions = [p._version for p in params]
+        if net in self._stepped or versions != self._versions.get(net):
+            torch._foreach_copy_(dst, src)
+            self._versions[net] = versions
+            self._stepped.discard(net)
 
     def _norm(self, grads: list[torch.Tensor], i: int) -> None:
         torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)), out=self.gn[i])
