@@ -19,8 +19,9 @@ The models stay plain `nn.Module`s; this module decides how a step runs them.
   training step as autograd's up to float rounding. Settings it does not cover (see
   `mlp_step.why_not`; forward hooks on G or D) train with the autograd step, with one message
   saying why when `fused` was asked for. `auto` is fused wherever it covers the config
-  (report 000's MLP, benchmarks/train_speed.py: fused bf16 0.68x the autograd bf16 step,
-  0.87x report 000's JAX, one thread, 2026-12-02). The resolved value is recorded in the
+  (report 000's MLP, benchmarks/train_speed.py, one thread, 2026-12-02, five runs on a machine
+  shared with other jobs: fused bf16 0.68-0.83x the autograd bf16 step, 0.87-1.54x report
+  000's JAX; fused fp32 was a little faster than fused bf16 in every run). The resolved value is recorded in the
   run's config, so a resumed run keeps its step; it is a resumable setting (the same step up
   to rounding): a run saved before it existed continues with autograd (LEGACY).
 - Adam: `adam_step` calls torch's fused Adam kernel directly, skipping torch.optim's per-call
