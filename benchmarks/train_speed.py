@@ -5,6 +5,8 @@ Variants, each timed on the same model in the same process:
   old       precision=fp32 compile=off: today's eager path, kept selectable
   bf16      precision=bf16 compile=off: bf16 GEMMs/convolutions, fp32 weights and Adam
   fp32-compiled, bf16-compiled   the same with compile=on (G and D through torch.compile)
+  fused-bf16, fused-fp32   step=fused: the hand-written MLP step (training/mlp_step.py; report
+            000's MLP only); the variants above run step=autograd
   ensemble8-fp32, ensemble8-bf16   8 seeds of the model as one batched model
             (training/ensemble.py), the time of one step of all 8 divided by 8 (per-run time;
             report 000's MLP only)
@@ -18,7 +20,11 @@ The machine is shared and its speed drifts, so the variants are timed in interle
 ratios, not the absolute times.
 
     python benchmarks/train_speed.py [--which mlp,dcgan,default] [--batches N] [--rounds R]
-                                     [--no-jax] [--profile]
+                                     [--no-jax] [--profile] [--variants old,bf16,...]
+
+One thread for everything, JAX included (the way issue 11 measures it):
+    OMP_NUM_THREADS=1 XLA_FLAGS='--xla_cpu_multi_thread_eigen=false \
+        intra_op_parallelism_threads=1' python benchmarks/train_speed.py --which mlp
 """
 from __future__ import annotations
 
@@ -46,17 +52,34 @@ from gankit.training.loop import Trainer
 CASES = {"mlp": ("mlp-cgan-m4", 64, "report 000 MLP cGAN, batch 64"),
          "dcgan": ("dcgan-r004", 128, "report 004 DCGAN, batch 128"),
          "default": ("default", 64, "default preset, batch 64")}
-VARIANTS = {"old": ("fp32", "off"), "bf16": ("bf16", "off"), "fp32-compiled": ("fp32", "on"),
-            "bf16-compiled": ("bf16", "on")}
+VARIANTS = {"old": ("fp32", "off", "autograd"), "bf16": ("bf16", "off", "autograd"),
+            "fp32-compiled": ("fp32", "on", "autograd"),
+            "bf16-compiled": ("bf16", "on", "autograd"),
+            "fused-bf16": ("bf16", "off", "fused"), "fused-fp32": ("fp32", "off", "fused")}
+MLP_ONLY = ("fused-bf16", "fused-fp32")
+# What the timed loops read: wall time, or with --clock cpu the CPU time of this process (and
+# of the JAX process), which a machine shared with other jobs disturbs far less (one thread
+# each: CPU time is the time the step computes).
+CLOCK = {"clock": time.perf_counter}
+
+
+def clock() -> float:
+    return CLOCK["clock"]()
+
+
+# Runs report000_jax.py with its clock replaced by CPU time (--clock cpu).
+JAX_CPU_WRAPPER = ("import runpy, sys, time; time.perf_counter = time.process_time; "
+                   "sys.argv = sys.argv[1:]; runpy.run_path(sys.argv[0], run_name='__main__')")
 JAX_SCRIPT = Path(__file__).resolve().parents[1] / ".." / "shared" / "bench" / "report000_jax.py"
 
 
 class GankitTimer:
     """One Trainer in one step variant; `time(n)` runs n batches and returns seconds/batch."""
 
-    def __init__(self, preset: str, batch: int, precision: str, compile_: str, tmp: str) -> None:
+    def __init__(self, preset: str, batch: int, precision: str, compile_: str, tmp: str,
+                 step: str = "autograd") -> None:
         cfg = resolve(preset, {"batch_size": batch, "device": "cpu", "precision": precision,
-                               "compile": compile_})
+                               "compile": compile_, "step": step})
         self.trainer = Trainer(cfg, tmp, progress=False)
         self.threads = torch.get_num_threads()
         self.batches = self._batches()
@@ -71,13 +94,13 @@ class GankitTimer:
     def time(self, n: int) -> float:
         torch.set_num_threads(self.threads)
         tr = self.trainer
-        t0 = time.perf_counter()
+        t0 = clock()
         for _ in range(n):
             x, y = next(self.batches)
             with autocast(tr.cfg.precision, tr.device):
                 tr.train_step(x, y, do_g=True)
         _ = tr.epoch_means()
-        return (time.perf_counter() - t0) / n
+        return (clock() - t0) / n
 
 
 class EnsembleTimer:
@@ -85,7 +108,8 @@ class EnsembleTimer:
     seconds per batch of one member (the step of all 8 divided by 8)."""
 
     def __init__(self, preset: str, batch: int, precision: str, tmp: str, k: int = 8) -> None:
-        over = {"batch_size": batch, "device": "cpu", "precision": precision, "compile": "off"}
+        over = {"batch_size": batch, "device": "cpu", "precision": precision, "compile": "off",
+                "step": "autograd"}
         jobs = [(resolve(preset, {**over, "seed": s}), Path(f"{tmp}/{s}")) for s in range(k)]
         self.ensemble = Ensemble.build(jobs, progress=False)
         self.threads = torch.get_num_threads()
@@ -101,12 +125,12 @@ class EnsembleTimer:
     def time(self, n: int) -> float:
         torch.set_num_threads(self.threads)
         ens = self.ensemble
-        t0 = time.perf_counter()
+        t0 = clock()
         for _ in range(n):
             with autocast(ens.cfg.precision, ens.device):
                 ens.step([next(b) for b in self.batches], do_g=True)
         _ = ens.members[0].epoch_means()
-        return (time.perf_counter() - t0) / n / self.k
+        return (clock() - t0) / n / self.k
 
 
 class PlainTimer:
@@ -115,7 +139,7 @@ class PlainTimer:
     def __init__(self, preset: str, batch: int, images: torch.Tensor, labels: torch.Tensor,
                  tmp: str) -> None:
         cfg = resolve(preset, {"batch_size": batch, "device": "cpu", "precision": "fp32",
-                               "compile": "off"})
+                               "compile": "off", "step": "autograd"})
         tr = Trainer(cfg, tmp, progress=False)
         self.G, self.D, self.cfg = tr.G, tr.D, cfg
         self.threads = os.cpu_count() or 1  # the plain loop as users run it
@@ -138,7 +162,7 @@ class PlainTimer:
     def time(self, n: int) -> float:
         torch.set_num_threads(self.threads)
         G, D, bce = self.G, self.D, self.bce
-        t0 = time.perf_counter()
+        t0 = clock()
         for _ in range(n):
             x, y = self._next()
             y = y if self.cfg.model.conditional else None
@@ -153,7 +177,7 @@ class PlainTimer:
             g_loss.backward()
             self.opt_g.step()
             _ = d_loss.item(), g_loss.item()
-        return (time.perf_counter() - t0) / n
+        return (clock() - t0) / n
 
 
 def step_flops(timer: GankitTimer) -> int:
@@ -201,7 +225,8 @@ def jax_installed() -> bool:
 def jax_epoch(epochs: int = 2) -> float | None:
     """Steady seconds/epoch of report 000's JAX script (the epochs after its first)."""
     with tempfile.TemporaryDirectory() as tmp:
-        out = subprocess.run([sys.executable, str(JAX_SCRIPT), str(epochs), f"{tmp}/s.npz"],
+        wrap = ["-c", JAX_CPU_WRAPPER] if CLOCK["clock"] is time.process_time else []
+        out = subprocess.run([sys.executable, *wrap, str(JAX_SCRIPT), str(epochs), f"{tmp}/s.npz"],
                              capture_output=True, text=True, timeout=1800)
     m = re.search(r"steady seconds/epoch ([0-9.]+)", out.stdout)
     if not m:
@@ -228,12 +253,19 @@ def run_case(key: str, args: argparse.Namespace, train) -> None:
     with_jax = key == "mlp" and not args.no_jax and jax_installed()
     with tempfile.TemporaryDirectory() as tmp:
         timers: dict[str, GankitTimer | PlainTimer] = {}
-        for name, (precision, comp) in VARIANTS.items():
+        chosen = [v for v in args.variants.split(",") if v] if args.variants else list(VARIANTS)
+        for name in ["old"] + [v for v in chosen if v != "old"]:  # old: the reference of "x old"
+            if name not in VARIANTS and not name.startswith("ensemble"):
+                raise SystemExit(f"unknown variant {name!r}; valid: {', '.join(VARIANTS)}, "
+                                 "ensemble")
+            if name not in VARIANTS or (name in MLP_ONLY and key != "mlp"):
+                continue
+            precision, comp, step = VARIANTS[name]
             t0 = time.perf_counter()
-            timers[name] = GankitTimer(preset, batch, precision, comp, f"{tmp}/{name}")
+            timers[name] = GankitTimer(preset, batch, precision, comp, f"{tmp}/{name}", step)
             print(f"  {name}: ready in {time.perf_counter() - t0:.0f} s "
                   f"({timers[name].threads} threads)", flush=True)
-        if key == "mlp":
+        if key == "mlp" and (not args.variants or "ensemble" in chosen):
             for precision in ("fp32", "bf16"):
                 t0 = time.perf_counter()
                 name = f"ensemble8-{precision}"
@@ -251,8 +283,9 @@ def run_case(key: str, args: argparse.Namespace, train) -> None:
         flops = step_flops(timers["old"]) * per_epoch
         peaks = peak_gflops(timers["old"].threads)
         if args.profile:
-            for name in ("old", "bf16"):
-                profile(timers[name], f"{label}, {name}")
+            for name in ("old", "bf16", "fused-bf16"):
+                if name in timers:
+                    profile(timers[name], f"{label}, {name}")
     med = {k: statistics.median(v) for k, v in times.items()}
     spread = {k: (min(v), max(v)) for k, v in times.items()}
     old = med["old"]
@@ -262,11 +295,17 @@ def run_case(key: str, args: argparse.Namespace, train) -> None:
         print(f"  {name:<14} {med[name]:8.2f} {lo:6.2f}-{hi:<7.2f} {med[name] / old:6.2f} "
               f"{med[name] / med['plain']:8.2f}")
     if with_jax:
-        print("  x jax: " + ", ".join(f"{k} {med[k] / med['jax']:.2f}" for k in VARIANTS)
+        print("  x jax: " + ", ".join(f"{k} {med[k] / med['jax']:.2f}" for k in VARIANTS
+                                      if k in med)
               + " (jax: report000_jax.py's steady epoch, 2 epochs a round)")
     elif key == "mlp" and not args.no_jax:
         print("  jax: not measured (pip install -e '.[bench]' for the JAX reference)")
-    if key == "mlp":
+    if "fused-bf16" in med:
+        parts = [f"{med['fused-bf16'] / med[k]:.2f}x {what}" for k, what in
+                 (("bf16", "the autograd bf16 step"), ("old", "the old fp32 step"),
+                  ("jax", "JAX (target <= 1.0)")) if k in med]
+        print("  gankit fused bf16: " + ", ".join(parts))
+    if "ensemble8-fp32" in med:
         print("  8-seed ensemble, per-run time: "
               f"fp32 {med['ensemble8-fp32'] / med['old']:.3f}x one fp32 run, "
               f"bf16 {med['ensemble8-bf16'] / med['bf16']:.3f}x one bf16 run "
@@ -284,11 +323,20 @@ def main() -> None:
     ap.add_argument("--batches", type=int, default=40, help="batches per variant per round")
     ap.add_argument("--rounds", type=int, default=5, help="interleaved timing rounds")
     ap.add_argument("--no-jax", action="store_true", help="skip the JAX reference")
+    ap.add_argument("--variants", default="",
+                    help="comma-separated gankit variants to time (default all): "
+                         + ", ".join(VARIANTS) + ", ensemble; old is always timed")
+    ap.add_argument("--clock", choices=("wall", "cpu"), default="wall",
+                    help="time wall-clock (default) or CPU time of the process (steadier on a "
+                         "shared machine; the plain loop's 2 threads count twice)")
     ap.add_argument("--profile", action="store_true",
                     help="also print the ops that take the old and bf16 steps' time")
     args = ap.parse_args()
+    if args.clock == "cpu":
+        CLOCK["clock"] = time.process_time
     train = load_dataset("mnist", "train")
-    print(f"torch {torch.__version__}, {os.cpu_count()} cores, 50k MNIST images")
+    print(f"torch {torch.__version__}, {os.cpu_count()} cores, 50k MNIST images, "
+          f"{args.clock} clock")
     for key in args.which.split(","):
         if key not in CASES:
             raise SystemExit(f"unknown case {key!r}; valid: {', '.join(CASES)}")

@@ -65,7 +65,9 @@ def test_adam_step_is_torch_fused_adam_bit_for_bit() -> None:
 
 
 def _grads_after_one_step(preset: str, precision: str, tmp: Path) -> dict[str, torch.Tensor]:
-    t = Trainer(tiny(preset, precision=precision), tmp / precision, progress=False)
+    # step=autograd: the gradients land in p.grad (the fused step keeps its own buffers)
+    t = Trainer(tiny(preset, precision=precision, step="autograd"), tmp / precision,
+                progress=False)
     x, y = next(t.loader.epoch(0))
     with fast.autocast(t.cfg.precision, t.device):
         t.train_step(x, y, do_g=True)

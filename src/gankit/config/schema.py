@@ -119,6 +119,9 @@ class TrainConfig:
     val_diagnostics: int = 2048    # validation images used for the held-out diagnostics per epoch
     precision: str = "auto"        # fp32 | bf16 | auto (bf16 where the device has it natively)
     compile: str = "auto"          # on | off | auto (on for CUDA; on CPU it did not pay here)
+    # the training step: fused (hand-written MLP step, training/mlp_step.py) | autograd |
+    # auto (fused where it covers the config, else autograd)
+    step: str = "auto"
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     loss: LossConfig = field(default_factory=LossConfig)

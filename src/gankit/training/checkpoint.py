@@ -26,8 +26,10 @@ FORMAT_VERSION = 1
 
 # Keys whose change makes a checkpoint incompatible with a config. Everything else
 # (epochs, how often to sample or evaluate, the device) may change on resume.
+# `step` (autograd | fused, training/fast.py) is the same training step up to float rounding:
+# a run may continue with either (runs saved before it existed trained with autograd).
 RESUMABLE_KEYS = ("epochs", "device", "sample_every", "checkpoint_every", "eval", "notes",
-                  "report", "preset")
+                  "report", "preset", "step")
 
 
 class CheckpointError(GankitError):

@@ -29,8 +29,8 @@ labels (tried: "vmap: It looks like you're calling .item() on a Tensor"), and it
 `linear` for a 1-wide layer (D's logit) sums in another order than the GEMV a solo run uses. So the MLP family gets hand-batched layers (`_linear`) and its own
 forward here (~40 lines that follow `models/mlp.py`); the models stay plain `nn.Module`s.
 
-A member trained here equals the same seed trained alone in the same precision, bit for bit
-on CPU (tests/training/test_ensemble.py compares parameters, Adam state and RNG states).
+A member trained here equals the same seed trained alone in the same precision with
+`step=autograd` (recorded in its config), bit for bit on CPU (tests/training/test_ensemble.py compares parameters, Adam state and RNG states).
 Dropout draws each member's masks from that member's own process-wide RNG state (swapped in
 per member), as its solo run draws them. Families the batched step does not cover train one
 after another in the same process (one log line says why, `why_not_batched`): convolutional
@@ -311,6 +311,9 @@ class Ensemble:
             if RunPaths(path).has_checkpoint():
                 state, _ = resume_state(RunPaths(path), "last", to_dict(cfg),
                                         fast.pick_device(cfg.device))
+            # The batched step is the autograd step (bit for bit), and the members' configs say so
+            # (a solo run's `step: auto` would resolve to the fused MLP step, training/fast.py).
+            cfg = dataclasses.replace(cfg, step="autograd")
             m = Trainer(cfg, path, progress=False)
             if state is not None:
                 m.load_state_dict(state)

@@ -1,4 +1,4 @@
-"""Where training speed lives: a step's precision, compilation and Adam call.
+"""Where training speed lives: a step's precision, compilation, kind and Adam call.
 
 The models stay plain `nn.Module`s; this module decides how a step runs them.
 
@@ -13,6 +13,17 @@ The models stay plain `nn.Module`s; this module decides how a step runs them.
   benchmarks/train_speed.py: module compile and a whole-step torch.func graph were both
   slower than the eager bf16 step for report 000's MLP). Where compilation is impossible (no
   C++ compiler) or fails, training runs uncompiled with one message.
+- `step` (config): `fused`, `autograd` or `auto`. `fused` trains the MLP family with the
+  hand-written step of training/mlp_step.py (forward and backward written out, preallocated
+  buffers, bf16 GEMMs on bf16 copies of the fp32 weights, no host sync in the step): the same
+  training step as autograd's up to float rounding. Settings it does not cover (see
+  `mlp_step.why_not`; forward hooks on G or D) train with the autograd step, with one message
+  saying why when `fused` was asked for. `auto` is fused wherever it covers the config
+  (report 000's MLP, benchmarks/train_speed.py, one thread, 2026-12-02, five runs on a machine
+  shared with other jobs: fused bf16 0.68-0.83x the autograd bf16 step, 0.87-1.54x report
+  000's JAX; fused fp32 was a little faster than fused bf16 in every run). The resolved value is recorded in the
+  run's config, so a resumed run keeps its step; it is a resumable setting (the same step up
+  to rounding): a run saved before it existed continues with autograd (LEGACY).
 - Adam: `adam_step` calls torch's fused Adam kernel directly, skipping torch.optim's per-call
   Python bookkeeping (~0.4 ms per call here, a tenth of the MLP's step); same kernel, same
   numbers, same optimiser state.
@@ -31,8 +42,9 @@ from gankit.config import ConfigError, TrainConfig, keys, to_dict
 
 PRECISIONS = ("auto", "fp32", "bf16")
 COMPILE_MODES = ("auto", "on", "off")
+STEPS = ("auto", "autograd", "fused")
 # What a run saved before these settings existed trained with: resuming it keeps them.
-LEGACY = {"precision": "fp32", "compile": "off"}
+LEGACY = {"precision": "fp32", "compile": "off", "step": "autograd"}
 
 
 def pick_device(name: str) -> torch.device:
@@ -100,6 +112,19 @@ def resolve_compile(mode: str, device: torch.device) -> bool:
     return True
 
 
+def resolve_step(cfg: TrainConfig) -> tuple[str, str | None]:
+    """(`fused` or `autograd`, why not fused) for a config whose precision and compile are
+    resolved."""
+    from gankit.training import mlp_step
+    name = cfg.step
+    if name not in STEPS:
+        raise ConfigError(f"step must be one of {', '.join(STEPS)}, got {name!r}")
+    if name == "autograd":
+        return "autograd", None
+    reason = mlp_step.why_not(cfg)
+    return ("autograd", reason) if reason else ("fused", None)
+
+
 def adam_step(opt: torch.optim.Adam) -> None:
     """`opt.step()` for a fused torch Adam without weight decay or amsgrad, as one call of its
     own kernel: the state is created and advanced exactly as torch.optim.Adam does it."""
@@ -150,6 +175,21 @@ def setup(trainer: Any) -> None:
     cfg.precision = resolve_precision(cfg.precision, device)
     compiled = resolve_compile(cfg.compile, device)
     cfg.compile = "on" if compiled else "off"
+    trainer.fused = None
+    step, reason = resolve_step(cfg)
+    if step == "fused" and getattr(getattr(trainer, "world", None), "distributed", False):
+        step, reason = "autograd", "DDP (torchrun): the fused step does not all-reduce gradients"
+    if step == "fused":
+        from gankit.training import mlp_step
+        reason = mlp_step.why_not_modules(trainer.G, trainer.D)
+        if reason is None:
+            trainer.fused = mlp_step.MLPStep(trainer)
+        else:
+            step = "autograd"
+    if reason and cfg.step == "fused":
+        print(f"gankit: step=fused: training with the autograd step: {reason}",
+              file=sys.stderr)
+    cfg.step = step
     if compiled:
         # A model dynamo cannot trace runs eagerly (one warning) instead of stopping training.
         torch._dynamo.config.suppress_errors = True

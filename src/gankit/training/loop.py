@@ -200,6 +200,11 @@ class Trainer:
 
     # ---- one step ----------------------------------------------------------------------
     def train_step(self, x: torch.Tensor, y: torch.Tensor | None, do_g: bool) -> None:
+        # step=fused (training/mlp_step.py): the same step, written out; hooks on G or D (tests,
+        # tools) need the modules called, so they take this autograd step
+        if self.fused is not None and not (self.G._forward_hooks or self.D._forward_hooks):
+            self.fused.step(x, y, do_g)
+            return
         G, D, loss = self.G_step, self.D_step, self.loss
         # scale: a rank's share of an uneven last batch weighs its images, not its rank
         z, scale = distributed.noise(self, x.shape[0])

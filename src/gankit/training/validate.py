@@ -41,7 +41,7 @@ from gankit.models.base import batchnorm_layers
 from gankit.models.registry import FAMILY_FIELDS, SHARED_FIELDS
 from gankit.training import distributed
 from gankit.training.augment import parse_policy
-from gankit.training.fast import COMPILE_MODES, PRECISIONS
+from gankit.training.fast import COMPILE_MODES, PRECISIONS, STEPS
 from gankit.training.schedules import SCHEDULES
 
 LOG = logging.getLogger("gankit.config")
@@ -102,7 +102,8 @@ def choices() -> dict[str, Sequence[str]]:
             "model.d_norm": list(D_NORMS),
             "loss.name": list(LOSSES), "optim.schedule": list(SCHEDULES),
             "eval.features": list(FEATURE_SPACES), "eval.split": list(SPLITS),
-            "precision": list(PRECISIONS), "compile": list(COMPILE_MODES)}
+            "precision": list(PRECISIONS), "compile": list(COMPILE_MODES),
+            "step": list(STEPS)}
 
 
 def bad_choice(key: str, value: Any, valid: Iterable[str]) -> ConfigError:

@@ -1,0 +1,441 @@
+"""A hand-written training step for the MLP family (`step: fused`, training/fast.py).
+
+Report 000's MLP cGAN at batch 64 is a handful of small GEMMs per step (~0.37 GFLOP, ~0.4 ms
+in bf16 here), so eager PyTorch spends most of its step on per-op overhead: autograd's graph,
+module calls, casts, optimiser bookkeeping. This step computes the same training step with
+the forward and backward passes written out: preallocated buffers and `out=` GEMMs
+(`torch.addmm`/`torch.mm`), in-place activations and their backward kernels, D run once on
+[real; fake] (the Trainer's `joint_d`), one fused Adam call per net on the Trainer's own
+optimiser state, the loss gradient in closed form, the statistics accumulated as tensors
+and no host sync in the step (non-finite losses are caught once per epoch, from the sums).
+
+What it computes is the autograd step of `Trainer.train_step` (loop.py) for what it covers:
+- G: [z ‖ one-hot or embedded label] -> Linear + ReLU (or LeakyReLU(0.2) + Dropout) ... ->
+  Linear -> tanh; D: [image ‖ one-hot/embedded label, or none] -> Linear + LeakyReLU(0.2)
+  (+ Dropout) ... -> Linear -> logit; unconditional nets too.
+- losses minimax / nonsaturating (BCE), with label smoothing and `d_average`.
+- precision fp32 (same ops as autograd: equal up to float rounding order) and bf16 (GEMMs in
+  bf16 from bf16 copies of the fp32 master weights, cast once per update, as autocast does;
+  activations in bf16, logits and losses in fp32, gradients and Adam in fp32).
+- dropout masks drawn from the process RNG in the order and dtype autograd draws them.
+- d_steps (the Trainer's `do_g`), EMA, learning-rate schedules (the optimisers' groups),
+  checkpoints (the Trainer's own modules and optimisers hold every state).
+Anything else falls back to the autograd step with a one-line reason (`why_not`,
+`why_not_modules`; fast.setup adds DDP where the Trainer has a distributed world).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+
+from gankit.config import TrainConfig
+
+LOSSES = ("minimax", "nonsaturating")
+
+
+def why_not(cfg: TrainConfig) -> str | None:
+    """Why the fused step cannot train `cfg` (None when it can), from the config alone."""
+    m = cfg.model
+    if m.arch != "mlp":
+        return f"model.arch={m.arch}: the fused step covers the MLP family only"
+    if m.spectral_norm:
+        return "model.spectral_norm: spectral norm runs inside the modules' forward"
+    if m.conditional and m.d_cond == "projection":
+        return "model.d_cond=projection is not covered by the fused step"
+    if cfg.loss.name not in LOSSES:
+        return f"loss.name={cfg.loss.name}: the fused step covers {', '.join(LOSSES)}"
+    if cfg.loss.r1_gamma > 0:
+        return "loss.r1_gamma: R1 needs the gradient with respect to the input"
+    if cfg.augment != "none":
+        return f"augment={cfg.augment}: the fused step does not augment what D sees"
+    if cfg.grad_clip:
+        return "grad_clip is not covered by the fused step"
+    if cfg.compile == "on":
+        return "compile=on compiles the modules, which the fused step does not call"
+    if cfg.precision not in ("fp32", "bf16"):
+        return f"precision={cfg.precision} is not resolved"
+    return None
+
+
+def why_not_modules(G: nn.Module, D: nn.Module) -> str | None:
+    """Why the built nets are not what the fused step computes (None when they are)."""
+    if not (isinstance(getattr(G, "net", None), nn.Sequential)
+            and isinstance(getattr(D, "body", None), nn.Sequential)):
+        return "G and D are not (or no longer) the MLP family's modules"
+    allowed = (nn.Linear, nn.ReLU, nn.LeakyReLU, nn.Dropout, nn.Tanh)
+    for net in (G.net, D.body):
+        for layer in net:
+            if not isinstance(layer, allowed):
+                return f"layer {type(layer).__name__} is not covered by the fused step"
+            if isinstance(layer, nn.LeakyReLU) and layer.negative_slope != 0.2:
+                return "LeakyReLU slope other than 0.2"
+            if hasattr(layer, "parametrizations") or getattr(layer, "_forward_pre_hooks", None):
+                return "parametrized or hooked layers are not covered by the fused step"
+    if not isinstance(G.net[-1], nn.Tanh):
+        return "G does not end in tanh"
+    if D.head.out_features != 1:
+        return "D's head is not one logit"
+    return None
+
+
+@dataclass
+class _Layer:
+    """One Linear layer and what follows it: act 'relu' | 'lrelu' | 'tanh' | None, dropout p."""
+    w: str
+    b: str
+    act: str | None
+    p: float = 0.0
+
+
+def _layers(net: nn.Sequential, prefix: str) -> list[_Layer]:
+    out: list[_Layer] = []
+    for i, layer in enumerate(net):
+        if isinstance(layer, nn.Linear):
+            out.append(_Layer(f"{prefix}.{i}.weight", f"{prefix}.{i}.bias", None))
+        elif isinstance(layer, nn.ReLU):
+            out[-1].act = "relu"
+        elif isinstance(layer, nn.LeakyReLU):
+            out[-1].act = "lrelu"
+        elif isinstance(layer, nn.Tanh):
+            out[-1].act = "tanh"
+        elif isinstance(layer, nn.Dropout):
+            out[-1].p = layer.p
+    return out
+
+
+@dataclass
+class _Bufs:
+    """The activation buffers of one batch size b."""
+    xg: torch.Tensor                     # G input (b, nz + E) [z ‖ label vector]
+    z: torch.Tensor                      # (b, nz) fp32 noise
+    g_act: list[torch.Tensor]            # G layer outputs (after activation/dropout)
+    g_mask: list[torch.Tensor | None]
+    xd: torch.Tensor                     # D input (2b, in) [real; fake] ‖ label vector
+    d_act: list[torch.Tensor]            # D hidden outputs for 2b rows
+    d_mask: list[torch.Tensor | None]
+    logit: torch.Tensor                  # (2b, 1) compute dtype
+    l32: torch.Tensor                    # (2b,) fp32
+    target: torch.Tensor                 # (2b,) fp32 BCE targets
+    sign: torch.Tensor                   # (2b,) +1 real, -1 fake
+    y2: torch.Tensor                     # (2b,) labels of [real; fake]
+    g_d_act: list[torch.Tensor]          # D hidden outputs in the G step (b rows)
+    g_d_mask: list[torch.Tensor | None]
+    stats: torch.Tensor                  # (6,) D statistics of this step
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class MLPStep:
+    """The fused step of one Trainer (built by fast.setup when `step` resolves to fused)."""
+
+    def __init__(self, trainer: Any) -> None:
+        self.tr = trainer
+        cfg = trainer.cfg
+        self.G, self.D = trainer.G, trainer.D
+        self.dtype = torch.bfloat16 if cfg.precision == "bf16" else torch.float32
+        self.device = trainer.device
+        self.loss = trainer.loss
+        self.g_layers = _layers(self.G.net, "net")
+        self.d_layers = _layers(self.D.body, "body") + [_Layer("head.weight", "head.bias", None)]
+        self.g_embed = ("label.embed.weight" if self.G.conditional and self.G.label.embed
+                        is not None else None)
+        self.g_onehot = self.G.conditional and self.g_embed is None
+        self.d_cond_dim = self.D.cond.dim if self.D.cond is not None else 0
+        self.d_embed = ("cond.encoder.embed.weight" if self.d_cond_dim and
+                        self.D.cond.encoder.embed is not None else None)
+        self.num_classes = self.G.num_classes
+        # Parameters (detached views of the modules' own tensors: Adam updates them in place),
+        # gradient buffers, and bf16 copies of the weights for the GEMMs.
+        self.g_names = [n for n, _ in self.G.named_parameters()]
+        self.d_names = [n for n, _ in self.D.named_parameters()]
+        gp, dp = dict(self.G.named_parameters()), dict(self.D.named_parameters())
+        self.g_params = [gp[n] for n in self.g_names]
+        self.d_params = [dp[n] for n in self.d_names]
+        self.gP = {n: gp[n].detach() for n in self.g_names}
+        self.dP = {n: dp[n].detach() for n in self.d_names}
+        self.gG = {n: torch.zeros_like(p) for n, p in self.gP.items()}
+        self.dG = {n: torch.zeros_like(p) for n, p in self.dP.items()}
+        self.g_grads = [self.gG[n] for n in self.g_names]
+        self.d_grads = [self.dG[n] for n in self.d_names]
+        if self.dtype == torch.float32:
+            self.gW, self.dW = self.gP, self.dP
+            self.gWg, self.dWg = self.gG, self.dG       # GEMM gradients land in the fp32 grads
+        else:
+            self.gW = {n: p.to(self.dtype) for n, p in self.gP.items()}
+            self.dW = {n: p.to(self.dtype) for n, p in self.dP.items()}
+            self.gWg = {n: torch.zeros_like(p) for n, p in self.gW.items()}
+            self.dWg = {n: torch.zeros_like(p) for n, p in self.dW.items()}
+        self._g_cast = ([self.gW[n] for n in self.g_names], [self.gP[n] for n in self.g_names])
+        self._d_cast = ([self.dW[n] for n in self.d_names], [self.dP[n] for n in self.d_names])
+        self._g_low = ([self.gG[n] for n in self.g_names], [self.gWg[n] for n in self.g_names])
+        self._d_low = ([self.dG[n] for n in self.d_names], [self.dWg[n] for n in self.d_names])
+        self.bufs: dict[int, _Bufs] = {}
+        self._versions: dict[str, list[int]] = {}
+        self._stepped: set[str] = set()
+        self.nz = self.G.nz
+        self.img = math.prod(self.G.shape)
+        smoothing = self.loss.label_smoothing if self.loss.smoothable else 0.0
+        self.t_real = 1.0 - smoothing
+        self.d_scale = 0.5 if self.loss.d_average else 1.0
+        self.gn = torch.zeros(2, device=self.device)
+
+    # ---- buffers -----------------------------------------------------------------------
+    def _bufs(self, b: int) -> _Bufs:
+        if b in self.bufs:
+            return self.bufs[b]
+        dt, dev = self.dtype, self.device
+        e = lambda *s, d=dt: torch.empty(*s, dtype=d, device=dev)  # noqa: E731
+        g_act, g_mask = [], []
+        for L in self.g_layers:
+            out = self.gP[L.w].shape[0]
+            g_act.append(e(b, out))
+            g_mask.append(e(b, out) if L.p > 0 else None)
+        d_in = self.img + self.d_cond_dim
+        d_act, d_mask, gd_act, gd_mask = [], [], [], []
+        for L in self.d_layers[:-1]:
+            out = self.dP[L.w].shape[0]
+            d_act.append(e(2 * b, out))
+            d_mask.append(e(2 * b, out) if L.p > 0 else None)
+            gd_act.append(e(b, out))
+            gd_mask.append(e(b, out) if L.p > 0 else None)
+        xg = torch.zeros(b, self.nz + self.G.cond_dim, dtype=dt, device=dev)
+        target = torch.zeros(2 * b, device=dev)
+        target[:b] = self.t_real
+        sign = torch.ones(2 * b, device=dev)
+        sign[b:] = -1
+        bufs = _Bufs(xg=xg, z=e(b, self.nz, d=torch.float32), g_act=g_act, g_mask=g_mask,
+                     xd=e(2 * b, d_in), d_act=d_act, d_mask=d_mask, logit=e(2 * b, 1),
+                     l32=e(2 * b, d=torch.float32), target=target, sign=sign,
+                     y2=torch.empty(2 * b, dtype=torch.long, device=dev),
+                     g_d_act=gd_act, g_d_mask=gd_mask, stats=e(6, d=torch.float32))
+        self.bufs[b] = bufs
+        return bufs
+
+    # ---- pieces ------------------------------------------------------------------------
+    @staticmethod
+    def _act_fwd(h: torch.Tensor, act: str | None) -> None:
+        if act == "relu":
+            torch.relu_(h)
+        elif act == "lrelu":
+            torch._C._nn.leaky_relu_(h, 0.2)
+        elif act == "tanh":
+            torch.tanh_(h)
+
+    @staticmethod
+    def _act_bwd(dh: torch.Tensor, out: torch.Tensor, act: str | None) -> torch.Tensor:
+        """The gradient through the activation, from its output `out` (in place where the
+        kernels allow it)."""
+        if act == "relu":
+            return torch.ops.aten.threshold_backward(dh, out, 0)
+        if act == "lrelu":
+            return torch.ops.aten.leaky_relu_backward(dh, out, 0.2, True)
+        if act == "tanh":
+            return torch.ops.aten.tanh_backward(dh, out)
+        return dh
+
+    @staticmethod
+    def _dropout(h: torch.Tensor, mask: torch.Tensor | None, p: float) -> None:
+        """torch's CPU dropout: a mask like h drawn by bernoulli_(1 - p), scaled by 1/(1 - p)."""
+        if mask is not None:
+            mask.bernoulli_(1 - p)
+            mask.div_(1 - p)
+            h.mul_(mask)
+
+    def _forward(self, layers: list[_Layer], W: dict, x: torch.Tensor,
+                 acts: list[torch.Tensor], masks: list[torch.Tensor | None]) -> None:
+        h = x
+        for L, a, m in zip(layers, acts, masks):
+            torch.addmm(W[L.b], h, W[L.w].t(), out=a)
+            self._act_fwd(a, L.act)
+            self._dropout(a, m, L.p)
+            h = a
+
+    def _backward(self, layers: list[_Layer], W: dict, Wg: dict | None, x: torch.Tensor,
+                  acts: list[torch.Tensor], masks: list[torch.Tensor | None],
+                  dh: torch.Tensor) -> torch.Tensor:
+        """Back through `layers` from dh (the gradient of the last layer's output), weight and
+        bias gradients into Wg (when given); returns the gradient of the first Linear's
+        output (the caller takes the input gradient columns it needs from it)."""
+        for i in range(len(layers) - 1, -1, -1):
+            L = layers[i]
+            if masks[i] is not None:
+                dh = dh.mul_(masks[i])
+            dh = self._act_bwd(dh, acts[i], L.act)
+            if Wg is not None:
+                torch.mm(dh.t(), acts[i - 1] if i else x, out=Wg[L.w])
+                torch.sum(dh, 0, out=Wg[L.b])
+            if i:
+                dh = torch.mm(dh, W[L.w])
+        return dh
+
+    # ---- the step ----------------------------------------------------------------------
+    @torch.no_grad()
+    def step(self, x: torch.Tensor, y: torch.Tensor | None, do_g: bool) -> None:
+        tr = self.tr
+        b = x.shape[0]
+        B = self._bufs(b)
+        low = self.dtype != torch.float32
+        # G forward: z drawn as the autograd step draws it
+        torch.randn(b, self.nz, generator=tr.noise_gen, out=B.z)
+        B.xg[:, :self.nz].copy_(B.z)
+        if self.G.conditional:
+            if self.g_onehot:
+                v = B.xg[:, self.nz:]
+                v.zero_()
+                v.scatter_(1, y.view(-1, 1), 1.0)
+            else:
+                torch.index_select(self.gP[self.g_embed], 0, y, out=B.extra.setdefault(
+                    "gv", torch.empty(b, self.G.cond_dim, device=self.device)))
+                B.xg[:, self.nz:].copy_(B.extra["gv"])
+        if low:
+            self._cast("G")
+        self._forward(self.g_layers, self.gW, B.xg, B.g_act, B.g_mask)
+        fake = B.g_act[-1]                                       # (b, img), tanh applied
+        # D input [real; fake] ‖ label vector
+        xd = B.xd
+        xd[:b, :self.img].copy_(x.view(b, -1))
+        xd[b:, :self.img].copy_(fake)
+        if self.d_cond_dim:
+            B.y2.view(2, b).copy_(y.view(1, b).expand(2, b))
+            if self.d_embed is not None:
+                dv = torch.index_select(self.dP[self.d_embed], 0, y)
+            else:
+                dv = torch.zeros(b, self.d_cond_dim, device=self.device)
+                dv.scatter_(1, y.view(-1, 1), 1.0)
+            xd[:, self.img:].view(2, b, self.d_cond_dim).copy_(dv.view(1, b, -1).expand(2, b, -1))
+        if low:
+            self._cast("D")
+        hidden = self.d_layers[:-1]
+        self._forward(hidden, self.dW, xd, B.d_act, B.d_mask)
+        head = self.d_layers[-1]
+        torch.addmm(self.dW[head.b], B.d_act[-1] if hidden else xd, self.dW[head.w].t(),
+                    out=B.logit)
+        l32 = B.l32
+        l32.copy_(B.logit.view(-1))
+        # D loss: mean over each half of softplus(l) - target * l (BCE with targets t, 0)
+        sp = torch.nn.functional.softplus(l32)
+        per = torch.addcmul(sp, B.target, l32, value=-1.0)
+        st = B.stats
+        torch.sum(per, 0, keepdim=True, out=st[0:1])
+        st[0:1].mul_(self.d_scale / b)
+        sig = torch.sigmoid(l32)
+        torch.mean(sig.view(2, b), 1, out=st[1:3])
+        torch.mean(torch.mul(l32, B.sign).gt_(0).view(2, b), 1, out=st[3:5])
+        # dL/dl = (sigmoid(l) - target) * scale / b
+        dl = torch.sub(sig, B.target).mul_(self.d_scale / b)
+        dlow = dl.to(self.dtype).view(-1, 1)
+        dh1 = self._backward(self.d_layers, self.dW, self.dWg, xd,
+                             B.d_act + [B.logit], B.d_mask + [None], dlow)
+        if low:
+            torch._foreach_copy_(*self._d_low)
+        w1 = self.dW[self.d_layers[0].w]
+        if self.d_embed is not None:
+            demb = torch.mm(dh1, w1[:, self.img:])   # (2b, E)
+            g = self.dG[self.d_embed]
+            g.zero_()
+            g.index_add_(0, B.y2, demb.float())
+        self._norm(self.d_grads, 0)
+        self._adam(tr.opt_d, self.d_params, self.d_grads)
+        self._stepped.add("D")
+        st[5:6].copy_(self.gn[0:1])
+        tr.d_sum.add_(st)
+        tr.d_count += 1
+        if not do_g:
+            self._check_finite()
+            return
+        # G step: D (updated) on the fake half, gradients to the image only
+        if low:
+            self._cast("D")
+        xf = xd[b:]
+        self._forward(hidden, self.dW, xf, B.g_d_act, B.g_d_mask)
+        lg = B.logit[b:]
+        torch.addmm(self.dW[head.b], B.g_d_act[-1] if hidden else xf, self.dW[head.w].t(),
+                    out=lg)
+        l = B.l32[b:]
+        l.copy_(lg.view(-1))
+        if self.loss.name == "minimax":       # -mean softplus(l); d/dl = -sigmoid(l) / b
+            g_loss = torch.nn.functional.softplus(l).mean().neg_()
+            dl = torch.sigmoid(l).mul_(-1.0 / b)
+        else:                                 # mean softplus(-l); d/dl = (sigmoid(l) - 1) / b
+            g_loss = torch.nn.functional.softplus(l.neg()).mean()
+            dl = torch.sigmoid(l).sub_(1.0).mul_(1.0 / b)
+        dlow = dl.to(self.dtype).view(-1, 1)
+        dh1 = self._backward(self.d_layers, self.dW, None, xf,
+                             B.g_d_act + [lg], B.g_d_mask + [None], dlow)
+        dg = torch.mm(dh1, w1[:, :self.img])                      # (b, img): dL/d fake
+        dh1 = self._backward(self.g_layers, self.gW, self.gWg, B.xg, B.g_act, B.g_mask, dg)
+        if low:
+            torch._foreach_copy_(*self._g_low)
+        if self.g_embed is not None:
+            g = self.gG[self.g_embed]
+            g.zero_()
+            dv = torch.mm(dh1, self.gW[self.g_layers[0].w][:, self.nz:])
+            g.index_add_(0, y, dv.float())
+        self._norm(self.g_grads, 1)
+        self._adam(tr.opt_g, self.g_params, self.g_grads)
+        self._stepped.add("G")
+        if tr.ema:
+            tr.ema.update(tr.step + 1)
+        gs = B.extra.setdefault("gs", torch.empty(2, device=self.device))
+        gs[0:1].copy_(g_loss.view(1))
+        gs[1:2].copy_(self.gn[1:2])
+        tr.g_sum.add_(gs)
+        tr.g_count += 1
+        self._check_finite()
+
+    def _check_finite(self) -> None:
+        """The autograd step checks each loss (a host sync per step); here the sums are checked
+        at the last batch of an epoch and when a stop signal arrived, before anything is saved:
+        a NaN or inf loss anywhere in the epoch makes its sum non-finite."""
+        tr = self.tr
+        if tr.batch + 1 < len(tr.loader) and tr._stop_signal is None:
+            return
+        for which, sums in (("D", tr.d_sum), ("G", tr.g_sum)):
+            if not torch.isfinite(sums[0]):
+                from gankit.training.loop import NonFiniteLoss
+                raise NonFiniteLoss(
+                    f"{which} loss became {sums[0].item()} in epoch {tr.epoch + 1} (by batch "
+                    f"{tr.batch + 1}, step {tr.step + 1}); training stopped. The last good "
+                    f"checkpoint is kept at {tr.paths.checkpoint('last')}. Try lower learning "
+                    "rates (--set optim.g_lr=... --set optim.d_lr=...), or another loss.")
+
+    def _cast(self, net: str) -> None:
+        """The bf16 copies of a net's weights from its fp32 ones, unless those are unchanged
+        since the last cast: not stepped by Adam here since (`_adam` marks the net; torch's
+        fused Adam kernel does not bump version counters) and the same version counters
+        (load_state_dict and other in-place writes bump them). So D's copies made for a G step
+        serve the next D step."""
+        params, (dst, src) = ((self.g_params, self._g_cast) if net == "G" else
+                              (self.d_params, self._d_cast))
+        versions = [p._version for p in params]
+        if net in self._stepped or versions != self._versions.get(net):
+            torch._foreach_copy_(dst, src)
+            self._versions[net] = versions
+            self._stepped.discard(net)
+
+    def _norm(self, grads: list[torch.Tensor], i: int) -> None:
+        torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)), out=self.gn[i])
+
+    @staticmethod
+    def _adam(opt: torch.optim.Adam, params: list[torch.Tensor],
+              grads: list[torch.Tensor]) -> None:
+        """torch's fused Adam on the optimiser's own state (created as torch creates it)."""
+        group = opt.param_groups[0]
+        avgs, sqs, steps = [], [], []
+        for p in params:
+            st = opt.state[p]
+            if not st:
+                st["step"] = torch.zeros((), dtype=torch.float32, device=p.device)
+                st["exp_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+                st["exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+            avgs.append(st["exp_avg"])
+            sqs.append(st["exp_avg_sq"])
+            steps.append(st["step"])
+        beta1, beta2 = group["betas"]
+        torch._foreach_add_(steps, 1)
+        torch._fused_adam_([p.detach() for p in params], grads, avgs, sqs, [], steps,
+                           lr=group["lr"], beta1=beta1, beta2=beta2, weight_decay=0.0,
+                           eps=group["eps"], amsgrad=False, maximize=False)
