@@ -19,3 +19,8 @@ class GankitError(Exception):
 
 class UserError(GankitError):
     """A problem with what the user asked for on the command line, reported in one line."""
+
+
+class NonFiniteLoss(GankitError):
+    """Training produced a NaN or inf loss; the last good checkpoint was kept."""
+    exit_code = 3

@@ -44,8 +44,9 @@ def generate(G: nn.Module, n: int, labels: str | torch.Tensor | None = "balanced
     """n images as uint8 (n, C, H, W) on the CPU, with their labels (or None when unconditional).
 
     `labels`: "balanced" (equal counts per class), a digit string like "3" (all of one class),
-    or a tensor of n labels. Noise comes from `seed`, drawn all at once so results do not
-    depend on batch_size.
+    or a tensor of n labels. Noise comes from `seed`, drawn all at once so the samples do not
+    depend on batch_size (up to float rounding: on some CPUs a GEMM on another number of rows
+    rounds differently, so a pixel may differ by one level).
     """
     device = next(G.parameters()).device
     y = None

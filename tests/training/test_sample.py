@@ -25,11 +25,14 @@ def test_sample_cli_and_determinism(tmp_path: Path) -> None:
     assert main(["sample", str(run), "--n", "30", "--labels", "7", "--out",
                  str(tmp_path / "sevens")]) == 0
     assert set(np.load(tmp_path / "sevens.npz")["labels"].tolist()) == {7}
-    # a seed identifies a sample, whatever the batch size
+    # a seed identifies a sample, whatever the batch size: the same noise and labels; GEMMs
+    # on another number of rows may round differently (MKL on an Intel Xeon with AMX), which
+    # moves a pixel next to a rounding boundary by one level (measured: 1 of 39,200)
     G = load_run(run).G
     a, _ = generate(G, 50, seed=3, batch_size=7)
     b, _ = generate(G, 50, seed=3, batch_size=50)
-    assert torch.equal(a, b)
+    d = (a.int() - b.int()).abs()
+    assert d.max() <= 1 and (d > 0).float().mean() < 1e-3
 
 
 def test_sample_needs_no_training_data(tmp_path: Path, monkeypatch) -> None:

@@ -23,7 +23,7 @@ from gankit.config import TrainConfig, dump, to_dict
 from gankit.data.datasets import load_dataset, qualified_name
 from gankit.data.image import to_uint8
 from gankit.data.loader import BatchLoader
-from gankit.errors import GankitError
+from gankit.errors import GankitError, NonFiniteLoss
 from gankit.losses import get_loss
 from gankit.metrics.evaluate import evaluate_generator
 from gankit.models import build_models, describe
@@ -38,11 +38,6 @@ from gankit.training.logging import Logger
 from gankit.training.runs import RunPaths, read_config, resume_state
 from gankit.training.schedules import rates
 from gankit.training.stats import D_STATS, G_STATS, LOGIT_STATS, logit_stats, named
-
-
-class NonFiniteLoss(GankitError):
-    """Training produced a NaN or inf loss; the last good checkpoint was kept."""
-    exit_code = 3
 
 
 class Interrupted(GankitError):

@@ -33,6 +33,7 @@ import torch
 from torch import nn
 
 from gankit.config import TrainConfig
+from gankit.errors import NonFiniteLoss
 
 LOSSES = ("minimax", "nonsaturating")
 
@@ -395,7 +396,6 @@ class MLPStep:
             return
         for which, sums in (("D", tr.d_sum), ("G", tr.g_sum)):
             if not torch.isfinite(sums[0]):
-                from gankit.training.loop import NonFiniteLoss
                 raise NonFiniteLoss(
                     f"{which} loss became {sums[0].item()} in epoch {tr.epoch + 1} (by batch "
                     f"{tr.batch + 1}, step {tr.step + 1}); training stopped. The last good "
