@@ -177,7 +177,7 @@ def setup(trainer: Any) -> None:
     cfg.compile = "on" if compiled else "off"
     trainer.fused = None
     step, reason = resolve_step(cfg)
-    if step == "fused" and getattr(getattr(trainer, "world", None), "distributed", False):
+    if step == "fused" and trainer.world.distributed:
         step, reason = "autograd", "DDP (torchrun): the fused step does not all-reduce gradients"
     if step == "fused":
         from gankit.training import mlp_step
