@@ -2,8 +2,12 @@
 JAX reference of report 000 and the arithmetic limit, all measured in one process run.
 
 Variants, each timed on the same model in the same process:
-  old       precision=fp32 compile=off: today's eager path, kept selectable
-  bf16      precision=bf16 compile=off: bf16 GEMMs/convolutions, fp32 weights and Adam
+  old       precision=fp32 compile=off memory_format=contiguous: the eager path of gankit 0.1,
+            kept selectable
+  fp32      precision=fp32, convolution weights channels_last (training/fast.py)
+  bf16      precision=bf16 compile=off channels_last: bf16 GEMMs/convolutions, fp32 weights
+            and Adam
+  bf16-contiguous   bf16 without channels_last
   fp32-compiled, bf16-compiled   the same with compile=on (G and D through torch.compile)
   fused-bf16, fused-fp32   step=fused: the hand-written MLP step (training/mlp_step.py; report
             000's MLP only); the variants above run step=autograd
@@ -52,10 +56,15 @@ from gankit.training.loop import Trainer
 CASES = {"mlp": ("mlp-cgan-m4", 64, "report 000 MLP cGAN, batch 64"),
          "dcgan": ("dcgan-r004", 128, "report 004 DCGAN, batch 128"),
          "default": ("default", 64, "default preset, batch 64")}
-VARIANTS = {"old": ("fp32", "off", "autograd"), "bf16": ("bf16", "off", "autograd"),
-            "fp32-compiled": ("fp32", "on", "autograd"),
-            "bf16-compiled": ("bf16", "on", "autograd"),
-            "fused-bf16": ("bf16", "off", "fused"), "fused-fp32": ("fp32", "off", "fused")}
+# name: (precision, compile, step, memory_format)
+VARIANTS = {"old": ("fp32", "off", "autograd", "contiguous"),
+            "fp32": ("fp32", "off", "autograd", "channels_last"),
+            "bf16": ("bf16", "off", "autograd", "channels_last"),
+            "bf16-contiguous": ("bf16", "off", "autograd", "contiguous"),
+            "fp32-compiled": ("fp32", "on", "autograd", "channels_last"),
+            "bf16-compiled": ("bf16", "on", "autograd", "channels_last"),
+            "fused-bf16": ("bf16", "off", "fused", "contiguous"),
+            "fused-fp32": ("fp32", "off", "fused", "contiguous")}
 MLP_ONLY = ("fused-bf16", "fused-fp32")
 # What the timed loops read: wall time, or with --clock cpu the CPU time of this process (and
 # of the JAX process), which a machine shared with other jobs disturbs far less (one thread
@@ -77,9 +86,10 @@ class GankitTimer:
     """One Trainer in one step variant; `time(n)` runs n batches and returns seconds/batch."""
 
     def __init__(self, preset: str, batch: int, precision: str, compile_: str, tmp: str,
-                 step: str = "autograd") -> None:
+                 step: str = "autograd", memory_format: str = "contiguous") -> None:
         cfg = resolve(preset, {"batch_size": batch, "device": "cpu", "precision": precision,
-                               "compile": compile_, "step": step})
+                               "compile": compile_, "step": step,
+                               "memory_format": memory_format})
         self.trainer = Trainer(cfg, tmp, progress=False)
         self.threads = torch.get_num_threads()
         self.batches = self._batches()
@@ -260,9 +270,10 @@ def run_case(key: str, args: argparse.Namespace, train) -> None:
                                  "ensemble")
             if name not in VARIANTS or (name in MLP_ONLY and key != "mlp"):
                 continue
-            precision, comp, step = VARIANTS[name]
+            precision, comp, step, layout = VARIANTS[name]
             t0 = time.perf_counter()
-            timers[name] = GankitTimer(preset, batch, precision, comp, f"{tmp}/{name}", step)
+            timers[name] = GankitTimer(preset, batch, precision, comp, f"{tmp}/{name}", step,
+                                       layout)
             print(f"  {name}: ready in {time.perf_counter() - t0:.0f} s "
                   f"({timers[name].threads} threads)", flush=True)
         if key == "mlp" and (not args.variants or "ensemble" in chosen):

@@ -122,6 +122,9 @@ class TrainConfig:
     # the training step: fused (hand-written MLP step, training/mlp_step.py) | autograd |
     # auto (fused where it covers the config, else autograd)
     step: str = "auto"
+    # layout of G's and D's convolution weights (and so of their activations):
+    # channels_last | contiguous (training/fast.py; an MLP has no 4-D tensors to lay out)
+    memory_format: str = "channels_last"
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     loss: LossConfig = field(default_factory=LossConfig)

@@ -27,9 +27,10 @@ FORMAT_VERSION = 1
 # Keys whose change makes a checkpoint incompatible with a config. Everything else
 # (epochs, how often to sample or evaluate, the device) may change on resume.
 # `step` (autograd | fused, training/fast.py) is the same training step up to float rounding:
-# a run may continue with either (runs saved before it existed trained with autograd).
+# a run may continue with either (runs saved before it existed trained with autograd); so is
+# `memory_format` (channels_last | contiguous: the same step up to rounding).
 RESUMABLE_KEYS = ("epochs", "device", "sample_every", "checkpoint_every", "eval", "notes",
-                  "report", "preset", "step")
+                  "report", "preset", "step", "memory_format")
 
 
 class CheckpointError(GankitError):

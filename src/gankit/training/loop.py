@@ -170,6 +170,8 @@ class Trainer:
             self.ema.shadow.load_state_dict(state["G_ema"])
         self.opt_g.load_state_dict(state["opt_g"])
         self.opt_d.load_state_dict(state["opt_d"])
+        fast.match_layouts(self.opt_g)
+        fast.match_layouts(self.opt_d)
         self.epoch, self.batch, self.step = state["epoch"], state["batch"], state["step"]
         self.d_steps, self.best = state["d_steps"], state["best"]
         torch.set_rng_state(state["rng"]["torch"])

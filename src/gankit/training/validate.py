@@ -41,7 +41,7 @@ from gankit.models.base import batchnorm_layers
 from gankit.models.registry import FAMILY_FIELDS, SHARED_FIELDS
 from gankit.training import distributed
 from gankit.training.augment import parse_policy
-from gankit.training.fast import COMPILE_MODES, PRECISIONS, STEPS
+from gankit.training.fast import COMPILE_MODES, MEMORY_FORMATS, PRECISIONS, STEPS
 from gankit.training.schedules import SCHEDULES
 
 LOG = logging.getLogger("gankit.config")
@@ -103,7 +103,7 @@ def choices() -> dict[str, Sequence[str]]:
             "loss.name": list(LOSSES), "optim.schedule": list(SCHEDULES),
             "eval.features": list(FEATURE_SPACES), "eval.split": list(SPLITS),
             "precision": list(PRECISIONS), "compile": list(COMPILE_MODES),
-            "step": list(STEPS)}
+            "step": list(STEPS), "memory_format": list(MEMORY_FORMATS)}
 
 
 def bad_choice(key: str, value: Any, valid: Iterable[str]) -> ConfigError:
