@@ -34,6 +34,22 @@ def test_registry_has_every_report_and_each_experiment_resolves() -> None:
             assert short_steps < full_steps / 4, (report.number, exp.name)
 
 
+def test_every_experiments_command_is_a_valid_gankit_command_line() -> None:
+    """REPRODUCTION.md prints the command that runs each experiment alone: it must parse."""
+    import shlex
+
+    from gankit.cli.main import build_parser
+    parser = build_parser()
+    for report in select("all"):
+        for exp in report.experiments:
+            for scale in SCALES:
+                argv = shlex.split(exp.command(scale, "out"))
+                assert argv[0] == "gankit"
+                args = parser.parse_args(argv[1:])  # argparse exits on a bad command line
+                if exp.preset:
+                    assert args.preset == exp.preset
+
+
 def test_report_names_and_errors() -> None:
     assert load_report("4").number == load_report("r004").number == "004"
     with pytest.raises(ConfigError, match="no report '7' to reproduce; choose one of 000"):

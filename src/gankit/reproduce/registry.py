@@ -72,7 +72,7 @@ class Experiment:
         if self.sweep:
             return f"gankit sweep {self.sweep}{sets} --out {out}"
         run = self.load(scale, extra).runs[0].name
-        return f"gankit train {self.preset}{sets} --out {out}/{run}"
+        return f"gankit train --preset {self.preset}{sets} --out {out}/{run}"
 
 
 @dataclass
