@@ -42,16 +42,15 @@ def test_the_shipped_file_is_packaged():
 
 @pytest.mark.slow
 def test_its_samples_are_the_digits_asked_for():
-    """The shipped default's samples, measured afresh with the reference classifier.
-
-    Issue 13's bar is 0.98; today's default (10 epochs of `make run`) measures 0.979 here
-    (docs/default.md), so the test pins 0.97 - it still fails on a broken or wrong file - and
-    rises to 0.98 with the better recipe that issue 13 asks for."""
+    """The shipped default's samples, measured afresh with the reference classifier: issue
+    13's bar, label accuracy >= 0.98 on 1,000 samples (the shipped file measures 0.993 on its
+    build's 1,000 and on the 10,000 of the test split; the earlier 10-epoch default, 0.979,
+    failed this bar)."""
     run = load_pretrained("default")
     assert run.D is None and not run.G.training
     images, labels = generate(run.G, 1000, "balanced", seed=123, scale=run.cfg.data.scale)
     acc = accuracy(load_classifier("mnist").model, images, labels)
-    assert acc >= 0.97, acc
+    assert acc >= 0.98, acc
 
 
 def damaged_copy(tmp_path: Path, how: str) -> Path:
