@@ -3,10 +3,11 @@ reproduction of report 004 end to end (at a tiny scale) with its REPRODUCTION.md
 from __future__ import annotations
 
 import json
+import shlex
 
 import pytest
 
-from gankit.cli.main import main
+from gankit.cli.main import build_parser, main
 from gankit.config import ConfigError
 from gankit.training import estimate as speed
 from gankit.reproduce.registry import SCALES, load_report, report_names, select
@@ -36,9 +37,6 @@ def test_registry_has_every_report_and_each_experiment_resolves() -> None:
 
 def test_every_experiments_command_is_a_valid_gankit_command_line() -> None:
     """REPRODUCTION.md prints the command that runs each experiment alone: it must parse."""
-    import shlex
-
-    from gankit.cli.main import build_parser
     parser = build_parser()
     for report in select("all"):
         for exp in report.experiments:

@@ -50,7 +50,7 @@ from gankit.config import ConfigError, TrainConfig, keys, to_dict
 PRECISIONS = ("auto", "fp32", "bf16")
 COMPILE_MODES = ("auto", "on", "off")
 STEPS = ("auto", "autograd", "fused")
-MEMORY_FORMATS = ("channels_last", "contiguous")
+MEMORY_FORMATS = {"channels_last": torch.channels_last, "contiguous": torch.contiguous_format}
 # What a run saved before these settings existed trained with: resuming it keeps them.
 LEGACY = {"precision": "fp32", "compile": "off", "step": "autograd",
           "memory_format": "contiguous"}
@@ -140,9 +140,8 @@ def lay_out(modules: list[torch.nn.Module], name: str) -> None:
     if name not in MEMORY_FORMATS:
         raise ConfigError(f"memory_format must be one of {', '.join(MEMORY_FORMATS)}, "
                           f"got {name!r}")
-    fmt = torch.channels_last if name == "channels_last" else torch.contiguous_format
     for m in modules:
-        m.to(memory_format=fmt)
+        m.to(memory_format=MEMORY_FORMATS[name])
 
 
 def match_layouts(opt: torch.optim.Optimizer) -> None:
