@@ -50,7 +50,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from gankit.config import resolve
 from gankit.data import load_dataset
 from gankit.training.ensemble import Ensemble
-from gankit.training.fast import autocast
+from gankit.training.fast import autocast, resolve_precision
 from gankit.training.loop import Trainer
 
 CASES = {"mlp": ("mlp-cgan-m4", 64, "report 000 MLP cGAN, batch 64"),
@@ -294,7 +294,7 @@ def run_case(key: str, args: argparse.Namespace, train) -> None:
         flops = step_flops(timers["old"]) * per_epoch
         peaks = peak_gflops(timers["old"].threads)
         if args.profile:
-            for name in ("old", "bf16", "fused-bf16"):
+            for name in ("old", "bf16", "fused-fp32", "fused-bf16"):
                 if name in timers:
                     profile(timers[name], f"{label}, {name}")
     med = {k: statistics.median(v) for k, v in times.items()}
@@ -311,11 +311,13 @@ def run_case(key: str, args: argparse.Namespace, train) -> None:
               + " (jax: report000_jax.py's steady epoch, 2 epochs a round)")
     elif key == "mlp" and not args.no_jax:
         print("  jax: not measured (pip install -e '.[bench]' for the JAX reference)")
-    if "fused-bf16" in med:
-        parts = [f"{med['fused-bf16'] / med[k]:.2f}x {what}" for k, what in
+    # what `precision: auto` trains report 000's MLP with on this machine
+    auto = f"fused-{resolve_precision('auto', torch.device('cpu'), 'mlp')}"
+    if auto in med:
+        parts = [f"{med[auto] / med[k]:.2f}x {what}" for k, what in
                  (("bf16", "the autograd bf16 step"), ("old", "the old fp32 step"),
                   ("jax", "JAX (target <= 1.0)")) if k in med]
-        print("  gankit fused bf16: " + ", ".join(parts))
+        print(f"  gankit as `auto` trains it ({auto}): " + ", ".join(parts))
     if "ensemble8-fp32" in med:
         print("  8-seed ensemble, per-run time: "
               f"fp32 {med['ensemble8-fp32'] / med['old']:.3f}x one fp32 run, "

@@ -83,8 +83,13 @@ def cpu_has_native_bf16() -> bool:
     return torch.backends.cpu.get_cpu_capability() in ("AVX512_BF16", "AMX")
 
 
-def resolve_precision(name: str, device: torch.device) -> str:
-    """`fp32` or `bf16` for the configured `precision` on `device`."""
+def resolve_precision(name: str, device: torch.device, arch: str = "") -> str:
+    """`fp32` or `bf16` for the configured `precision` on `device` and model family `arch`.
+
+    `auto` is fp32 for the MLP family on a CPU: its GEMMs are small enough that bf16 does not
+    pay there (report 000's MLP, fused step, benchmarks/train_speed.py, 2 threads, this Intel
+    Xeon with AMX, 2026-12-03, four runs: bf16 1.02-1.15x the fp32 step; running only its two
+    wide layers in bf16 did not help either: every op of the step got slower)."""
     if name not in PRECISIONS:
         raise ConfigError(f"precision must be one of {', '.join(PRECISIONS)}, got {name!r}")
     if name != "auto":
@@ -93,6 +98,8 @@ def resolve_precision(name: str, device: torch.device) -> str:
         return name
     if device.type == "cuda":
         return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
+    if arch == "mlp":
+        return "fp32"
     return "bf16" if device.type == "cpu" and cpu_has_native_bf16() else "fp32"
 
 
@@ -193,7 +200,7 @@ def comparable(saved: dict[str, Any]) -> dict[str, Any]:
     run it already started."""
     out = with_legacy(saved)
     device = pick_device(out.get("device", "auto"))
-    out["precision"] = resolve_precision(out["precision"], device)
+    out["precision"] = resolve_precision(out["precision"], device, out["model"]["arch"])
     out["compile"] = "on" if resolve_compile(out["compile"], device) else "off"
     return out
 
@@ -203,7 +210,7 @@ def setup(trainer: Any) -> None:
     config (so a resumed run keeps them), lay out G, D and the EMA copy in `memory_format`,
     and compile G and D in place when compiling."""
     cfg, device = trainer.cfg, trainer.device
-    cfg.precision = resolve_precision(cfg.precision, device)
+    cfg.precision = resolve_precision(cfg.precision, device, cfg.model.arch)
     compiled = resolve_compile(cfg.compile, device)
     cfg.compile = "on" if compiled else "off"
     trainer.fused = None

@@ -129,6 +129,17 @@ class _Bufs:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+def _flat_zeros(params: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+    """Zero tensors shaped like `params`, as views of one flat buffer (returned too)."""
+    flat = torch.zeros(sum(p.numel() for p in params.values()),
+                       device=next(iter(params.values())).device)
+    views, at = {}, 0
+    for n, p in params.items():
+        views[n] = flat[at:at + p.numel()].view_as(p)
+        at += p.numel()
+    return views, flat
+
+
 class MLPStep:
     """The fused step of one Trainer (built by fast.setup when `step` resolves to fused)."""
 
@@ -157,8 +168,10 @@ class MLPStep:
         self.d_params = [dp[n] for n in self.d_names]
         self.gP = {n: gp[n].detach() for n in self.g_names}
         self.dP = {n: dp[n].detach() for n in self.d_names}
-        self.gG = {n: torch.zeros_like(p) for n, p in self.gP.items()}
-        self.dG = {n: torch.zeros_like(p) for n, p in self.dP.items()}
+        # each net's gradients are views of one flat buffer, so that their norm (logged every
+        # step) is one reduction instead of one per tensor
+        self.gG, self.g_flat = _flat_zeros(self.gP)
+        self.dG, self.d_flat = _flat_zeros(self.dP)
         self.g_grads = [self.gG[n] for n in self.g_names]
         self.d_grads = [self.dG[n] for n in self.d_names]
         if self.dtype == torch.float32:
@@ -338,7 +351,7 @@ class MLPStep:
             g = self.dG[self.d_embed]
             g.zero_()
             g.index_add_(0, B.y2, demb.float())
-        self._norm(self.d_grads, 0)
+        self._norm(self.d_flat, 0)
         self._adam(tr.opt_d, self.d_params, self.d_grads)
         self._stepped.add("D")
         st[5:6].copy_(self.gn[0:1])
@@ -375,7 +388,7 @@ class MLPStep:
             g.zero_()
             dv = torch.mm(dh1, self.gW[self.g_layers[0].w][:, self.nz:])
             g.index_add_(0, y, dv.float())
-        self._norm(self.g_grads, 1)
+        self._norm(self.g_flat, 1)
         self._adam(tr.opt_g, self.g_params, self.g_grads)
         self._stepped.add("G")
         if tr.ema:
@@ -416,8 +429,8 @@ class MLPStep:
             self._versions[net] = versions
             self._stepped.discard(net)
 
-    def _norm(self, grads: list[torch.Tensor], i: int) -> None:
-        torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)), out=self.gn[i])
+    def _norm(self, flat: torch.Tensor, i: int) -> None:
+        torch.linalg.vector_norm(flat, out=self.gn[i])
 
     @staticmethod
     def _adam(opt: torch.optim.Adam, params: list[torch.Tensor],
