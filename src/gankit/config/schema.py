@@ -49,6 +49,9 @@ class ModelConfig:
     # BatchNorm in a conv D: auto (as batch_norm says, but none with projection + spectral
     # norm), batch, or none (SN-GAN/BigGAN discriminators have no BN)
     d_norm: str = "auto"
+    # minibatch standard deviation before a DCGAN D's last conv, in groups of this many
+    # images (Karras et al. 2018; StyleGAN2 uses 4); 0 is off
+    mbstd: int = 0
     # a distributed run (torchrun, --nproc): BatchNorm statistics over the global batch
     # (SyncBatchNorm) instead of each process's share of it
     sync_bn: bool = False

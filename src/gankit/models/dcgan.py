@@ -9,7 +9,9 @@ Label in D (`d_cond`): `onehot` / `embedding` planes concatenated to the image, 
 `projection`: logit + <embed(y), mean-pooled last features>. BN in D follows `d_norm`: with
 `auto`, `batch_norm`, except that BN is dropped when both `projection` and `spectral_norm` are
 set (the SN-projection recipe of Miyato & Koyama has no BN in D; spectral norm already
-controls D's scale); `batch` or `none` say it outright. `g_dropout` is not supported.
+controls D's scale); `batch` or `none` say it outright. `mbstd` > 0 adds a minibatch
+standard deviation channel (groups of `mbstd` images) before D's last conv (models/mbstd.py).
+`g_dropout` is not supported.
 """
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ from torch import nn
 from gankit.config import ConfigError, ModelConfig
 from gankit.models.base import Discriminator, Generator, upsampling_plan
 from gankit.models.conditioning import d_cond_dim
+from gankit.models.mbstd import MinibatchStd
 
 
 def _norm2d(c: int, on: bool) -> nn.Module:
@@ -73,7 +76,8 @@ class DCGANDiscriminator(Discriminator):
                 layers.append(nn.Dropout(cfg.dropout))
             cin = cout
         self.body = nn.Sequential(*layers)
-        self.head = nn.Conv2d(widths[-1], 1, s0, 1, 0)  # (B, c, s0, s0) -> (B, 1, 1, 1)
+        self.mbstd = MinibatchStd(cfg.mbstd) if cfg.mbstd else nn.Identity()
+        self.head = nn.Conv2d(widths[-1] + (1 if cfg.mbstd else 0), 1, s0, 1, 0)  # -> (B, 1, 1, 1)
 
     def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         y = self.labels(x, y)
@@ -81,7 +85,7 @@ class DCGANDiscriminator(Discriminator):
         # The projection on mean- rather than sum-pooled features: with psi a small-init conv,
         # a sum over s0 x s0 would let the class term dominate the first logits (~15 vs ~0.5
         # at 28x28).
-        return self.score(h, y, features=h.mean(dim=(2, 3)))
+        return self.score(self.mbstd(h), y, features=h.mean(dim=(2, 3)))
 
 
 def build(cfg: ModelConfig, shape: tuple[int, int, int],

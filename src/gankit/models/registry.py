@@ -31,7 +31,7 @@ SHARED_FIELDS = ("arch", "conditional", "nz", "g_cond", "d_cond", "embed_dim", "
                  "spectral_norm")
 FAMILY_FIELDS: dict[str, tuple[str, ...]] = {
     "mlp": ("g_hidden", "d_hidden", "dropout", "g_dropout"),
-    "dcgan": ("ngf", "ndf", "dropout", "batch_norm", "d_norm", "g_dropout"),
+    "dcgan": ("ngf", "ndf", "dropout", "batch_norm", "d_norm", "g_dropout", "mbstd"),
     "dcgan004": ("dropout", "g_dropout"),
     "resnet": ("ngf", "ndf", "batch_norm", "d_norm", "dropout", "g_dropout"),
 }
