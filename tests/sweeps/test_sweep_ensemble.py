@@ -19,8 +19,13 @@ def planned(sweep) -> list[Planned]:
     return [Planned(r, Path(r.name), "start") for r in sweep.runs]
 
 
+# step=autograd: with the fused step (step auto on the MLP family) seeds train one after
+# another, a solo fused run being faster than a member of the batched step
+BATCHED = {**TINY, "step": "autograd"}
+
+
 def test_seeds_of_an_mlp_point_form_one_job() -> None:
-    s = parse_sweep({"preset": "mlp-cgan-m4", "set": TINY, "grid": {"model.nz": [8, 16]},
+    s = parse_sweep({"preset": "mlp-cgan-m4", "set": BATCHED, "grid": {"model.nz": [8, 16]},
                      "seeds": [0, 1, 2]})
     jobs = group_jobs(s, planned(s))
     assert [[p.name for p in j] for j in jobs] == [
@@ -30,10 +35,13 @@ def test_seeds_of_an_mlp_point_form_one_job() -> None:
 
 
 def test_runs_at_different_points_or_unbatched_families_run_apart() -> None:
-    s = parse_sweep({"preset": "mlp-cgan-m4", "set": TINY, "points": [{}], "seeds": [0, 1, 2]})
+    s = parse_sweep({"preset": "mlp-cgan-m4", "set": BATCHED, "points": [{}],
+                     "seeds": [0, 1, 2]})
     ps = planned(s)
     ps[1] = Planned(ps[1].run, ps[1].path, "resume", epoch=1, batch=3)
     assert [len(j) for j in group_jobs(s, ps)] == [2, 1]
+    fused = parse_sweep({"preset": "mlp-cgan-m4", "set": TINY, "points": [{}], "seeds": [0, 1]})
+    assert [len(j) for j in group_jobs(fused, planned(fused))] == [1, 1]
     conv = parse_sweep({"preset": "dcgan-r004", "set": TINY, "points": [{}], "seeds": [0, 1]})
     assert [len(j) for j in group_jobs(conv, planned(conv))] == [1, 1]
     no_seeds = parse_sweep({"preset": "mlp-cgan-m4", "set": TINY, "grid": {"seed": [0, 1]}})

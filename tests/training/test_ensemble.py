@@ -168,6 +168,15 @@ def test_why_not_batched(over: dict, reason: str) -> None:
     assert reason in why_not_batched(cfg_of(**over))
 
 
+@pytest.mark.parametrize("step", ["auto", "fused"])
+def test_seeds_the_fused_step_covers_train_one_after_another(step: str) -> None:
+    # one run's fused step is faster than a member's share of the batched step
+    assert "fused step is faster" in why_not_batched(cfg_of(step=step))
+    assert why_not_batched(cfg_of(step="autograd")) is None
+    # what the fused step does not cover still batches with step=auto
+    assert why_not_batched(cfg_of(step="auto", grad_clip=1.0)) is None
+
+
 def test_cli_trains_and_resumes_an_ensemble(tmp_path: Path,
                                              capsys: pytest.CaptureFixture) -> None:
     out = tmp_path / "ens"

@@ -36,7 +36,10 @@ per member), as its solo run draws them. Families the batched step does not cove
 after another in the same process (one log line says why, `why_not_batched`): convolutional
 families (BatchNorm statistics, conv layers), spectral norm, the gradient penalty
 (per-member input gradients: WGAN-GP, R1), DiffAugment, adaptive D steps (members would take different steps),
-compiled models.
+compiled models. So do MLP runs that the fused step (training/mlp_step.py) covers, unless
+`step: autograd` is set: one run's fused step is faster than a member's share of this batched
+autograd step (report 000's MLP, 2026-12-03: 1.79 s an epoch against 3.09 in fp32 and 2.49 in
+bf16), so batching them would cost time.
 """
 from __future__ import annotations
 
@@ -53,7 +56,7 @@ from torch import nn
 from tqdm import tqdm
 
 from gankit.config import TrainConfig, dump, keys, to_dict
-from gankit.training import fast
+from gankit.training import fast, mlp_step
 from gankit.training.checkpoint import CheckpointError, load_checkpoint
 from gankit.training.ema import ema_decay
 from gankit.training.logging import Logger
@@ -91,6 +94,16 @@ def why_not_batched(cfg: TrainConfig) -> str | None:
         return "adaptive_d_steps: the members would take different numbers of D steps"
     if fast.resolve_compile(cfg.compile, fast.pick_device(cfg.device)):
         return "compile=on: a solo run steps compiled modules"
+    if cfg.step != "autograd":
+        device = fast.pick_device(cfg.device)
+        resolved = dataclasses.replace(
+            cfg, precision=fast.resolve_precision(cfg.precision, device, m.arch))
+        if mlp_step.why_not(resolved) is None:
+            # benchmarks/train_speed.py, report 000's MLP, 2026-12-03: one run's fused step
+            # 1.79 s an epoch, a member of the batched 8-seed ensemble 3.09 (fp32) or 2.49
+            # (bf16)
+            return (f"step={cfg.step}: one run's fused step is faster than a member's share of "
+                    "the batched step (set step=autograd to batch them)")
     return None
 
 
