@@ -2,8 +2,9 @@
 JAX reference of report 000 and the arithmetic limit, all measured in one process run.
 
 Variants, each timed on the same model in the same process:
-  old       precision=fp32 compile=off memory_format=contiguous: the eager path of gankit 0.1,
-            kept selectable
+  old       precision=fp32 compile=off memory_format=contiguous, and activations out of place
+            as gankit 0.1's modules ran them (fast.activations_in_place(..., False)): the
+            eager path of gankit 0.1, kept selectable
   fp32      precision=fp32, convolution weights channels_last (training/fast.py)
   bf16      precision=bf16 compile=off channels_last: bf16 GEMMs/convolutions, fp32 weights
             and Adam
@@ -50,7 +51,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from gankit.config import resolve
 from gankit.data import load_dataset
 from gankit.training.ensemble import Ensemble
-from gankit.training.fast import autocast, resolve_precision
+from gankit.training.fast import activations_in_place, autocast, resolve_precision
 from gankit.training.loop import Trainer
 
 CASES = {"mlp": ("mlp-cgan-m4", 64, "report 000 MLP cGAN, batch 64"),
@@ -86,11 +87,15 @@ class GankitTimer:
     """One Trainer in one step variant; `time(n)` runs n batches and returns seconds/batch."""
 
     def __init__(self, preset: str, batch: int, precision: str, compile_: str, tmp: str,
-                 step: str = "autograd", memory_format: str = "contiguous") -> None:
+                 step: str = "autograd", memory_format: str = "contiguous",
+                 old: bool = False) -> None:
         cfg = resolve(preset, {"batch_size": batch, "device": "cpu", "precision": precision,
                                "compile": compile_, "step": step,
                                "memory_format": memory_format})
         self.trainer = Trainer(cfg, tmp, progress=False)
+        if old:
+            tr = self.trainer
+            activations_in_place([tr.G, tr.D] + ([tr.ema.shadow] if tr.ema else []), False)
         self.threads = torch.get_num_threads()
         self.batches = self._batches()
         t0 = time.perf_counter()
@@ -273,7 +278,7 @@ def run_case(key: str, args: argparse.Namespace, train) -> None:
             precision, comp, step, layout = VARIANTS[name]
             t0 = time.perf_counter()
             timers[name] = GankitTimer(preset, batch, precision, comp, f"{tmp}/{name}", step,
-                                       layout)
+                                       layout, old=name == "old")
             print(f"  {name}: ready in {time.perf_counter() - t0:.0f} s "
                   f"({timers[name].threads} threads)", flush=True)
         if key == "mlp" and (not args.variants or "ensemble" in chosen):
