@@ -157,6 +157,7 @@ class PlainTimer:
                                "compile": "off", "step": "autograd"})
         tr = Trainer(cfg, tmp, progress=False)
         self.G, self.D, self.cfg = tr.G, tr.D, cfg
+        activations_in_place([self.G, self.D], False)  # textbook modules
         self.threads = os.cpu_count() or 1  # the plain loop as users run it
         ds = TensorDataset(images.float().div(127.5).sub(1), labels)
         self.dl = DataLoader(ds, batch_size=batch, shuffle=True)
