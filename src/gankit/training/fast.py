@@ -6,7 +6,9 @@ The models stay plain `nn.Module`s; this module decides how a step runs them.
   under autocast (GEMMs and convolutions in bf16 through oneDNN, which on this AMD CPU is also
   the only path off MKL's AVX2 fp32 code); weights, gradients and Adam's moments stay fp32,
   and logits are cast to fp32 before the losses and statistics are reduced. `auto` is bf16
-  where the device computes it natively (CPUs with AVX512-BF16 or AMX, CUDA with bf16).
+  where the device computes it natively (CPUs with AVX512-BF16 or AMX, CUDA with bf16),
+  except for the MLP family on a CPU, whose small GEMMs are faster in fp32
+  (`resolve_precision`).
 - `compile` (config): `on`, `off` or `auto`. `on` compiles G and D in place
   (`nn.Module.compile`: same modules, same state_dict keys) with inductor. `auto` is on for
   CUDA and off on CPU: on this 2-core CPU no compiled form paid for itself (measured in
@@ -223,8 +225,8 @@ def comparable(saved: dict[str, Any]) -> dict[str, Any]:
 
 def setup(trainer: Any) -> None:
     """Resolve `precision` and `compile` for a Trainer, record the resolved values in its
-    config (so a resumed run keeps them), lay out G, D and the EMA copy in `memory_format`,
-    and compile G and D in place when compiling."""
+    config (so a resumed run keeps them), lay out G, D and the EMA copy in `memory_format`
+    with their activations in place, and compile G and D in place when compiling."""
     cfg, device = trainer.cfg, trainer.device
     cfg.precision = resolve_precision(cfg.precision, device, cfg.model.arch)
     compiled = resolve_compile(cfg.compile, device)
