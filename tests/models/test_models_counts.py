@@ -35,7 +35,7 @@ COUNTS = {
     # G 64*256*9+256 + 512 + 256*128*16+128 + 256 + 128*64*9+64 + 128 + 64*16+1
     # D 160 + 32 + 16*32*25+32 + 64 + 32*64*25+64 + 128 + 65
     "dcgan-r004": ((747_841, 64_545), None),
-    "default": ((265_537, 148_929), None),  # gankit's own (ndf 64 since 2026-12-03)
+    "default": ((596_609, 148_929), None),  # gankit's own (ngf and ndf 64 since 2026-12-03)
     # report 001's other datasets: no counts stated (3x32x32 for CIFAR-10)
     "dcgan-cifar10-r001": ((370_627, 167_841), None),
     "dcgan-cifar10-deep-r001": ((41_619_331, 663_361), None),
