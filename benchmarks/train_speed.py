@@ -51,7 +51,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from gankit.config import resolve
 from gankit.data import load_dataset
 from gankit.training.ensemble import Ensemble
-from gankit.training.fast import activations_in_place, autocast, resolve_precision
+from gankit.training.fast import activations_in_place, autocast, nets, resolve_precision
 from gankit.training.loop import Trainer
 
 CASES = {"mlp": ("mlp-cgan-m4", 64, "report 000 MLP cGAN, batch 64"),
@@ -94,8 +94,7 @@ class GankitTimer:
                                "memory_format": memory_format})
         self.trainer = Trainer(cfg, tmp, progress=False)
         if old:
-            tr = self.trainer
-            activations_in_place([tr.G, tr.D] + ([tr.ema.shadow] if tr.ema else []), False)
+            activations_in_place(nets(self.trainer), False)
         self.threads = torch.get_num_threads()
         self.batches = self._batches()
         t0 = time.perf_counter()

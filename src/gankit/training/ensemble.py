@@ -56,7 +56,7 @@ from torch import nn
 from tqdm import tqdm
 
 from gankit.config import TrainConfig, dump, keys, to_dict
-from gankit.training import fast, mlp_step
+from gankit.training import fast
 from gankit.training.checkpoint import CheckpointError, load_checkpoint
 from gankit.training.ema import ema_decay
 from gankit.training.logging import Logger
@@ -92,18 +92,16 @@ def why_not_batched(cfg: TrainConfig) -> str | None:
         return f"augment={cfg.augment}: the batched step does not augment what D sees"
     if cfg.adaptive_d_steps:
         return "adaptive_d_steps: the members would take different numbers of D steps"
-    if fast.resolve_compile(cfg.compile, fast.pick_device(cfg.device)):
+    device = fast.pick_device(cfg.device)
+    if fast.resolve_compile(cfg.compile, device):
         return "compile=on: a solo run steps compiled modules"
-    if cfg.step != "autograd":
-        device = fast.pick_device(cfg.device)
-        resolved = dataclasses.replace(
-            cfg, precision=fast.resolve_precision(cfg.precision, device, m.arch))
-        if mlp_step.why_not(resolved) is None:
-            # benchmarks/train_speed.py, report 000's MLP, 2026-12-03: one run's fused step
-            # 1.79 s an epoch, a member of the batched 8-seed ensemble 3.09 (fp32) or 2.49
-            # (bf16)
-            return (f"step={cfg.step}: one run's fused step is faster than a member's share of "
-                    "the batched step (set step=autograd to batch them)")
+    resolved = dataclasses.replace(
+        cfg, precision=fast.resolve_precision(cfg.precision, device, m.arch))
+    if fast.resolve_step(resolved)[0] == "fused":
+        # benchmarks/train_speed.py, report 000's MLP, 2026-12-03: one run's fused step
+        # 1.79 s an epoch, a member of the batched 8-seed ensemble 3.09 (fp32) or 2.49 (bf16)
+        return (f"step={cfg.step}: one run's fused step is faster than a member's share of "
+                "the batched step (set step=autograd to batch them)")
     return None
 
 

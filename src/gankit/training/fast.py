@@ -155,6 +155,11 @@ def lay_out(modules: list[torch.nn.Module], name: str) -> None:
         m.to(memory_format=MEMORY_FORMATS[name])
 
 
+def nets(trainer: Any) -> list[torch.nn.Module]:
+    """A Trainer's G, D and, when it keeps one, the EMA copy of G."""
+    return [trainer.G, trainer.D] + ([trainer.ema.shadow] if trainer.ema else [])
+
+
 def activations_in_place(modules: list[torch.nn.Module], on: bool = True) -> None:
     """Let the ReLU and LeakyReLU modules of `modules` overwrite their input (`inplace`).
 
@@ -246,9 +251,8 @@ def setup(trainer: Any) -> None:
         print(f"gankit: step=fused: training with the autograd step: {reason}",
               file=sys.stderr)
     cfg.step = step
-    nets = [trainer.G, trainer.D] + ([trainer.ema.shadow] if trainer.ema else [])
-    lay_out(nets, cfg.memory_format)
-    activations_in_place(nets)
+    lay_out(nets(trainer), cfg.memory_format)
+    activations_in_place(nets(trainer))
     if compiled:
         # A model dynamo cannot trace runs eagerly (one warning) instead of stopping training.
         torch._dynamo.config.suppress_errors = True
