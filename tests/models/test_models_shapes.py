@@ -65,13 +65,13 @@ def test_forward_vector_agrees_with_forward(arch, shape, g_cond):
 
 
 @pytest.mark.parametrize("arch", ["mlp", "dcgan", "resnet", "dcgan004"])
-@pytest.mark.parametrize("d_cond", ["onehot", "embedding", "projection"])
+@pytest.mark.parametrize("d_cond", ["onehot", "embedding", "projection", "onehot+projection"])
 def test_conditional_discriminator_uses_the_label(arch, d_cond):
     torch.manual_seed(0)
     _, D = build_models(tiny(arch=arch, d_cond=d_cond), (1, 28, 28), 10)
     D.eval()
     with torch.no_grad():
-        if d_cond == "projection":  # the projection embedding starts random; make it matter
+        if "projection" in d_cond:  # the projection embedding starts random; make it matter
             D.cond.projection.embed.weight.normal_()
         x = torch.randn(B, 1, 28, 28)
         a, b = D(x, torch.tensor([0, 0, 0])), D(x, torch.tensor([5, 6, 7]))
@@ -132,3 +132,22 @@ def test_d_without_the_label_while_g_has_it(arch):
     x = G(z, y)
     assert not torch.equal(x, G(z, torch.tensor([4, 5, 6, 7])))
     assert torch.equal(D(x, y), D(x, None))
+
+
+@pytest.mark.parametrize("arch", ["mlp", "dcgan", "resnet", "dcgan004"])
+def test_onehot_plus_projection_joins_the_label_and_projects_it(arch):
+    """`onehot+projection` is `onehot`'s input layers plus the projection term: with the
+    projection's embedding at zero it scores exactly as a one-hot D with the same weights."""
+    torch.manual_seed(0)
+    _, both = build_models(tiny(arch=arch, d_cond="onehot+projection"), (1, 28, 28), 10)
+    _, onehot = build_models(tiny(arch=arch, d_cond="onehot"), (1, 28, 28), 10)
+    assert both.cond.dim == onehot.cond.dim == 10
+    state = {k: v for k, v in both.state_dict().items() if "projection" not in k}
+    onehot.load_state_dict(state)  # every other tensor has the same name and shape
+    both.eval(), onehot.eval()
+    x, y = torch.randn(B, 1, 28, 28), torch.tensor([1, 5, 9])
+    with torch.no_grad():
+        both.cond.projection.embed.weight.zero_()
+        torch.testing.assert_close(both(x, y), onehot(x, y))
+        both.cond.projection.embed.weight.normal_()
+        assert not torch.allclose(both(x, y), onehot(x, y))

@@ -8,8 +8,20 @@ import torch.nn.functional as F
 from torch import nn
 
 G_CONDS = ("onehot", "embedding")
-# "none": D does not see the label while G does (report 001's question 7)
-D_CONDS = ("onehot", "embedding", "projection", "none")
+# "none": D does not see the label while G does (report 001's question 7).
+# "onehot+projection": one-hot planes at D's input and the projection term on its logit, both
+# (docs/default.md: without BN in D, the input planes alone condition weakly).
+D_CONDS = ("onehot", "embedding", "projection", "none", "onehot+projection")
+
+
+def projects(mode: str) -> bool:
+    """Whether D's conditioning `mode` adds the projection term to the logit."""
+    return mode in ("projection", "onehot+projection")
+
+
+def joined(mode: str) -> str | None:
+    """The label vector `mode` joins to D's input or features (onehot, embedding), or None."""
+    return {"onehot": "onehot", "embedding": "embedding", "onehot+projection": "onehot"}.get(mode)
 
 
 def check_labels(y: torch.Tensor | None, num_classes: int, who: str) -> torch.Tensor:
@@ -81,14 +93,15 @@ class DCond(nn.Module):
 
     `onehot`/`embedding`: `vector(y)` gives the label vector to join to the input (MLP) or to
     broadcast as planes (conv nets), `dim` channels. `projection`: `project(h, y)` gives the
-    class term to add to the logit; `dim` is 0 (nothing is joined)."""
+    class term to add to the logit; `dim` is 0 (nothing is joined). `onehot+projection`: both."""
 
     def __init__(self, mode: str, num_classes: int, embed_dim: int, feat_dim: int) -> None:
         super().__init__()
         self.mode = mode
         self.num_classes = num_classes
-        self.encoder = LabelEncoder(mode, num_classes, embed_dim) if mode != "projection" else None
-        self.projection = Projection(num_classes, feat_dim) if mode == "projection" else None
+        vector = joined(mode)
+        self.encoder = LabelEncoder(vector, num_classes, embed_dim) if vector else None
+        self.projection = Projection(num_classes, feat_dim) if projects(mode) else None
         self.dim = self.encoder.dim if self.encoder is not None else 0
 
     def vector(self, y: torch.Tensor) -> torch.Tensor | None:
@@ -100,6 +113,7 @@ class DCond(nn.Module):
 
 def d_cond_dim(mode: str, num_classes: int, embed_dim: int) -> int:
     """How many channels/features `mode` joins to a discriminator's input (0 for projection)."""
-    if num_classes == 0 or mode == "projection":
+    vector = joined(mode)
+    if num_classes == 0 or vector is None:
         return 0
-    return num_classes if mode == "onehot" else embed_dim
+    return num_classes if vector == "onehot" else embed_dim

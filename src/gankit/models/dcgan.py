@@ -5,8 +5,8 @@ doublings -> tanh; widths ngf * 2^(k-1), ..., ngf, then C. 28x28: 7 -> 14 -> 28;
 32x32: 4 -> 8 -> 16 -> 32. BN + ReLU after each hidden layer when `batch_norm`.
 D: the mirror: k x (Conv k4 s2 p1, LeakyReLU(0.2)), widths ndf, 2 ndf, ..., BN after all but
 the first when `batch_norm`, Dropout(`dropout`) if > 0, then Conv(k = s0) to one logit.
-Label in D (`d_cond`): `onehot` / `embedding` planes concatenated to the image, or
-`projection`: logit + <embed(y), mean-pooled last features>. BN in D follows `d_norm`: with
+Label in D (`d_cond`): `onehot` / `embedding` planes concatenated to the image,
+`projection`: logit + <embed(y), mean-pooled last features>, or `onehot+projection`: both. BN in D follows `d_norm`: with
 `auto`, `batch_norm`, except that BN is dropped when both `projection` and `spectral_norm` are
 set (the SN-projection recipe of Miyato & Koyama has no BN in D; spectral norm already
 controls D's scale); `batch` or `none` say it outright. `mbstd` > 0 adds a minibatch
@@ -20,7 +20,7 @@ from torch import nn
 
 from gankit.config import ConfigError, ModelConfig
 from gankit.models.base import Discriminator, Generator, upsampling_plan
-from gankit.models.conditioning import d_cond_dim
+from gankit.models.conditioning import d_cond_dim, projects
 from gankit.models.mbstd import MinibatchStd
 
 
@@ -37,7 +37,7 @@ def d_uses_batch_norm(cfg: ModelConfig, conditional: bool) -> bool:
     projection + spectral norm."""
     if cfg.d_norm != "auto":
         return cfg.d_norm == "batch"
-    projection = conditional and cfg.d_cond == "projection"
+    projection = conditional and projects(cfg.d_cond)
     return cfg.batch_norm and not (projection and cfg.spectral_norm)
 
 

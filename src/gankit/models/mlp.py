@@ -5,7 +5,7 @@ ReLU (report 000), or LeakyReLU(0.2) followed by Dropout(`g_dropout`) when `g_dr
 (report 003's generator), so both reports' presets need no extra key.
 D: [flattened image ‖ label vector] -> hidden layers (`d_hidden`), LeakyReLU(0.2) and
 Dropout(`dropout`) if > 0 -> 1 logit; with `d_cond: projection` the label enters instead as
-<embed(y), h> on the last hidden features.
+<embed(y), h> on the last hidden features (`onehot+projection`: both).
 No batch norm (the reports' MLPs have none): `batch_norm` is ignored here.
 
 Report 000's nets (nz 128, one-hot in G, Embedding(10, 10) in D): G 252,304 and D 236,645

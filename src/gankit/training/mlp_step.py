@@ -34,6 +34,7 @@ from torch import nn
 
 from gankit.config import TrainConfig
 from gankit.errors import NonFiniteLoss
+from gankit.models.conditioning import projects
 
 LOSSES = ("minimax", "nonsaturating")
 
@@ -45,8 +46,8 @@ def why_not(cfg: TrainConfig) -> str | None:
         return f"model.arch={m.arch}: the fused step covers the MLP family only"
     if m.spectral_norm:
         return "model.spectral_norm: spectral norm runs inside the modules' forward"
-    if m.conditional and m.d_cond == "projection":
-        return "model.d_cond=projection is not covered by the fused step"
+    if m.conditional and projects(m.d_cond):
+        return f"model.d_cond={m.d_cond}: the projection is not covered by the fused step"
     if cfg.loss.name not in LOSSES:
         return f"loss.name={cfg.loss.name}: the fused step covers {', '.join(LOSSES)}"
     if cfg.loss.r1_gamma > 0:
