@@ -2,13 +2,15 @@
 JAX reference of report 000 and the arithmetic limit, all measured in one process run.
 
 Variants, each timed on the same model in the same process:
-  old       precision=fp32 compile=off memory_format=contiguous, and activations out of place
-            as gankit 0.1's modules ran them (fast.activations_in_place(..., False)): the
-            eager path of gankit 0.1, kept selectable
+  old       precision=fp32 compile=off memory_format=contiguous cpu_allocator=system, and
+            activations out of place as gankit 0.1's modules ran them
+            (fast.activations_in_place(..., False)): the eager path of gankit 0.1, kept
+            selectable
   fp32      precision=fp32, convolution weights channels_last (training/fast.py)
   bf16      precision=bf16 compile=off channels_last: bf16 GEMMs/convolutions, fp32 weights
             and Adam
   bf16-contiguous   bf16 without channels_last
+  bf16-system       bf16 with cpu_allocator=system: what keeping freed memory is worth
   fp32-compiled, bf16-compiled   the same with compile=on (G and D through torch.compile)
   fused-bf16, fused-fp32   step=fused: the hand-written MLP step (training/mlp_step.py; report
             000's MLP only); the variants above run step=autograd
@@ -16,13 +18,15 @@ Variants, each timed on the same model in the same process:
             (training/ensemble.py), the time of one step of all 8 divided by 8 (per-run time;
             report 000's MLP only)
   plain     a textbook loop: DataLoader over a float TensorDataset, BCEWithLogitsLoss, default
-            Adam, separate D passes, an .item() per step
+            Adam, separate D passes, an .item() per step, the C library's allocator
   jax       ../shared/bench/report000_jax.py (report 000's MLP only; needs the `bench` extra)
   limit     FLOPs per epoch (counted on one step) / the peak GEMM rate measured here
 
 The machine is shared and its speed drifts, so the variants are timed in interleaved rounds
 (every variant N batches per round) and each figure is the median over rounds; compare the
-ratios, not the absolute times.
+ratios, not the absolute times. Each variant runs in a process of its own (`Worker`), driven
+round by round from this one: a process-wide setting of one variant (gankit's
+cpu_allocator=keep, training/allocator.py) must not speed up another (old, plain).
 
     python benchmarks/train_speed.py [--which mlp,dcgan,default] [--batches N] [--rounds R]
                                      [--no-jax] [--profile] [--variants old,bf16,...]
@@ -34,6 +38,7 @@ One thread for everything, JAX included (the way issue 11 measures it):
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import os
 import re
 import statistics
@@ -57,15 +62,16 @@ from gankit.training.loop import Trainer
 CASES = {"mlp": ("mlp-cgan-m4", 64, "report 000 MLP cGAN, batch 64"),
          "dcgan": ("dcgan-r004", 128, "report 004 DCGAN, batch 128"),
          "default": ("default", 64, "default preset, batch 64")}
-# name: (precision, compile, step, memory_format)
-VARIANTS = {"old": ("fp32", "off", "autograd", "contiguous"),
-            "fp32": ("fp32", "off", "autograd", "channels_last"),
-            "bf16": ("bf16", "off", "autograd", "channels_last"),
-            "bf16-contiguous": ("bf16", "off", "autograd", "contiguous"),
-            "fp32-compiled": ("fp32", "on", "autograd", "channels_last"),
-            "bf16-compiled": ("bf16", "on", "autograd", "channels_last"),
-            "fused-bf16": ("bf16", "off", "fused", "contiguous"),
-            "fused-fp32": ("fp32", "off", "fused", "contiguous")}
+# name: (precision, compile, step, memory_format, cpu_allocator)
+VARIANTS = {"old": ("fp32", "off", "autograd", "contiguous", "system"),
+            "fp32": ("fp32", "off", "autograd", "channels_last", "keep"),
+            "bf16": ("bf16", "off", "autograd", "channels_last", "keep"),
+            "bf16-contiguous": ("bf16", "off", "autograd", "contiguous", "keep"),
+            "bf16-system": ("bf16", "off", "autograd", "channels_last", "system"),
+            "fp32-compiled": ("fp32", "on", "autograd", "channels_last", "keep"),
+            "bf16-compiled": ("bf16", "on", "autograd", "channels_last", "keep"),
+            "fused-bf16": ("bf16", "off", "fused", "contiguous", "keep"),
+            "fused-fp32": ("fp32", "off", "fused", "contiguous", "keep")}
 MLP_ONLY = ("fused-bf16", "fused-fp32")
 # What the timed loops read: wall time, or with --clock cpu the CPU time of this process (and
 # of the JAX process), which a machine shared with other jobs disturbs far less (one thread
@@ -88,10 +94,10 @@ class GankitTimer:
 
     def __init__(self, preset: str, batch: int, precision: str, compile_: str, tmp: str,
                  step: str = "autograd", memory_format: str = "contiguous",
-                 old: bool = False) -> None:
+                 cpu_allocator: str = "keep", old: bool = False) -> None:
         cfg = resolve(preset, {"batch_size": batch, "device": "cpu", "precision": precision,
                                "compile": compile_, "step": step,
-                               "memory_format": memory_format})
+                               "memory_format": memory_format, "cpu_allocator": cpu_allocator})
         self.trainer = Trainer(cfg, tmp, progress=False)
         if old:
             activations_in_place(nets(self.trainer), False)
@@ -115,6 +121,22 @@ class GankitTimer:
                 tr.train_step(x, y, do_g=True)
         _ = tr.epoch_means()
         return (clock() - t0) / n
+
+    def flops(self) -> int:
+        """FLOPs of one training step (D and G), counted by torch's FLOP counter."""
+        x, y = next(self.batches)
+        with FlopCounterMode(display=False) as counter:
+            self.trainer.train_step(x, y, do_g=True)
+        return counter.get_total_flops()
+
+    def profile(self, label: str, batches: int = 30) -> None:
+        """Where the step's time goes: the top ops by self CPU time over `batches` steps."""
+        from torch.profiler import ProfilerActivity
+        from torch.profiler import profile as torch_profile
+        with torch_profile(activities=[ProfilerActivity.CPU]) as prof:
+            self.time(batches)
+        print(f"{label}: top ops over {batches} steps")
+        print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=15), flush=True)
 
 
 class EnsembleTimer:
@@ -150,15 +172,15 @@ class EnsembleTimer:
 class PlainTimer:
     """A textbook GAN loop on the same architecture (fresh models of the preset)."""
 
-    def __init__(self, preset: str, batch: int, images: torch.Tensor, labels: torch.Tensor,
-                 tmp: str) -> None:
+    def __init__(self, preset: str, batch: int, tmp: str) -> None:
         cfg = resolve(preset, {"batch_size": batch, "device": "cpu", "precision": "fp32",
-                               "compile": "off", "step": "autograd"})
+                               "compile": "off", "step": "autograd", "cpu_allocator": "system"})
         tr = Trainer(cfg, tmp, progress=False)
         self.G, self.D, self.cfg = tr.G, tr.D, cfg
         activations_in_place([self.G, self.D], False)  # textbook modules
         self.threads = os.cpu_count() or 1  # the plain loop as users run it
-        ds = TensorDataset(images.float().div(127.5).sub(1), labels)
+        train = load_dataset("mnist", "train")
+        ds = TensorDataset(train.images.float().div(127.5).sub(1), train.labels)
         self.dl = DataLoader(ds, batch_size=batch, shuffle=True)
         self.it = iter(self.dl)
         o = cfg.optim
@@ -195,13 +217,47 @@ class PlainTimer:
         return (clock() - t0) / n
 
 
-def step_flops(timer: GankitTimer) -> int:
-    """FLOPs of one training step (D and G), counted by torch's FLOP counter."""
-    tr = timer.trainer
-    x, y = next(timer.batches)
-    with FlopCounterMode(display=False) as counter:
-        tr.train_step(x, y, do_g=True)
-    return counter.get_total_flops()
+def serve(conn, clock_name: str, make, args: tuple) -> None:
+    """A Worker's process: build the timer `make(*args)`, then run the calls sent to it."""
+    if clock_name == "cpu":
+        CLOCK["clock"] = time.process_time
+    try:
+        t0 = time.perf_counter()
+        timer = make(*args)
+        conn.send((True, (timer.threads, time.perf_counter() - t0)))
+        while (msg := conn.recv()) is not None:
+            method, call_args = msg
+            conn.send((True, getattr(timer, method)(*call_args)))
+    except Exception as e:  # shown by the parent, which stops the benchmark
+        conn.send((False, f"{type(e).__name__}: {e}"))
+
+
+class Worker:
+    """A timer in a process of its own (spawned), called round by round through a pipe."""
+
+    def __init__(self, clock_name: str, make, *args) -> None:
+        ctx = multiprocessing.get_context("spawn")
+        self.conn, child = ctx.Pipe()
+        self.proc = ctx.Process(target=serve, args=(child, clock_name, make, args), daemon=True)
+        self.proc.start()
+        self.threads, self.ready = self._reply()
+
+    def _reply(self):
+        ok, out = self.conn.recv()
+        if not ok:
+            raise SystemExit(f"benchmark worker failed: {out}")
+        return out
+
+    def call(self, method: str, *args):
+        self.conn.send((method, args))
+        return self._reply()
+
+    def time(self, n: int) -> float:
+        return self.call("time", n)
+
+    def close(self) -> None:
+        self.conn.send(None)
+        self.proc.join(timeout=30)
 
 
 def peak_gflops(threads: int) -> dict[str, float]:
@@ -250,16 +306,6 @@ def jax_epoch(epochs: int = 2) -> float | None:
     return float(m.group(1))
 
 
-def profile(timer: GankitTimer, label: str, batches: int = 30) -> None:
-    """Where a variant's step time goes: the top ops by self CPU time over `batches` steps."""
-    from torch.profiler import ProfilerActivity
-    from torch.profiler import profile as torch_profile
-    with torch_profile(activities=[ProfilerActivity.CPU]) as prof:
-        timer.time(batches)
-    print(f"{label}: top ops over {batches} steps")
-    print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=15))
-
-
 def run_case(key: str, args: argparse.Namespace, train) -> None:
     preset, batch, label = CASES[key]
     per_epoch = -(-len(train) // batch)
@@ -267,7 +313,7 @@ def run_case(key: str, args: argparse.Namespace, train) -> None:
           f"{args.rounds} rounds of {args.batches} batches)")
     with_jax = key == "mlp" and not args.no_jax and jax_installed()
     with tempfile.TemporaryDirectory() as tmp:
-        timers: dict[str, GankitTimer | PlainTimer] = {}
+        timers: dict[str, Worker] = {}
         chosen = [v for v in args.variants.split(",") if v] if args.variants else list(VARIANTS)
         for name in ["old"] + [v for v in chosen if v != "old"]:  # old: the reference of "x old"
             if name not in VARIANTS and not name.startswith("ensemble"):
@@ -275,19 +321,17 @@ def run_case(key: str, args: argparse.Namespace, train) -> None:
                                  "ensemble")
             if name not in VARIANTS or (name in MLP_ONLY and key != "mlp"):
                 continue
-            precision, comp, step, layout = VARIANTS[name]
-            t0 = time.perf_counter()
-            timers[name] = GankitTimer(preset, batch, precision, comp, f"{tmp}/{name}", step,
-                                       layout, old=name == "old")
-            print(f"  {name}: ready in {time.perf_counter() - t0:.0f} s "
+            timers[name] = Worker(args.clock, GankitTimer, preset, batch, *VARIANTS[name][:2],
+                                  f"{tmp}/{name}", *VARIANTS[name][2:], name == "old")
+            print(f"  {name}: ready in {timers[name].ready:.0f} s "
                   f"({timers[name].threads} threads)", flush=True)
         if key == "mlp" and (not args.variants or "ensemble" in chosen):
             for precision in ("fp32", "bf16"):
-                t0 = time.perf_counter()
                 name = f"ensemble8-{precision}"
-                timers[name] = EnsembleTimer(preset, batch, precision, f"{tmp}/{name}")
-                print(f"  {name}: ready in {time.perf_counter() - t0:.0f} s", flush=True)
-        timers["plain"] = PlainTimer(preset, batch, train.images, train.labels, f"{tmp}/plain")
+                timers[name] = Worker(args.clock, EnsembleTimer, preset, batch, precision,
+                                      f"{tmp}/{name}")
+                print(f"  {name}: ready in {timers[name].ready:.0f} s", flush=True)
+        timers["plain"] = Worker(args.clock, PlainTimer, preset, batch, f"{tmp}/plain")
         times: dict[str, list[float]] = {k: [] for k in timers}
         if with_jax:
             times["jax"] = []
@@ -296,12 +340,14 @@ def run_case(key: str, args: argparse.Namespace, train) -> None:
                 times[name].append(timer.time(args.batches) * per_epoch)
             if with_jax:  # in the same rounds: the machine's speed drifts
                 times["jax"].append(jax_epoch() or float("nan"))
-        flops = step_flops(timers["old"]) * per_epoch
-        peaks = peak_gflops(timers["old"].threads)
+        flops = timers["old"].call("flops") * per_epoch
         if args.profile:
             for name in ("old", "bf16", "fused-fp32", "fused-bf16"):
                 if name in timers:
-                    profile(timers[name], f"{label}, {name}")
+                    timers[name].call("profile", f"{label}, {name}")
+        for timer in timers.values():
+            timer.close()
+        peaks = peak_gflops(timers["old"].threads)
     med = {k: statistics.median(v) for k, v in times.items()}
     spread = {k: (min(v), max(v)) for k, v in times.items()}
     old = med["old"]

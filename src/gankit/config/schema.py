@@ -128,6 +128,9 @@ class TrainConfig:
     # layout of G's and D's convolution weights (and so of their activations):
     # channels_last | contiguous (training/fast.py; an MLP has no 4-D tensors to lay out)
     memory_format: str = "channels_last"
+    # how the C allocator serves CPU tensors: keep (freed memory stays with the process, no
+    # page faults in the next step) | system (the C library's defaults); training/allocator.py
+    cpu_allocator: str = "keep"
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     loss: LossConfig = field(default_factory=LossConfig)

@@ -28,9 +28,10 @@ FORMAT_VERSION = 1
 # (epochs, how often to sample or evaluate, the device) may change on resume.
 # `step` (autograd | fused, training/fast.py) is the same training step up to float rounding:
 # a run may continue with either (runs saved before it existed trained with autograd); so is
-# `memory_format` (channels_last | contiguous: the same step up to rounding).
+# `memory_format` (channels_last | contiguous: the same step up to rounding); `cpu_allocator`
+# changes only where memory comes from.
 RESUMABLE_KEYS = ("epochs", "device", "sample_every", "checkpoint_every", "eval", "notes",
-                  "report", "preset", "step", "memory_format")
+                  "report", "preset", "step", "memory_format", "cpu_allocator")
 
 
 class CheckpointError(GankitError):

@@ -41,6 +41,7 @@ from gankit.models.base import batchnorm_layers
 from gankit.models.registry import FAMILY_FIELDS, SHARED_FIELDS
 from gankit.training import distributed
 from gankit.training.augment import parse_policy
+from gankit.training.allocator import CPU_ALLOCATORS
 from gankit.training.fast import COMPILE_MODES, MEMORY_FORMATS, PRECISIONS, STEPS
 from gankit.training.schedules import SCHEDULES
 
@@ -104,7 +105,8 @@ def choices() -> dict[str, Sequence[str]]:
             "loss.name": list(LOSSES), "optim.schedule": list(SCHEDULES),
             "eval.features": list(FEATURE_SPACES), "eval.split": list(SPLITS),
             "precision": list(PRECISIONS), "compile": list(COMPILE_MODES),
-            "step": list(STEPS), "memory_format": list(MEMORY_FORMATS)}
+            "step": list(STEPS), "memory_format": list(MEMORY_FORMATS),
+            "cpu_allocator": list(CPU_ALLOCATORS)}
 
 
 def bad_choice(key: str, value: Any, valid: Iterable[str]) -> ConfigError:
