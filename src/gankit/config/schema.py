@@ -52,6 +52,9 @@ class ModelConfig:
     # minibatch standard deviation before a DCGAN D's last conv, in groups of this many
     # images (Karras et al. 2018; StyleGAN2 uses 4); 0 is off
     mbstd: int = 0
+    # a classifier head on D's last features that predicts the label (AC-GAN, Odena et al.
+    # 2017); its cross-entropy enters D's and G's losses with weight loss.aux_weight
+    aux_classifier: bool = False
     # a distributed run (torchrun, --nproc): BatchNorm statistics over the global batch
     # (SyncBatchNorm) instead of each process's share of it
     sync_bn: bool = False
@@ -67,6 +70,9 @@ class LossConfig:
     # every r1_every D steps with gamma scaled by r1_every (lazy, Karras et al. 2020)
     r1_gamma: float = 0.0
     r1_every: int = 1
+    # with model.aux_classifier: D's loss + aux_weight x CE(D's class logits on real images,
+    # their labels), G's loss + aux_weight x CE(on its images, the labels asked for)
+    aux_weight: float = 1.0
 
 
 @dataclass

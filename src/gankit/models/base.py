@@ -73,30 +73,43 @@ class Generator(nn.Module):
 
 
 class Discriminator(nn.Module):
-    """D(x (B, C, H, W), y (B,) int64 | None) -> raw logits (B,).
+    """D(x (B, C, H, W), y (B,) int64 | None) -> raw logits (B,); with `classes=True` also
+    the class logits (B, K) of its classifier head.
 
     `self.cond` (a DCond, or None when unconditional) carries the label: a vector joined to
     the input or to a feature map (`onehot`, `embedding`), or a projection term added to the
-    logit (`projection`). An unconditional D ignores `y`.
+    logit (`projection`). An unconditional D ignores `y`. `self.classifier` (with
+    `model.aux_classifier`, a conditional D only) is a linear head on the same last features
+    that predicts the label (AC-GAN, Odena et al. 2017; the losses are the trainer's).
     """
 
     def __init__(self, shape: tuple[int, int, int], num_classes: int, d_cond: str,
-                 embed_dim: int, feat_dim: int) -> None:
+                 embed_dim: int, feat_dim: int, aux_classifier: bool = False) -> None:
         super().__init__()
         self.shape = tuple(shape)
         self.num_classes = num_classes
         self.conditional = num_classes > 0
         self.d_cond = d_cond if self.conditional else None
         self.cond = DCond(d_cond, num_classes, embed_dim, feat_dim) if self.conditional else None
+        self.classifier = (nn.Linear(feat_dim, num_classes)
+                           if aux_classifier and self.conditional else None)
 
     def score(self, h: torch.Tensor, y: torch.Tensor | None,
-              features: torch.Tensor | None = None) -> torch.Tensor:
+              features: torch.Tensor | None = None, classes: bool = False
+              ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         """The logit (B,) from D's last features: `self.head(h)`, plus the projection term on
-        `features` (B, F) (default h) when the label is projected."""
+        `features` (B, F) (default h) when the label is projected; with `classes`, also the
+        classifier head's logits (B, K) on `features`."""
+        features = h if features is None else features
         out = self.head(h).view(-1)
         if self.cond is not None:
-            out = out + self.cond.project(h if features is None else features, y)
-        return out
+            out = out + self.cond.project(features, y)
+        if not classes:
+            return out
+        if self.classifier is None:
+            raise ValueError("this discriminator has no classifier head "
+                             "(model.aux_classifier=true, conditional models only)")
+        return out, self.classifier(features)
 
     def join_label(self, h: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
         """h with the label vector joined on dim 1: as it is to features (B, F), as constant

@@ -64,7 +64,8 @@ class DCGANDiscriminator(Discriminator):
     def __init__(self, cfg: ModelConfig, shape: tuple[int, int, int], num_classes: int) -> None:
         s0, k = upsampling_plan(shape, "dcgan")
         widths = [cfg.ndf * 2 ** i for i in range(k)]
-        super().__init__(shape, num_classes, cfg.d_cond, cfg.embed_dim, widths[-1])
+        super().__init__(shape, num_classes, cfg.d_cond, cfg.embed_dim, widths[-1],
+                         cfg.aux_classifier)
         bn = d_uses_batch_norm(cfg, num_classes > 0)
         cin = shape[0] + d_cond_dim(cfg.d_cond, num_classes, cfg.embed_dim)
         layers: list[nn.Module] = []
@@ -79,13 +80,14 @@ class DCGANDiscriminator(Discriminator):
         self.mbstd = MinibatchStd(cfg.mbstd) if cfg.mbstd else nn.Identity()
         self.head = nn.Conv2d(widths[-1] + (1 if cfg.mbstd else 0), 1, s0, 1, 0)  # -> (B, 1, 1, 1)
 
-    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None, classes: bool = False
+                ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         y = self.labels(x, y)
         h = self.body(self.join_label(x, y))  # (B, c, s0, s0)
         # The projection on mean- rather than sum-pooled features: with psi a small-init conv,
         # a sum over s0 x s0 would let the class term dominate the first logits (~15 vs ~0.5
         # at 28x28).
-        return self.score(self.mbstd(h), y, features=h.mean(dim=(2, 3)))
+        return self.score(self.mbstd(h), y, features=h.mean(dim=(2, 3)), classes=classes)
 
 
 def build(cfg: ModelConfig, shape: tuple[int, int, int],

@@ -45,7 +45,7 @@ class DCGAN004Generator(Generator):
 
 class DCGAN004Discriminator(Discriminator):
     def __init__(self, cfg: ModelConfig, shape: tuple[int, int, int], num_classes: int) -> None:
-        super().__init__(shape, num_classes, cfg.d_cond, cfg.embed_dim, 64)
+        super().__init__(shape, num_classes, cfg.d_cond, cfg.embed_dim, 64, cfg.aux_classifier)
         cin = shape[0] + d_cond_dim(cfg.d_cond, num_classes, cfg.embed_dim)
         self.body = nn.Sequential(_down(cin, 16, 3),     # 28 -> 13
                                   _down(16, 32, 5),      # 13 -> 5
@@ -53,10 +53,11 @@ class DCGAN004Discriminator(Discriminator):
                                   nn.Flatten())
         self.head = nn.Linear(64, 1)
 
-    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None, classes: bool = False
+                ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         y = self.labels(x, y)
         h = self.body(self.join_label(x, y))  # (B, 64)
-        return self.score(h, y)
+        return self.score(h, y, classes=classes)
 
 
 def build(cfg: ModelConfig, shape: tuple[int, int, int],

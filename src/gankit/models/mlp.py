@@ -46,7 +46,7 @@ class MLPDiscriminator(Discriminator):
     def __init__(self, cfg: ModelConfig, shape: tuple[int, int, int], num_classes: int) -> None:
         hidden = list(cfg.d_hidden)
         feat = hidden[-1] if hidden else math.prod(shape)
-        super().__init__(shape, num_classes, cfg.d_cond, cfg.embed_dim, feat)
+        super().__init__(shape, num_classes, cfg.d_cond, cfg.embed_dim, feat, cfg.aux_classifier)
         layers: list[nn.Module] = []
         width = math.prod(shape) + d_cond_dim(cfg.d_cond, num_classes, cfg.embed_dim)
         for size in hidden:
@@ -57,10 +57,11 @@ class MLPDiscriminator(Discriminator):
         self.body = nn.Sequential(*layers)
         self.head = nn.Linear(width, 1)
 
-    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None, classes: bool = False
+                ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         y = self.labels(x, y)
         h = self.body(self.join_label(x.flatten(1), y))  # (B, C*H*W [+ E]) -> (B, F)
-        return self.score(h, y)
+        return self.score(h, y, classes=classes)
 
 
 def build(cfg: ModelConfig, shape: tuple[int, int, int],

@@ -28,7 +28,7 @@ ARCHITECTURES: dict[str, Builder] = {
 # besides SHARED_FIELDS, which every family reads. `gankit.training.validate` warns when a
 # field a family ignores is set away from its default.
 SHARED_FIELDS = ("arch", "conditional", "nz", "g_cond", "d_cond", "embed_dim", "init",
-                 "spectral_norm")
+                 "spectral_norm", "aux_classifier")
 FAMILY_FIELDS: dict[str, tuple[str, ...]] = {
     "mlp": ("g_hidden", "d_hidden", "dropout", "g_dropout"),
     "dcgan": ("ngf", "ndf", "dropout", "batch_norm", "d_norm", "g_dropout", "mbstd"),
@@ -55,6 +55,10 @@ def _check(cfg: ModelConfig, shape: tuple[int, int, int], num_classes: int) -> N
     if cfg.conditional and num_classes < 1:
         raise ConfigError("model.conditional=true needs a labelled dataset, but this one has no "
                           "classes; set model.conditional=false")
+    if cfg.aux_classifier and cfg.conditional and cfg.d_cond == "none":
+        raise ConfigError("model.aux_classifier=true with model.d_cond=none: the classifier head "
+                          "belongs to a D that is given the labels; choose another d_cond or "
+                          "set model.aux_classifier=false")
     for key in ("dropout", "g_dropout"):
         p = getattr(cfg, key)
         if not 0 <= p < 1:

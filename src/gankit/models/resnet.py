@@ -90,7 +90,8 @@ class ResNetDiscriminator(Discriminator):
     def __init__(self, cfg: ModelConfig, shape: tuple[int, int, int], num_classes: int) -> None:
         _, k = upsampling_plan(shape, "resnet")
         widths = [cfg.ndf * min(2 ** i, 2) for i in range(k + 1)]  # k down-blocks + 1 plain
-        super().__init__(shape, num_classes, cfg.d_cond, cfg.embed_dim, widths[-1])
+        super().__init__(shape, num_classes, cfg.d_cond, cfg.embed_dim, widths[-1],
+                         cfg.aux_classifier)
         bn = d_uses_batch_norm(cfg, num_classes > 0)
         self.stem = nn.Conv2d(shape[0], cfg.ndf, 3, 1, 1)
         self.mid = (k + 1) // 2  # the label joins before block `mid` (28x28: at 14x14)
@@ -103,7 +104,8 @@ class ResNetDiscriminator(Discriminator):
         self.final = nn.Sequential(_norm(widths[-1], bn), nn.ReLU())
         self.head = nn.Linear(widths[-1], 1)
 
-    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None, classes: bool = False
+                ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         y = self.labels(x, y)
         h = self.stem(x)
         for i, block in enumerate(self.blocks):
@@ -111,7 +113,7 @@ class ResNetDiscriminator(Discriminator):
         # Mean- rather than sum-pooled (SNGAN sums): with BN in D a sum makes the first
         # logits ~20 at 28x28, saturating BCE from the first step.
         h = self.final(h).mean(dim=(2, 3))  # (B, c)
-        return self.score(h, y)
+        return self.score(h, y, classes=classes)
 
 
 def build(cfg: ModelConfig, shape: tuple[int, int, int],

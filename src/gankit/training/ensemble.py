@@ -92,6 +92,8 @@ def why_not_batched(cfg: TrainConfig) -> str | None:
         return f"augment={cfg.augment}: the batched step does not augment what D sees"
     if cfg.adaptive_d_steps:
         return "adaptive_d_steps: the members would take different numbers of D steps"
+    if m.aux_classifier:
+        return "model.aux_classifier: the batched step has no classifier-head losses"
     device = fast.pick_device(cfg.device)
     if fast.resolve_compile(cfg.compile, device):
         return "compile=on: a solo run steps compiled modules"

@@ -54,6 +54,12 @@ def grad_norm(params: list[nn.Parameter]) -> torch.Tensor:
     return torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
 
 
+def _split(out: torch.Tensor | tuple[torch.Tensor, torch.Tensor]
+           ) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """D's output as (logits, class logits or None): D returns both only when asked."""
+    return out if isinstance(out, tuple) else (out, None)
+
+
 def make_adam(params: Any, lr: float, betas: list[float]) -> torch.optim.Adam:
     # fused Adam is one kernel per step for all tensors: the biggest single saving on the
     # MLP models, whose steps are dominated by per-op overhead.
@@ -211,12 +217,19 @@ class Trainer:
         if r1:
             x = x.detach().requires_grad_(True)
         x_d, fake_d = self.augment(x), self.augment(fake.detach())  # what D sees
+        aux = self.D.classifier is not None  # AC-GAN head (model.aux_classifier)
+        cls = {"classes": True} if aux else {}  # D's call as before when there is no head
         if self.joint_d:
-            logits = D(torch.cat([x_d, fake_d]), None if y is None else torch.cat([y, y]))
+            logits, classes = _split(D(torch.cat([x_d, fake_d]),
+                                       None if y is None else torch.cat([y, y]), **cls))
             real_logits, fake_logits = logits.float().split(x.shape[0])  # fp32 losses
+            real_classes = classes[:x.shape[0]] if aux else None
         else:
-            real_logits, fake_logits = D(x_d, y).float(), D(fake_d, y).float()
+            real_logits, real_classes = _split(D(x_d, y, **cls))
+            real_logits, fake_logits = real_logits.float(), D(fake_d, y).float()
         d_loss = loss.d_loss(real_logits, fake_logits)
+        if aux:  # D's classifier learns from real images only
+            d_loss = d_loss + loss.aux(real_classes, y)
         if loss.gradient_penalty:
             d_loss = d_loss + loss.penalty(self.D, x, fake.detach(), y,
                                            generator=self.gp_gen)
@@ -235,7 +248,10 @@ class Trainer:
             return
         D = self.D  # not D's DDP wrapper: D's gradients are not wanted (nor all-reduced) here
         D.requires_grad_(False)  # no weight gradients for D in the G step: saves a third of D's backward
-        g_loss = loss.g_loss(D(self.augment(fake), y).float())
+        fake_logits, fake_classes = _split(D(self.augment(fake), y, **cls))
+        g_loss = loss.g_loss(fake_logits.float())
+        if aux:
+            g_loss = g_loss + loss.aux(fake_classes, y)
         self.opt_g.zero_grad(set_to_none=True)
         (g_loss if scale == 1 else g_loss * scale).backward()
         D.requires_grad_(True)

@@ -46,6 +46,8 @@ def why_not(cfg: TrainConfig) -> str | None:
         return f"model.arch={m.arch}: the fused step covers the MLP family only"
     if m.spectral_norm:
         return "model.spectral_norm: spectral norm runs inside the modules' forward"
+    if m.conditional and m.aux_classifier:
+        return "model.aux_classifier: the fused step has no classifier-head losses"
     if m.conditional and projects(m.d_cond):
         return f"model.d_cond={m.d_cond}: the projection is not covered by the fused step"
     if cfg.loss.name not in LOSSES:
