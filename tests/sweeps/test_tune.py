@@ -88,6 +88,36 @@ def test_bad_storage_is_one_line_before_any_trial(tmp_path: Path, capsys,
     assert not out.exists()
 
 
+@pytest.mark.parametrize("says, retried", [
+    ('type "studydirection" already exists', True),     # PostgreSQL's CREATE TYPE race
+    ('permission denied for schema public', False)])
+def test_a_schema_race_is_retried_other_errors_are_not(tmp_path: Path, monkeypatch,
+                                                       says: str, retried: bool) -> None:
+    """Workers creating one new PostgreSQL database at once: the losers of the race to create
+    Optuna's enum types get ProgrammingError "... already exists" (a CI failure of 2026-12-04)
+    and must open the storage on a retry; any other ProgrammingError is one line at once."""
+    import sqlalchemy.exc
+
+    from gankit.sweeps import study
+    calls = []
+    real = optuna.storages.RDBStorage
+
+    def racing(url: str, **kwargs):
+        calls.append(url)
+        if len(calls) == 1:
+            raise sqlalchemy.exc.ProgrammingError("CREATE TYPE", {}, Exception(says))
+        return real(url, **kwargs)
+    monkeypatch.setattr(optuna.storages, "RDBStorage", racing)
+    monkeypatch.setattr(study.time, "sleep", lambda s: None)
+    url = f"sqlite:///{tmp_path}/optuna.db"
+    if retried:
+        assert study.open_storage(url) is not None and len(calls) == 2
+    else:
+        with pytest.raises(ConfigError, match="permission denied"):
+            study.open_storage(url)
+        assert len(calls) == 1
+
+
 def test_the_cli_defaults_are_the_librarys() -> None:
     from gankit.cli import tune_cmd
     from gankit.sweeps import study

@@ -98,6 +98,7 @@ def open_storage(url: str, heartbeat: int = HEARTBEAT_S, grace: int = GRACE_S) -
                           f"({grace}) longer than it")
     engine_url, engine_kwargs = _check_url(url)
     retry = optuna.storages.RetryHeartbeatStaleTrialCallback
+    exc = sqlalchemy.exc
     for attempt in range(6):
         try:
             with warnings.catch_warnings():
@@ -106,10 +107,14 @@ def open_storage(url: str, heartbeat: int = HEARTBEAT_S, grace: int = GRACE_S) -
                     engine_url, engine_kwargs=engine_kwargs, heartbeat_interval=heartbeat,
                     grace_period=grace,
                     heartbeat_stale_trial_callback=retry(max_retry=MAX_RETRY))
-        except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.OperationalError) as e:
+        except (exc.IntegrityError, exc.OperationalError, exc.ProgrammingError) as e:
             # Several processes creating one new database race to create its tables: the
-            # losers see an integrity error (or SQLite's lock), and find the tables on a retry.
-            race = isinstance(e, sqlalchemy.exc.IntegrityError) or url.startswith("sqlite:")
+            # losers see an integrity error, PostgreSQL's "type ... already exists" (its
+            # CREATE TYPE for Optuna's enums is not atomic with the check) or SQLite's lock,
+            # and find the schema on a retry.
+            race = (isinstance(e, exc.IntegrityError)
+                    or (isinstance(e, exc.OperationalError) and url.startswith("sqlite:"))
+                    or (isinstance(e, exc.ProgrammingError) and "already exists" in str(e)))
             if attempt == 5 or not race:
                 _storage_error(url, e)
             time.sleep(0.5 + attempt)
