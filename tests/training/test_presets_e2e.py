@@ -14,7 +14,7 @@ from gankit.training.loop import Trainer
 from tests.conftest import tiny
 
 
-@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n == "default"
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n.startswith("default")
                                   else n for n in preset_names()])
 def test_preset_trains_one_epoch(name: str, tmp_path: Path) -> None:
     over = {"epochs": 1, "data__limit": 96}
