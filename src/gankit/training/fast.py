@@ -79,15 +79,23 @@ def with_legacy(saved: dict[str, Any]) -> dict[str, Any]:
     return keys.merge(to_dict(TrainConfig()), {**LEGACY, **saved})
 
 
-def cpu_has_native_bf16() -> bool:
-    """True when this CPU computes bf16 natively (AVX512-BF16 or AMX tiles)."""
+def _cpu_flags() -> set[str]:
+    """The flags of /proc/cpuinfo (empty where there is none)."""
     try:
         with open("/proc/cpuinfo") as f:
-            flags = next((line for line in f if line.startswith("flags")), "")
+            return set(next((line for line in f if line.startswith("flags")), "").split())
     except OSError:
-        flags = ""
-    words = set(flags.split())
-    if words & {"avx512_bf16", "amx_bf16"}:
+        return set()
+
+
+def cpu_has_amx() -> bool:
+    """True when this CPU has AMX bf16 tiles (Intel Xeon since Sapphire Rapids)."""
+    return "amx_bf16" in _cpu_flags() or torch.backends.cpu.get_cpu_capability() == "AMX"
+
+
+def cpu_has_native_bf16() -> bool:
+    """True when this CPU computes bf16 natively (AVX512-BF16 or AMX tiles)."""
+    if _cpu_flags() & {"avx512_bf16", "amx_bf16"}:
         return True
     return torch.backends.cpu.get_cpu_capability() in ("AVX512_BF16", "AMX")
 
@@ -95,10 +103,12 @@ def cpu_has_native_bf16() -> bool:
 def resolve_precision(name: str, device: torch.device, arch: str = "") -> str:
     """`fp32` or `bf16` for the configured `precision` on `device` and model family `arch`.
 
-    `auto` is fp32 for the MLP family on a CPU: its GEMMs are small enough that bf16 does not
-    pay there (report 000's MLP, fused step, benchmarks/train_speed.py, 2 threads, this Intel
+    `auto` is bf16 where the device computes it natively, with one exception measured here:
+    the MLP family on a CPU with AMX is fp32. Its GEMMs are small enough that AMX's bf16 does
+    not pay (report 000's MLP, fused step, benchmarks/train_speed.py, 2 threads, the Intel
     Xeon with AMX, 2026-12-03, four runs: bf16 1.02-1.15x the fp32 step; running only its two
-    wide layers in bf16 did not help either: every op of the step got slower)."""
+    wide layers in bf16 did not help either: every op of the step got slower), while on the
+    AMD EPYC with AVX512-BF16 and no AMX, 2026-12-04, bf16 took 0.82x the fp32 step."""
     if name not in PRECISIONS:
         raise ConfigError(f"precision must be one of {', '.join(PRECISIONS)}, got {name!r}")
     if name != "auto":
@@ -107,7 +117,7 @@ def resolve_precision(name: str, device: torch.device, arch: str = "") -> str:
         return name
     if device.type == "cuda":
         return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
-    if arch == "mlp":
+    if arch == "mlp" and cpu_has_amx():
         return "fp32"
     return "bf16" if device.type == "cpu" and cpu_has_native_bf16() else "fp32"
 
