@@ -46,6 +46,7 @@ The models stay plain `nn.Module`s; this module decides how a step runs them.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import shutil
 import sys
@@ -79,13 +80,14 @@ def with_legacy(saved: dict[str, Any]) -> dict[str, Any]:
     return keys.merge(to_dict(TrainConfig()), {**LEGACY, **saved})
 
 
-def _cpu_flags() -> set[str]:
-    """The flags of /proc/cpuinfo (empty where there is none)."""
+@functools.lru_cache(maxsize=1)
+def _cpu_flags() -> frozenset[str]:
+    """The flags of /proc/cpuinfo (empty where there is none), read once per process."""
     try:
         with open("/proc/cpuinfo") as f:
-            return set(next((line for line in f if line.startswith("flags")), "").split())
+            return frozenset(next((ln for ln in f if ln.startswith("flags")), "").split())
     except OSError:
-        return set()
+        return frozenset()
 
 
 def cpu_has_amx() -> bool:
