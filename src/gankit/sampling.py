@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from gankit.data.image import to_uint8
+from gankit.errors import UserError
 from gankit.models.base import evaluating
 
 
@@ -16,6 +17,17 @@ def noise(n: int, nz: int, seed: int, device: torch.device | str = "cpu") -> tor
     """Standard normal latents (n, nz) from a CPU generator seeded with `seed`."""
     g = torch.Generator().manual_seed(seed)
     return torch.randn(n, nz, generator=g).to(device)
+
+
+def set_truncation(G: nn.Module, psi: float | None) -> float:
+    """Sample G with truncation psi from now on (None: keep its run's `model.truncation_psi`);
+    returns the psi in effect. A command-line override, checked here."""
+    if psi is not None:
+        if not psi > 0 or psi == float("inf"):
+            raise UserError(f"--truncation {psi}: give a number > 0 (1 samples z ~ N(0, I) as "
+                            "trained; below 1 trades variety for typical samples)")
+        G.truncation_psi = float(psi)
+    return float(getattr(G, "truncation_psi", 1.0))
 
 
 def balanced_labels(n: int, num_classes: int) -> torch.Tensor:

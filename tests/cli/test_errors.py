@@ -125,3 +125,15 @@ def test_training_stops_are_one_line_with_their_exit_code(capsys, tmp_path, monk
     got, err = run_main(capsys, "train", "--out", str(tmp_path / "run"), *TINY)
     assert got == code
     assert_one_line_error(got, err, f"gankit: {kind}: what happened and what to do")
+
+
+@pytest.mark.parametrize("command", [["sample"], ["eval"]])
+def test_a_bad_truncation_is_one_line(capsys, trained_run, tmp_path, command):
+    code, err = run_main(capsys, *command, str(trained_run), "--truncation", "0",
+                         "--out", str(tmp_path / "x"))
+    assert_one_line_error(code, err, "--truncation 0.0: give a number > 0")
+
+
+def test_truncation_with_real_is_one_line(capsys):
+    code, err = run_main(capsys, "eval", "--real", "--truncation", "0.9")
+    assert_one_line_error(code, err, "--truncation", "--real")

@@ -49,10 +49,11 @@ def test_keep_reuses_freed_memory_and_system_faults_it_in_again():
     not_applied, system = faults("system")
     assert applied and not not_applied
     # glibc's defaults: the memory a step frees at the top of the heap goes back to the kernel
-    # (trimmed) and is faulted in again page by page the next step (~3,000-4,000 faults);
-    # kept: the heap serves it again
-    assert system > 1000
+    # (trimmed) and is faulted in again page by page the next step (~3,000-4,000 faults when
+    # the process runs alone; as few as 69 were seen beside other test processes, where glibc's
+    # dynamic mmap threshold had moved, so only the order is pinned); kept: the heap serves it
     assert kept < 50
+    assert kept < system
 
 
 def test_the_setting_is_a_checked_choice():

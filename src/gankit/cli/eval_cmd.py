@@ -91,6 +91,8 @@ def run_eval(args: argparse.Namespace) -> int:
     from gankit.metrics.figures import write_figures
     if bool(args.run) + bool(args.real) + bool(args.pretrained) != 1:
         raise UserError("give one of: a run folder (gankit eval RUN), --pretrained NAME, --real")
+    if args.real and args.truncation is not None:
+        raise UserError("--truncation samples a generator; --real has none: drop one of them")
     if args.split is None:  # a pretrained model is compared with the split of its manifest
         args.split = "test" if args.pretrained else "val"
     loaded = None
@@ -113,6 +115,8 @@ def run_eval(args: argparse.Namespace) -> int:
         dataset = run.cfg.data.name
         classes = tuple(run.classes) if run.classes else None
         data_dir = args.data_dir or run.cfg.data.data_dir
+        from gankit.sampling import set_truncation
+        psi = set_truncation(run.G, args.truncation)
         ev = evaluate_generator_full(run.G, dataset, args.split, args.n, args.features,
                                      args.seed, data_dir, run.cfg.data.scale,
                                      args.inception_weights, class_images=True)
@@ -121,12 +125,17 @@ def run_eval(args: argparse.Namespace) -> int:
                      f"n={args.n}, {args.features} features")
             key = f"pretrained-{args.split}-{args.features}"
             out_dir = Path(args.out) if args.out else None
-            record_extra = {"pretrained": args.pretrained, "split": args.split}
+            record_extra = {"pretrained": args.pretrained, "split": args.split,
+                            "truncation_psi": psi}
         else:
             title = (f"{args.run} ({args.which}): {dataset} {args.split}, n={args.n}, "
                      f"{args.features} features")
             key, out_dir = f"{args.which}-{args.split}-{args.features}", Path(args.run) / "eval"
-            record_extra = {"run": str(args.run), "which": args.which, "split": args.split}
+            record_extra = {"run": str(args.run), "which": args.which, "split": args.split,
+                            "truncation_psi": psi}
+        if args.truncation is not None and psi != run.cfg.model.truncation_psi:
+            key += f"-psi{psi:g}"  # beside, not over, the record at the run's own psi
+            title += f", truncation psi {psi:g}"
     elapsed = time.perf_counter() - t0
     space = get_feature_space(args.features, dataset, args.inception_weights)
     record = {**record_extra, "dataset": dataset, "features": args.features,
@@ -185,4 +194,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", help="with --real or --pretrained: folder for metrics.json and "
                                  "figures")
     p.add_argument("--json", action="store_true", help="print the record as JSON, not a table")
+    p.add_argument("--truncation", type=float, metavar="PSI",
+                   help="scale the latents by PSI (default: the run's model.truncation_psi, 1 "
+                        "unless its preset says otherwise); recorded under its own key")
     p.set_defaults(func=run_eval)

@@ -13,11 +13,12 @@ def run(args: argparse.Namespace) -> int:
     import numpy as np
     from gankit.plots.grid import save_grid
     from gankit.pretrained.source import check_source, load_source
-    from gankit.sampling import generate
+    from gankit.sampling import generate, set_truncation
     check_source(args.run, args.pretrained)
     if args.n < 1:
         raise UserError(f"--n must be at least 1, got {args.n}")
     r = load_source(args.run, args.pretrained, which=args.which, device=args.device)
+    psi = set_truncation(r.G, args.truncation)
     labels = None if args.labels == "balanced" else args.labels
     k = int(getattr(r.G, "num_classes", 0))
     if labels is not None and not (labels.isdigit() and int(labels) < max(k, 1)):
@@ -41,7 +42,8 @@ def run(args: argparse.Namespace) -> int:
         save_grid(images[order], png, nrow=per)
     else:
         save_grid(images[:show], png, nrow=10)
-    print(f"wrote {npz} ({len(arr)} images uint8 {arr.shape[1:]}) and {png}")
+    trunc = f", truncation psi {psi:g}" if psi != 1.0 else ""
+    print(f"wrote {npz} ({len(arr)} images uint8 {arr.shape[1:]}{trunc}) and {png}")
     return 0
 
 
@@ -62,4 +64,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="checkpoint: best, last or a checkpoint file (default best)")
     p.add_argument("--grid", type=int, default=100, help="images in the PNG grid (default 100)")
     p.add_argument("--device", default="cpu")
+    p.add_argument("--truncation", type=float, metavar="PSI",
+                   help="scale the latents by PSI: below 1, more typical and less varied "
+                        "samples (default: the run's model.truncation_psi)")
     p.set_defaults(func=run)

@@ -55,6 +55,10 @@ class ModelConfig:
     # a classifier head on D's last features that predicts the label (AC-GAN, Odena et al.
     # 2017); its cross-entropy enters D's and G's losses with weight loss.aux_weight
     aux_classifier: bool = False
+    # sampling only: every latent a trained G is sampled from (eval, sample, explore, grids,
+    # validation) is scaled by this (the truncation trick, Brock et al. 2019 / Karras et al.
+    # 2019: psi pulls z toward the mean latent, 0 for z ~ N(0, I)); training draws N(0, I)
+    truncation_psi: float = 1.0
     # a distributed run (torchrun, --nproc): BatchNorm statistics over the global batch
     # (SyncBatchNorm) instead of each process's share of it
     sync_bn: bool = False

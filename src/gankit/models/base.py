@@ -19,6 +19,10 @@ class Generator(nn.Module):
     vector (B, E) or None. A conditional G exposes `label_vector(y)` and `forward_vector(z, v)`
     so that exploration can feed any vector in label space (interpolations, noise, vectors
     outside the learnt range). An unconditional G ignores `y`.
+
+    `truncation_psi` (`model.truncation_psi`) scales z in eval mode only, so every sample of
+    a trained G (eval, sampling, exploration) is drawn as the run's config says while training
+    (train mode) sees z ~ N(0, I) as it is.
     """
 
     def __init__(self, nz: int, shape: tuple[int, int, int], num_classes: int, g_cond: str,
@@ -29,6 +33,7 @@ class Generator(nn.Module):
         self.num_classes = num_classes
         self.conditional = num_classes > 0
         self.label = LabelEncoder(g_cond, num_classes, embed_dim) if self.conditional else None
+        self.truncation_psi = 1.0
 
     @property
     def cond_dim(self) -> int:
@@ -52,6 +57,8 @@ class Generator(nn.Module):
                                  f"{z.shape[0]}, got {got}")
         else:
             v = None
+        if not self.training and self.truncation_psi != 1.0:
+            z = z * self.truncation_psi
         return self._generate(z, v)
 
     def forward(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:

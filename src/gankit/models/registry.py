@@ -87,6 +87,7 @@ def build_models(cfg: ModelConfig, shape: tuple[int, int, int],
         G, D = family(cfg, shape, k)
     apply_init(G, cfg.init)
     apply_init(D, cfg.init)
+    G.truncation_psi = float(cfg.truncation_psi)
     if cfg.spectral_norm:
         apply_spectral_norm(D)  # after init, so the power iteration starts from the final weights
     return G, D

@@ -79,6 +79,7 @@ RANGES: dict[str, Range] = {
     "data.limit": Range(1), "data.rotation": Range(0, 180),
     "model.nz": Range(1), "model.embed_dim": Range(1), "model.ngf": Range(1),
     "model.ndf": Range(1), "model.mbstd": Range(0), "model.g_hidden": Range(1),
+    "model.truncation_psi": Range(0, open_low=True),
     "model.d_hidden": Range(1),
     "model.dropout": Range(0, 1, open_high=True), "model.g_dropout": Range(0, 1, open_high=True),
     "loss.gp_weight": Range(0), "loss.label_smoothing": Range(0, 1, open_high=True),
