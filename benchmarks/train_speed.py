@@ -119,6 +119,7 @@ class GankitTimer:
             x, y = next(self.batches)
             with autocast(tr.cfg.precision, tr.device):
                 tr.train_step(x, y, do_g=True)
+            tr.step += 1  # as the loop counts them: lazy R1 is due every r1_every-th step
         _ = tr.epoch_means()
         return (clock() - t0) / n
 

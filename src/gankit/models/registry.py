@@ -28,7 +28,7 @@ ARCHITECTURES: dict[str, Builder] = {
 # besides SHARED_FIELDS, which every family reads. `gankit.training.validate` warns when a
 # field a family ignores is set away from its default.
 SHARED_FIELDS = ("arch", "conditional", "nz", "g_cond", "d_cond", "embed_dim", "init",
-                 "spectral_norm", "aux_classifier")
+                 "spectral_norm", "aux_classifier", "truncation_psi")
 FAMILY_FIELDS: dict[str, tuple[str, ...]] = {
     "mlp": ("g_hidden", "d_hidden", "dropout", "g_dropout"),
     "dcgan": ("ngf", "ndf", "dropout", "batch_norm", "d_norm", "g_dropout", "mbstd"),

@@ -219,7 +219,10 @@ class Trainer:
         x_d, fake_d = self.augment(x), self.augment(fake.detach())  # what D sees
         aux = self.D.classifier is not None  # AC-GAN head (model.aux_classifier)
         cls = {"classes": True} if aux else {}  # D's call as before when there is no head
-        if self.joint_d:
+        # R1 differentiates the real logits twice: on a step that takes it, D sees the real
+        # images alone (no BN here, so the same function), so the double backward runs on
+        # half the rows
+        if self.joint_d and not r1:
             logits, classes = _split(D(torch.cat([x_d, fake_d]),
                                        None if y is None else torch.cat([y, y]), **cls))
             real_logits, fake_logits = logits.float().split(x.shape[0])  # fp32 losses
