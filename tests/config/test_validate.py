@@ -149,7 +149,7 @@ def test_recipe_blocks_validate_and_refuse_clearly():
     for key, value in (("loss.r1_gamma", -1.0), ("loss.r1_every", 0), ("ema_rampup", -0.1)):
         with pytest.raises(ConfigError, match=rf"{key}=.* is out of range"):
             validate(resolve("default", {key: value}), data=False)
-    warnings = validate(resolve("default", {"ema": 0.0, "ema_rampup": 0.05,
+    warnings = validate(resolve("default", {"ema": 0.0, "ema_rampup": 0.05, "loss.r1_gamma": 0.0,
                                             "loss.r1_every": 8}), data=False, warn=False)
     assert any("ema_rampup=0.05 is ignored: ema=0" in w for w in warnings)
     assert any("loss.r1_every=8 is ignored: loss.r1_gamma=0" in w for w in warnings)

@@ -35,9 +35,9 @@ COUNTS = {
     # G 64*256*9+256 + 512 + 256*128*16+128 + 256 + 128*64*9+64 + 128 + 64*16+1
     # D 160 + 32 + 16*32*25+32 + 64 + 32*64*25+64 + 128 + 65
     "dcgan-r004": ((747_841, 64_545), None),
-    "default": ((596_609, 148_929), None),  # gankit's own (ngf and ndf 64 since 2026-12-03)
-    # default's D without BN (-256, +128 conv bias), with the projection embedding (10*128)
-    # and the classifier head (128*10+10)
+    # gankit's own (ngf and ndf 64 since 2026-12-03): the DCGAN's D without BN (-256, +128
+    # conv bias), with the projection embedding (10*128) and the classifier head (128*10+10)
+    "default": ((596_609, 151_371), None),
     "default-long": ((596_609, 151_371), None),
     # report 001's other datasets: no counts stated (3x32x32 for CIFAR-10)
     "dcgan-cifar10-r001": ((370_627, 167_841), None),

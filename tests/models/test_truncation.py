@@ -18,7 +18,7 @@ from tests.conftest import tiny
 
 def test_eval_mode_scales_z_and_train_mode_does_not() -> None:
     G, _ = build_models(tiny("default", model__truncation_psi=0.5).model, (1, 28, 28), 10)
-    plain, _ = build_models(tiny("default").model, (1, 28, 28), 10)
+    plain, _ = build_models(tiny("default", model__truncation_psi=1.0).model, (1, 28, 28), 10)
     plain.load_state_dict(G.state_dict())
     assert G.truncation_psi == 0.5 and plain.truncation_psi == 1.0
     z, y = torch.randn(6, G.nz), torch.arange(6)
@@ -35,7 +35,7 @@ def test_eval_mode_scales_z_and_train_mode_does_not() -> None:
 def test_psi_must_be_positive() -> None:
     with pytest.raises(Exception, match="model.truncation_psi"):
         validate(tiny("default", model__truncation_psi=0.0))
-    G, _ = build_models(tiny("default").model, (1, 28, 28), 10)
+    G, _ = build_models(tiny("default", model__truncation_psi=1.0).model, (1, 28, 28), 10)
     with pytest.raises(Exception, match="--truncation -1.0: give a number > 0"):
         set_truncation(G, -1.0)
     assert set_truncation(G, None) == 1.0 and set_truncation(G, 0.7) == 0.7

@@ -47,7 +47,8 @@ def test_aux_term_is_weighted_cross_entropy():
 
 
 def test_a_weight_without_the_head_is_reported_as_ignored():
-    lines = ignored_settings(resolve("default", {"loss.aux_weight": 0.3}))
+    lines = ignored_settings(resolve("default", {"loss.aux_weight": 0.3,
+                                                 "model.aux_classifier": False}))
     assert any("loss.aux_weight=0.3 is ignored" in line for line in lines)
 
 
