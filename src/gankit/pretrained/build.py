@@ -106,6 +106,7 @@ def build_pretrained(run_dir: str | Path, name: str = "default", out: str | Path
                                  features="classifier", seed=seed,
                                  data_dir=run.cfg.data.data_dir, scale=run.cfg.data.scale)
     manifest["test"] = {"split": "test", "n": n, "features": "classifier", "seed": seed,
+                        "truncation_psi": float(stored.G.truncation_psi),
                         "time_s": round(time.perf_counter() - t0, 1),
                         "metrics": {k: round(float(v), 6) for k, v in metrics.items()}}
     atomic_write(files.manifest, json.dumps(manifest, indent=2) + "\n")
