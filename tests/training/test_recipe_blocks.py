@@ -31,7 +31,8 @@ def test_a_run_with_every_block_trains_and_uses_each(tmp_path):
     cfg = tiny("default", epochs=1, eval__every=0, model__ngf=8, model__ndf=8,
                loss__name="hinge", model__spectral_norm=True, model__d_cond="projection",
                model__d_norm="none", loss__r1_gamma=1.0, loss__r1_every=2,
-               augment="translation,cutout", ema_rampup=0.05, optim__d_lr=4e-4)
+               augment="translation,cutout", ema_rampup=0.05, optim__g_lr=2e-4,
+               optim__d_lr=4e-4)
     t = Trainer(cfg, tmp_path / "run", progress=False)
     assert t.joint_d                       # no BN in D: real and fake in one forward
     assert t.opt_d.param_groups[0]["lr"] == 2 * t.opt_g.param_groups[0]["lr"]  # TTUR
