@@ -95,7 +95,7 @@ def run_eval(args: argparse.Namespace) -> int:
         raise UserError("--truncation samples a generator; --real has none: drop one of them")
     if args.split is None:  # a pretrained model is compared with the split of its manifest
         args.split = "test" if args.pretrained else "val"
-    loaded = None
+    loaded, psi = None, None
     if args.pretrained:
         from gankit.pretrained import load_pretrained
         loaded = load_pretrained(args.pretrained)
@@ -125,19 +125,19 @@ def run_eval(args: argparse.Namespace) -> int:
                      f"n={args.n}, {args.features} features")
             key = f"pretrained-{args.split}-{args.features}"
             out_dir = Path(args.out) if args.out else None
-            record_extra = {"pretrained": args.pretrained, "split": args.split,
-                            "truncation_psi": psi}
+            record_extra = {"pretrained": args.pretrained, "split": args.split}
         else:
             title = (f"{args.run} ({args.which}): {dataset} {args.split}, n={args.n}, "
                      f"{args.features} features")
             key, out_dir = f"{args.which}-{args.split}-{args.features}", Path(args.run) / "eval"
-            record_extra = {"run": str(args.run), "which": args.which, "split": args.split,
-                            "truncation_psi": psi}
+            record_extra = {"run": str(args.run), "which": args.which, "split": args.split}
         if args.truncation is not None and psi != run.cfg.model.truncation_psi:
             key += f"-psi{psi:g}"  # beside, not over, the record at the run's own psi
             title += f", truncation psi {psi:g}"
     elapsed = time.perf_counter() - t0
     space = get_feature_space(args.features, dataset, args.inception_weights)
+    if psi is not None:
+        record_extra["truncation_psi"] = psi
     record = {**record_extra, "dataset": dataset, "features": args.features,
               "feature_space": space.id, "n": args.n, "seed": args.seed,
               "time_s": round(elapsed, 2), **ev.to_json()}
