@@ -9,7 +9,8 @@ import torch
 from torch import nn
 
 from gankit.config import ConfigError
-from gankit.models.conditioning import DCond, LabelEncoder, check_labels, planes
+from gankit.models.conditioning import (DCond, LabelEncoder, check_labels, conditional_norm,
+                                        planes)
 
 
 class Generator(nn.Module):
@@ -23,11 +24,19 @@ class Generator(nn.Module):
     `truncation_psi` (`model.truncation_psi`) scales z in eval mode only, so every sample of
     a trained G (eval, sampling, exploration) is drawn as the run's config says while training
     (train mode) sees z ~ N(0, I) as it is.
+
+    A family whose G gives its BatchNorm layers per-class gains (`g_cond` ...+cbn) sets
+    `conditional_norm` True; the others refuse such a `g_cond` here.
     """
+
+    conditional_norm = False
 
     def __init__(self, nz: int, shape: tuple[int, int, int], num_classes: int, g_cond: str,
                  embed_dim: int) -> None:
         super().__init__()
+        if num_classes > 0 and conditional_norm(g_cond) and not self.conditional_norm:
+            raise ConfigError(f"model.g_cond={g_cond}: this architecture's G has no conditional "
+                              "BatchNorm; use arch dcgan or g_cond onehot")
         self.nz = nz
         self.shape = tuple(shape)
         self.num_classes = num_classes

@@ -7,7 +7,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-G_CONDS = ("onehot", "embedding")
+# "onehot+cbn": the one-hot vector joined to z and, in every BatchNorm of G, a gain and bias
+# per class (conditional BatchNorm: de Vries et al. 2017; the G of Miyato & Koyama 2018 and
+# BigGAN), so the label reaches every layer, not only the first.
+G_CONDS = ("onehot", "embedding", "onehot+cbn")
 # "none": D does not see the label while G does (report 001's question 7).
 # "onehot+projection": one-hot planes at D's input and the projection term on its logit, both
 # (docs/default.md: without BN in D, the input planes alone condition weakly).
@@ -17,6 +20,11 @@ D_CONDS = ("onehot", "embedding", "projection", "none", "onehot+projection")
 def projects(mode: str) -> bool:
     """Whether D's conditioning `mode` adds the projection term to the logit."""
     return mode in ("projection", "onehot+projection")
+
+
+def conditional_norm(mode: str) -> bool:
+    """Whether G's conditioning `mode` gives G's BatchNorm layers per-class gains and biases."""
+    return mode.endswith("+cbn")
 
 
 def joined(mode: str) -> str | None:
@@ -65,6 +73,34 @@ class LabelEncoder(nn.Module):
 
     def extra_repr(self) -> str:
         return f"mode={self.mode}, num_classes={self.num_classes}, dim={self.dim}"
+
+
+class ConditionalBatchNorm2d(nn.Module):
+    """BatchNorm whose gain and bias come from the label vector v (B, E): BN without its own
+    affine, then x * (1 + v Wg) + v Wb. With one-hot v each class owns a gain and a bias;
+    an interpolated or noisy v (exploration) mixes them. Wg and Wb are linear layers without
+    bias, so the init schemes draw them as G's other weights (N(0, 0.02) for `dcgan`: near
+    plain BN at the start)."""
+
+    def __init__(self, channels: int, label_dim: int) -> None:
+        super().__init__()
+        self.bn = nn.BatchNorm2d(channels, affine=False)
+        self.gain = nn.Linear(label_dim, channels, bias=False)
+        self.bias = nn.Linear(label_dim, channels, bias=False)
+
+    def forward(self, h: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        v = v.to(h.dtype)
+        return torch.addcmul(self.bias(v)[:, :, None, None], self.bn(h),
+                             1 + self.gain(v)[:, :, None, None])
+
+
+class LabelledSequential(nn.Sequential):
+    """nn.Sequential whose conditional BatchNorm layers also get the label vector v."""
+
+    def forward(self, h: torch.Tensor, v: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        for layer in self:
+            h = layer(h, v) if isinstance(layer, ConditionalBatchNorm2d) else layer(h)
+        return h
 
 
 def planes(v: torch.Tensor, height: int, width: int) -> torch.Tensor:
