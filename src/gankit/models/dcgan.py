@@ -2,7 +2,8 @@
 
 G: [z ‖ label vector] as a 1x1 map -> ConvT(k = s0) to s0 x s0 -> k x (ConvT k4 s2 p1)
 doublings -> tanh; widths ngf * 2^(k-1), ..., ngf, then C. 28x28: 7 -> 14 -> 28;
-32x32: 4 -> 8 -> 16 -> 32. BN + ReLU after each hidden layer when `batch_norm`.
+32x32: 4 -> 8 -> 16 -> 32. BN + ReLU after each hidden layer when `batch_norm`; with `g_cond`
+onehot+cbn that BN takes a gain and bias per class from the label (conditional BatchNorm).
 D: the mirror: k x (Conv k4 s2 p1, LeakyReLU(0.2)), widths ndf, 2 ndf, ..., BN after all but
 the first when `batch_norm`, Dropout(`dropout`) if > 0, then Conv(k = s0) to one logit.
 Label in D (`d_cond`): `onehot` / `embedding` planes concatenated to the image,
