@@ -41,3 +41,13 @@ def test_a_dcgan_d_with_mbstd_reads_the_spread_of_its_batch() -> None:
     same = x[:1].expand(8, -1, -1, -1)
     # the same image scored in a varied batch and in a batch of copies scores differently
     assert not torch.allclose(D(x, y)[0], D(same, y[:1].expand(8))[0])
+
+
+def test_a_d_with_mbstd_sees_real_and_fake_in_separate_batches(tmp_path) -> None:
+    """Without BN the Trainer runs D once on [real; fake]; a minibatch-stddev group would then
+    mix real and generated images, so D with mbstd takes them apart, as with BN."""
+    from gankit.training.loop import Trainer
+    plain = Trainer(tiny("default", model__d_norm="none"), tmp_path / "a", progress=False)
+    grouped = Trainer(tiny("default", model__d_norm="none", model__mbstd=4), tmp_path / "b",
+                      progress=False)
+    assert plain.joint_d and not grouped.joint_d

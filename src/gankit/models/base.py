@@ -11,6 +11,7 @@ from torch import nn
 from gankit.config import ConfigError
 from gankit.models.conditioning import (DCond, LabelEncoder, check_labels, conditional_norm,
                                         planes)
+from gankit.models.mbstd import MinibatchStd
 
 
 class Generator(nn.Module):
@@ -179,6 +180,14 @@ def upsampling_plan(shape: tuple[int, int, int], arch: str) -> tuple[int, int]:
 def batchnorm_layers(module: nn.Module) -> list[nn.Module]:
     """The BatchNorm layers of a network (whose statistics tie a batch's images together)."""
     return [m for m in module.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+
+
+def batch_coupled(module: nn.Module) -> bool:
+    """Whether one image's output depends on the other images of its batch: BatchNorm in
+    training, or a minibatch standard deviation channel. Such a D must see real and generated
+    images in separate batches."""
+    return bool(batchnorm_layers(module)) or any(isinstance(m, MinibatchStd)
+                                                 for m in module.modules())
 
 
 @contextmanager

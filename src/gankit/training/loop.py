@@ -27,7 +27,7 @@ from gankit.errors import GankitError, NonFiniteLoss
 from gankit.losses import get_loss
 from gankit.metrics.evaluate import evaluate_generator
 from gankit.models import build_models, describe
-from gankit.models.base import batchnorm_layers, evaluating, judging
+from gankit.models.base import batch_coupled, evaluating, judging
 from gankit.plots.grid import composite, save_grid
 from gankit.sampling import grid_inputs
 from gankit.training import distributed, fast
@@ -107,8 +107,8 @@ class Trainer:
         self.g_params = list(self.G.parameters())
         self.d_params = list(self.D.parameters())
         # One D forward over [real; fake] halves the per-op overhead, but mixes real and fake
-        # in BatchNorm's statistics; with BN in D the two go through D separately.
-        self.joint_d = not batchnorm_layers(self.D)
+        # in BatchNorm's statistics or a minibatch-stddev group; then the two go separately.
+        self.joint_d = not batch_coupled(self.D)
         fast.setup(self)  # resolves cfg.precision and cfg.compile
         # The networks a training step runs: G and D themselves, or their DDP wrappers.
         self.G_step, self.D_step = distributed.setup(self)
