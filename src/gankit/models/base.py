@@ -27,15 +27,15 @@ class Generator(nn.Module):
     (train mode) sees z ~ N(0, I) as it is.
 
     A family whose G gives its BatchNorm layers per-class gains (`g_cond` ...+cbn) sets
-    `conditional_norm` True; the others refuse such a `g_cond` here.
+    `supports_conditional_norm` True; the others refuse such a `g_cond` here.
     """
 
-    conditional_norm = False
+    supports_conditional_norm = False
 
     def __init__(self, nz: int, shape: tuple[int, int, int], num_classes: int, g_cond: str,
                  embed_dim: int) -> None:
         super().__init__()
-        if num_classes > 0 and conditional_norm(g_cond) and not self.conditional_norm:
+        if num_classes > 0 and conditional_norm(g_cond) and not self.supports_conditional_norm:
             raise ConfigError(f"model.g_cond={g_cond}: this architecture's G has no conditional "
                               "BatchNorm; use arch dcgan or g_cond onehot")
         self.nz = nz

@@ -95,9 +95,10 @@ class ConditionalBatchNorm2d(nn.Module):
 
 
 class LabelledSequential(nn.Sequential):
-    """nn.Sequential whose conditional BatchNorm layers also get the label vector v."""
+    """nn.Sequential whose conditional BatchNorm layers also get the label vector v (None for
+    an unconditional G, which has none)."""
 
-    def forward(self, h: torch.Tensor, v: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+    def forward(self, h: torch.Tensor, v: torch.Tensor | None) -> torch.Tensor:  # type: ignore[override]
         for layer in self:
             h = layer(h, v) if isinstance(layer, ConditionalBatchNorm2d) else layer(h)
         return h

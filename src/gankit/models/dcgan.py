@@ -44,21 +44,21 @@ def d_uses_batch_norm(cfg: ModelConfig, conditional: bool) -> bool:
 
 
 class DCGANGenerator(Generator):
-    conditional_norm = True
+    supports_conditional_norm = True
 
     def __init__(self, cfg: ModelConfig, shape: tuple[int, int, int], num_classes: int) -> None:
         super().__init__(cfg.nz, shape, num_classes, cfg.g_cond, cfg.embed_dim)
         s0, k = upsampling_plan(shape, "dcgan")
         widths = [cfg.ngf * 2 ** (k - 1 - i) for i in range(k)]  # s0, 2 s0, ..., H/2
         bn = cfg.batch_norm
-        self.cbn = self.conditional and conditional_norm(cfg.g_cond)
-        if self.cbn and not bn:
+        cbn = self.conditional and conditional_norm(cfg.g_cond)
+        if cbn and not bn:
             raise ConfigError(f"model.g_cond={cfg.g_cond} gives G's BatchNorm layers a gain and "
                               "bias per class, but model.batch_norm=false; set it true or "
                               "choose g_cond onehot")
 
         def norm(c: int) -> nn.Module:
-            return ConditionalBatchNorm2d(c, self.cond_dim) if self.cbn else _norm2d(c, bn)
+            return ConditionalBatchNorm2d(c, self.cond_dim) if cbn else _norm2d(c, bn)
 
         layers: list[nn.Module] = [
             nn.ConvTranspose2d(cfg.nz + self.cond_dim, widths[0], s0, 1, 0, bias=not bn),
@@ -67,11 +67,10 @@ class DCGANGenerator(Generator):
             layers += [nn.ConvTranspose2d(cin, cout, 4, 2, 1, bias=not bn), norm(cout),
                        nn.ReLU()]
         layers += [nn.ConvTranspose2d(widths[-1], shape[0], 4, 2, 1), nn.Tanh()]
-        self.net = LabelledSequential(*layers) if self.cbn else nn.Sequential(*layers)
+        self.net = LabelledSequential(*layers)  # v reaches the conditional BNs, if any
 
     def _generate(self, z: torch.Tensor, v: torch.Tensor | None) -> torch.Tensor:
-        h = self.join(z, v)[:, :, None, None]  # (B, nz+E, 1, 1) -> (B, C, H, W)
-        return self.net(h, v) if self.cbn else self.net(h)
+        return self.net(self.join(z, v)[:, :, None, None], v)  # (B, nz+E, 1, 1) -> (B, C, H, W)
 
 
 class DCGANDiscriminator(Discriminator):
