@@ -2,13 +2,15 @@
 JAX reference of report 000 and the arithmetic limit, all measured in one process run.
 
 Variants, each timed on the same model in the same process:
-  old       precision=fp32 compile=off memory_format=contiguous cpu_allocator=system, and
-            activations out of place as gankit 0.1's modules ran them
+  old       precision=fp32 compile=off memory_format=contiguous cpu_allocator=system
+            kernels=plain, and activations out of place as gankit 0.1's modules ran them
             (fast.activations_in_place(..., False)): the eager path of gankit 0.1, kept
             selectable
   fp32      precision=fp32, convolution weights channels_last (training/fast.py)
   bf16      precision=bf16 compile=off channels_last: bf16 GEMMs/convolutions, fp32 weights
             and Adam
+  bf16-plain        bf16 with kernels=plain: G's transposed convolutions as nn.ConvTranspose2d
+            computes them (what models/kernels.py is worth)
   bf16-contiguous   bf16 without channels_last
   bf16-system       bf16 with cpu_allocator=system: what keeping freed memory is worth
   fp32-compiled, bf16-compiled   the same with compile=on (G and D through torch.compile)
@@ -62,16 +64,17 @@ from gankit.training.loop import Trainer
 CASES = {"mlp": ("mlp-cgan-m4", 64, "report 000 MLP cGAN, batch 64"),
          "dcgan": ("dcgan-r004", 128, "report 004 DCGAN, batch 128"),
          "default": ("default", 64, "default preset, batch 64")}
-# name: (precision, compile, step, memory_format, cpu_allocator)
-VARIANTS = {"old": ("fp32", "off", "autograd", "contiguous", "system"),
-            "fp32": ("fp32", "off", "autograd", "channels_last", "keep"),
-            "bf16": ("bf16", "off", "autograd", "channels_last", "keep"),
-            "bf16-contiguous": ("bf16", "off", "autograd", "contiguous", "keep"),
-            "bf16-system": ("bf16", "off", "autograd", "channels_last", "system"),
-            "fp32-compiled": ("fp32", "on", "autograd", "channels_last", "keep"),
-            "bf16-compiled": ("bf16", "on", "autograd", "channels_last", "keep"),
-            "fused-bf16": ("bf16", "off", "fused", "contiguous", "keep"),
-            "fused-fp32": ("fp32", "off", "fused", "contiguous", "keep")}
+# name: (precision, compile, step, memory_format, cpu_allocator, kernels)
+VARIANTS = {"old": ("fp32", "off", "autograd", "contiguous", "system", "plain"),
+            "fp32": ("fp32", "off", "autograd", "channels_last", "keep", "fast"),
+            "bf16": ("bf16", "off", "autograd", "channels_last", "keep", "fast"),
+            "bf16-plain": ("bf16", "off", "autograd", "channels_last", "keep", "plain"),
+            "bf16-contiguous": ("bf16", "off", "autograd", "contiguous", "keep", "fast"),
+            "bf16-system": ("bf16", "off", "autograd", "channels_last", "system", "fast"),
+            "fp32-compiled": ("fp32", "on", "autograd", "channels_last", "keep", "fast"),
+            "bf16-compiled": ("bf16", "on", "autograd", "channels_last", "keep", "fast"),
+            "fused-bf16": ("bf16", "off", "fused", "contiguous", "keep", "fast"),
+            "fused-fp32": ("fp32", "off", "fused", "contiguous", "keep", "fast")}
 MLP_ONLY = ("fused-bf16", "fused-fp32")
 # What the timed loops read: wall time, or with --clock cpu the CPU time of this process (and
 # of the JAX process), which a machine shared with other jobs disturbs far less (one thread
@@ -94,10 +97,11 @@ class GankitTimer:
 
     def __init__(self, preset: str, batch: int, precision: str, compile_: str, tmp: str,
                  step: str = "autograd", memory_format: str = "contiguous",
-                 cpu_allocator: str = "keep", old: bool = False) -> None:
+                 cpu_allocator: str = "keep", kernels: str = "fast", old: bool = False) -> None:
         cfg = resolve(preset, {"batch_size": batch, "device": "cpu", "precision": precision,
                                "compile": compile_, "step": step,
-                               "memory_format": memory_format, "cpu_allocator": cpu_allocator})
+                               "memory_format": memory_format, "cpu_allocator": cpu_allocator,
+                               "kernels": kernels})
         self.trainer = Trainer(cfg, tmp, progress=False)
         if old:
             activations_in_place(nets(self.trainer), False)
@@ -175,7 +179,8 @@ class PlainTimer:
 
     def __init__(self, preset: str, batch: int, tmp: str) -> None:
         cfg = resolve(preset, {"batch_size": batch, "device": "cpu", "precision": "fp32",
-                               "compile": "off", "step": "autograd", "cpu_allocator": "system"})
+                               "compile": "off", "step": "autograd", "cpu_allocator": "system",
+                               "kernels": "plain"})
         tr = Trainer(cfg, tmp, progress=False)
         self.G, self.D, self.cfg = tr.G, tr.D, cfg
         activations_in_place([self.G, self.D], False)  # textbook modules

@@ -141,6 +141,9 @@ class TrainConfig:
     # how the C allocator serves CPU tensors: keep (freed memory stays with the process, no
     # page faults in the next step) | system (the C library's defaults); training/allocator.py
     cpu_allocator: str = "keep"
+    # how G's transposed convolutions compute: fast (the same function by faster routes,
+    # models/kernels.py) | plain (nn.ConvTranspose2d's own forward)
+    kernels: str = "fast"
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     loss: LossConfig = field(default_factory=LossConfig)

@@ -30,7 +30,7 @@ from gankit.training.runs import Run, load_run
 DTYPES = {"float16": torch.float16, "bfloat16": torch.bfloat16, "float32": torch.float32}
 # Settings that say where and how fast a run trained, not what it learnt.
 NOT_RECIPE = ("device", "precision", "compile", "step", "memory_format", "cpu_allocator",
-              "threads", "notes", "report")
+              "kernels", "threads", "notes", "report")
 
 
 def state_in(G: torch.nn.Module, dtype: torch.dtype) -> dict[str, torch.Tensor]:

@@ -29,9 +29,10 @@ FORMAT_VERSION = 1
 # `step` (autograd | fused, training/fast.py) is the same training step up to float rounding:
 # a run may continue with either (runs saved before it existed trained with autograd); so is
 # `memory_format` (channels_last | contiguous: the same step up to rounding); `cpu_allocator`
-# changes only where memory comes from.
+# changes only where memory comes from; `kernels` (fast | plain) computes the same layers up to
+# rounding.
 RESUMABLE_KEYS = ("epochs", "device", "sample_every", "checkpoint_every", "eval", "notes",
-                  "report", "preset", "step", "memory_format", "cpu_allocator")
+                  "report", "preset", "step", "memory_format", "cpu_allocator", "kernels")
 
 
 class CheckpointError(GankitError):

@@ -33,6 +33,11 @@ The models stay plain `nn.Module`s; this module decides how a step runs them.
   step up to rounding); a run saved before it existed continues contiguous (LEGACY). Fused Adam
   reads a parameter and its moments as flat memory, so `match_layouts` gives loaded optimiser
   state the layout of its parameter (a mismatch would silently scramble the update).
+- `kernels` (config): `fast` or `plain`. `fast` computes G's transposed convolutions by the
+  faster routes of models/kernels.py (a 1x1 input as one GEMM; in bf16, a kernel that is not
+  a multiple of the stride zero-padded up to one), the same function up to rounding; `plain`
+  keeps nn.ConvTranspose2d's forward. Resumable; a run saved before it existed continues
+  `plain` (LEGACY).
 - Activations run in place (`activations_in_place`, always: the same numbers, less memory
   traffic).
 - `cpu_allocator` (config): `keep` (freed memory stays with the process) or `system`, applied
@@ -55,6 +60,7 @@ from typing import Any
 import torch
 
 from gankit.config import ConfigError, TrainConfig, keys, to_dict
+from gankit.models import kernels
 from gankit.training import allocator
 
 PRECISIONS = ("auto", "fp32", "bf16")
@@ -63,7 +69,7 @@ STEPS = ("auto", "autograd", "fused")
 MEMORY_FORMATS = {"channels_last": torch.channels_last, "contiguous": torch.contiguous_format}
 # What a run saved before these settings existed trained with: resuming it keeps them.
 LEGACY = {"precision": "fp32", "compile": "off", "step": "autograd",
-          "memory_format": "contiguous"}
+          "memory_format": "contiguous", "kernels": "plain"}
 
 
 def pick_device(name: str) -> torch.device:
@@ -248,7 +254,7 @@ def comparable(saved: dict[str, Any]) -> dict[str, Any]:
 def setup(trainer: Any) -> None:
     """Resolve `precision` and `compile` for a Trainer, record the resolved values in its
     config (so a resumed run keeps them), lay out G, D and the EMA copy in `memory_format`
-    with their activations in place, and compile G and D in place when compiling."""
+    with their `kernels` and activations in place, and compile G and D in place when compiling."""
     cfg, device = trainer.cfg, trainer.device
     cfg.precision = resolve_precision(cfg.precision, device, cfg.model.arch)
     compiled = resolve_compile(cfg.compile, device)
@@ -269,6 +275,7 @@ def setup(trainer: Any) -> None:
               file=sys.stderr)
     cfg.step = step
     lay_out(nets(trainer), cfg.memory_format)
+    kernels.use(nets(trainer), cfg.kernels)
     activations_in_place(nets(trainer))
     if device.type == "cpu":
         allocator.apply(cfg.cpu_allocator)

@@ -38,6 +38,7 @@ from gankit.metrics.features import FEATURE_SPACES
 from gankit.metrics.inception import FEATURE as INCEPTION_DIM, INSTALL_HINT
 from gankit.models import ARCHITECTURES, D_CONDS, D_NORMS, G_CONDS, INITS, build_models
 from gankit.models.base import batchnorm_layers
+from gankit.models.kernels import KERNELS
 from gankit.models.registry import FAMILY_FIELDS, SHARED_FIELDS
 from gankit.training import distributed
 from gankit.training.augment import parse_policy
@@ -107,7 +108,7 @@ def choices() -> dict[str, Sequence[str]]:
             "eval.features": list(FEATURE_SPACES), "eval.split": list(SPLITS),
             "precision": list(PRECISIONS), "compile": list(COMPILE_MODES),
             "step": list(STEPS), "memory_format": list(MEMORY_FORMATS),
-            "cpu_allocator": list(CPU_ALLOCATORS)}
+            "cpu_allocator": list(CPU_ALLOCATORS), "kernels": list(KERNELS)}
 
 
 def bad_choice(key: str, value: Any, valid: Iterable[str]) -> ConfigError:

@@ -1,0 +1,78 @@
+"""Faster ways to compute the same layers: the `kernels: fast` setting of a training run.
+
+The models build plain `nn.ConvTranspose2d` layers. `use(modules, "fast")` turns each of them
+into a `FastConvTranspose2d` in place (the class only: the same Parameter objects, the same
+state_dict keys, so optimisers, the EMA copy and checkpoints do not notice), whose forward
+computes the same function by a faster route where one is known; `use(modules, "plain")`
+turns them back. Two routes, both measured on this 2-core AMD EPYC (AVX512-BF16) with
+torch 2.13's oneDNN (benchmarks/train_speed.py, `--variants bf16,bf16-plain`):
+
+- A transposed convolution of a 1x1 input (the first layer of every DCGAN G: z as a 1x1 map
+  to s0 x s0) is one matrix product, z (B, Cin) @ W (Cin, k*k*Cout). oneDNN runs it as a
+  convolution at a small fraction of the GEMM rate (report 004's G, batch 128: 3.8 ms forward
+  against about 0.1 ms as a GEMM). The product is written channels-last, the layout the next
+  BatchNorm and convolution prefer.
+- In bf16, a transposed convolution with a bias whose kernel is not a multiple of its stride
+  (report 004's 3x3 layer, stride 2, 6 -> 13) falls to a slow oneDNN path: 19.6 ms forward
+  (batch 128), against 3.1 ms for the same layer without its bias and 2.5 ms with the bias
+  added after it. So the bias is added after it.
+
+Everything else runs the plain forward. Results equal the plain layer's up to float rounding
+(tests/models/test_kernels.py).
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from gankit.config import ConfigError
+
+KERNELS = ("fast", "plain")
+
+
+class FastConvTranspose2d(nn.ConvTranspose2d):
+    """nn.ConvTranspose2d, computed by the faster routes of the module doc where they apply."""
+
+    def forward(self, x: torch.Tensor, output_size: list[int] | None = None) -> torch.Tensor:
+        if output_size is not None or self.groups != 1 or self.dilation != (1, 1) \
+                or self.padding_mode != "zeros" or x.ndim != 4:
+            return super().forward(x, output_size)
+        if x.shape[-2:] == (1, 1) and self.padding == (0, 0) and self.output_padding == (0, 0):
+            return _one_pixel(x, self.weight, self.bias)
+        if self.bias is not None and _is_bf16(x) \
+                and any(k % s for k, s in zip(self.kernel_size, self.stride)):
+            out = F.conv_transpose2d(x, self.weight, None, self.stride, self.padding,
+                                     self.output_padding)
+            return out + self.bias.to(out.dtype).view(1, -1, 1, 1)
+        return super().forward(x)
+
+
+def _is_bf16(x: torch.Tensor) -> bool:
+    """Whether the convolution would run in bf16: a bf16 input, or bf16 autocast."""
+    if x.dtype == torch.bfloat16:
+        return True
+    dev = x.device.type
+    return torch.is_autocast_enabled(dev) and torch.get_autocast_dtype(dev) == torch.bfloat16
+
+
+def _one_pixel(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None) -> torch.Tensor:
+    """conv_transpose2d of a (B, Cin, 1, 1) input with stride 1 and no padding: a GEMM."""
+    cin, cout, kh, kw = w.shape
+    out = x.reshape(x.shape[0], cin) @ w.permute(0, 2, 3, 1).reshape(cin, kh * kw * cout)
+    out = out.view(x.shape[0], kh, kw, cout).permute(0, 3, 1, 2)  # channels-last (B, C, H, W)
+    return out if b is None else out + b.to(out.dtype).view(1, -1, 1, 1)
+
+
+def use(modules: Iterable[nn.Module], name: str) -> None:
+    """Make every transposed convolution of `modules` compute by `name`'s route: `fast`
+    (FastConvTranspose2d) or `plain` (nn.ConvTranspose2d), in place."""
+    if name not in KERNELS:
+        raise ConfigError(f"kernels must be one of {', '.join(KERNELS)}, got {name!r}")
+    cls = FastConvTranspose2d if name == "fast" else nn.ConvTranspose2d
+    for m in modules:
+        for layer in m.modules():
+            if type(layer) in (nn.ConvTranspose2d, FastConvTranspose2d):
+                layer.__class__ = cls
