@@ -10,8 +10,8 @@ torch 2.13's oneDNN (benchmarks/train_speed.py, `--variants bf16,bf16-plain`):
 - A transposed convolution of a 1x1 input (the first layer of every DCGAN G: z as a 1x1 map
   to s0 x s0) is one matrix product, z (B, Cin) @ W (Cin, k*k*Cout). oneDNN runs it as a
   convolution at a small fraction of the GEMM rate (report 004's G, batch 128, profiled in
-  the step: 3.8 ms forward as a convolution, 0.24 ms as the GEMM). The product is written channels-last, the layout the next
-  BatchNorm and convolution prefer.
+  the step: 3.8 ms forward as a convolution, 0.24 ms as the GEMM). The product is written
+  channels-last, the layout the next BatchNorm and convolution prefer.
 - In bf16, a transposed convolution with a bias whose kernel is not a multiple of its stride
   (report 004's 3x3 layer, stride 2, 6 -> 13) falls to a slow oneDNN path: 19.6 ms forward
   (batch 128), against 3.1 ms for the same layer without its bias and 2.5 ms with the bias
