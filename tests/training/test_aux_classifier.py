@@ -44,12 +44,19 @@ def test_aux_term_is_weighted_cross_entropy():
     logits, y = torch.tensor([[2.0, 0.0], [0.0, 1.0]]), torch.tensor([0, 0])
     expected = 0.5 * (F.softplus(torch.tensor(-2.0)) + F.softplus(torch.tensor(1.0))) / 2
     torch.testing.assert_close(loss.aux(logits, y), expected)
+    torch.testing.assert_close(loss.aux(logits, y, generator=True), expected)  # None: the same
+    g_only = get_loss(dataclasses.replace(resolve("default").loss, aux_weight=0.5,
+                                          g_aux_weight=0.25))
+    torch.testing.assert_close(g_only.aux(logits, y), expected)
+    torch.testing.assert_close(g_only.aux(logits, y, generator=True), expected / 2)
 
 
 def test_a_weight_without_the_head_is_reported_as_ignored():
     lines = ignored_settings(resolve("default", {"loss.aux_weight": 0.3,
+                                                 "loss.g_aux_weight": 0.2,
                                                  "model.aux_classifier": False}))
     assert any("loss.aux_weight=0.3 is ignored" in line for line in lines)
+    assert any("loss.g_aux_weight=0.2 is ignored" in line for line in lines)
 
 
 def tiny(tmp_path, **over):
@@ -81,3 +88,17 @@ def test_g_loss_carries_the_weighted_term(tmp_path):
     full, half = g_loss[1.0] - g_loss[0.0], g_loss[0.5] - g_loss[0.0]
     assert half == pytest.approx(full / 2, rel=1e-4)
     assert 1.5 < full < 3.5
+
+
+def test_g_aux_weight_sets_g_term_only(tmp_path):
+    """loss.g_aux_weight=0: G's loss is the loss without the term, D's keeps aux_weight's."""
+    sums = {}
+    for name, over in {"full": {}, "none": {"loss.aux_weight": 0.0},
+                       "g0": {"loss.g_aux_weight": 0.0}}.items():
+        tr = tiny(tmp_path / name, **{"model.aux_classifier": True, "optim.d_lr": 1e-30, **over})
+        x, y = next(iter(tr.loader.epoch(0)))
+        tr.train_step(x, y, do_g=True)
+        sums[name] = (float(tr.d_sum[0]), float(tr.g_sum[0]))
+    assert sums["g0"][1] == pytest.approx(sums["none"][1], rel=1e-5)
+    assert sums["g0"][0] == pytest.approx(sums["full"][0], rel=1e-5)
+    assert sums["g0"][0] != pytest.approx(sums["none"][0], rel=1e-3)

@@ -77,6 +77,10 @@ class LossConfig:
     # with model.aux_classifier: D's loss + aux_weight x CE(D's class logits on real images,
     # their labels), G's loss + aux_weight x CE(on its images, the labels asked for)
     aux_weight: float = 1.0
+    # G's weight of that term (None: aux_weight). A lighter pull leaves G more variety within
+    # a class: AC-GAN's G term favours images far from the class boundaries (Shu et al. 2017;
+    # Gong et al. 2019, TAC-GAN)
+    g_aux_weight: float | None = None
 
 
 @dataclass

@@ -97,6 +97,7 @@ class GANLoss:
     r1_gamma: float = 0.0
     r1_every: int = 1
     aux_weight: float = 0.0
+    g_aux_weight: float | None = None  # G's aux term (None: aux_weight)
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.label_smoothing < 1.0:
@@ -106,8 +107,9 @@ class GANLoss:
                               f"nonsaturating), not to {self.name!r}; set it to 0")
         if self.gp_weight < 0:
             raise ConfigError(f"loss.gp_weight must be >= 0, got {self.gp_weight}")
-        if self.aux_weight < 0:
-            raise ConfigError(f"loss.aux_weight must be >= 0, got {self.aux_weight}")
+        if self.aux_weight < 0 or (self.g_aux_weight or 0) < 0:
+            raise ConfigError(f"loss.aux_weight and loss.g_aux_weight must be >= 0, got "
+                              f"{self.aux_weight} and {self.g_aux_weight}")
         if self.r1_gamma < 0 or self.r1_every < 1:
             raise ConfigError(f"loss.r1_gamma must be >= 0 and loss.r1_every >= 1, got "
                               f"{self.r1_gamma} and {self.r1_every}")
@@ -147,11 +149,13 @@ class GANLoss:
         2020). `real` must require grad and `real_logits` be D's logits on it."""
         return 0.5 * self.r1_gamma * self.r1_every * r1_penalty(real_logits, real)
 
-    def aux(self, class_logits: Tensor, y: Tensor) -> Tensor:
-        """aux_weight * cross-entropy of a classifier head's logits (B, K) against labels y:
-        the AC-GAN term (Odena et al. 2017) that training adds to D's loss on real images and
-        to G's loss on generated ones, when D has the head (`model.aux_classifier`)."""
-        return self.aux_weight * F.cross_entropy(class_logits.float(), y)
+    def aux(self, class_logits: Tensor, y: Tensor, generator: bool = False) -> Tensor:
+        """Weighted cross-entropy of a classifier head's logits (B, K) against labels y: the
+        AC-GAN term (Odena et al. 2017) that training adds to D's loss on real images
+        (aux_weight) and to G's loss on generated ones (`generator`: g_aux_weight, else
+        aux_weight), when D has the head (`model.aux_classifier`)."""
+        w = self.g_aux_weight if generator and self.g_aux_weight is not None else self.aux_weight
+        return w * F.cross_entropy(class_logits.float(), y)
 
 
 LOSSES: dict[str, GANLoss] = {
@@ -177,4 +181,5 @@ def get_loss(cfg: LossConfig) -> GANLoss:
         r1_gamma=cfg.r1_gamma,
         r1_every=cfg.r1_every,
         aux_weight=cfg.aux_weight,
+        g_aux_weight=cfg.g_aux_weight,
     )

@@ -254,7 +254,7 @@ class Trainer:
         fake_logits, fake_classes = _split(D(self.augment(fake), y, **cls))
         g_loss = loss.g_loss(fake_logits.float())
         if aux:
-            g_loss = g_loss + loss.aux(fake_classes, y)
+            g_loss = g_loss + loss.aux(fake_classes, y, generator=True)
         self.opt_g.zero_grad(set_to_none=True)
         (g_loss if scale == 1 else g_loss * scale).backward()
         D.requires_grad_(True)

@@ -85,6 +85,7 @@ RANGES: dict[str, Range] = {
     "model.dropout": Range(0, 1, open_high=True), "model.g_dropout": Range(0, 1, open_high=True),
     "loss.gp_weight": Range(0), "loss.label_smoothing": Range(0, 1, open_high=True),
     "loss.r1_gamma": Range(0), "loss.r1_every": Range(1), "loss.aux_weight": Range(0),
+    "loss.g_aux_weight": Range(0),
     "optim.g_lr": Range(0, open_low=True), "optim.d_lr": Range(0, open_low=True),
     "optim.g_betas": Range(0, 1, open_high=True), "optim.d_betas": Range(0, 1, open_high=True),
     "optim.final_factor": Range(0), "eval.every": Range(0), "eval.n": Range(2),
@@ -266,9 +267,11 @@ def ignored_settings(cfg: TrainConfig) -> list[str]:
         out.append(f"ema_rampup={cfg.ema_rampup:g} is ignored: ema=0 (no EMA of G to warm up)")
     if cfg.loss.r1_every != 1 and not cfg.loss.r1_gamma:
         out.append(f"loss.r1_every={cfg.loss.r1_every} is ignored: loss.r1_gamma=0 (R1 off)")
-    if cfg.loss.aux_weight != LossConfig().aux_weight and not cfg.model.aux_classifier:
-        out.append(f"loss.aux_weight={cfg.loss.aux_weight:g} is ignored: "
-                   "model.aux_classifier=false (D has no classifier head)")
+    for key in ("aux_weight", "g_aux_weight"):
+        value = getattr(cfg.loss, key)
+        if value != getattr(LossConfig(), key) and not cfg.model.aux_classifier:
+            out.append(f"loss.{key}={value:g} is ignored: "
+                       "model.aux_classifier=false (D has no classifier head)")
     o = cfg.optim
     milestones = o.g_milestones + o.d_milestones
     if o.schedule != "piecewise" and milestones:
