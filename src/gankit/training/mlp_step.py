@@ -35,6 +35,7 @@ from torch import nn
 from gankit.config import TrainConfig
 from gankit.errors import NonFiniteLoss
 from gankit.models.conditioning import projects
+from gankit.training import fast
 
 LOSSES = ("minimax", "nonsaturating")
 
@@ -132,15 +133,30 @@ class _Bufs:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def _flat_zeros(params: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+def _flat_zeros(params: dict[str, torch.Tensor], dtype: torch.dtype = torch.float32
+                ) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
     """Zero tensors shaped like `params`, as views of one flat buffer (returned too)."""
-    flat = torch.zeros(sum(p.numel() for p in params.values()),
+    flat = torch.zeros(sum(p.numel() for p in params.values()), dtype=dtype,
                        device=next(iter(params.values())).device)
     views, at = {}, 0
     for n, p in params.items():
         views[n] = flat[at:at + p.numel()].view_as(p)
         at += p.numel()
     return views, flat
+
+
+def _flatten(params: list[nn.Parameter]) -> torch.Tensor:
+    """Move `params` into one flat buffer (returned), each now a view of it: the same
+    Parameter objects and values, so modules, optimisers and checkpoints do not notice."""
+    flat = torch.empty(sum(p.numel() for p in params), dtype=params[0].dtype,
+                       device=params[0].device)
+    at = 0
+    for p in params:
+        view = flat[at:at + p.numel()].view_as(p)
+        view.copy_(p.detach())
+        p.data = view
+        at += p.numel()
+    return flat
 
 
 class MLPStep:
@@ -169,6 +185,9 @@ class MLPStep:
         gp, dp = dict(self.G.named_parameters()), dict(self.D.named_parameters())
         self.g_params = [gp[n] for n in self.g_names]
         self.d_params = [dp[n] for n in self.d_names]
+        low = self.dtype != torch.float32
+        if low:  # each net's weights become views of one buffer, so one copy casts them all
+            masters = {"G": _flatten(self.g_params), "D": _flatten(self.d_params)}
         self.gP = {n: gp[n].detach() for n in self.g_names}
         self.dP = {n: dp[n].detach() for n in self.d_names}
         # each net's gradients are views of one flat buffer, so that their norm (logged every
@@ -177,18 +196,21 @@ class MLPStep:
         self.dG, self.d_flat = _flat_zeros(self.dP)
         self.g_grads = [self.gG[n] for n in self.g_names]
         self.d_grads = [self.dG[n] for n in self.d_names]
-        if self.dtype == torch.float32:
+        self._casts: dict[str, tuple] = {}
+        if not low:
             self.gW, self.dW = self.gP, self.dP
             self.gWg, self.dWg = self.gG, self.dG       # GEMM gradients land in the fp32 grads
         else:
-            self.gW = {n: p.to(self.dtype) for n, p in self.gP.items()}
-            self.dW = {n: p.to(self.dtype) for n, p in self.dP.items()}
-            self.gWg = {n: torch.zeros_like(p) for n, p in self.gW.items()}
-            self.dWg = {n: torch.zeros_like(p) for n, p in self.dW.items()}
-        self._g_cast = ([self.gW[n] for n in self.g_names], [self.gP[n] for n in self.g_names])
-        self._d_cast = ([self.dW[n] for n in self.d_names], [self.dP[n] for n in self.d_names])
-        self._g_low = ([self.gG[n] for n in self.g_names], [self.gWg[n] for n in self.g_names])
-        self._d_low = ([self.dG[n] for n in self.d_names], [self.dWg[n] for n in self.d_names])
+            self.gW, g_low_w = _flat_zeros(self.gP, self.dtype)
+            self.dW, d_low_w = _flat_zeros(self.dP, self.dtype)
+            # laid out as the fp32 gradients: one copy takes them all to fp32
+            self.gWg, self.g_low = _flat_zeros(self.gP, self.dtype)
+            self.dWg, self.d_low = _flat_zeros(self.dP, self.dtype)
+            for net, names, W, P, params, low_w in (
+                    ("G", self.g_names, self.gW, self.gP, self.g_params, g_low_w),
+                    ("D", self.d_names, self.dW, self.dP, self.d_params, d_low_w)):
+                self._casts[net] = ([W[n] for n in names], [P[n] for n in names], low_w,
+                                    masters[net], [p.data_ptr() for p in params])
         self.bufs: dict[int, _Bufs] = {}
         self._versions: dict[str, list[int]] = {}
         self._stepped: set[str] = set()
@@ -285,7 +307,11 @@ class MLPStep:
                 torch.mm(dh.t(), acts[i - 1] if i else x, out=Wg[L.w])
                 torch.sum(dh, 0, out=Wg[L.b])
             if i:
-                dh = torch.mm(dh, W[L.w])
+                w = W[L.w]
+                # D's head (one output): the outer product as a multiply, a few us where the
+                # GEMM call took ~30 (profiled in the bf16 step). Bit for bit the same: a
+                # product of two bf16 numbers is exact in the fp32 both round from.
+                dh = torch.mul(dh, w) if w.shape[0] == 1 else torch.mm(dh, w)
         return dh
 
     # ---- the step ----------------------------------------------------------------------
@@ -347,7 +373,7 @@ class MLPStep:
         dh1 = self._backward(self.d_layers, self.dW, self.dWg, xd,
                              B.d_act + [B.logit], B.d_mask + [None], dlow)
         if low:
-            torch._foreach_copy_(*self._d_low)
+            self.d_flat.copy_(self.d_low)
         w1 = self.dW[self.d_layers[0].w]
         if self.d_embed is not None:
             demb = torch.mm(dh1, w1[:, self.img:])   # (2b, E)
@@ -355,7 +381,7 @@ class MLPStep:
             g.zero_()
             g.index_add_(0, B.y2, demb.float())
         self._norm(self.d_flat, 0)
-        self._adam(tr.opt_d, self.d_params, self.d_grads)
+        fast.adam_step(tr.opt_d, self.d_params, self.d_grads)
         self._stepped.add("D")
         st[5:6].copy_(self.gn[0:1])
         tr.d_sum.add_(st)
@@ -385,14 +411,14 @@ class MLPStep:
         dg = torch.mm(dh1, w1[:, :self.img])                      # (b, img): dL/d fake
         dh1 = self._backward(self.g_layers, self.gW, self.gWg, B.xg, B.g_act, B.g_mask, dg)
         if low:
-            torch._foreach_copy_(*self._g_low)
+            self.g_flat.copy_(self.g_low)
         if self.g_embed is not None:
             g = self.gG[self.g_embed]
             g.zero_()
             dv = torch.mm(dh1, self.gW[self.g_layers[0].w][:, self.nz:])
             g.index_add_(0, y, dv.float())
         self._norm(self.g_flat, 1)
-        self._adam(tr.opt_g, self.g_params, self.g_grads)
+        fast.adam_step(tr.opt_g, self.g_params, self.g_grads)
         self._stepped.add("G")
         if tr.ema:
             tr.ema.update(tr.step + 1)
@@ -420,38 +446,22 @@ class MLPStep:
 
     def _cast(self, net: str) -> None:
         """The bf16 copies of a net's weights from its fp32 ones, unless those are unchanged
-        since the last cast: not stepped by Adam here since (`_adam` marks the net; torch's
-        fused Adam kernel does not bump version counters) and the same version counters
+        since the last cast: not stepped by Adam here since (the step marks the net it
+        updates; torch's fused Adam kernel does not bump version counters) and the same version
+        counters
         (load_state_dict and other in-place writes bump them). So D's copies made for a G step
         serve the next D step."""
-        params, (dst, src) = ((self.g_params, self._g_cast) if net == "G" else
-                              (self.d_params, self._d_cast))
+        params = self.g_params if net == "G" else self.d_params
+        dst, src, dst_flat, src_flat, ptrs = self._casts[net]
         versions = [p._version for p in params]
         if net in self._stepped or versions != self._versions.get(net):
-            torch._foreach_copy_(dst, src)
+            if [p.data_ptr() for p in params] == ptrs:
+                dst_flat.copy_(src_flat)
+            else:  # a parameter's data was replaced (load_state_dict(assign=True), .to(...))
+                torch._foreach_copy_(dst, src)
             self._versions[net] = versions
             self._stepped.discard(net)
 
     def _norm(self, flat: torch.Tensor, i: int) -> None:
         torch.linalg.vector_norm(flat, out=self.gn[i])
 
-    @staticmethod
-    def _adam(opt: torch.optim.Adam, params: list[torch.Tensor],
-              grads: list[torch.Tensor]) -> None:
-        """torch's fused Adam on the optimiser's own state (created as torch creates it)."""
-        group = opt.param_groups[0]
-        avgs, sqs, steps = [], [], []
-        for p in params:
-            st = opt.state[p]
-            if not st:
-                st["step"] = torch.zeros((), dtype=torch.float32, device=p.device)
-                st["exp_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
-                st["exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
-            avgs.append(st["exp_avg"])
-            sqs.append(st["exp_avg_sq"])
-            steps.append(st["step"])
-        beta1, beta2 = group["betas"]
-        torch._foreach_add_(steps, 1)
-        torch._fused_adam_([p.detach() for p in params], grads, avgs, sqs, [], steps,
-                           lr=group["lr"], beta1=beta1, beta2=beta2, weight_decay=0.0,
-                           eps=group["eps"], amsgrad=False, maximize=False)
