@@ -282,3 +282,21 @@ def test_compiled_run_trains_and_is_recorded(tmp_path: Path) -> None:
     assert yaml.safe_load((tmp_path / "run" / "config.yaml").read_text())["compile"] == "on"
     state = torch.load(tmp_path / "run" / "checkpoints" / "last.pt", weights_only=True)
     assert all(torch.isfinite(v).all() for v in state["G"].values())
+
+
+def test_adam_step_shares_equal_step_counts_and_keeps_unequal_ones_apart() -> None:
+    """Parameters stepped together share one step tensor (one add per step); counts loaded
+    as separate tensors are joined when equal, and each advances alone when they are not."""
+    net = torch.nn.Linear(3, 2)
+    opt = torch.optim.Adam(net.parameters(), lr=1e-2, fused=True)
+    net(torch.randn(4, 3)).sum().backward()
+    fast.adam_step(opt)
+    w, b = net.weight, net.bias
+    assert opt.state[w]["step"] is opt.state[b]["step"]
+    opt.state[w]["step"] = torch.tensor(5.0)
+    opt.state[b]["step"] = torch.tensor(5.0)
+    fast.adam_step(opt)
+    assert opt.state[w]["step"] is opt.state[b]["step"] and float(opt.state[w]["step"]) == 6
+    opt.state[b]["step"] = torch.tensor(2.0)
+    fast.adam_step(opt)
+    assert (float(opt.state[w]["step"]), float(opt.state[b]["step"])) == (7, 3)

@@ -115,6 +115,30 @@ def test_several_steps(tmp_path: Path, variant: str, precision: str) -> None:
                 assert (p - q).abs().max() <= 2.01 * o.g_lr * a.g_count
 
 
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_weights_bound_once_and_again_after_their_data_is_replaced(tmp_path: Path,
+                                                                  precision: str) -> None:
+    """In bf16 each net's fp32 weights are views of one buffer (one copy casts them all). A
+    parameter whose data is replaced afterwards (`p.data = ...`) is bound again, so the
+    step still computes the autograd step's gradients with the new values."""
+    trs = pair(cfg_of(precision), tmp_path)
+    f = trs["fused"]
+    if precision == "bf16":
+        ptrs = [p.data_ptr() for p in f.D.parameters()]
+        assert sorted(ptrs) == ptrs
+        assert ptrs[-1] - ptrs[0] < 4 * sum(p.numel() for p in f.D.parameters())
+    for tr in trs.values():
+        for p in list(tr.D.parameters()) + list(tr.G.parameters()):
+            p.data = p.data.clone() * 1.5  # not a view of the buffer any more
+        for opt in (tr.opt_g, tr.opt_d):
+            opt.param_groups[0]["lr"] = 0.0
+        run_steps(tr, 1)
+    ga, gf = grads(trs["autograd"]), grads(trs["fused"])
+    for k in ga:
+        scale = ga[k].abs().max().clamp_min(1e-12)
+        assert (ga[k] - gf[k]).abs().max() <= (0 if precision == "bf16" else 1e-5) * scale, k
+
+
 def test_resume_is_bit_identical(tmp_path: Path) -> None:
     cfg = cfg_of("bf16", epochs=2, **{"data.limit": 160, "batch_size": 64})  # 3 batches, 32 last
     whole = train(cfg, tmp_path / "whole", progress=False)

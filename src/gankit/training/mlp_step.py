@@ -186,17 +186,18 @@ class MLPStep:
         self.g_params = [gp[n] for n in self.g_names]
         self.d_params = [dp[n] for n in self.d_names]
         low = self.dtype != torch.float32
-        if low:  # each net's weights become views of one buffer, so one copy casts them all
-            masters = {"G": _flatten(self.g_params), "D": _flatten(self.d_params)}
-        self.gP = {n: gp[n].detach() for n in self.g_names}
-        self.dP = {n: dp[n].detach() for n in self.d_names}
+        self.gP: dict[str, torch.Tensor] = {}
+        self.dP: dict[str, torch.Tensor] = {}
+        self._master: dict[str, torch.Tensor] = {}
+        self._ptrs: dict[str, list[int]] = {}
+        self._bind("G")
+        self._bind("D")
         # each net's gradients are views of one flat buffer, so that their norm (logged every
         # step) is one reduction instead of one per tensor
         self.gG, self.g_flat = _flat_zeros(self.gP)
         self.dG, self.d_flat = _flat_zeros(self.dP)
         self.g_grads = [self.gG[n] for n in self.g_names]
         self.d_grads = [self.dG[n] for n in self.d_names]
-        self._casts: dict[str, tuple] = {}
         if not low:
             self.gW, self.dW = self.gP, self.dP
             self.gWg, self.dWg = self.gG, self.dG       # GEMM gradients land in the fp32 grads
@@ -206,11 +207,7 @@ class MLPStep:
             # laid out as the fp32 gradients: one copy takes them all to fp32
             self.gWg, self.g_low = _flat_zeros(self.gP, self.dtype)
             self.dWg, self.d_low = _flat_zeros(self.dP, self.dtype)
-            for net, names, W, P, params, low_w in (
-                    ("G", self.g_names, self.gW, self.gP, self.g_params, g_low_w),
-                    ("D", self.d_names, self.dW, self.dP, self.d_params, d_low_w)):
-                self._casts[net] = ([W[n] for n in names], [P[n] for n in names], low_w,
-                                    masters[net], [p.data_ptr() for p in params])
+            self._low_w = {"G": g_low_w, "D": d_low_w}
         self.bufs: dict[int, _Bufs] = {}
         self._versions: dict[str, list[int]] = {}
         self._stepped: set[str] = set()
@@ -321,6 +318,7 @@ class MLPStep:
         b = x.shape[0]
         B = self._bufs(b)
         low = self.dtype != torch.float32
+        self._rebind()
         # G forward: z drawn as the autograd step draws it
         torch.randn(b, self.nz, generator=tr.noise_gen, out=B.z)
         B.xg[:, :self.nz].copy_(B.z)
@@ -444,6 +442,26 @@ class MLPStep:
                     f"checkpoint is kept at {tr.paths.checkpoint('last')}. Try lower learning "
                     "rates (--set optim.g_lr=... --set optim.d_lr=...), or another loss.")
 
+    def _bind(self, net: str) -> None:
+        """Point the step at a net's parameter tensors: detached views (Adam updates them in
+        place), in bf16 as views of one fp32 buffer so that one copy casts them all. Called
+        again when a parameter's data was replaced (`p.data = ...`, load_state_dict with
+        assign=True), which would otherwise leave the step reading the old tensors."""
+        params, names, P = ((self.g_params, self.g_names, self.gP) if net == "G" else
+                            (self.d_params, self.d_names, self.dP))
+        if self.dtype != torch.float32:
+            self._master[net] = _flatten(params)
+        for n, p in zip(names, params):
+            P[n] = p.detach()  # in place: the fp32 step's weight dicts are these dicts
+        self._ptrs[net] = [p.data_ptr() for p in params]
+
+    def _rebind(self) -> None:
+        """_bind each net whose parameters no longer hold the tensors bound."""
+        for net, params in (("G", self.g_params), ("D", self.d_params)):
+            if [p.data_ptr() for p in params] != self._ptrs[net]:
+                self._bind(net)
+                self._versions.pop(net, None)  # cast again
+
     def _cast(self, net: str) -> None:
         """The bf16 copies of a net's weights from its fp32 ones, unless those are unchanged
         since the last cast: not stepped by Adam here since (the step marks the net it
@@ -452,13 +470,9 @@ class MLPStep:
         (load_state_dict and other in-place writes bump them). So D's copies made for a G step
         serve the next D step."""
         params = self.g_params if net == "G" else self.d_params
-        dst, src, dst_flat, src_flat, ptrs = self._casts[net]
         versions = [p._version for p in params]
         if net in self._stepped or versions != self._versions.get(net):
-            if [p.data_ptr() for p in params] == ptrs:
-                dst_flat.copy_(src_flat)
-            else:  # a parameter's data was replaced (load_state_dict(assign=True), .to(...))
-                torch._foreach_copy_(dst, src)
+            self._low_w[net].copy_(self._master[net])
             self._versions[net] = versions
             self._stepped.discard(net)
 
