@@ -4,7 +4,7 @@ The models build plain `nn.ConvTranspose2d` layers. `use(modules, "fast")` turns
 into a `FastConvTranspose2d` in place (the class only: the same Parameter objects, the same
 state_dict keys, so optimisers, the EMA copy and checkpoints do not notice), whose forward
 computes the same function by a faster route where one is known; `use(modules, "plain")`
-turns them back. Two routes, both measured on this 2-core AMD EPYC (AVX512-BF16) with
+turns them back. Three routes, each measured on this 2-core AMD EPYC (AVX512-BF16) with
 torch 2.13's oneDNN (benchmarks/train_speed.py, `--variants bf16,bf16-plain`):
 
 - A transposed convolution of a 1x1 input (the first layer of every DCGAN G: z as a 1x1 map
