@@ -154,8 +154,13 @@ class GANLoss:
         AC-GAN term (Odena et al. 2017) that training adds to D's loss on real images
         (aux_weight) and to G's loss on generated ones (`generator`: g_aux_weight, else
         aux_weight), when D has the head (`model.aux_classifier`)."""
-        w = self.g_aux_weight if generator and self.g_aux_weight is not None else self.aux_weight
+        w = self.g_aux_w if generator else self.aux_weight
         return w * F.cross_entropy(class_logits.float(), y)
+
+    @property
+    def g_aux_w(self) -> float:
+        """The weight of the AC-GAN term in G's loss (g_aux_weight, else aux_weight)."""
+        return self.aux_weight if self.g_aux_weight is None else self.g_aux_weight
 
 
 LOSSES: dict[str, GANLoss] = {

@@ -251,9 +251,10 @@ class Trainer:
             return
         D = self.D  # not D's DDP wrapper: D's gradients are not wanted (nor all-reduced) here
         D.requires_grad_(False)  # no weight gradients for D in the G step: saves a third of D's backward
-        fake_logits, fake_classes = _split(D(self.augment(fake), y, **cls))
+        g_aux = aux and loss.g_aux_w != 0  # loss.g_aux_weight=0: no class logits needed
+        fake_logits, fake_classes = _split(D(self.augment(fake), y, **(cls if g_aux else {})))
         g_loss = loss.g_loss(fake_logits.float())
-        if aux:
+        if g_aux:
             g_loss = g_loss + loss.aux(fake_classes, y, generator=True)
         self.opt_g.zero_grad(set_to_none=True)
         (g_loss if scale == 1 else g_loss * scale).backward()
