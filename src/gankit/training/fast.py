@@ -217,6 +217,9 @@ def adam_step(opt: torch.optim.Adam, params: list[torch.Tensor] | None = None,
     group = opt.param_groups[0]
     if (len(opt.param_groups) != 1 or not group.get("fused") or group["weight_decay"]
             or group["amsgrad"] or group["maximize"]):
+        if grads is not None:  # opt.step() reads p.grad, which these gradients are not
+            raise ValueError("adam_step with gradients of its own needs one fused Adam group "
+                             "without weight decay, amsgrad or maximize")
         opt.step()
         return
     if params is None:
