@@ -18,8 +18,8 @@ from tests.conftest import tiny
 
 # (Cin, Cout, kernel, stride, padding, input size): a DCGAN G's first layer (the 1x1 route),
 # report 004's 3x3 stride-2 layer (the bias route in bf16), a 4x4 stride-2 layer and a 5x5
-# one (plain forward, and the bias route in bf16
-# one) and two layers to one channel (the phase route: a DCGAN G's last layer, k4 and k3)
+# one (plain forward, and the bias route in bf16), and two layers to one channel (the phase
+# route: a DCGAN G's last layer, k4 and k3)
 LAYERS = [(12, 16, 7, 1, 0, 1), (16, 8, 3, 2, 0, 6), (16, 8, 4, 2, 1, 7), (8, 4, 5, 2, 1, 4),
           (16, 1, 4, 2, 1, 7), (16, 1, 3, 2, 0, 6)]
 
@@ -129,7 +129,8 @@ def test_a_run_saved_before_the_setting_reads_plain_and_may_switch(tmp_path: Pat
 
 
 @pytest.mark.parametrize("k,s,p,op", [(4, 2, 1, 0), (4, 2, 0, 0), (3, 2, 0, 0), (3, 2, 1, 1),
-                                      (5, 2, 2, 1), (4, 3, 1, 2), (2, 2, 0, 0), (6, 3, 0, 0)])
+                                      (5, 2, 2, 1), (4, 3, 1, 2), (2, 2, 0, 0), (6, 3, 0, 0),
+                                      (4, 2, 0, 1)])  # the last: plain forward
 def test_the_phase_route_is_the_transposed_convolution(k: int, s: int, p: int, op: int) -> None:
     """One output channel, every kernel/stride/padding/output-padding mix: in float64 the
     output equals the plain layer's to rounding, and gradcheck passes (backward and forward
