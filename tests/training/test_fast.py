@@ -10,6 +10,7 @@ import yaml
 
 from gankit.config import ConfigError
 from gankit.training import fast
+from gankit.training.adam import adam_step
 from gankit.training.loop import Interrupted, Trainer, resume
 from tests.conftest import tiny
 from tests.training.test_resume import final_weights, same_state, stop_at
@@ -75,7 +76,7 @@ def test_adam_step_is_torch_fused_adam_bit_for_bit() -> None:
     for _ in range(5):
         x = torch.randn(8, 5)
         for m, opt, step in ((net, opts[0], opts[0].step),
-                             (twin, opts[1], lambda o=opts[1]: fast.adam_step(o))):
+                             (twin, opts[1], lambda o=opts[1]: adam_step(o))):
             opt.zero_grad(set_to_none=True)
             m(x).pow(2).mean().backward()
             step()
@@ -236,15 +237,15 @@ def test_match_layouts_gives_loaded_adam_state_its_parameters_layout() -> None:
     opt_ref = torch.optim.Adam([ref], lr=0.1, fused=True)
     opt = torch.optim.Adam([p], lr=0.1, fused=True)
     ref.grad = torch.randn(6, 4, 3, 3)
-    fast.adam_step(opt_ref)
+    adam_step(opt_ref)
     opt.load_state_dict(copy.deepcopy(opt_ref.state_dict()))  # contiguous moments
     p.data.copy_(ref.data)
     fast.match_layouts(opt)
     assert opt.state[p]["exp_avg"].stride() == p.stride()
     g = torch.randn(6, 4, 3, 3)
     ref.grad, p.grad = g.clone(), g.clone().contiguous(memory_format=torch.channels_last)
-    fast.adam_step(opt_ref)
-    fast.adam_step(opt)
+    adam_step(opt_ref)
+    adam_step(opt)
     assert torch.equal(ref, p)
 
 
@@ -290,13 +291,13 @@ def test_adam_step_shares_equal_step_counts_and_keeps_unequal_ones_apart() -> No
     net = torch.nn.Linear(3, 2)
     opt = torch.optim.Adam(net.parameters(), lr=1e-2, fused=True)
     net(torch.randn(4, 3)).sum().backward()
-    fast.adam_step(opt)
+    adam_step(opt)
     w, b = net.weight, net.bias
     assert opt.state[w]["step"] is opt.state[b]["step"]
     opt.state[w]["step"] = torch.tensor(5.0)
     opt.state[b]["step"] = torch.tensor(5.0)
-    fast.adam_step(opt)
+    adam_step(opt)
     assert opt.state[w]["step"] is opt.state[b]["step"] and float(opt.state[w]["step"]) == 6
     opt.state[b]["step"] = torch.tensor(2.0)
-    fast.adam_step(opt)
+    adam_step(opt)
     assert (float(opt.state[w]["step"]), float(opt.state[b]["step"])) == (7, 3)

@@ -468,7 +468,7 @@ class Ensemble:
 
     @torch.no_grad()
     def _adam(self, opt: torch.optim.Adam) -> None:
-        """`fast.adam_step` on the stacked tensors, given to the fused kernel as each member's
+        """`adam.adam_step` on the stacked tensors, given to the fused kernel as each member's
         own slices: the kernel's vector loop and scalar tail then cover each member's
         elements exactly as in a solo run (over the whole stack, elements shifted between
         the two gave exp_avg_sq 1-ulp apart). The views of the weights and moments are made

@@ -44,9 +44,9 @@ The models stay plain `nn.Module`s; this module decides how a step runs them.
   on CPU devices (training/allocator.py: the step of report 004's DCGAN 0.82x the time with
   glibc's defaults, which fault its activations' pages in again every step). Resumable; not
   in LEGACY: a run saved before it existed continues with `keep`, which changes no number.
-- Adam: `adam_step` calls torch's fused Adam kernel directly, skipping torch.optim's per-call
-  Python bookkeeping (~0.4 ms per call here, a tenth of the MLP's step); same kernel, same
-  numbers, same optimiser state.
+- Adam: training/adam.py's `adam_step` calls torch's fused Adam kernel directly, skipping
+  torch.optim's per-call Python bookkeeping (~0.4 ms per call here, a tenth of the MLP's
+  step); same kernel, same numbers, same optimiser state.
 """
 from __future__ import annotations
 
@@ -206,58 +206,6 @@ def match_layouts(opt: torch.optim.Optimizer) -> None:
             for k, v in st.items():
                 if torch.is_tensor(v) and v.shape == p.shape and v.stride() != p.stride():
                     st[k] = torch.empty_like(p, dtype=v.dtype).copy_(v)
-
-
-def adam_step(opt: torch.optim.Adam, params: list[torch.Tensor] | None = None,
-              grads: list[torch.Tensor] | None = None) -> None:
-    """`opt.step()` for a fused torch Adam without weight decay or amsgrad, as one call of its
-    own kernel: the state is created and advanced exactly as torch.optim.Adam does it. The
-    gradients are the parameters' `.grad`, or `grads` (one per tensor of `params`, which must
-    be the group's parameters: the fused MLP step keeps its gradients in buffers of its own)."""
-    group = opt.param_groups[0]
-    if (len(opt.param_groups) != 1 or not group.get("fused") or group["weight_decay"]
-            or group["amsgrad"] or group["maximize"]):
-        if grads is not None:  # opt.step() reads p.grad, which these gradients are not
-            raise ValueError("adam_step with gradients of its own needs one fused Adam group "
-                             "without weight decay, amsgrad or maximize")
-        opt.step()
-        return
-    if params is None:
-        params = [p for p in group["params"] if p.grad is not None]
-        grads = [p.grad for p in params]
-    if not params:
-        return
-    avgs, sqs, steps = [], [], []
-    for p in params:
-        st = opt.state[p]
-        if not st:
-            st["step"] = torch.zeros((), dtype=torch.float32, device=p.device)
-            st["exp_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
-            st["exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
-        avgs.append(st["exp_avg"])
-        sqs.append(st["exp_avg_sq"])
-        steps.append(st["step"])
-    beta1, beta2 = group["betas"]
-    with torch.no_grad():
-        _advance(opt, params, steps)
-        torch._fused_adam_([p.detach() for p in params], grads, avgs, sqs, [], steps,
-                           lr=group["lr"], beta1=beta1, beta2=beta2, weight_decay=0.0,
-                           eps=group["eps"], amsgrad=False, maximize=False)
-
-
-def _advance(opt: torch.optim.Adam, params: list[torch.Tensor],
-             steps: list[torch.Tensor]) -> None:
-    """Add 1 to each parameter's step count. Parameters stepped together share one step
-    tensor (a per-tensor `_foreach_add_` took 33 us of a 2.5 ms fused MLP step): counts made
-    separate (new state, or a loaded checkpoint) are joined once, when their values agree."""
-    first = steps[0]
-    if any(t is not first for t in steps):
-        if not bool(torch.stack(steps).eq(first).all()):  # once, after a load
-            torch._foreach_add_(steps, 1)
-            return
-        for i, p in enumerate(params):
-            opt.state[p]["step"] = steps[i] = first
-    first.add_(1)
 
 
 def comparable(saved: dict[str, Any]) -> dict[str, Any]:

@@ -31,6 +31,7 @@ from gankit.models.base import batch_coupled, evaluating, judging
 from gankit.plots.grid import composite, save_grid
 from gankit.sampling import grid_inputs
 from gankit.training import distributed, fast
+from gankit.training.adam import adam_step
 from gankit.training.augment import diff_augment, parse_policy
 from gankit.training.checkpoint import FORMAT_VERSION, CheckpointError, save_checkpoint
 from gankit.training.ema import EMA
@@ -243,7 +244,7 @@ class Trainer:
         if self.cfg.grad_clip:
             nn.utils.clip_grad_norm_(self.d_params, self.cfg.grad_clip)
         gn_d = grad_norm(self.d_params)
-        fast.adam_step(self.opt_d)
+        adam_step(self.opt_d)
         self._check_finite(d_loss, "D")
         self.d_sum += torch.cat([logit_stats(d_loss, real_logits, fake_logits), gn_d[None]])
         self.d_count += 1
@@ -262,7 +263,7 @@ class Trainer:
         if self.cfg.grad_clip:
             nn.utils.clip_grad_norm_(self.g_params, self.cfg.grad_clip)
         gn_g = grad_norm(self.g_params)
-        fast.adam_step(self.opt_g)
+        adam_step(self.opt_g)
         self._check_finite(g_loss, "G")
         if self.ema:
             self.ema.update(self.step + 1)

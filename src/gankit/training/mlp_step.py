@@ -35,7 +35,7 @@ from torch import nn
 from gankit.config import TrainConfig
 from gankit.errors import NonFiniteLoss
 from gankit.models.conditioning import projects
-from gankit.training import fast
+from gankit.training.adam import adam_step
 
 LOSSES = ("minimax", "nonsaturating")
 
@@ -379,7 +379,7 @@ class MLPStep:
             g.zero_()
             g.index_add_(0, B.y2, demb.float())
         self._norm(self.d_flat, 0)
-        fast.adam_step(tr.opt_d, self.d_params, self.d_grads)
+        adam_step(tr.opt_d, self.d_params, self.d_grads)
         self._stepped.add("D")
         st[5:6].copy_(self.gn[0:1])
         tr.d_sum.add_(st)
@@ -416,7 +416,7 @@ class MLPStep:
             dv = torch.mm(dh1, self.gW[self.g_layers[0].w][:, self.nz:])
             g.index_add_(0, y, dv.float())
         self._norm(self.g_flat, 1)
-        fast.adam_step(tr.opt_g, self.g_params, self.g_grads)
+        adam_step(tr.opt_g, self.g_params, self.g_grads)
         self._stepped.add("G")
         if tr.ema:
             tr.ema.update(tr.step + 1)
