@@ -1,4 +1,5 @@
-"""kernels=fast (models/kernels.py): the same transposed convolutions by faster routes."""
+"""kernels=fast (models/kernels.py): the same transposed convolutions and mean pools by
+faster routes."""
 from __future__ import annotations
 
 import copy
@@ -11,7 +12,8 @@ from torch import nn
 
 from gankit.config import ConfigError
 from gankit.models import kernels
-from gankit.models.kernels import FastConvTranspose2d
+from gankit.models.kernels import FastConvTranspose2d, FastGlobalMeanPool, _MeanPool
+from gankit.models.pooling import GlobalMeanPool
 from gankit.training.loop import Trainer, resume
 from gankit.training.runs import read_config
 from tests.conftest import tiny
@@ -95,6 +97,9 @@ def test_use_swaps_the_class_only_and_back() -> None:
     assert type(copy.deepcopy(G)[0]) is FastConvTranspose2d  # an EMA copy keeps the route
     kernels.use([G], "plain")
     assert [type(m) for m in G[::2]] == [nn.ConvTranspose2d] * 2
+    sn = nn.utils.parametrizations.spectral_norm(nn.ConvTranspose2d(2, 2, 3))
+    kernels.use([sn], "fast")  # a parametrized layer (a subclass) is left as it is
+    assert type(sn).__name__ == "ParametrizedConvTranspose2d"
     with pytest.raises(ConfigError, match="kernels must be one of fast, plain, got 'quick'"):
         kernels.use([G], "quick")
 
@@ -109,6 +114,32 @@ def test_the_trainer_uses_the_configured_kernels(tmp_path: Path) -> None:
     plain = Trainer(tiny("default", kernels="plain"), tmp_path / "plain", progress=False)
     assert _conv_ts(fast) == {FastConvTranspose2d}
     assert _conv_ts(plain) == {nn.ConvTranspose2d}
+    assert type(fast.D.pool) is FastGlobalMeanPool and type(plain.D.pool) is GlobalMeanPool
+
+
+@pytest.mark.parametrize("bf16", [False, True])
+def test_the_mean_pool_route_is_the_mean_bit_for_bit(bf16: bool) -> None:
+    """Its forward is `mean`'s; its input gradient holds the same values, as a broadcast view
+    (no (B, C, H, W) tensor written), and adds into a channels-last gradient as `mean`'s does."""
+    torch.manual_seed(0)
+    x = torch.randn(4, 6, 5, 5).contiguous(memory_format=torch.channels_last)
+    head = nn.Conv2d(6, 1, 5).to(memory_format=torch.channels_last)
+    w = torch.randn(6)
+    outs = []
+    for pool in (GlobalMeanPool(), FastGlobalMeanPool()):
+        xi = x.clone().requires_grad_()
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            h = torch.nn.functional.leaky_relu(xi, 0.2)
+            f = pool(h)
+            loss = head(h).float().sum() + (f.float() * w).sum()
+        loss.backward()
+        outs.append((f.detach(), xi.grad))
+    (fa, ga), (fb, gb) = outs
+    assert torch.equal(fa, fb) and torch.equal(ga, gb)
+    grad = _MeanPool.backward(type("ctx", (), {"shape": x.shape})(), torch.ones(4, 6))
+    assert grad.stride()[2:] == (0, 0) and torch.equal(grad, torch.full(x.shape, 1 / 25))
+    x64 = torch.randn(2, 3, 4, 4, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(FastGlobalMeanPool(), (x64,))
 
 
 def test_a_run_saved_before_the_setting_reads_plain_and_may_switch(tmp_path: Path) -> None:

@@ -8,8 +8,11 @@ gradient's closed form and summation order round differently). After several ste
 losses and gradient norms agree to 1e-3 relative, every weight within 2 lr x steps and 98%
 of them within 0.05 lr x steps: Adam's first steps move each weight by about +-lr whatever
 the gradient's size, so rounding noise in a near-zero gradient can flip one update. bf16: the
-first step's gradients are bit-identical to the autograd bf16 step's (same bf16 GEMMs on the
-same bf16 casts); over steps, the losses agree to 2e-2 relative.
+fused step rounds differently from autocast (oneDNN's fused bias and activation, D's head in
+fp32), so its first step's gradients are held to the fp32 autograd step's: each tensor at
+most twice as far from them (relative L2) as the autograd bf16 step's, plus 0.01 (measured:
+0.6-1.8x, the autograd bf16 step's own distance 0.3-7.5%); over steps, the losses agree to
+2e-2 relative.
 """
 from __future__ import annotations
 
@@ -66,27 +69,60 @@ def grads(tr: Trainer) -> dict[str, torch.Tensor]:
             **{f"D.{k}": p.grad for k, p in tr.D.named_parameters()}}
 
 
+def trio(cfg, tmp: Path) -> dict[str, Trainer]:
+    """`pair`, and in bf16 the fp32 autograd step as the reference both are held to."""
+    trs = pair(cfg, tmp)
+    if cfg.precision == "bf16":
+        trs["fp32"] = Trainer(dataclasses.replace(cfg, precision="fp32", step="autograd"),
+                              tmp / "fp32", progress=False)
+    return trs
+
+
+def assert_same_gradients(trs: dict[str, Trainer]) -> None:
+    """The fused step's gradients are the autograd step's: in fp32 to 1e-5 of the largest
+    entry, in bf16 at most twice as far from the fp32 step's as autocast's, plus 0.01."""
+    ga, gf = grads(trs["autograd"]), grads(trs["fused"])
+    assert ga.keys() == gf.keys()
+    for k in ga:
+        if "fp32" in trs:
+            ref = grads(trs["fp32"])[k]
+            dist = lambda g: ((g - ref).norm() / ref.norm().clamp_min(1e-12)).item()  # noqa: E731
+            assert dist(gf[k]) <= 2 * dist(ga[k]) + 0.01, (k, dist(gf[k]), dist(ga[k]))
+        else:
+            scale = ga[k].abs().max().clamp_min(1e-12)
+            assert (ga[k] - gf[k]).abs().max() <= 1e-5 * scale, k
+
+
 @pytest.mark.parametrize("precision", ["fp32", "bf16"])
 @pytest.mark.parametrize("variant", list(VARIANTS))
 def test_first_step_gradients(tmp_path: Path, variant: str, precision: str) -> None:
     over = VARIANTS[variant]
     if over.get("d_steps"):
         over = {**over, "d_steps": 1}  # a G step in the first step
-    trs = pair(cfg_of(precision, **over), tmp_path)
+    trs = trio(cfg_of(precision, **over), tmp_path)
     for tr in trs.values():
         for opt in (tr.opt_g, tr.opt_d):  # the G step then meets the same D in both
             opt.param_groups[0]["lr"] = 0.0
         run_steps(tr, 1)
-    ga, gf = grads(trs["autograd"]), grads(trs["fused"])
-    assert ga.keys() == gf.keys()
-    for k in ga:
-        if precision == "bf16":
-            assert torch.equal(ga[k], gf[k]), k
-        else:
-            scale = ga[k].abs().max().clamp_min(1e-12)
-            assert (ga[k] - gf[k]).abs().max() <= 1e-5 * scale, k
-    torch.testing.assert_close(trs["fused"].d_sum, trs["autograd"].d_sum, rtol=1e-5, atol=1e-6)
-    torch.testing.assert_close(trs["fused"].g_sum, trs["autograd"].g_sum, rtol=1e-5, atol=1e-6)
+    assert_same_gradients(trs)
+    tol = 1e-5 if precision == "fp32" else 1e-2
+    torch.testing.assert_close(trs["fused"].d_sum, trs["autograd"].d_sum, rtol=tol, atol=tol)
+    torch.testing.assert_close(trs["fused"].g_sum, trs["autograd"].g_sum, rtol=tol, atol=tol)
+
+
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_without_onednn_the_same_gradients(tmp_path: Path, precision: str) -> None:
+    """The route where oneDNN's fused inner product is missing (CUDA, builds without
+    oneDNN): addmm and in-place activations, held to the same bounds."""
+    over = {**VARIANTS["dropout-embedding-nonsaturating-smoothing-average-dsteps2-ema"],
+            "d_steps": 1}
+    trs = trio(cfg_of(precision, **over), tmp_path)
+    trs["fused"].fused.onednn = False
+    for tr in trs.values():
+        for opt in (tr.opt_g, tr.opt_d):
+            opt.param_groups[0]["lr"] = 0.0
+        run_steps(tr, 1)
+    assert_same_gradients(trs)
 
 
 @pytest.mark.parametrize("precision", ["fp32", "bf16"])
@@ -121,7 +157,7 @@ def test_weights_bound_once_and_again_after_their_data_is_replaced(tmp_path: Pat
     """In bf16 each net's fp32 weights are views of one buffer (one copy casts them all). A
     parameter whose data is replaced afterwards (`p.data = ...`) is bound again, so the
     step still computes the autograd step's gradients with the new values."""
-    trs = pair(cfg_of(precision), tmp_path)
+    trs = trio(cfg_of(precision), tmp_path)
     f = trs["fused"]
     if precision == "bf16":
         ptrs = [p.data_ptr() for p in f.D.parameters()]
@@ -133,10 +169,7 @@ def test_weights_bound_once_and_again_after_their_data_is_replaced(tmp_path: Pat
         for opt in (tr.opt_g, tr.opt_d):
             opt.param_groups[0]["lr"] = 0.0
         run_steps(tr, 1)
-    ga, gf = grads(trs["autograd"]), grads(trs["fused"])
-    for k in ga:
-        scale = ga[k].abs().max().clamp_min(1e-12)
-        assert (ga[k] - gf[k]).abs().max() <= (0 if precision == "bf16" else 1e-5) * scale, k
+    assert_same_gradients(trs)
 
 
 def test_resume_is_bit_identical(tmp_path: Path) -> None:

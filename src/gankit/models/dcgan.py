@@ -24,6 +24,7 @@ from gankit.models.base import Discriminator, Generator, upsampling_plan
 from gankit.models.conditioning import (ConditionalBatchNorm2d, LabelledSequential,
                                         conditional_norm, d_cond_dim, projects)
 from gankit.models.mbstd import MinibatchStd
+from gankit.models.pooling import GlobalMeanPool
 
 
 def _norm2d(c: int, on: bool) -> nn.Module:
@@ -92,6 +93,7 @@ class DCGANDiscriminator(Discriminator):
         self.body = nn.Sequential(*layers)
         self.mbstd = MinibatchStd(cfg.mbstd) if cfg.mbstd else nn.Identity()
         self.head = nn.Conv2d(widths[-1] + (1 if cfg.mbstd else 0), 1, s0, 1, 0)  # -> (B, 1, 1, 1)
+        self.pool = GlobalMeanPool()
 
     def forward(self, x: torch.Tensor, y: torch.Tensor | None = None, classes: bool = False
                 ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
@@ -100,7 +102,7 @@ class DCGANDiscriminator(Discriminator):
         # The projection on mean- rather than sum-pooled features: with psi a small-init conv,
         # a sum over s0 x s0 would let the class term dominate the first logits (~15 vs ~0.5
         # at 28x28).
-        return self.score(self.mbstd(h), y, features=h.mean(dim=(2, 3)), classes=classes)
+        return self.score(self.mbstd(h), y, features=self.pool(h), classes=classes)
 
 
 def build(cfg: ModelConfig, shape: tuple[int, int, int],

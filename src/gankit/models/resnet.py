@@ -29,6 +29,7 @@ from gankit.config import ConfigError, ModelConfig
 from gankit.models.base import Discriminator, Generator, upsampling_plan
 from gankit.models.conditioning import d_cond_dim
 from gankit.models.dcgan import d_uses_batch_norm
+from gankit.models.pooling import GlobalMeanPool
 
 
 def _norm(c: int, on: bool) -> nn.Module:
@@ -103,6 +104,7 @@ class ResNetDiscriminator(Discriminator):
         self.blocks = nn.ModuleList(blocks)
         self.final = nn.Sequential(_norm(widths[-1], bn), nn.ReLU())
         self.head = nn.Linear(widths[-1], 1)
+        self.pool = GlobalMeanPool()
 
     def forward(self, x: torch.Tensor, y: torch.Tensor | None = None, classes: bool = False
                 ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
@@ -112,7 +114,7 @@ class ResNetDiscriminator(Discriminator):
             h = block(self.join_label(h, y) if i == self.mid else h)
         # Mean- rather than sum-pooled (SNGAN sums): with BN in D a sum makes the first
         # logits ~20 at 28x28, saturating BCE from the first step.
-        h = self.final(h).mean(dim=(2, 3))  # (B, c)
+        h = self.pool(self.final(h))  # (B, c)
         return self.score(h, y, classes=classes)
 
 

@@ -16,7 +16,10 @@ What it computes is the autograd step of `Trainer.train_step` (loop.py) for what
 - losses minimax / nonsaturating (BCE), with label smoothing and `d_average`.
 - precision fp32 (same ops as autograd: equal up to float rounding order) and bf16 (GEMMs in
   bf16 from bf16 copies of the fp32 master weights, cast once per update, as autocast does;
-  activations in bf16, logits and losses in fp32, gradients and Adam in fp32).
+  activations in bf16, logits and losses in fp32, gradients and Adam in fp32). Where the
+  rounding differs from autograd's bf16 step (so it is equal to it within bf16 rounding, not
+  bit for bit): on CPU each hidden Linear runs as oneDNN's inner product with its bias and
+  activation fused (`_linear`), and D's one-logit head runs in fp32 (`_head`).
 - dropout masks drawn from the process RNG in the order and dtype autograd draws them.
 - d_steps (the Trainer's `do_g`), EMA, learning-rate schedules (the optimisers' groups),
   checkpoints (the Trainer's own modules and optimisers hold every state).
@@ -38,6 +41,20 @@ from gankit.models.conditioning import projects
 from gankit.training.adam import adam_step
 
 LOSSES = ("minimax", "nonsaturating")
+
+# oneDNN's inner product with the bias and the activation as post-ops (the op inductor lowers
+# an nn.Linear to on CPU): one call where addmm and an in-place activation took two, and
+# faster than addmm's matmul primitive at these sizes (profiled, bf16, batch 64: 5-25% per
+# layer; tanh fused saves its own pass over G's 64x784 output).
+_ONEDNN_ACT: dict[str | None, tuple[str, list[float]]] = {
+    None: ("none", []), "relu": ("relu", []), "lrelu": ("leaky_relu", [0.2]),
+    "tanh": ("tanh", [])}
+
+
+def onednn_linear_available(device: torch.device) -> bool:
+    """Whether `_linear` can use oneDNN's fused inner product on `device`."""
+    return (device.type == "cpu" and torch.backends.mkldnn.is_available()
+            and hasattr(torch.ops.mkldnn, "_linear_pointwise"))
 
 
 def why_not(cfg: TrainConfig) -> str | None:
@@ -122,7 +139,6 @@ class _Bufs:
     xd: torch.Tensor                     # D input (2b, in) [real; fake] ‖ label vector
     d_act: list[torch.Tensor]            # D hidden outputs for 2b rows
     d_mask: list[torch.Tensor | None]
-    logit: torch.Tensor                  # (2b, 1) compute dtype
     l32: torch.Tensor                    # (2b,) fp32
     target: torch.Tensor                 # (2b,) fp32 BCE targets
     sign: torch.Tensor                   # (2b,) +1 real, -1 fake
@@ -217,6 +233,7 @@ class MLPStep:
         self.t_real = 1.0 - smoothing
         self.d_scale = 0.5 if self.loss.d_average else 1.0
         self.gn = torch.zeros(2, device=self.device)
+        self.onednn = onednn_linear_available(self.device)
 
     # ---- buffers -----------------------------------------------------------------------
     def _bufs(self, b: int) -> _Bufs:
@@ -243,7 +260,7 @@ class MLPStep:
         sign = torch.ones(2 * b, device=dev)
         sign[b:] = -1
         bufs = _Bufs(xg=xg, z=e(b, self.nz, d=torch.float32), g_act=g_act, g_mask=g_mask,
-                     xd=e(2 * b, d_in), d_act=d_act, d_mask=d_mask, logit=e(2 * b, 1),
+                     xd=e(2 * b, d_in), d_act=d_act, d_mask=d_mask,
                      l32=e(2 * b, d=torch.float32), target=target, sign=sign,
                      y2=torch.empty(2 * b, dtype=torch.long, device=dev),
                      g_d_act=gd_act, g_d_mask=gd_mask, stats=e(6, d=torch.float32))
@@ -280,14 +297,40 @@ class MLPStep:
             mask.div_(1 - p)
             h.mul_(mask)
 
+    def _linear(self, h: torch.Tensor, w: torch.Tensor, b: torch.Tensor, act: str | None,
+                out: torch.Tensor) -> torch.Tensor:
+        """act(h w^T + b): into `out` by addmm and an in-place activation, or (oneDNN on CPU)
+        as a new tensor from one fused call; returns the result."""
+        if self.onednn:
+            name, scalars = _ONEDNN_ACT[act]
+            return torch.ops.mkldnn._linear_pointwise(h, w, b, name, scalars, "")
+        torch.addmm(b, h, w.t(), out=out)
+        self._act_fwd(out, act)
+        return out
+
     def _forward(self, layers: list[_Layer], W: dict, x: torch.Tensor,
                  acts: list[torch.Tensor], masks: list[torch.Tensor | None]) -> None:
+        """Through `layers` from x; each layer's output replaces its entry of `acts`."""
         h = x
-        for L, a, m in zip(layers, acts, masks):
-            torch.addmm(W[L.b], h, W[L.w].t(), out=a)
-            self._act_fwd(a, L.act)
-            self._dropout(a, m, L.p)
-            h = a
+        for i, (L, m) in enumerate(zip(layers, masks)):
+            acts[i] = h = self._linear(h, W[L.w], W[L.b], L.act, acts[i])
+            self._dropout(h, m, L.p)
+
+    def _head(self, h: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+        """D's one-logit head on features h, into `out` (fp32, (rows,)), in fp32 from the
+        fp32 weights; returns h in fp32 for its weight gradient. A GEMV: in bf16 oneDNN's
+        call took 20-30 us where the fp32 one with the cast takes 8 (profiled), and the logit
+        is wanted in fp32 anyway."""
+        head = self.d_layers[-1]
+        h32 = h if h.dtype == torch.float32 else h.float()
+        torch.addmm(self.dP[head.b], h32, self.dP[head.w].t(), out=out.view(-1, 1))
+        return h32
+
+    def _head_grads(self, dl: torch.Tensor, h32: torch.Tensor) -> None:
+        """The head's weight and bias gradients (fp32) from the logits' gradient dl (rows,)."""
+        head = self.d_layers[-1]
+        torch.mm(dl.view(1, -1), h32, out=self.dG[head.w])
+        torch.sum(dl, 0, keepdim=True, out=self.dG[head.b])
 
     def _backward(self, layers: list[_Layer], W: dict, Wg: dict | None, x: torch.Tensor,
                   acts: list[torch.Tensor], masks: list[torch.Tensor | None],
@@ -304,12 +347,23 @@ class MLPStep:
                 torch.mm(dh.t(), acts[i - 1] if i else x, out=Wg[L.w])
                 torch.sum(dh, 0, out=Wg[L.b])
             if i:
-                w = W[L.w]
-                # D's head (one output): the outer product as a multiply, a few us where the
-                # GEMM call took ~30 (profiled in the bf16 step). Bit for bit the same: a
-                # product of two bf16 numbers is exact in the fp32 both round from.
-                dh = torch.mul(dh, w) if w.shape[0] == 1 else torch.mm(dh, w)
+                dh = torch.mm(dh, W[L.w])
         return dh
+
+    def _d_backward(self, dl: torch.Tensor, Wg: dict | None, x: torch.Tensor,
+                    acts: list[torch.Tensor], masks: list[torch.Tensor | None]
+                    ) -> torch.Tensor:
+        """Back through D's hidden layers from the logits' gradient dl (rows,) (the head's own
+        gradients are `_head_grads`); returns the gradient of D's first Linear's output."""
+        hidden = self.d_layers[:-1]
+        dlow = dl.to(self.dtype).view(-1, 1)
+        if not hidden:
+            return dlow
+        # D's head (one output): the outer product as a multiply, a few us where the GEMM
+        # call took ~30 (profiled in the bf16 step); a product of two bf16 numbers is exact in
+        # the fp32 both round from, so it is the GEMM's result.
+        dh = torch.mul(dlow, self.dW[self.d_layers[-1].w])
+        return self._backward(hidden, self.dW, Wg, x, acts, masks, dh)
 
     # ---- the step ----------------------------------------------------------------------
     @torch.no_grad()
@@ -351,11 +405,8 @@ class MLPStep:
             self._cast("D")
         hidden = self.d_layers[:-1]
         self._forward(hidden, self.dW, xd, B.d_act, B.d_mask)
-        head = self.d_layers[-1]
-        torch.addmm(self.dW[head.b], B.d_act[-1] if hidden else xd, self.dW[head.w].t(),
-                    out=B.logit)
         l32 = B.l32
-        l32.copy_(B.logit.view(-1))
+        h32 = self._head(B.d_act[-1] if hidden else xd, l32)
         # D loss: mean over each half of softplus(l) - target * l (BCE with targets t, 0)
         sp = torch.nn.functional.softplus(l32)
         per = torch.addcmul(sp, B.target, l32, value=-1.0)
@@ -367,17 +418,13 @@ class MLPStep:
         torch.mean(torch.mul(l32, B.sign).gt_(0).view(2, b), 1, out=st[3:5])
         # dL/dl = (sigmoid(l) - target) * scale / b
         dl = torch.sub(sig, B.target).mul_(self.d_scale / b)
-        dlow = dl.to(self.dtype).view(-1, 1)
-        dh1 = self._backward(self.d_layers, self.dW, self.dWg, xd,
-                             B.d_act + [B.logit], B.d_mask + [None], dlow)
+        dh1 = self._d_backward(dl, self.dWg, xd, B.d_act, B.d_mask)
         if low:
             self.d_flat.copy_(self.d_low)
+        self._head_grads(dl, h32)
         w1 = self.dW[self.d_layers[0].w]
         if self.d_embed is not None:
-            demb = torch.mm(dh1, w1[:, self.img:])   # (2b, E)
-            g = self.dG[self.d_embed]
-            g.zero_()
-            g.index_add_(0, B.y2, demb.float())
+            self._embed_grad(self.dG[self.d_embed], dh1, B.y2, w1[:, self.img:])
         self._norm(self.d_flat, 0)
         adam_step(tr.opt_d, self.d_params, self.d_grads)
         self._stepped.add("D")
@@ -392,29 +439,22 @@ class MLPStep:
             self._cast("D")
         xf = xd[b:]
         self._forward(hidden, self.dW, xf, B.g_d_act, B.g_d_mask)
-        lg = B.logit[b:]
-        torch.addmm(self.dW[head.b], B.g_d_act[-1] if hidden else xf, self.dW[head.w].t(),
-                    out=lg)
         l = B.l32[b:]
-        l.copy_(lg.view(-1))
+        self._head(B.g_d_act[-1] if hidden else xf, l)
         if self.loss.name == "minimax":       # -mean softplus(l); d/dl = -sigmoid(l) / b
             g_loss = torch.nn.functional.softplus(l).mean().neg_()
             dl = torch.sigmoid(l).mul_(-1.0 / b)
         else:                                 # mean softplus(-l); d/dl = (sigmoid(l) - 1) / b
             g_loss = torch.nn.functional.softplus(l.neg()).mean()
             dl = torch.sigmoid(l).sub_(1.0).mul_(1.0 / b)
-        dlow = dl.to(self.dtype).view(-1, 1)
-        dh1 = self._backward(self.d_layers, self.dW, None, xf,
-                             B.g_d_act + [lg], B.g_d_mask + [None], dlow)
+        dh1 = self._d_backward(dl, None, xf, B.g_d_act, B.g_d_mask)
         dg = torch.mm(dh1, w1[:, :self.img])                      # (b, img): dL/d fake
         dh1 = self._backward(self.g_layers, self.gW, self.gWg, B.xg, B.g_act, B.g_mask, dg)
         if low:
             self.g_flat.copy_(self.g_low)
         if self.g_embed is not None:
-            g = self.gG[self.g_embed]
-            g.zero_()
-            dv = torch.mm(dh1, self.gW[self.g_layers[0].w][:, self.nz:])
-            g.index_add_(0, y, dv.float())
+            self._embed_grad(self.gG[self.g_embed], dh1, y,
+                             self.gW[self.g_layers[0].w][:, self.nz:])
         self._norm(self.g_flat, 1)
         adam_step(tr.opt_g, self.g_params, self.g_grads)
         self._stepped.add("G")
@@ -426,6 +466,16 @@ class MLPStep:
         tr.g_sum.add_(gs)
         tr.g_count += 1
         self._check_finite()
+
+    def _embed_grad(self, g: torch.Tensor, dh1: torch.Tensor, y: torch.Tensor,
+                    w_cols: torch.Tensor) -> None:
+        """The gradient (K, E) of a label embedding whose rows feed the first Linear through
+        its columns w_cols (out, E), from that Linear's output gradient dh1 (rows, out):
+        dh1's rows summed per class first, then one (K, out) x (out, E) GEMM, where the
+        (rows, out) x (out, E) one took ~40 us for its strided columns (profiled)."""
+        per = torch.zeros(g.shape[0], dh1.shape[1], device=g.device)
+        per.index_add_(0, y, dh1.float())
+        torch.mm(per, w_cols.float(), out=g)
 
     def _check_finite(self) -> None:
         """The autograd step checks each loss (a host sync per step); here the sums are checked
