@@ -128,13 +128,20 @@ class Discriminator(nn.Module):
                              "(model.aux_classifier=true, conditional models only)")
         return out, self.classifier(features)
 
+    def label_vector(self, y: torch.Tensor | None) -> torch.Tensor | None:
+        """The label vector (B, E) that D joins to its input or features, or None when nothing
+        is joined (unconditional D, or a projected label)."""
+        if self.cond is None or not self.cond.dim:
+            return None
+        return self.cond.vector(y)
+
     def join_label(self, h: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
         """h with the label vector joined on dim 1: as it is to features (B, F), as constant
-        planes to a map (B, C, H, W) (Reed et al. 2016). h itself when nothing is joined
-        (unconditional D, or a projected label)."""
-        if self.cond is None or not self.cond.dim:
+        planes to a map (B, C, H, W) (Reed et al. 2016). h itself when nothing is joined."""
+        v = self.label_vector(y)
+        if v is None:
             return h
-        v = self.cond.vector(y).to(h.dtype)
+        v = v.to(h.dtype)
         return torch.cat([h, v if h.ndim == 2 else planes(v, *h.shape[2:])], dim=1)
 
     def labels(self, x: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor | None:

@@ -94,19 +94,40 @@ class ConditionalBatchNorm2d(nn.Module):
                              1 + self.gain(v)[:, :, None, None])
 
 
-class LabelledSequential(nn.Sequential):
-    """nn.Sequential whose conditional BatchNorm layers also get the label vector v (None for
-    an unconditional G, which has none)."""
-
-    def forward(self, h: torch.Tensor, v: torch.Tensor | None) -> torch.Tensor:  # type: ignore[override]
-        for layer in self:
-            h = layer(h, v) if isinstance(layer, ConditionalBatchNorm2d) else layer(h)
-        return h
-
-
 def planes(v: torch.Tensor, height: int, width: int) -> torch.Tensor:
     """A label vector (B, E) broadcast as E constant planes (B, E, H, W) (Reed et al. 2016)."""
     return v[:, :, None, None].expand(-1, -1, height, width)
+
+
+class PlanesConv2d(nn.Conv2d):
+    """A convolution of an image x (B, C, H, W) joined with its label vector v (B, E) as E
+    constant planes: conv(cat(x, planes(v))), the first layer of a conv D that sees the label
+    at its input. One weight over the C + E joined channels, as an nn.Conv2d of the joined
+    input has (the same parameters and state_dict keys); `kernels: fast` computes the planes'
+    part another way (models/kernels.py)."""
+
+    def __init__(self, image_channels: int, label_dim: int, out_channels: int,
+                 kernel_size: int, stride: int = 1, padding: int = 0, bias: bool = True) -> None:
+        super().__init__(image_channels + label_dim, out_channels, kernel_size, stride, padding,
+                         bias=bias)
+        self.label_dim = label_dim
+
+    def forward(self, x: torch.Tensor, v: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        return super().forward(torch.cat([x, planes(v.to(x.dtype), *x.shape[2:])], dim=1))
+
+
+# Layers that take the label vector v as a second argument.
+_LABELLED = (ConditionalBatchNorm2d, PlanesConv2d)
+
+
+class LabelledSequential(nn.Sequential):
+    """nn.Sequential whose label-taking layers (conditional BatchNorm, a convolution of label
+    planes) also get the label vector v (None for an unconditional net, which has none)."""
+
+    def forward(self, h: torch.Tensor, v: torch.Tensor | None) -> torch.Tensor:  # type: ignore[override]
+        for layer in self:
+            h = layer(h, v) if isinstance(layer, _LABELLED) else layer(h)
+        return h
 
 
 class Projection(nn.Module):

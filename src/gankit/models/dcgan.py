@@ -22,7 +22,7 @@ from torch import nn
 from gankit.config import ConfigError, ModelConfig
 from gankit.models.base import Discriminator, Generator, upsampling_plan
 from gankit.models.conditioning import (ConditionalBatchNorm2d, LabelledSequential,
-                                        conditional_norm, d_cond_dim, projects)
+                                        PlanesConv2d, conditional_norm, d_cond_dim, projects)
 from gankit.models.mbstd import MinibatchStd
 from gankit.models.pooling import GlobalMeanPool
 
@@ -81,16 +81,18 @@ class DCGANDiscriminator(Discriminator):
         super().__init__(shape, num_classes, cfg.d_cond, cfg.embed_dim, widths[-1],
                          cfg.aux_classifier)
         bn = d_uses_batch_norm(cfg, num_classes > 0)
-        cin = shape[0] + d_cond_dim(cfg.d_cond, num_classes, cfg.embed_dim)
+        label_dim = d_cond_dim(cfg.d_cond, num_classes, cfg.embed_dim)
+        cin = shape[0]
         layers: list[nn.Module] = []
         for i, cout in enumerate(widths):
             norm = bn and i > 0
-            layers += [nn.Conv2d(cin, cout, 4, 2, 1, bias=not norm), _norm2d(cout, norm),
-                       nn.LeakyReLU(0.2)]
+            conv = (PlanesConv2d(cin, label_dim, cout, 4, 2, 1, bias=not norm)
+                    if i == 0 and label_dim else nn.Conv2d(cin, cout, 4, 2, 1, bias=not norm))
+            layers += [conv, _norm2d(cout, norm), nn.LeakyReLU(0.2)]
             if cfg.dropout > 0:
                 layers.append(nn.Dropout(cfg.dropout))
             cin = cout
-        self.body = nn.Sequential(*layers)
+        self.body = LabelledSequential(*layers)  # the label planes reach the first conv
         self.mbstd = MinibatchStd(cfg.mbstd) if cfg.mbstd else nn.Identity()
         self.head = nn.Conv2d(widths[-1] + (1 if cfg.mbstd else 0), 1, s0, 1, 0)  # -> (B, 1, 1, 1)
         self.pool = GlobalMeanPool()
@@ -98,7 +100,7 @@ class DCGANDiscriminator(Discriminator):
     def forward(self, x: torch.Tensor, y: torch.Tensor | None = None, classes: bool = False
                 ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         y = self.labels(x, y)
-        h = self.body(self.join_label(x, y))  # (B, c, s0, s0)
+        h = self.body(x, self.label_vector(y))  # (B, c, s0, s0)
         # The projection on mean- rather than sum-pooled features: with psi a small-init conv,
         # a sum over s0 x s0 would let the class term dominate the first logits (~15 vs ~0.5
         # at 28x28).

@@ -33,11 +33,10 @@ The models stay plain `nn.Module`s; this module decides how a step runs them.
   step up to rounding); a run saved before it existed continues contiguous (LEGACY). Fused Adam
   reads a parameter and its moments as flat memory, so `match_layouts` gives loaded optimiser
   state the layout of its parameter (a mismatch would silently scramble the update).
-- `kernels` (config): `fast` or `plain`. `fast` computes G's transposed convolutions by the
-  faster routes of models/kernels.py (a 1x1 input as one GEMM; in bf16, a kernel that is not
-  a multiple of the stride zero-padded up to one), the same function up to rounding; `plain`
-  keeps nn.ConvTranspose2d's forward. Resumable; a run saved before it existed continues
-  `plain` (LEGACY).
+- `kernels` (config): `fast` or `plain`. `fast` computes G's transposed convolutions, D's
+  mean pool and a conditional D's first layer (the image joined with label planes) by the
+  faster routes of models/kernels.py, the same function up to rounding; `plain` keeps the
+  layers' own forward. Resumable; a run saved before it existed continues `plain` (LEGACY).
 - Activations run in place (`activations_in_place`, always: the same numbers, less memory
   traffic).
 - `cpu_allocator` (config): `keep` (freed memory stays with the process) or `system`, applied
