@@ -8,22 +8,31 @@ RUN    ?= runs/default
 
 .PHONY: run test test-fast setup system-deps bench clean
 
-$(BIN)/gankit: pyproject.toml
+# Two stamps: gankit and what it runs on (all `make run` needs), then the test tools on top
+# (`make test`; about 8 s of a fresh `make run` went to installing them).
+CORE := $(VENV)/.installed-core
+DEV  := $(VENV)/.installed-dev
+
+$(CORE): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev]'
+	$(BIN)/pip install --quiet --disable-pip-version-check -e .
 	# torch-fidelity's Inception class without torchvision (a multi-GB CUDA wheel here): gankit
 	# imports only the feature extractor, which needs torch alone.
 	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps 'torch-fidelity==0.4.0'
-	touch $(BIN)/gankit
+	touch $@
 
-setup: $(BIN)/gankit
+$(DEV): $(CORE)
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev]'
+	touch $@
+
+setup: $(DEV)
 
 # Chromium (browser test of the HTML report) and Debian's Fashion-MNIST files; installed with
 # apt-get when we are root and they are missing, otherwise reported.
 system-deps:
 	@./scripts/system-deps.sh
 
-run: setup
+run: $(CORE)
 	$(BIN)/gankit data fetch mnist
 	if [ -f $(RUN)/checkpoints/last.pt ]; then $(BIN)/gankit train --resume $(RUN); \
 	else $(BIN)/gankit train --out $(RUN); fi
@@ -35,7 +44,7 @@ test: setup system-deps
 
 # The fast tier for the edit-test loop (no end-to-end runs, browsers or process pools),
 # spread over two processes by pytest-xdist.
-test-fast: setup
+test-fast: $(DEV)
 	$(BIN)/python -m pytest -m "not slow" -n 2
 
 bench: setup

@@ -1,5 +1,5 @@
-"""kernels=fast (models/kernels.py): the same transposed convolutions, mean pools and
-convolutions of label planes by faster routes."""
+"""kernels=fast (models/kernels.py): the same transposed convolutions, convolutions of few
+channels, mean pools and convolutions of label planes by faster routes."""
 from __future__ import annotations
 
 import copy
@@ -117,6 +117,7 @@ def test_the_trainer_uses_the_configured_kernels(tmp_path: Path) -> None:
     assert _conv_ts(fast) == {FastConvTranspose2d}
     assert _conv_ts(plain) == {nn.ConvTranspose2d}
     assert type(fast.D.pool) is FastGlobalMeanPool and type(plain.D.pool) is GlobalMeanPool
+    assert type(fast.D.head) is kernels.FastConv2d and type(plain.D.head) is nn.Conv2d
 
 
 @pytest.mark.parametrize("bf16", [False, True])
@@ -267,3 +268,50 @@ def test_the_planes_layer_keeps_the_joined_convolutions_parameters(tmp_path: Pat
     v = torch.eye(10)[y]
     joined = torch.cat([x, v[:, :, None, None].expand(-1, -1, 28, 28)], dim=1)
     torch.testing.assert_close(plain.D.body[0](x, v), old(joined), rtol=0, atol=0)
+
+
+# (Cin, Cout, kernel, stride, padding, input size): a DCGAN D's first layer (k4 s2 p1), report
+# 004's (k3 s2 p0, an odd size), a 5x5 one, RGB at stride 3, and two the route leaves to
+# F.conv2d: stride 1 (no phases), more than FEW_CHANNELS inputs
+FEW = [(1, 8, 4, 2, 1, 12), (1, 8, 3, 2, 0, 13), (3, 4, 5, 2, 2, 11), (3, 4, 4, 3, 1, 10),
+       (1, 4, 3, 1, 1, 8), (6, 4, 4, 2, 1, 8)]
+
+
+@pytest.mark.parametrize("shape", FEW)
+def test_the_few_channel_route_is_the_convolution(shape: tuple) -> None:
+    """A convolution of an input with few channels: its input gradient, a transposed
+    convolution to those few channels, by the phase route. In float64 the output and every
+    gradient equal the plain layer's to rounding; gradcheck and gradgradcheck pass (R1
+    differentiates D's input gradient again); without an input gradient F.conv2d runs."""
+    *layer, size = shape
+    torch.manual_seed(0)
+    plain = nn.Conv2d(*layer).double()
+    fast = copy.deepcopy(plain)
+    kernels.use([fast], "fast")
+    assert type(fast) is kernels.FastConv2d
+    x = torch.randn(3, layer[0], size, size, dtype=torch.float64)
+    for a, b in zip(_run(plain, x, False), _run(fast, x, False)):
+        torch.testing.assert_close(b, a, rtol=1e-10, atol=1e-10)
+    routed = layer[0] <= kernels.FEW_CHANNELS and layer[3] > 1
+    xg = x.clone().requires_grad_()
+    assert ("_FewChannelConv" in type(fast(xg).grad_fn).__name__) == routed
+    assert "_FewChannelConv" not in type(fast(x).grad_fn).__name__
+    f = lambda x, w, b: torch.func.functional_call(fast, {"weight": w, "bias": b}, (x,))
+    args = (x[:2, :, :7, :7].clone().requires_grad_(), fast.weight, fast.bias)
+    assert torch.autograd.gradcheck(f, args)
+    assert torch.autograd.gradgradcheck(f, args)
+
+
+def test_the_few_channel_route_in_bf16() -> None:
+    """Under bf16 autocast: output and gradients within 2^-6 of the largest of the plain
+    layer's (the input gradient rounds once, as oneDNN's does, in another order)."""
+    torch.manual_seed(0)
+    plain = nn.Conv2d(1, 16, 4, 2, 1).to(memory_format=torch.channels_last)
+    fast = copy.deepcopy(plain)
+    kernels.use([fast], "fast")
+    x = torch.randn(8, 1, 28, 28).contiguous(memory_format=torch.channels_last)
+    ya, *ga = _run(plain, x, True)
+    yb, *gb = _run(fast, x, True)
+    assert float((ya - yb).abs().max()) <= 2 ** -6 * float(ya.abs().max())
+    for a, b in zip(ga, gb):
+        assert a.dtype == b.dtype and float((a - b).abs().max()) <= 2 ** -6 * float(a.abs().max())

@@ -1,11 +1,11 @@
 """Faster ways to compute the same layers: the `kernels: fast` setting of a training run.
 
-The models build plain `nn.ConvTranspose2d`, `GlobalMeanPool` and `PlanesConv2d` layers.
-`use(modules, "fast")` turns each of them into a `FastConvTranspose2d`, `FastGlobalMeanPool`
-or `FastPlanesConv2d` in place (the class only: the same Parameter objects, the same
-state_dict keys, so optimisers, the EMA copy and checkpoints do not notice), whose forward
-computes the same function by a faster route where one is known; `use(modules, "plain")`
-turns them back. Five routes, each measured on
+The models build plain `nn.ConvTranspose2d`, `nn.Conv2d`, `GlobalMeanPool` and
+`PlanesConv2d` layers. `use(modules, "fast")` turns each of them into a `FastConvTranspose2d`,
+`FastConv2d`, `FastGlobalMeanPool` or `FastPlanesConv2d` in place (the class only: the same
+Parameter objects, the same state_dict keys, so optimisers, the EMA copy and checkpoints do
+not notice), whose forward computes the same function by a faster route where one is known;
+`use(modules, "plain")` turns them back. Six routes, each measured on
 this 2-core AMD EPYC (AVX512-BF16) with torch 2.13's oneDNN (benchmarks/train_speed.py,
 `--variants bf16,bf16-plain`):
 
@@ -41,6 +41,13 @@ this 2-core AMD EPYC (AVX512-BF16) with torch 2.13's oneDNN (benchmarks/train_sp
   O x H' x W', a batch-E convolution of the weight per call). Same values to rounding;
   differentiable twice (R1). `default`'s bf16 step, in one process, the layer's class
   alternated every 40 steps for 10 rounds: 0.913x the step with the plain layer.
+- The input gradient of a convolution of few channels (a D's first layer, on the image) is a
+  transposed convolution to those few channels, which oneDNN computes slowly, as it does G's
+  last layer's forward: 4.0 ms in bf16 for `default`'s 1 -> 64 layer at batch 128 (k4 s2,
+  28 -> 14). `FastConv2d` (and the image part of `FastPlanesConv2d`) computes it by the phase
+  route: 0.98 ms. Only when the input needs a gradient (the G step, R1): with none, oneDNN's
+  own backward is faster. `default`'s bf16 step 0.959x, in one process with the route
+  switched every 40 steps (12 rounds); report 004's DCGAN 0.997x (its 1 -> 16 layer is small).
 
 Everything else runs the plain forward. Results equal the plain layer's up to float rounding
 (tests/models/test_kernels.py).
@@ -71,8 +78,8 @@ class FastConvTranspose2d(nn.ConvTranspose2d):
             return _one_pixel(x, self.weight, self.bias)
         (k, k2), (st, s2), (p, p2), (op, op2) = (self.kernel_size, self.stride, self.padding,
                                                  self.output_padding)
-        if self.out_channels == 1 and st == s2 > 1 and k == k2 and p == p2 and op == op2 \
-                and k + op - p <= -(-k // st) * st:  # the output lies inside the phases'
+        if self.out_channels == 1 and st == s2 and k == k2 and p == p2 and op == op2 \
+                and _phases_fit(k, st, p, op):
             return _PhaseForward.apply(x, self.weight, self.bias, st, p, op)
         if self.bias is not None and _is_bf16(x) \
                 and any(k % s for k, s in zip(self.kernel_size, self.stride)):
@@ -98,6 +105,27 @@ def _one_pixel(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None) -> torc
     return out if b is None else out + b.to(out.dtype).view(1, -1, 1, 1)
 
 
+def _phases_fit(k: int, s: int, p: int, op: int) -> bool:
+    """Whether the phase route computes conv_transpose2d with kernel k, stride s > 1, padding
+    p and output padding op: the output must lie inside the phases' full output."""
+    return s > 1 and k + op - p <= -(-k // s) * s
+
+
+def _phase_transposed(x: torch.Tensor, w: torch.Tensor, s: int, p: int, op: int
+                      ) -> torch.Tensor:
+    """conv_transpose2d(x, w, None, s, p, op) for a square kernel (w: Cin, Cout, k, k) as one
+    convolution with Cout s^2 channels, one per output phase, and a pixel shuffle (module
+    doc). Differentiable operations only, in x's dtype."""
+    cin, cout, k, _ = w.shape
+    kk = -(-k // s)  # taps per phase
+    # weight of phase (r, q), tap (t, u): w[:, :, r + s (kk-1-t), q + s (kk-1-u)]
+    wp = F.pad(w, (0, kk * s - k, 0, kk * s - k)).view(cin, cout, kk, s, kk, s)
+    v = wp.flip(2, 4).permute(1, 3, 5, 0, 2, 4).reshape(cout * s * s, cin, kk, kk)
+    full = F.pixel_shuffle(F.conv2d(x, v, None, 1, kk - 1), s)
+    h, w_ = ((n - 1) * s - 2 * p + k + op for n in x.shape[-2:])
+    return full[:, :, p:p + h, p:p + w_]
+
+
 class _PhaseForward(torch.autograd.Function):
     """conv_transpose2d(x, w, b, stride s, padding p, output_padding op), square kernel and
     stride: forward as a convolution per output phase plus a pixel shuffle (module doc),
@@ -110,14 +138,7 @@ class _PhaseForward(torch.autograd.Function):
         dtype = torch.bfloat16 if _is_bf16(x) else x.dtype
         with torch.autocast(x.device.type, enabled=False):
             xc, wc = x.to(dtype), w.to(dtype)
-            cin, cout, k, _ = w.shape
-            kk = -(-k // s)  # taps per phase
-            # weight of phase (r, q), tap (t, u): w[:, :, r + s (kk-1-t), q + s (kk-1-u)]
-            wp = F.pad(wc, (0, kk * s - k, 0, kk * s - k)).view(cin, cout, kk, s, kk, s)
-            v = wp.flip(2, 4).permute(1, 3, 5, 0, 2, 4).reshape(cout * s * s, cin, kk, kk)
-            full = F.pixel_shuffle(F.conv2d(xc, v, None, 1, kk - 1), s)
-            h, w_ = ((n - 1) * s - 2 * p + k + op for n in x.shape[-2:])
-            out = full[:, :, p:p + h, p:p + w_]
+            out = _phase_transposed(xc, wc, s, p, op)
             if b is not None:
                 out = out + b.to(dtype).view(1, -1, 1, 1)
             out = out.contiguous(memory_format=torch.channels_last)
@@ -137,6 +158,71 @@ class _PhaseForward(torch.autograd.Function):
                 gb.to(b_dtype) if need_b else None, None, None, None)
 
 
+# An input with at most this many channels (an image: grey, RGB, RGBA) takes the few-channel
+# route; measured with 1 and 3 (and 8, where it still won).
+FEW_CHANNELS = 4
+
+
+class FastConv2d(nn.Conv2d):
+    """nn.Conv2d, computed by the few-channel route of the module doc where it applies."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return _conv2d(self, x, self.weight, self.bias)
+
+
+def _conv2d(layer: nn.Conv2d, x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None
+            ) -> torch.Tensor:
+    """conv2d(x, w, b) with `layer`'s stride and padding: by the few-channel route when x has
+    few channels, needs a gradient and the layer's geometry allows it, else F.conv2d."""
+    (k, k2), (s, s2), pad = layer.kernel_size, layer.stride, layer.padding
+    if w.shape[1] <= FEW_CHANNELS and layer.groups == 1 and layer.dilation == (1, 1) \
+            and layer.padding_mode == "zeros" and not isinstance(pad, str) and x.ndim == 4 \
+            and k == k2 and s == s2 and pad[0] == pad[1] and x.requires_grad \
+            and torch.is_grad_enabled():  # without an input gradient oneDNN's own is faster
+        p = pad[0]
+        op = [n - ((m - 1) * s - 2 * p + k) for n, m in
+              zip(x.shape[-2:], ((n + 2 * p - k) // s + 1 for n in x.shape[-2:]))]
+        if op[0] == op[1] and 0 <= op[0] < s and _phases_fit(k, s, p, op[0]):
+            return _FewChannelConv.apply(x, w, b, s, p, op[0])
+    return F.conv2d(x, w, b, layer.stride, pad)
+
+
+class _FewChannelConv(torch.autograd.Function):
+    """conv2d(x, w, b, stride s, padding p) of an input with few channels (a D's first layer):
+    forward and weight gradient by oneDNN; the input gradient, a transposed convolution to those
+    few channels that oneDNN computes at a few GFLOP/s, by the phase route (`op`: the output
+    padding that gives back x's size). The backward recomputes from the saved inputs with
+    differentiable operations, so R1 can differentiate it again. Under autocast it computes in
+    the autocast dtype, as the plain layer does."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None, s: int,
+                p: int, op: int) -> torch.Tensor:
+        dtype = torch.bfloat16 if _is_bf16(x) else x.dtype
+        ctx.save_for_backward(x, w, b)
+        ctx.conf = (s, p, op, dtype)
+        with torch.autocast(x.device.type, enabled=False):
+            return F.conv2d(x.to(dtype), w.to(dtype), None if b is None else b.to(dtype), s, p)
+
+    @staticmethod
+    def backward(ctx, g: torch.Tensor):
+        x, w, b = ctx.saved_tensors
+        s, p, op, dtype = ctx.conf
+        need_x, need_w, need_b = ctx.needs_input_grad[:3]
+        gx = gw = gb = None
+        with torch.autocast(x.device.type, enabled=False):
+            g, wc = g.to(dtype), w.to(dtype)
+            if need_x:
+                gx = _phase_transposed(g, wc, s, p, op).to(x.dtype)
+            if need_w or need_b:
+                _, gw, gb = torch.ops.aten.convolution_backward(
+                    g, x.to(dtype), wc, None if b is None else [b.shape[0]], [s, s], [p, p],
+                    [1, 1], False, [0, 0], 1, [False, need_w, need_b])
+                gw = gw.to(w.dtype) if need_w else None
+                gb = gb.to(b.dtype) if need_b else None
+        return gx, gw, gb, None, None, None
+
+
 class FastGlobalMeanPool(GlobalMeanPool):
     """GlobalMeanPool whose backward is a broadcast view (module doc)."""
 
@@ -146,12 +232,15 @@ class FastGlobalMeanPool(GlobalMeanPool):
 
 class _MeanPool(torch.autograd.Function):
     """h.mean(dim=(2, 3)), whose gradient g (B, C) goes back as (g / (H W)) broadcast over
-    the positions: the values `mean`'s backward computes, without writing them out."""
+    the positions: the values `mean`'s backward computes, without writing them out. The
+    forward is adaptive average pooling to 1 x 1, the same values (tested bit for bit): in
+    bf16 `mean` first copies the whole map to fp32 (0.24 against 0.09 ms, batch 128 at
+    128 x 7 x 7, channels-last)."""
 
     @staticmethod
     def forward(ctx, h: torch.Tensor) -> torch.Tensor:
         ctx.shape = h.shape
-        return h.mean(dim=(2, 3))
+        return F.adaptive_avg_pool2d(h, 1).flatten(1)
 
     @staticmethod
     def backward(ctx, g: torch.Tensor) -> torch.Tensor:
@@ -172,8 +261,7 @@ class FastPlanesConv2d(PlanesConv2d):
         # that their sum is not an add across layouts
         last = w.is_contiguous(memory_format=torch.channels_last) and not w.is_contiguous()
         fmt = torch.channels_last if last else torch.contiguous_format
-        out = F.conv2d(x, w[:, :c].contiguous(memory_format=fmt), self.bias, self.stride,
-                       self.padding)
+        out = _conv2d(self, x, w[:, :c].contiguous(memory_format=fmt), self.bias)
         eye = torch.eye(e, dtype=x.dtype, device=x.device)[:, :, None, None]
         maps = F.conv2d(eye.expand(e, e, *x.shape[2:]), w[:, c:], None, self.stride,
                         self.padding)  # (E, O, H', W'): the map of each unit label vector
@@ -186,8 +274,8 @@ class FastPlanesConv2d(PlanesConv2d):
         return out + label
 
 
-_PAIRS = ((nn.ConvTranspose2d, FastConvTranspose2d), (GlobalMeanPool, FastGlobalMeanPool),
-          (PlanesConv2d, FastPlanesConv2d))
+_PAIRS = ((nn.ConvTranspose2d, FastConvTranspose2d), (nn.Conv2d, FastConv2d),
+          (GlobalMeanPool, FastGlobalMeanPool), (PlanesConv2d, FastPlanesConv2d))
 
 
 def use(modules: Iterable[nn.Module], name: str) -> None:

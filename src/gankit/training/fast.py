@@ -34,7 +34,7 @@ The models stay plain `nn.Module`s; this module decides how a step runs them.
   reads a parameter and its moments as flat memory, so `match_layouts` gives loaded optimiser
   state the layout of its parameter (a mismatch would silently scramble the update).
 - `kernels` (config): `fast` or `plain`. `fast` computes G's transposed convolutions, D's
-  mean pool and a conditional D's first layer (the image joined with label planes) by the
+  first layer (few channels; the image joined with label planes) and mean pool by the
   faster routes of models/kernels.py, the same function up to rounding; `plain` keeps the
   layers' own forward. Resumable; a run saved before it existed continues `plain` (LEGACY).
 - Activations run in place (`activations_in_place`, always: the same numbers, less memory
