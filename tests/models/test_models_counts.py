@@ -38,7 +38,6 @@ COUNTS = {
     # gankit's own (ngf and ndf 64 since 2026-12-03): the DCGAN's D without BN (-256, +128
     # conv bias), with the projection embedding (10*128) and the classifier head (128*10+10)
     "default": ((596_609, 151_371), None),
-    "default-long": ((596_609, 151_371), None),
     # report 001's other datasets: no counts stated (3x32x32 for CIFAR-10)
     "dcgan-cifar10-r001": ((370_627, 167_841), None),
     "dcgan-cifar10-deep-r001": ((41_619_331, 663_361), None),
