@@ -315,3 +315,18 @@ def test_the_few_channel_route_in_bf16() -> None:
     assert float((ya - yb).abs().max()) <= 2 ** -6 * float(ya.abs().max())
     for a, b in zip(ga, gb):
         assert a.dtype == b.dtype and float((a - b).abs().max()) <= 2 ** -6 * float(a.abs().max())
+
+
+@pytest.mark.parametrize("kw", [{"padding_mode": "reflect"}, {"dilation": 2},
+                                {"groups": 2}, {"padding": "same"}])
+def test_other_few_channel_convolutions_run_as_the_plain_layer(kw: dict) -> None:
+    """Padding modes, dilation, groups and string paddings are left to the layer's own
+    forward: the same values bit for bit, the same gradients."""
+    torch.manual_seed(0)
+    plain = nn.Conv2d(2, 4, 3, stride=1 if "padding" in kw else 2,
+                      **({"padding": 1} | kw))
+    fast = copy.deepcopy(plain)
+    kernels.use([fast], "fast")
+    x = torch.randn(3, 2, 9, 9)
+    for a, b in zip(_run(plain, x, False), _run(fast, x, False)):
+        assert torch.equal(a, b)

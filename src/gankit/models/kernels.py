@@ -172,19 +172,19 @@ class FastConv2d(nn.Conv2d):
 
 def _conv2d(layer: nn.Conv2d, x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None
             ) -> torch.Tensor:
-    """conv2d(x, w, b) with `layer`'s stride and padding: by the few-channel route when x has
-    few channels, needs a gradient and the layer's geometry allows it, else F.conv2d."""
+    """`layer`'s convolution of x with weight w and bias b: by the few-channel route when x has
+    few channels, needs a gradient and the geometry allows it, else the layer's own."""
     (k, k2), (s, s2), pad = layer.kernel_size, layer.stride, layer.padding
-    if w.shape[1] <= FEW_CHANNELS and layer.groups == 1 and layer.dilation == (1, 1) \
-            and layer.padding_mode == "zeros" and not isinstance(pad, str) and x.ndim == 4 \
-            and k == k2 and s == s2 and pad[0] == pad[1] and x.requires_grad \
-            and torch.is_grad_enabled():  # without an input gradient oneDNN's own is faster
+    if w.shape[1] <= FEW_CHANNELS and x.requires_grad and torch.is_grad_enabled() \
+            and x.ndim == 4 and k == k2 and s == s2 and not isinstance(pad, str) \
+            and pad[0] == pad[1] and layer.groups == 1 and layer.dilation == (1, 1) \
+            and layer.padding_mode == "zeros":  # without an input gradient oneDNN's is faster
         p = pad[0]
-        op = [n - ((m - 1) * s - 2 * p + k) for n, m in
-              zip(x.shape[-2:], ((n + 2 * p - k) // s + 1 for n in x.shape[-2:]))]
-        if op[0] == op[1] and 0 <= op[0] < s and _phases_fit(k, s, p, op[0]):
-            return _FewChannelConv.apply(x, w, b, s, p, op[0])
-    return F.conv2d(x, w, b, layer.stride, pad)
+        # the output padding that makes the transposed convolution give back x's size
+        ops = {(n + 2 * p - k) % s for n in x.shape[-2:]}
+        if len(ops) == 1 and _phases_fit(k, s, p, op := ops.pop()):
+            return _FewChannelConv.apply(x, w, b, s, p, op)
+    return layer._conv_forward(x, w, b)
 
 
 class _FewChannelConv(torch.autograd.Function):
