@@ -189,11 +189,11 @@ def _conv2d(layer: nn.Conv2d, x: torch.Tensor, w: torch.Tensor, b: torch.Tensor 
 
 class _FewChannelConv(torch.autograd.Function):
     """conv2d(x, w, b, stride s, padding p) of an input with few channels (a D's first layer):
-    forward and weight gradient by oneDNN; the input gradient, a transposed convolution to those
-    few channels that oneDNN computes at a few GFLOP/s, by the phase route (`op`: the output
-    padding that gives back x's size). The backward recomputes from the saved inputs with
-    differentiable operations, so R1 can differentiate it again. Under autocast it computes in
-    the autocast dtype, as the plain layer does."""
+    forward and weight gradient by oneDNN; the input gradient, a transposed convolution to
+    those few channels that oneDNN computes at about 13 GFLOP/s (module doc), by the phase
+    route (`op`: the output padding that gives back x's size). The backward recomputes from the
+    saved inputs with differentiable operations, so R1 can differentiate it again. Under
+    autocast it computes in the autocast dtype, as the plain layer does."""
 
     @staticmethod
     def forward(ctx, x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None, s: int,
