@@ -10,7 +10,7 @@ from torch import nn
 
 from gankit.config import ConfigError
 from gankit.models.conditioning import (DCond, LabelEncoder, check_labels, conditional_norm,
-                                        planes)
+                                        join_planes)
 from gankit.models.mbstd import MinibatchStd
 
 
@@ -141,8 +141,7 @@ class Discriminator(nn.Module):
         v = self.label_vector(y)
         if v is None:
             return h
-        v = v.to(h.dtype)
-        return torch.cat([h, v if h.ndim == 2 else planes(v, *h.shape[2:])], dim=1)
+        return torch.cat([h, v.to(h.dtype)], dim=1) if h.ndim == 2 else join_planes(h, v)
 
     def labels(self, x: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor | None:
         """Checked labels (B,) for a conditional D, None otherwise."""

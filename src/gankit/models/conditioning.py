@@ -94,14 +94,15 @@ class ConditionalBatchNorm2d(nn.Module):
                              1 + self.gain(v)[:, :, None, None])
 
 
-def planes(v: torch.Tensor, height: int, width: int) -> torch.Tensor:
-    """A label vector (B, E) broadcast as E constant planes (B, E, H, W) (Reed et al. 2016)."""
-    return v[:, :, None, None].expand(-1, -1, height, width)
+def join_planes(h: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    """A map h (B, C, H, W) with a label vector v (B, E) joined as E constant planes:
+    (B, C + E, H, W) (Reed et al. 2016)."""
+    return torch.cat([h, v.to(h.dtype)[:, :, None, None].expand(-1, -1, *h.shape[2:])], dim=1)
 
 
 class PlanesConv2d(nn.Conv2d):
     """A convolution of an image x (B, C, H, W) joined with its label vector v (B, E) as E
-    constant planes: conv(cat(x, planes(v))), the first layer of a conv D that sees the label
+    constant planes: conv(join_planes(x, v)), the first layer of a conv D that sees the label
     at its input. One weight over the C + E joined channels, as an nn.Conv2d of the joined
     input has (the same parameters and state_dict keys); `kernels: fast` computes the planes'
     part another way (models/kernels.py)."""
@@ -113,7 +114,7 @@ class PlanesConv2d(nn.Conv2d):
         self.label_dim = label_dim
 
     def forward(self, x: torch.Tensor, v: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
-        return super().forward(torch.cat([x, planes(v.to(x.dtype), *x.shape[2:])], dim=1))
+        return super().forward(join_planes(x, v))
 
 
 # Layers that take the label vector v as a second argument.
