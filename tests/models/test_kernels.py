@@ -21,11 +21,12 @@ from gankit.training.runs import read_config
 from tests.conftest import tiny
 
 # (Cin, Cout, kernel, stride, padding, input size): a DCGAN G's first layer (the 1x1 route),
-# report 004's 3x3 stride-2 layer (the bias route in bf16), a 4x4 stride-2 layer and a 5x5
-# one (plain forward, and the bias route in bf16), and two layers to one channel (the phase
-# route: a DCGAN G's last layer, k4 and k3)
-LAYERS = [(12, 16, 7, 1, 0, 1), (16, 8, 3, 2, 0, 6), (16, 8, 4, 2, 1, 7), (8, 4, 5, 2, 1, 4),
-          (16, 1, 4, 2, 1, 7), (16, 1, 3, 2, 0, 6)]
+# report 004's 4x4 stride-1 layer on 3x3 and 3x3 stride-2 layer on 6x6 (the GEMM weight
+# gradient), a 4x4 stride-2 layer on 7x7 and a 5x5 one to 4 channels (plain forward, and the
+# bias route in bf16), and two layers to one channel (the phase route: a DCGAN G's last
+# layer, k4 and k3)
+LAYERS = [(12, 16, 7, 1, 0, 1), (16, 8, 4, 1, 0, 3), (16, 8, 3, 2, 0, 6), (16, 8, 4, 2, 1, 7),
+          (8, 4, 5, 2, 1, 4), (16, 1, 4, 2, 1, 7), (16, 1, 3, 2, 0, 6)]
 
 
 def _pair(cin: int, cout: int, k: int, s: int, p: int, bias: bool = True
@@ -179,6 +180,32 @@ def test_the_phase_route_is_the_transposed_convolution(k: int, s: int, p: int, o
     assert torch.autograd.gradcheck(lambda x, w, b: kernels._PhaseForward.apply(x, w, b, s, p, op)
                                     if k + op - p <= -(-k // s) * s else fast(x),
                                     (x, fast.weight, fast.bias))
+
+
+@pytest.mark.parametrize("k,s,p,op", [(4, 1, 0, 0), (3, 2, 0, 0), (4, 2, 1, 0), (5, 3, 1, 2),
+                                      ((3, 4), (2, 1), (1, 0), (1, 0))])
+@pytest.mark.parametrize("bias", [True, False])
+def test_the_gemm_weight_gradient_is_the_transposed_convolutions(k, s, p, op, bias: bool) -> None:
+    """More than a few output channels and a small input: the weight gradient is one GEMM
+    over a strided view of the padded output gradient. In float64 every output and gradient
+    equals the plain layer's to rounding for square and non-square kernels and strides,
+    output padding past the padding (rows no tap reaches) and stride 1; gradcheck passes."""
+    torch.manual_seed(0)
+    layer = nn.ConvTranspose2d(5, 7, k, s, p, op, bias=bias).double()
+    fast = copy.deepcopy(layer)
+    kernels.use([fast], "fast")
+    x = torch.randn(3, 5, 4, 5, dtype=torch.float64)
+    ya, *ga = _run(layer, x, False)
+    yb, *gb = _run(fast, x, False)
+    for a, b in zip([ya, *ga], [yb, *gb]):
+        torch.testing.assert_close(b, a, rtol=1e-12, atol=1e-12)
+    xg = x.clone().requires_grad_()
+    assert type(fast(xg).grad_fn).__name__ == "_GemmWeightGradBackward"  # the route ran
+    assert torch.autograd.gradcheck(fast, (xg,))
+    big = torch.randn(1, 5, 7, 7, dtype=torch.float64, requires_grad=True)  # 49 pixels > 36
+    assert type(fast(big).grad_fn).__name__ != "_GemmWeightGradBackward"
+    with torch.no_grad():
+        torch.testing.assert_close(fast(x), layer(x), rtol=0, atol=0)  # no gradient: plain
 
 
 def _planes_pair(bias: bool, last: bool, dtype: torch.dtype = torch.float32

@@ -5,7 +5,7 @@ The models build plain `nn.ConvTranspose2d`, `nn.Conv2d`, `GlobalMeanPool` and
 `FastConv2d`, `FastGlobalMeanPool` or `FastPlanesConv2d` in place (the class only: the same
 Parameter objects, the same state_dict keys, so optimisers, the EMA copy and checkpoints do
 not notice), whose forward computes the same function by a faster route where one is known;
-`use(modules, "plain")` turns them back. Six routes, each measured on
+`use(modules, "plain")` turns them back. Seven routes, each measured on
 this 2-core AMD EPYC (AVX512-BF16) with torch 2.13's oneDNN (benchmarks/train_speed.py,
 `--variants bf16,bf16-plain`):
 
@@ -48,6 +48,13 @@ this 2-core AMD EPYC (AVX512-BF16) with torch 2.13's oneDNN (benchmarks/train_sp
   route: 0.98 ms. Only when the input needs a gradient (the G step, R1): with none, oneDNN's
   own backward is faster. `default`'s bf16 step 0.959x, in one process with the route
   switched every 40 steps (12 rounds); report 004's DCGAN 0.997x (its 1 -> 16 layer is small).
+- The weight gradient of a transposed convolution of a small input (at most 6 x 6 pixels)
+  to more than a few channels is one GEMM: the input's pixels against, for each of them, the
+  window of the output gradient its kernel reached (a strided view, copied once). oneDNN's
+  weight-gradient primitive took 7.4 ms for report 004's 256 -> 128 layer (3 -> 6, batch
+  128, bf16), the GEMM route 3.8. Report 004's bf16 step 0.902x, in one process with the
+  route switched every 30 steps (8 rounds); `default`'s 7 x 7 layer gained nothing (1.001x)
+  and keeps oneDNN's.
 
 Everything else runs the plain forward. Results equal the plain layer's up to float rounding
 (tests/models/test_kernels.py).
@@ -81,6 +88,10 @@ class FastConvTranspose2d(nn.ConvTranspose2d):
         if self.out_channels == 1 and st == s2 and k == k2 and p == p2 and op == op2 \
                 and _phases_fit(k, st, p, op):
             return _PhaseForward.apply(x, self.weight, self.bias, st, p, op)
+        if self.out_channels > FEW_CHANNELS and x.shape[-2] * x.shape[-1] <= SMALL_INPUT \
+                and self.weight.requires_grad and torch.is_grad_enabled():
+            return _GemmWeightGrad.apply(x, self.weight, self.bias, self.stride, self.padding,
+                                         self.output_padding)
         if self.bias is not None and _is_bf16(x) \
                 and any(k % s for k, s in zip(self.kernel_size, self.stride)):
             out = F.conv_transpose2d(x, self.weight, None, self.stride, self.padding,
@@ -157,6 +168,76 @@ class _PhaseForward(torch.autograd.Function):
         return (gx.to(x_dtype) if need_x else None, gw.to(w_dtype) if need_w else None,
                 gb.to(b_dtype) if need_b else None, None, None, None)
 
+
+def _transposed_weight_grad(g: torch.Tensor, x: torch.Tensor, stride: tuple[int, int],
+                            padding: tuple[int, int], kernel: tuple[int, int]) -> torch.Tensor:
+    """The weight gradient (Cin, Cout, kh, kw) of conv_transpose2d(x, w, stride, padding) for
+    the output gradient g, as one GEMM: x's pixels (N H W, Cin)^T times, for each input pixel,
+    the kh x kw window of g its kernel reached ((N H W, kh kw Cout), a strided view of g padded
+    by the padding, copied once). Channels-last tensors go in and come out without a copy."""
+    n, cin, h, w = x.shape
+    (kh, kw), (sh, sw), (ph, pw) = kernel, stride, padding
+    # g padded so that row s i + a holds output row s i + a - p for every input row i and tap
+    # a (zeros where that row was cut by the padding; rows past every tap's reach dropped)
+    gl = g.permute(0, 2, 3, 1)
+    gp = F.pad(gl, (0, 0, pw, sw * (w - 1) + kw - pw - g.shape[3],
+                    ph, sh * (h - 1) + kh - ph - g.shape[2])).contiguous()
+    st = gp.stride()
+    cols = gp.as_strided((n, h, w, kh, kw, gp.shape[3]),
+                         (st[0], sh * st[1], sw * st[2], st[1], st[2], st[3]))
+    xm = x.permute(0, 2, 3, 1).reshape(n * h * w, cin)
+    out = xm.t() @ cols.reshape(n * h * w, kh * kw * gp.shape[3])
+    return out.view(cin, kh, kw, gp.shape[3]).permute(0, 3, 1, 2)
+
+
+class _GemmWeightGrad(torch.autograd.Function):
+    """conv_transpose2d(x, w, b, stride, padding, output_padding) whose weight gradient is one
+    GEMM (`_transposed_weight_grad`) where oneDNN's weight-gradient primitive runs slowly for
+    a small input: report 004's 256 -> 128 layer (3 -> 6, batch 128, bf16) 7.4 ms against
+    3.8, its 128 -> 64 one (6 -> 13) 3.5 against 2.2, `default`'s 128 -> 64 (7 -> 14, batch
+    64) 3.3 against 3.0; for one output channel it is slower (0.6 against 0.3 ms), so that
+    layer keeps the phase route. Forward and input gradient are oneDNN's; the bias is added
+    after the convolution (the bf16 slow path of the module doc). Under autocast it computes
+    in the autocast dtype, as the plain layer does. Differentiable once (G's layers: no
+    penalty differentiates through them)."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None,
+                s: tuple[int, int], p: tuple[int, int], op: tuple[int, int]) -> torch.Tensor:
+        dtype = torch.bfloat16 if _is_bf16(x) else x.dtype
+        with torch.autocast(x.device.type, enabled=False):
+            xc, wc = x.to(dtype), w.to(dtype)
+            out = F.conv_transpose2d(xc, wc, None, s, p, op)
+            if b is not None:
+                out = out + b.to(dtype).view(1, -1, 1, 1)
+        ctx.save_for_backward(xc, wc)
+        ctx.conf = (s, p, op, None if b is None else b.dtype, x.dtype, w.dtype)
+        return out
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, g: torch.Tensor):
+        xc, wc = ctx.saved_tensors
+        s, p, op, b_dtype, x_dtype, w_dtype = ctx.conf
+        need_x, need_w, need_b = ctx.needs_input_grad[:3]
+        g = g.to(xc.dtype)
+        gx = gw = gb = None
+        if need_x:
+            gx = torch.ops.aten.convolution_backward(
+                g, xc, wc, None, s, p, [1, 1], True, op, 1, [True, False, False])[0]
+            gx = gx.to(x_dtype)
+        if need_w:
+            gw = _transposed_weight_grad(g, xc, s, p, tuple(wc.shape[2:])).to(w_dtype)
+        if need_b:
+            gb = g.sum((0, 2, 3), dtype=torch.promote_types(g.dtype, torch.float32))
+            gb = gb.to(b_dtype)
+        return gx, gw, gb, None, None, None
+
+
+# A transposed convolution of an input of at most this many pixels takes the GEMM route for
+# its weight gradient (`_GemmWeightGrad`): 0.90x report 004's bf16 step (3x3 and 6x6 inputs);
+# `default`'s 7x7 -> 14x14 layer gained nothing in its step (1.00x), so it stays as it was.
+SMALL_INPUT = 36
 
 # An input with at most this many channels (an image: grey, RGB, RGBA) takes the few-channel
 # route; measured with 1 and 3 (and 8, where it still won).
