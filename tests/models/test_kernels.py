@@ -357,3 +357,51 @@ def test_other_few_channel_convolutions_run_as_the_plain_layer(kw: dict) -> None
     x = torch.randn(3, 2, 9, 9)
     for a, b in zip(_run(plain, x, False), _run(fast, x, False)):
         assert torch.equal(a, b)
+
+
+# (Cin, Cout, kernel, stride, input size): report 004's D's last convolution (5x5 -> 1x1), a
+# kernel covering only the top-left of its input (6x6 at stride 2), a DCGAN D's head (one
+# output channel), a non-square kernel and input
+ONE_PIXEL = [(6, 5, 5, 2, (5, 5)), (6, 5, 5, 2, (6, 6)), (8, 1, 7, 1, (7, 7)),
+             (4, 3, (3, 4), 1, (3, 4))]
+
+
+@pytest.mark.parametrize("shape", ONE_PIXEL)
+@pytest.mark.parametrize("bias", [True, False])
+def test_a_convolution_to_one_pixel_is_one_gemm(shape: tuple, bias: bool) -> None:
+    """Without padding and with a 1 x 1 output the convolution is one GEMM: in float64 the
+    output and every gradient equal the plain layer's to rounding, gradcheck and
+    gradgradcheck pass (R1 runs through D's head), and a padded layer stays a convolution."""
+    *layer, size = shape
+    torch.manual_seed(0)
+    plain = nn.Conv2d(*layer, bias=bias).double()
+    fast = copy.deepcopy(plain)
+    kernels.use([fast], "fast")
+    x = torch.randn(3, layer[0], *size, dtype=torch.float64)
+    for a, b in zip(_run(plain, x, False), _run(fast, x, False)):
+        torch.testing.assert_close(b, a, rtol=1e-10, atol=1e-10)
+    assert "Convolution" not in type(fast(x.clone().requires_grad_()).grad_fn).__name__
+    f = lambda x, w, b: torch.func.functional_call(fast, {"weight": w, "bias": b}, (x,))
+    args = (x.clone().requires_grad_(), fast.weight, fast.bias)
+    assert torch.autograd.gradcheck(f, args)
+    assert torch.autograd.gradgradcheck(f, args)
+    padded = nn.Conv2d(*layer, padding=1).double()
+    kernels.use([padded], "fast")
+    assert "Convolution" in type(padded(x).grad_fn).__name__
+
+
+def test_a_convolution_to_one_pixel_in_bf16() -> None:
+    """Under bf16 autocast (report 004's 32 -> 64 layer, channels-last): a bf16 output like
+    the plain layer's, within 2^-6 of it, and gradients as close."""
+    torch.manual_seed(0)
+    plain = nn.Conv2d(32, 64, 5, 2).to(memory_format=torch.channels_last)
+    fast = copy.deepcopy(plain)
+    kernels.use([fast], "fast")
+    x = torch.randn(16, 32, 5, 5).contiguous(memory_format=torch.channels_last)
+    ya, *ga = _run(plain, x, True)
+    yb, *gb = _run(fast, x, True)
+    assert float((ya - yb).abs().max()) <= 2 ** -6 * float(ya.abs().max())
+    for a, b in zip(ga, gb):
+        assert a.dtype == b.dtype and float((a - b).abs().max()) <= 2 ** -6 * float(a.abs().max())
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        assert fast(x).dtype == torch.bfloat16
