@@ -292,8 +292,9 @@ class Trainer:
 
     def held_out(self, batch_size: int = 512) -> dict[str, float]:
         """The same diagnostics on the validation split (fixed noise, no updates): G in eval
-        mode, D as it judges in training (`judging`: BN on batch statistics)."""
-        with judging(self.D):
+        mode, D as it judges in training (`judging`: BN on batch statistics), in the
+        training precision (in fp32 it took 2.0 of `default`'s ~40 s epoch, in bf16 1.3)."""
+        with judging(self.D), fast.autocast(self.cfg.precision, self.device):
             return self._held_out(batch_size)
 
     def _held_out(self, batch_size: int) -> dict[str, float]:
@@ -311,13 +312,13 @@ class Trainer:
                 y = None if val.labels is None else val.labels.index_select(0, idx)
                 z = torch.randn(len(idx), G.nz, generator=g, device=self.device)
                 fake = G(z, y).detach()
-                rl, fl = D(x, y), D(fake, y)
+                rl, fl = D(x, y).float(), D(fake, y).float()  # fp32 losses
                 d_loss = self.loss.d_loss(rl, fl)
                 D.zero_grad(set_to_none=True)
                 d_loss.backward()
                 gn_d = grad_norm(self.d_params)
                 D.zero_grad(set_to_none=True)
-                g_loss = self.loss.g_loss(D(G(z, y), y))
+                g_loss = self.loss.g_loss(D(G(z, y), y).float())
                 G.zero_grad(set_to_none=True)
                 g_loss.backward()
                 gn_g = grad_norm(self.g_params)
