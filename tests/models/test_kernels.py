@@ -333,15 +333,22 @@ def test_the_few_channel_route_in_bf16() -> None:
     """Under bf16 autocast: output and gradients within 2^-6 of the largest of the plain
     layer's (the input gradient rounds once, as oneDNN's does, in another order)."""
     torch.manual_seed(0)
-    plain = nn.Conv2d(1, 16, 4, 2, 1).to(memory_format=torch.channels_last)
+    _assert_bf16_close(nn.Conv2d(1, 16, 4, 2, 1), (8, 1, 28, 28))
+
+
+def _assert_bf16_close(plain: nn.Module, shape: tuple) -> nn.Module:
+    """The fast copy of a channels-last `plain` layer under bf16 autocast: output and every
+    gradient within 2^-6 of the largest of the plain layer's, in the same dtypes; returns it."""
+    plain = plain.to(memory_format=torch.channels_last)
     fast = copy.deepcopy(plain)
     kernels.use([fast], "fast")
-    x = torch.randn(8, 1, 28, 28).contiguous(memory_format=torch.channels_last)
+    x = torch.randn(*shape).contiguous(memory_format=torch.channels_last)
     ya, *ga = _run(plain, x, True)
     yb, *gb = _run(fast, x, True)
     assert float((ya - yb).abs().max()) <= 2 ** -6 * float(ya.abs().max())
     for a, b in zip(ga, gb):
         assert a.dtype == b.dtype and float((a - b).abs().max()) <= 2 ** -6 * float(a.abs().max())
+    return fast
 
 
 @pytest.mark.parametrize("kw", [{"padding_mode": "reflect"}, {"dilation": 2},
@@ -394,14 +401,6 @@ def test_a_convolution_to_one_pixel_in_bf16() -> None:
     """Under bf16 autocast (report 004's 32 -> 64 layer, channels-last): a bf16 output like
     the plain layer's, within 2^-6 of it, and gradients as close."""
     torch.manual_seed(0)
-    plain = nn.Conv2d(32, 64, 5, 2).to(memory_format=torch.channels_last)
-    fast = copy.deepcopy(plain)
-    kernels.use([fast], "fast")
-    x = torch.randn(16, 32, 5, 5).contiguous(memory_format=torch.channels_last)
-    ya, *ga = _run(plain, x, True)
-    yb, *gb = _run(fast, x, True)
-    assert float((ya - yb).abs().max()) <= 2 ** -6 * float(ya.abs().max())
-    for a, b in zip(ga, gb):
-        assert a.dtype == b.dtype and float((a - b).abs().max()) <= 2 ** -6 * float(a.abs().max())
+    fast = _assert_bf16_close(nn.Conv2d(32, 64, 5, 2), (16, 32, 5, 5))
     with torch.autocast("cpu", dtype=torch.bfloat16):
-        assert fast(x).dtype == torch.bfloat16
+        assert fast(torch.randn(2, 32, 5, 5)).dtype == torch.bfloat16
