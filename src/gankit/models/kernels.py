@@ -233,8 +233,7 @@ class _GemmWeightGrad(torch.autograd.Function):
         if need_w:
             gw = _transposed_weight_grad(g, xc, s, p, tuple(wc.shape[2:])).to(w_dtype)
         if need_b:
-            gb = g.sum((0, 2, 3), dtype=torch.promote_types(g.dtype, torch.float32))
-            gb = gb.to(b_dtype)
+            gb = g.sum((0, 2, 3)).to(b_dtype)  # in g's dtype, as oneDNN's (an fp32 sum copied g)
         return gx, gw, gb, None, None, None
 
 
