@@ -378,7 +378,7 @@ ONE_PIXEL = [(6, 5, 5, 2, (5, 5)), (6, 5, 5, 2, (6, 6)), (8, 1, 7, 1, (7, 7)),
 def test_a_convolution_to_one_pixel_is_one_gemm(shape: tuple, bias: bool) -> None:
     """Without padding and with a 1 x 1 output the convolution is one GEMM: in float64 the
     output and every gradient equal the plain layer's to rounding, gradcheck and
-    gradgradcheck pass (R1 runs through D's head), and a padded layer stays a convolution."""
+    gradgradcheck pass (R1 runs through D's head), and a padded layer is not this route."""
     *layer, size = shape
     torch.manual_seed(0)
     plain = nn.Conv2d(*layer, bias=bias).double()
@@ -387,14 +387,14 @@ def test_a_convolution_to_one_pixel_is_one_gemm(shape: tuple, bias: bool) -> Non
     x = torch.randn(3, layer[0], *size, dtype=torch.float64)
     for a, b in zip(_run(plain, x, False), _run(fast, x, False)):
         torch.testing.assert_close(b, a, rtol=1e-10, atol=1e-10)
-    assert "Convolution" not in type(fast(x.clone().requires_grad_()).grad_fn).__name__
+    assert type(fast(x.clone().requires_grad_()).grad_fn).__name__ == "ViewBackward0"  # GEMM
     f = lambda x, w, b: torch.func.functional_call(fast, {"weight": w, "bias": b}, (x,))
     args = (x.clone().requires_grad_(), fast.weight, fast.bias)
     assert torch.autograd.gradcheck(f, args)
     assert torch.autograd.gradgradcheck(f, args)
     padded = nn.Conv2d(*layer, padding=1).double()
     kernels.use([padded], "fast")
-    assert "Convolution" in type(padded(x).grad_fn).__name__
+    assert type(padded(x).grad_fn).__name__ != "ViewBackward0"
 
 
 def test_a_convolution_to_one_pixel_in_bf16() -> None:
@@ -404,3 +404,4 @@ def test_a_convolution_to_one_pixel_in_bf16() -> None:
     fast = _assert_bf16_close(nn.Conv2d(32, 64, 5, 2), (16, 32, 5, 5))
     with torch.autocast("cpu", dtype=torch.bfloat16):
         assert fast(torch.randn(2, 32, 5, 5)).dtype == torch.bfloat16
+
