@@ -404,4 +404,3 @@ def test_a_convolution_to_one_pixel_in_bf16() -> None:
     fast = _assert_bf16_close(nn.Conv2d(32, 64, 5, 2), (16, 32, 5, 5))
     with torch.autocast("cpu", dtype=torch.bfloat16):
         assert fast(torch.randn(2, 32, 5, 5)).dtype == torch.bfloat16
-
