@@ -82,8 +82,7 @@ class FastConvTranspose2d(nn.ConvTranspose2d):
     """nn.ConvTranspose2d, computed by the faster routes of the module doc where they apply."""
 
     def forward(self, x: torch.Tensor, output_size: list[int] | None = None) -> torch.Tensor:
-        if output_size is not None or self.groups != 1 or self.dilation != (1, 1) \
-                or self.padding_mode != "zeros" or x.ndim != 4:
+        if output_size is not None or not _routable(self, x):
             return super().forward(x, output_size)
         if x.shape[-2:] == (1, 1) and self.padding == (0, 0) and self.output_padding == (0, 0):
             return _one_pixel(x, self.weight, self.bias)
@@ -98,10 +97,21 @@ class FastConvTranspose2d(nn.ConvTranspose2d):
                                          self.output_padding)
         if self.bias is not None and _is_bf16(x) \
                 and any(k % s for k, s in zip(self.kernel_size, self.stride)):
-            out = F.conv_transpose2d(x, self.weight, None, self.stride, self.padding,
-                                     self.output_padding)
-            return out + self.bias.to(out.dtype).view(1, -1, 1, 1)
+            return _plus_bias(F.conv_transpose2d(x, self.weight, None, self.stride,
+                                                 self.padding, self.output_padding), self.bias)
         return super().forward(x)
+
+
+def _routable(layer: nn.Module, x: torch.Tensor) -> bool:
+    """Whether `layer` has the geometry every route here assumes: zero padding given as
+    numbers, no groups, no dilation, and a 4-D input x. Anything else runs the plain forward."""
+    return layer.groups == 1 and layer.dilation == (1, 1) and layer.padding_mode == "zeros" \
+        and not isinstance(layer.padding, str) and x.ndim == 4
+
+
+def _plus_bias(out: torch.Tensor, b: torch.Tensor | None) -> torch.Tensor:
+    """out (B, C, H, W) plus a per-channel bias b in out's dtype (out itself without one)."""
+    return out if b is None else out + b.to(out.dtype).view(1, -1, 1, 1)
 
 
 def _is_bf16(x: torch.Tensor) -> bool:
@@ -117,7 +127,7 @@ def _one_pixel(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None) -> torc
     cin, cout, kh, kw = w.shape
     out = x.reshape(x.shape[0], cin) @ w.permute(0, 2, 3, 1).reshape(cin, kh * kw * cout)
     out = out.view(x.shape[0], kh, kw, cout).permute(0, 3, 1, 2)  # channels-last (B, C, H, W)
-    return out if b is None else out + b.to(out.dtype).view(1, -1, 1, 1)
+    return _plus_bias(out, b)
 
 
 def _phases_fit(k: int, s: int, p: int, op: int) -> bool:
@@ -153,9 +163,7 @@ class _PhaseForward(torch.autograd.Function):
         dtype = torch.bfloat16 if _is_bf16(x) else x.dtype
         with torch.autocast(x.device.type, enabled=False):
             xc, wc = x.to(dtype), w.to(dtype)
-            out = _phase_transposed(xc, wc, s, p, op)
-            if b is not None:
-                out = out + b.to(dtype).view(1, -1, 1, 1)
+            out = _plus_bias(_phase_transposed(xc, wc, s, p, op), b)
             out = out.contiguous(memory_format=torch.channels_last)
         ctx.save_for_backward(xc, wc)
         ctx.conf = (s, p, op, None if b is None else b.dtype, x.dtype, w.dtype)
@@ -211,9 +219,7 @@ class _GemmWeightGrad(torch.autograd.Function):
         dtype = torch.bfloat16 if _is_bf16(x) else x.dtype
         with torch.autocast(x.device.type, enabled=False):
             xc, wc = x.to(dtype), w.to(dtype)
-            out = F.conv_transpose2d(xc, wc, None, s, p, op)
-            if b is not None:
-                out = out + b.to(dtype).view(1, -1, 1, 1)
+            out = _plus_bias(F.conv_transpose2d(xc, wc, None, s, p, op), b)
         ctx.save_for_backward(xc, wc)
         ctx.conf = (s, p, op, None if b is None else b.dtype, x.dtype, w.dtype)
         return out
@@ -248,7 +254,8 @@ FEW_CHANNELS = 4
 
 
 class FastConv2d(nn.Conv2d):
-    """nn.Conv2d, computed by the few-channel route of the module doc where it applies."""
+    """nn.Conv2d, computed by the few-channel or the one-pixel route of the module doc where
+    one applies."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return _conv2d(self, x, self.weight, self.bias)
@@ -257,19 +264,21 @@ class FastConv2d(nn.Conv2d):
 def _conv2d(layer: nn.Conv2d, x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None
             ) -> torch.Tensor:
     """`layer`'s convolution of x with weight w and bias b: by the few-channel route when x has
-    few channels, needs a gradient and the geometry allows it, else the layer's own."""
+    few channels, needs a gradient and the geometry allows it; by the one-pixel GEMM when the
+    output is 1 x 1 without padding; else the layer's own."""
+    if not _routable(layer, x):
+        return layer._conv_forward(x, w, b)
     (k, k2), (s, s2), pad = layer.kernel_size, layer.stride, layer.padding
+    # (without an input gradient oneDNN's own backward is faster)
     if w.shape[1] <= FEW_CHANNELS and x.requires_grad and torch.is_grad_enabled() \
-            and x.ndim == 4 and k == k2 and s == s2 and not isinstance(pad, str) \
-            and pad[0] == pad[1] and layer.groups == 1 and layer.dilation == (1, 1) \
-            and layer.padding_mode == "zeros":  # without an input gradient oneDNN's is faster
+            and k == k2 and s == s2 and pad[0] == pad[1]:
         p = pad[0]
         # the output padding that makes the transposed convolution give back x's size
         ops = {(n + 2 * p - k) % s for n in x.shape[-2:]}
         if len(ops) == 1 and _phases_fit(k, s, p, op := ops.pop()):
             return _FewChannelConv.apply(x, w, b, s, p, op)
-    if pad == (0, 0) and x.ndim == 4 and layer.groups == 1 and layer.dilation == (1, 1) \
-            and all(kk <= n < kk + ss for n, kk, ss in zip(x.shape[-2:], (k, k2), (s, s2))):
+    if pad == (0, 0) and all(kk <= n < kk + ss
+                             for n, kk, ss in zip(x.shape[-2:], (k, k2), (s, s2))):
         return _one_pixel_conv(x, w, b)
     return layer._conv_forward(x, w, b)
 
@@ -350,8 +359,7 @@ class FastPlanesConv2d(PlanesConv2d):
     """PlanesConv2d whose label planes are convolved once per unit vector (module doc)."""
 
     def forward(self, x: torch.Tensor, v: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
-        if self.groups != 1 or self.dilation != (1, 1) or self.padding_mode != "zeros" \
-                or isinstance(self.padding, str) or x.ndim != 4 or v.ndim != 2:
+        if not _routable(self, x) or v.ndim != 2:
             return super().forward(x, v)
         c, e = self.in_channels - self.label_dim, self.label_dim
         w = self.weight
@@ -377,9 +385,9 @@ _PAIRS = ((nn.ConvTranspose2d, FastConvTranspose2d), (nn.Conv2d, FastConv2d),
 
 
 def use(modules: Iterable[nn.Module], name: str) -> None:
-    """Make every transposed convolution and mean pool of `modules` compute by `name`'s
-    route: `fast` (FastConvTranspose2d, FastGlobalMeanPool) or `plain` (nn.ConvTranspose2d,
-    GlobalMeanPool), in place."""
+    """Make every layer of `modules` that has a faster route (`_PAIRS`: transposed and plain
+    convolutions, the planes convolution, the mean pool) compute by `name`'s: `fast` (the
+    Fast* classes) or `plain` (the models' own classes), in place."""
     if name not in KERNELS:
         raise ConfigError(f"kernels must be one of {', '.join(KERNELS)}, got {name!r}")
     for m in modules:
