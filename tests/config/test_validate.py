@@ -155,3 +155,14 @@ def test_recipe_blocks_validate_and_refuse_clearly():
     assert any("loss.r1_every=8 is ignored: loss.r1_gamma=0" in w for w in warnings)
     mlp = validate(resolve("mlp-cgan-m4", {"model.d_norm": "none"}), data=False, warn=False)
     assert any("model.d_norm='none' is ignored by model.arch=mlp" in w for w in mlp)
+
+
+def test_on_and_off_read_as_yaml_booleans_are_the_words():
+    """YAML 1.1 reads `on`/`off` as booleans: `--set compile=on` and `compile: off` in a
+    file are the settings' words, not a type error."""
+    from gankit.config.keys import apply
+    cfg = resolve("dcgan-r004")
+    assert apply(cfg, ["compile=on"]).compile == "on"
+    assert apply(cfg, {"compile": False}).compile == "off"
+    with pytest.raises(ConfigError, match="expected a string"):
+        apply(cfg, {"compile": 3})

@@ -404,3 +404,79 @@ def test_a_convolution_to_one_pixel_in_bf16() -> None:
     fast = _assert_bf16_close(nn.Conv2d(32, 64, 5, 2), (16, 32, 5, 5))
     with torch.autocast("cpu", dtype=torch.bfloat16):
         assert fast(torch.randn(2, 32, 5, 5)).dtype == torch.bfloat16
+
+
+# (Cin, Cout, kernel, stride, padding, input size): `default`'s D 64 -> 128 layer shrunk
+# (k4 s2 p1), a stride that does not divide the input (the swapped convolution's rows past
+# the kernel), no padding, a non-square kernel and stride
+SWAPPED = [(6, 5, 4, 2, 1, (9, 9)), (5, 7, 3, 2, 0, (10, 10)), (8, 3, 3, 3, 2, (11, 11)),
+           (5, 4, (3, 4), (2, 3), (1, 0), (9, 13))]
+
+
+def _penalised(layer: nn.Module, x: torch.Tensor) -> list[torch.Tensor]:
+    """As R1 takes them: the input gradient with create_graph (weights not asked for), then
+    the gradients of a loss plus its squared norm for x and every parameter."""
+    layer.zero_grad()
+    x = x.clone().requires_grad_()
+    y = layer(x)
+    out = (y * torch.linspace(-1, 1, y.numel(), dtype=y.dtype).view_as(y)).sum()
+    (gx,) = torch.autograd.grad(out, x, create_graph=True)
+    (out + gx.square().sum()).backward()
+    return [y.detach(), gx.detach(), x.grad] + [p.grad for p in layer.parameters()]
+
+
+@pytest.mark.parametrize("shape", SWAPPED)
+@pytest.mark.parametrize("bias", [True, False])
+def test_the_swapped_weight_gradient_is_the_convolutions(shape: tuple, bias: bool) -> None:
+    """A strided convolution whose weight needs a gradient takes its weight gradient as one
+    convolution with batch and channels swapped: in float64 the output and every gradient
+    equal the plain layer's to rounding, once and through R1's double backward; gradcheck and
+    gradgradcheck pass."""
+    *layer, size = shape
+    torch.manual_seed(0)
+    plain = nn.Conv2d(*layer, bias=bias).double()
+    fast = copy.deepcopy(plain)
+    kernels.use([fast], "fast")
+    x = torch.randn(3, layer[0], *size, dtype=torch.float64)
+    for a, b in zip(_run(plain, x, False) + _penalised(plain, x),
+                    _run(fast, x, False) + _penalised(fast, x)):
+        torch.testing.assert_close(b, a, rtol=1e-10, atol=1e-10)
+    assert type(fast(x).grad_fn).__name__ == "_SwappedWeightGradBackward"
+    f = lambda x, w, b: torch.func.functional_call(fast, {"weight": w, "bias": b}, (x,))
+    args = (x.clone().requires_grad_(), fast.weight, fast.bias)
+    assert torch.autograd.gradcheck(f, args)
+    assert torch.autograd.gradgradcheck(f, args)
+
+
+def test_the_swapped_route_computes_only_the_gradients_wanted() -> None:
+    """While R1 takes the gradient of the input alone, no weight gradient is computed (the
+    swapped convolution does not run); a frozen weight (D in G's step) or stride 1 or few
+    input channels keep the plain layer."""
+    torch.manual_seed(0)
+    fast = nn.Conv2d(6, 5, 4, 2, 1)
+    kernels.use([fast], "fast")
+    x = torch.randn(2, 6, 8, 8, requires_grad=True)
+    calls = []
+    real = kernels._swapped_weight_grad
+    kernels._swapped_weight_grad = lambda *a: calls.append(1) or real(*a)
+    try:
+        torch.autograd.grad(fast(x).sum(), x, create_graph=True)
+        assert calls == []
+        fast(x).sum().backward()
+        assert calls == [1]
+    finally:
+        kernels._swapped_weight_grad = real
+    fast.requires_grad_(False)
+    assert type(fast(x).grad_fn).__name__ == "ConvolutionBackward0"
+    for layer, cin in ((nn.Conv2d(6, 5, 3, 1, 1), 6), (nn.Conv2d(4, 5, 4, 2, 1), 4)):
+        kernels.use([layer], "fast")
+        assert type(layer(torch.randn(2, cin, 8, 8)).grad_fn).__name__ == "ConvolutionBackward0"
+
+
+def test_the_swapped_route_in_bf16() -> None:
+    """Under bf16 autocast (`default`'s D 64 -> 128 layer, channels-last, batch 16): a bf16
+    output like the plain layer's, within 2^-6 of it, and gradients as close."""
+    torch.manual_seed(0)
+    fast = _assert_bf16_close(nn.Conv2d(64, 128, 4, 2, 1), (16, 64, 14, 14))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        assert fast(torch.randn(2, 64, 14, 14)).dtype == torch.bfloat16

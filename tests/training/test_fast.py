@@ -8,7 +8,7 @@ import pytest
 import torch
 import yaml
 
-from gankit.config import ConfigError
+from gankit.config import ConfigError, resolve, to_dict
 from gankit.training import fast
 from gankit.training.adam import adam_step
 from gankit.training.loop import Interrupted, Trainer, resume
@@ -304,3 +304,13 @@ def test_adam_step_shares_equal_step_counts_and_keeps_unequal_ones_apart() -> No
     opt.state[b]["step"] = torch.tensor(2.0)
     adam_step(opt)
     assert (float(opt.state[w]["step"]), float(opt.state[b]["step"])) == (7, 3)
+
+
+def test_compile_with_a_gradient_penalty_is_refused_or_left_off(tmp_path: Path) -> None:
+    """torch.compile's autograd does not differentiate twice (R1, WGAN-GP): compile=on is one
+    config error that says so, auto (which compiles on CUDA) trains such a loss uncompiled."""
+    with pytest.raises(ConfigError, match="compile=on cannot train this loss.*compile=off"):
+        Trainer(tiny("default", compile="on"), tmp_path / "a", progress=False)
+    assert fast.resolve_compile("auto", torch.device("cuda"), penalty=True) is False
+    with pytest.raises(ConfigError, match="compile=on cannot"):  # a saved config dict too
+        fast.comparable(to_dict(resolve("default", {"compile": "on"})))

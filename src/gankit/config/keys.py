@@ -87,6 +87,8 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
     if tp is str:
         if isinstance(value, str):
             return value
+        if isinstance(value, bool):  # YAML 1.1 reads on/off (and yes/no) as booleans:
+            return "on" if value else "off"  # `compile: on`, `--set compile=on`
         raise ConfigError(f"{key}: expected a string, got {value!r} ({type(value).__name__})")
     return value
 

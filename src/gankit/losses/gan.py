@@ -99,6 +99,11 @@ class GANLoss:
     aux_weight: float = 0.0
     g_aux_weight: float | None = None  # G's aux term (None: aux_weight)
 
+    @property
+    def differentiates_twice(self) -> bool:
+        """Whether training differentiates D's input gradient again (R1 or WGAN-GP)."""
+        return self.gradient_penalty or self.r1_gamma > 0
+
     def __post_init__(self) -> None:
         if not 0.0 <= self.label_smoothing < 1.0:
             raise ConfigError(f"loss.label_smoothing must be in [0, 1), got {self.label_smoothing}")

@@ -280,6 +280,13 @@ def _conv2d(layer: nn.Conv2d, x: torch.Tensor, w: torch.Tensor, b: torch.Tensor 
     if pad == (0, 0) and all(kk <= n < kk + ss
                              for n, kk, ss in zip(x.shape[-2:], (k, k2), (s, s2))):
         return _one_pixel_conv(x, w, b)
+    # (stride 1 is left to oneDNN: there the swapped convolution's kernel is the whole map)
+    if w.shape[1] > FEW_CHANNELS and min(s, s2) > 1 and w.requires_grad \
+            and torch.is_grad_enabled():
+        # views of the parameters: torch cannot tell whether a leaf's gradient is wanted
+        # while autograd.grad runs (R1), a view's it can (`_needed`)
+        return _SwappedWeightGrad.apply(x, w.view_as(w), None if b is None else b.view_as(b),
+                                        layer.stride, pad)
     return layer._conv_forward(x, w, b)
 
 
@@ -292,6 +299,107 @@ def _one_pixel_conv(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None) ->
     wt = w.permute(0, 2, 3, 1).reshape(o, kh * kw * c).t()
     out = xs @ wt if b is None else torch.addmm(b, xs, wt)
     return out.view(x.shape[0], o, 1, 1)
+
+
+def _swapped_weight_grad(x: torch.Tensor, g: torch.Tensor, kernel: tuple[int, int],
+                         stride: tuple[int, int], padding: tuple[int, int]) -> torch.Tensor:
+    """The weight gradient (O, C, kh, kw) of conv2d(x, w, stride, padding) for the output
+    gradient g (N, O, P, Q), as one convolution with the batch and channel axes swapped:
+    x^T (C images of N channels) convolved with g^T (O filters of N channels whose P x Q taps
+    are dilated by the stride), both copied channels-last; its output is cut to the kernel's
+    size (rows past it, when the stride does not divide the input, are taps no output
+    reached)."""
+    cl = torch.channels_last
+    xt = x.transpose(0, 1).contiguous(memory_format=cl)
+    gt = g.transpose(0, 1).contiguous(memory_format=cl)
+    out = F.conv2d(xt, gt, None, 1, padding, stride)
+    return out[:, :, :kernel[0], :kernel[1]].transpose(0, 1)
+
+
+def _needed(ctx, i: int) -> bool:
+    """Whether the backward pass running now wants the gradient of input i of ctx's function:
+    it requires one, and the engine will run the node it goes to (not so for D's weights
+    while R1 takes the gradient of the images alone)."""
+    if not ctx.needs_input_grad[i]:
+        return False
+    node = ctx.next_functions[i][0]
+    try:
+        return node is not None and torch._C._will_engine_execute_node(node)
+    except RuntimeError:  # a leaf while autograd.grad runs: torch cannot tell, so compute it
+        return True
+
+
+class _SwappedWeightGrad(torch.autograd.Function):
+    """conv2d(x, w, b, stride, padding) whose weight gradient is one convolution with batch
+    and channels swapped (`_swapped_weight_grad`), where oneDNN's weight-gradient primitive
+    runs well below its forward's rate (module doc). The input gradient is oneDNN's; when a
+    penalty differentiates it again (create_graph: R1, WGAN-GP) it is `_ConvInputGrad`, whose
+    weight gradient is the swapped convolution too, and a weight gradient wanted in such a
+    pass is oneDNN's differentiable one. Under autocast it computes in the autocast dtype, as
+    the plain layer does."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None,
+                s: tuple[int, int], p: tuple[int, int]) -> torch.Tensor:
+        dtype = torch.bfloat16 if _is_bf16(x) else x.dtype
+        with torch.autocast(x.device.type, enabled=False):
+            xc = x.to(dtype)
+            out = F.conv2d(xc, w.to(dtype), None if b is None else b.to(dtype), s, p)
+        ctx.save_for_backward(xc, w)
+        ctx.conf = (s, p, None if b is None else b.dtype, x.dtype)
+        return out
+
+    @staticmethod
+    def backward(ctx, g: torch.Tensor):
+        xc, w = ctx.saved_tensors
+        s, p, b_dtype, x_dtype = ctx.conf
+        need_x, need_w, need_b = (_needed(ctx, i) for i in range(3))
+        gx = gw = gb = None
+        with torch.autocast(xc.device.type, enabled=False):
+            g, wc = g.to(xc.dtype), w.to(xc.dtype)
+            if torch.is_grad_enabled():  # create_graph: a penalty differentiates this again
+                if need_x:
+                    gx = _ConvInputGrad.apply(g, wc, xc.detach(), s, p)
+                if need_w or need_b:
+                    _, gw, gb = torch.ops.aten.convolution_backward(
+                        g, xc, wc, None if b_dtype is None else [wc.shape[0]], s, p, [1, 1],
+                        False, [0, 0], 1, [False, need_w, need_b])
+            else:
+                if need_x:
+                    gx = torch.ops.aten.convolution_backward(
+                        g, xc, wc, None, s, p, [1, 1], False, [0, 0], 1,
+                        [True, False, False])[0]
+                if need_w:
+                    gw = _swapped_weight_grad(xc, g, tuple(wc.shape[2:]), s, p)
+                if need_b:
+                    gb = g.sum((0, 2, 3))
+        return (gx.to(x_dtype) if need_x else None, gw.to(w.dtype) if need_w else None,
+                gb.to(b_dtype) if need_b else None, None, None)
+
+
+class _ConvInputGrad(torch.autograd.Function):
+    """The input gradient of conv2d(x, w, stride s, padding p) for the output gradient g, as a
+    function of g and w (x gives its shape only): differentiated, conv2d of the incoming
+    gradient with w for g, and the swapped weight gradient of that gradient and g for w."""
+
+    @staticmethod
+    def forward(ctx, g: torch.Tensor, w: torch.Tensor, x: torch.Tensor,
+                s: tuple[int, int], p: tuple[int, int]) -> torch.Tensor:
+        ctx.save_for_backward(g, w)
+        ctx.conf = (s, p)
+        return torch.ops.aten.convolution_backward(g, x, w, None, s, p, [1, 1], False,
+                                                   [0, 0], 1, [True, False, False])[0]
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, gg: torch.Tensor):
+        g, w = ctx.saved_tensors
+        s, p = ctx.conf
+        gg = gg.to(g.dtype)
+        dg = F.conv2d(gg, w, None, s, p) if ctx.needs_input_grad[0] else None
+        dw = (_swapped_weight_grad(gg, g, tuple(w.shape[2:]), s, p)
+              if ctx.needs_input_grad[1] else None)
+        return dg, dw, None, None, None
 
 
 class _FewChannelConv(torch.autograd.Function):
@@ -377,7 +485,10 @@ class FastPlanesConv2d(PlanesConv2d):
             label = (v.to(maps.dtype) @ maps).view(b, h, w_, o).permute(0, 3, 1, 2)
         else:
             label = (v.to(maps.dtype) @ maps.reshape(e, o * h * w_)).view(b, o, h, w_)
-        return out + label
+        # the label's part first: the sum takes its layout (channels-last), where an image part
+        # of one channel may come out NCHW (its layout is ambiguous to oneDNN); the next
+        # layer and its gradients then stay in one layout
+        return label + out
 
 
 _PAIRS = ((nn.ConvTranspose2d, FastConvTranspose2d), (nn.Conv2d, FastConv2d),

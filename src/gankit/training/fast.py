@@ -59,6 +59,7 @@ from typing import Any
 import torch
 
 from gankit.config import ConfigError, TrainConfig, keys, to_dict
+from gankit.losses.gan import LOSSES
 from gankit.models import kernels
 from gankit.training import allocator
 
@@ -141,11 +142,18 @@ def compiler_available() -> bool:
     return any(shutil.which(c) for c in (os.environ.get("CXX", ""), "g++", "c++", "clang++") if c)
 
 
-def resolve_compile(mode: str, device: torch.device) -> bool:
-    """Whether to compile G and D: `on`, `off`, or `auto` (CUDA only; see the module doc)."""
+def resolve_compile(mode: str, device: torch.device, penalty: bool = False) -> bool:
+    """Whether to compile G and D: `on`, `off`, or `auto` (CUDA only; see the module doc).
+    `penalty`: the loss differentiates D twice (R1, WGAN-GP), which torch.compile's autograd
+    does not do ("does not currently support double backward", torch 2.13): `auto` trains
+    uncompiled then, `on` is a config error."""
     if mode not in COMPILE_MODES:
         raise ConfigError(f"compile must be one of {', '.join(COMPILE_MODES)}, got {mode!r}")
-    if mode == "off" or (mode == "auto" and device.type != "cuda"):
+    if mode == "on" and penalty:
+        raise ConfigError("compile=on cannot train this loss: its gradient penalty (R1 or "
+                          "WGAN-GP) differentiates D twice, which torch.compile does not "
+                          "support; set compile=off (or auto)")
+    if mode == "off" or penalty or (mode == "auto" and device.type != "cuda"):
         return False
     if device.type == "cpu" and not compiler_available():
         print("gankit: compile: no C++ compiler found (g++/clang++); training uncompiled. "
@@ -214,7 +222,10 @@ def comparable(saved: dict[str, Any]) -> dict[str, Any]:
     out = with_legacy(saved)
     device = pick_device(out.get("device", "auto"))
     out["precision"] = resolve_precision(out["precision"], device, out["model"]["arch"])
-    out["compile"] = "on" if resolve_compile(out["compile"], device) else "off"
+    loss = out.get("loss", {})
+    penalty = bool(loss.get("r1_gamma")) or getattr(LOSSES.get(loss.get("name")),
+                                                    "gradient_penalty", False)
+    out["compile"] = "on" if resolve_compile(out["compile"], device, penalty) else "off"
     return out
 
 
@@ -224,7 +235,7 @@ def setup(trainer: Any) -> None:
     with their `kernels` and activations in place, and compile G and D in place when compiling."""
     cfg, device = trainer.cfg, trainer.device
     cfg.precision = resolve_precision(cfg.precision, device, cfg.model.arch)
-    compiled = resolve_compile(cfg.compile, device)
+    compiled = resolve_compile(cfg.compile, device, trainer.loss.differentiates_twice)
     cfg.compile = "on" if compiled else "off"
     trainer.fused = None
     step, reason = resolve_step(cfg)
