@@ -5,7 +5,7 @@ The models build plain `nn.ConvTranspose2d`, `nn.Conv2d`, `GlobalMeanPool` and
 `FastConv2d`, `FastGlobalMeanPool` or `FastPlanesConv2d` in place (the class only: the same
 Parameter objects, the same state_dict keys, so optimisers, the EMA copy and checkpoints do
 not notice), whose forward computes the same function by a faster route where one is known;
-`use(modules, "plain")` turns them back. Eight routes, each measured on
+`use(modules, "plain")` turns them back. Nine routes, each measured on
 this 2-core AMD EPYC (AVX512-BF16) with torch 2.13's oneDNN (benchmarks/train_speed.py,
 `--variants bf16,bf16-plain`):
 
@@ -54,7 +54,22 @@ this 2-core AMD EPYC (AVX512-BF16) with torch 2.13's oneDNN (benchmarks/train_sp
   weight-gradient primitive took 7.4 ms for report 004's 256 -> 128 layer (3 -> 6, batch
   128, bf16), the GEMM route 3.8. Report 004's bf16 step 0.902x, in one process with the
   route switched every 30 steps (8 rounds); `default`'s 7 x 7 layer gained nothing (1.001x)
-  and keeps oneDNN's.
+  and takes the swapped convolution below instead.
+- The weight gradient of a strided convolution (every DCGAN D's downsampling layers, and,
+  transposed, G's upsampling layers of a larger input) runs in oneDNN's weight-gradient
+  primitive at about 60% of its forward's rate in bf16 (`default`'s D 64 -> 128 layer, k4
+  s2, batch 128: 6.4 against 3.7 ms, and slower still in this host's slow hours). It is one
+  ordinary convolution with the batch and channel axes swapped: the input's C channels as
+  images of N channels, convolved with the output gradient's O channels as filters whose
+  taps are dilated by the stride. With the two transposed copies it needs: 0.52x the
+  primitive's time alone (batch 64 and 128). In the step, in one process with the route
+  switched every 40 steps: `default` 0.915x (D's layer; its R1 steps differentiate the
+  layer's input gradient again through `_ConvInputGrad`, whose weight gradient is the same
+  swapped convolution) and 0.955-0.980x more for G's 7x7 -> 14x14 layer, report 001's DCGAN
+  0.881x and 0.980x, report 004's 0.967x (D's 16 -> 32 layer). Stride-1 layers keep
+  oneDNN's (report 002's ResNet D: 1.10x slower with it, the swapped convolution's kernel
+  being the whole feature map), as do inputs of few channels (the image: 0.89 against 0.42
+  ms).
 - A convolution without padding whose output is one pixel (report 004's D's 32 -> 64 layer,
   5 x 5 -> 1 x 1; a DCGAN D's head) is one GEMM of the pixels against the kernel: 0.44 ms
   forward and backward in bf16 at batch 128, against 0.99 ms as oneDNN's convolution. Report
@@ -91,10 +106,11 @@ class FastConvTranspose2d(nn.ConvTranspose2d):
         if self.out_channels == 1 and st == s2 and k == k2 and p == p2 and op == op2 \
                 and _phases_fit(k, st, p, op):
             return _PhaseForward.apply(x, self.weight, self.bias, st, p, op)
-        if self.out_channels > FEW_CHANNELS and x.shape[-2] * x.shape[-1] <= SMALL_INPUT \
+        small = x.shape[-2] * x.shape[-1] <= SMALL_INPUT
+        if self.out_channels > FEW_CHANNELS and (small or min(st, s2) > 1) \
                 and self.weight.requires_grad and torch.is_grad_enabled():
-            return _GemmWeightGrad.apply(x, self.weight, self.bias, self.stride, self.padding,
-                                         self.output_padding)
+            return _TransposedWeightGrad.apply(x, self.weight, self.bias, self.stride,
+                                               self.padding, self.output_padding, small)
         if self.bias is not None and _is_bf16(x) \
                 and any(k % s for k, s in zip(self.kernel_size, self.stride)):
             return _plus_bias(F.conv_transpose2d(x, self.weight, None, self.stride,
@@ -202,33 +218,37 @@ def _transposed_weight_grad(g: torch.Tensor, x: torch.Tensor, stride: tuple[int,
     return out.view(cin, kh, kw, gp.shape[3]).permute(0, 3, 1, 2)
 
 
-class _GemmWeightGrad(torch.autograd.Function):
-    """conv_transpose2d(x, w, b, stride, padding, output_padding) whose weight gradient is one
-    GEMM (`_transposed_weight_grad`) where oneDNN's weight-gradient primitive runs slowly for
-    a small input: report 004's 256 -> 128 layer (3 -> 6, batch 128, bf16) 7.4 ms against
-    3.8, its 128 -> 64 one (6 -> 13) 3.5 against 2.2, `default`'s 128 -> 64 (7 -> 14, batch
-    64) 3.3 against 3.0; for one output channel it is slower (0.6 against 0.3 ms), so that
-    layer keeps the phase route. Forward and input gradient are oneDNN's; the bias is added
-    after the convolution (the bf16 slow path of the module doc). Under autocast it computes
-    in the autocast dtype, as the plain layer does. Differentiable once (G's layers: no
-    penalty differentiates through them)."""
+class _TransposedWeightGrad(torch.autograd.Function):
+    """conv_transpose2d(x, w, b, stride, padding, output_padding) whose weight gradient is
+    computed here where oneDNN's weight-gradient primitive runs slowly: for a small input
+    (`small`) one GEMM (`_transposed_weight_grad`), else the swapped convolution of a strided
+    convolution's weight gradient (`_swapped_weight_grad` with the output gradient as the
+    input: the transposed layer's weight gradient is that of the convolution it transposes).
+    Measured alone in bf16: report 004's 256 -> 128 layer (3 -> 6, batch 128) 7.4 ms by
+    oneDNN, 3.2-3.8 by the GEMM, 3.4 swapped; its 128 -> 64 one (6 -> 13) 3.5, 2.2-2.3 and
+    3.2; `default`'s 128 -> 64 (7 -> 14, batch 64) 3.2, 2.6 and 2.4. For one output channel
+    the GEMM is slower (0.6 against 0.3 ms), so that layer keeps the phase route. Forward
+    and input gradient are oneDNN's; the bias is added after the convolution (the bf16 slow
+    path of the module doc). Under autocast it computes in the autocast dtype, as the plain
+    layer does. Differentiable once (G's layers: no penalty differentiates through them)."""
 
     @staticmethod
     def forward(ctx, x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None,
-                s: tuple[int, int], p: tuple[int, int], op: tuple[int, int]) -> torch.Tensor:
+                s: tuple[int, int], p: tuple[int, int], op: tuple[int, int],
+                small: bool) -> torch.Tensor:
         dtype = torch.bfloat16 if _is_bf16(x) else x.dtype
         with torch.autocast(x.device.type, enabled=False):
             xc, wc = x.to(dtype), w.to(dtype)
             out = _plus_bias(F.conv_transpose2d(xc, wc, None, s, p, op), b)
         ctx.save_for_backward(xc, wc)
-        ctx.conf = (s, p, op, None if b is None else b.dtype, x.dtype, w.dtype)
+        ctx.conf = (s, p, op, None if b is None else b.dtype, x.dtype, w.dtype, small)
         return out
 
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, g: torch.Tensor):
         xc, wc = ctx.saved_tensors
-        s, p, op, b_dtype, x_dtype, w_dtype = ctx.conf
+        s, p, op, b_dtype, x_dtype, w_dtype, small = ctx.conf
         need_x, need_w, need_b = ctx.needs_input_grad[:3]
         g = g.to(xc.dtype)
         gx = gw = gb = None
@@ -237,15 +257,17 @@ class _GemmWeightGrad(torch.autograd.Function):
                 g, xc, wc, None, s, p, [1, 1], True, op, 1, [True, False, False])[0]
             gx = gx.to(x_dtype)
         if need_w:
-            gw = _transposed_weight_grad(g, xc, s, p, tuple(wc.shape[2:])).to(w_dtype)
+            kernel = tuple(wc.shape[2:])
+            gw = (_transposed_weight_grad(g, xc, s, p, kernel) if small
+                  else _swapped_weight_grad(g, xc, kernel, s, p)).to(w_dtype)
         if need_b:
             gb = g.sum((0, 2, 3)).to(b_dtype)  # in g's dtype, as oneDNN's (an fp32 sum copied g)
-        return gx, gw, gb, None, None, None
+        return gx, gw, gb, None, None, None, None
 
 
-# A transposed convolution of an input of at most this many pixels takes the GEMM route for
-# its weight gradient (`_GemmWeightGrad`): 0.90x report 004's bf16 step (3x3 and 6x6 inputs);
-# `default`'s 7x7 -> 14x14 layer gained nothing in its step (1.00x), so it stays as it was.
+# A transposed convolution of an input of at most this many pixels takes the GEMM for its
+# weight gradient (`_TransposedWeightGrad`): 0.90x report 004's bf16 step (3x3 and 6x6
+# inputs); for `default`'s 7x7 -> 14x14 layer the GEMM gained nothing in its step (1.00x).
 SMALL_INPUT = 36
 
 # An input with at most this many channels (an image: grey, RGB, RGBA) takes the few-channel
@@ -254,8 +276,8 @@ FEW_CHANNELS = 4
 
 
 class FastConv2d(nn.Conv2d):
-    """nn.Conv2d, computed by the few-channel or the one-pixel route of the module doc where
-    one applies."""
+    """nn.Conv2d, computed by the few-channel, the one-pixel or the swapped-weight-gradient
+    route of the module doc where one applies."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return _conv2d(self, x, self.weight, self.bias)
@@ -265,7 +287,8 @@ def _conv2d(layer: nn.Conv2d, x: torch.Tensor, w: torch.Tensor, b: torch.Tensor 
             ) -> torch.Tensor:
     """`layer`'s convolution of x with weight w and bias b: by the few-channel route when x has
     few channels, needs a gradient and the geometry allows it; by the one-pixel GEMM when the
-    output is 1 x 1 without padding; else the layer's own."""
+    output is 1 x 1 without padding; with the swapped weight gradient when the layer is
+    strided and its weight needs a gradient; else the layer's own."""
     if not _routable(layer, x):
         return layer._conv_forward(x, w, b)
     (k, k2), (s, s2), pad = layer.kernel_size, layer.stride, layer.padding
