@@ -9,6 +9,7 @@ import pytest
 import torch
 import yaml
 from torch import nn
+from torch.utils._python_dispatch import TorchDispatchMode
 
 from gankit.config import ConfigError
 from gankit.models import kernels
@@ -452,24 +453,38 @@ def test_the_swapped_weight_gradient_is_the_convolutions(shape: tuple, bias: boo
     assert torch.autograd.gradgradcheck(f, args)
 
 
+class _WeightGrads(TorchDispatchMode):
+    """Counts the weight gradients computed while it is on: convolution_backward calls whose
+    output mask asks for one, and convolutions of 4-D gradients (the swapped route's)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.count = 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        if func is torch.ops.aten.convolution_backward.default and args[-1][1]:
+            self.count += 1
+        if func is torch.ops.aten.convolution.default and args[1].shape[0] == 5:  # O filters
+            self.count += 1
+        return func(*args, **(kwargs or {}))
+
+
 def test_the_swapped_route_computes_only_the_gradients_wanted() -> None:
-    """While R1 takes the gradient of the input alone, no weight gradient is computed (the
-    swapped convolution does not run); a frozen weight (D in G's step) or stride 1 or few
-    input channels keep the plain layer."""
+    """While R1 takes the gradient of the input alone (create_graph), no weight gradient is
+    computed, by the swapped convolution or otherwise; a loss's backward computes it once; a
+    frozen weight (D in G's step) or stride 1 or few input channels keep the plain layer."""
     torch.manual_seed(0)
     fast = nn.Conv2d(6, 5, 4, 2, 1)
     kernels.use([fast], "fast")
     x = torch.randn(2, 6, 8, 8, requires_grad=True)
-    calls = []
-    real = kernels._swapped_weight_grad
-    kernels._swapped_weight_grad = lambda *a: calls.append(1) or real(*a)
-    try:
-        torch.autograd.grad(fast(x).sum(), x, create_graph=True)
-        assert calls == []
-        fast(x).sum().backward()
-        assert calls == [1]
-    finally:
-        kernels._swapped_weight_grad = real
+    y = fast(x)
+    with _WeightGrads() as r1_pass:
+        torch.autograd.grad(y.sum(), x, create_graph=True)
+    assert r1_pass.count == 0
+    y = fast(x)
+    with _WeightGrads() as loss_pass:
+        y.sum().backward()
+    assert loss_pass.count == 1
     fast.requires_grad_(False)
     assert type(fast(x).grad_fn).__name__ == "ConvolutionBackward0"
     for layer, cin in ((nn.Conv2d(6, 5, 3, 1, 1), 6), (nn.Conv2d(4, 5, 4, 2, 1), 4)):
