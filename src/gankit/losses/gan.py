@@ -99,11 +99,6 @@ class GANLoss:
     aux_weight: float = 0.0
     g_aux_weight: float | None = None  # G's aux term (None: aux_weight)
 
-    @property
-    def differentiates_twice(self) -> bool:
-        """Whether training differentiates D's input gradient again (R1 or WGAN-GP)."""
-        return self.gradient_penalty or self.r1_gamma > 0
-
     def __post_init__(self) -> None:
         if not 0.0 <= self.label_smoothing < 1.0:
             raise ConfigError(f"loss.label_smoothing must be in [0, 1), got {self.label_smoothing}")
@@ -176,6 +171,12 @@ LOSSES: dict[str, GANLoss] = {
     "wgan-gp": GANLoss("wgan-gp", wgan_d_loss, wgan_g_loss, gradient_penalty=True,
                        gp_weight=10.0),
 }
+
+
+def differentiates_twice(name: str, r1_gamma: float) -> bool:
+    """Whether training with loss `name` and `r1_gamma` differentiates D's input gradient
+    again (WGAN-GP's penalty, or R1)."""
+    return (name in LOSSES and LOSSES[name].gradient_penalty) or r1_gamma > 0
 
 
 def get_loss(cfg: LossConfig) -> GANLoss:

@@ -56,6 +56,7 @@ from torch import nn
 from tqdm import tqdm
 
 from gankit.config import TrainConfig, dump, keys, to_dict
+from gankit.losses.gan import differentiates_twice
 from gankit.training import fast
 from gankit.training.checkpoint import CheckpointError, load_checkpoint
 from gankit.training.ema import ema_decay
@@ -86,7 +87,7 @@ def why_not_batched(cfg: TrainConfig) -> str | None:
         return f"model.arch={m.arch}: only the MLP family has a batched ensemble step"
     if m.spectral_norm:
         return "spectral norm updates its power-iteration vectors inside the forward pass"
-    if cfg.loss.name == "wgan-gp" or cfg.loss.r1_gamma > 0:
+    if differentiates_twice(cfg.loss.name, cfg.loss.r1_gamma):
         return "a gradient penalty needs each member's gradient with respect to its input"
     if cfg.augment != "none":
         return f"augment={cfg.augment}: the batched step does not augment what D sees"

@@ -59,7 +59,7 @@ from typing import Any
 import torch
 
 from gankit.config import ConfigError, TrainConfig, keys, to_dict
-from gankit.losses.gan import LOSSES
+from gankit.losses.gan import differentiates_twice
 from gankit.models import kernels
 from gankit.training import allocator
 
@@ -222,9 +222,7 @@ def comparable(saved: dict[str, Any]) -> dict[str, Any]:
     out = with_legacy(saved)
     device = pick_device(out.get("device", "auto"))
     out["precision"] = resolve_precision(out["precision"], device, out["model"]["arch"])
-    loss = out.get("loss", {})
-    penalty = bool(loss.get("r1_gamma")) or getattr(LOSSES.get(loss.get("name")),
-                                                    "gradient_penalty", False)
+    penalty = differentiates_twice(out["loss"]["name"], out["loss"].get("r1_gamma", 0.0))
     out["compile"] = "on" if resolve_compile(out["compile"], device, penalty) else "off"
     return out
 
@@ -235,7 +233,8 @@ def setup(trainer: Any) -> None:
     with their `kernels` and activations in place, and compile G and D in place when compiling."""
     cfg, device = trainer.cfg, trainer.device
     cfg.precision = resolve_precision(cfg.precision, device, cfg.model.arch)
-    compiled = resolve_compile(cfg.compile, device, trainer.loss.differentiates_twice)
+    compiled = resolve_compile(cfg.compile, device,
+                               differentiates_twice(cfg.loss.name, cfg.loss.r1_gamma))
     cfg.compile = "on" if compiled else "off"
     trainer.fused = None
     step, reason = resolve_step(cfg)
