@@ -20,7 +20,9 @@ Variants, each timed on the same model in the same process:
             (training/ensemble.py), the time of one step of all 8 divided by 8 (per-run time;
             report 000's MLP only)
   plain     a textbook loop: DataLoader over a float TensorDataset, BCEWithLogitsLoss, default
-            Adam, separate D passes, an .item() per step, the C library's allocator
+            Adam, separate D passes, an .item() per step, the C library's allocator; the
+            preset's random rotation (report 004) as one affine_grid + grid_sample per batch
+            (before 2026-12-05's eighth session it skipped it: 0.74 ms of a ~38-ms step)
   jax       ../shared/bench/report000_jax.py (report 000's MLP only; needs the `bench` extra)
   limit     FLOPs per epoch (counted on one step) / the peak GEMM rate measured here
 
@@ -57,6 +59,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from gankit.config import resolve
 from gankit.data import load_dataset
+from gankit.data.loader import rotate
 from gankit.training.ensemble import Ensemble
 from gankit.training.fast import activations_in_place, autocast, nets, resolve_precision
 from gankit.training.loop import Trainer
@@ -206,10 +209,13 @@ class PlainTimer:
         torch.set_num_threads(self.threads)
         G, D, bce = self.G, self.D, self.bce
         t0 = clock()
+        rotation = self.cfg.data.rotation
         for _ in range(n):
             x, y = self._next()
             y = y if self.cfg.model.conditional else None
             b = x.shape[0]
+            if rotation:  # the preset's augmentation (report 004: +-20 degrees), batched
+                x = rotate(x, (torch.rand(b) * 2 - 1) * rotation, -1.0)
             fake = G(torch.randn(b, G.nz), y)
             self.opt_d.zero_grad()
             d_loss = (bce(D(x, y), torch.ones(b)) + bce(D(fake.detach(), y), torch.zeros(b))) / 2
