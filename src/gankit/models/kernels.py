@@ -66,10 +66,10 @@ this 2-core AMD EPYC (AVX512-BF16) with torch 2.13's oneDNN (benchmarks/train_sp
   switched every 40 steps: `default` 0.915x (D's layer; its R1 steps differentiate the
   layer's input gradient again through `_ConvInputGrad`, whose weight gradient is the same
   swapped convolution) and 0.955-0.980x more for G's 7x7 -> 14x14 layer, report 001's DCGAN
-  0.881x and 0.980x, report 004's 0.967x (D's 16 -> 32 layer). Stride-1 layers keep
-  oneDNN's (report 002's ResNet D: 1.10x slower with it, the swapped convolution's kernel
-  being the whole feature map), as do inputs of few channels (the image: 0.89 against 0.42
-  ms).
+  0.881x and 0.980x, report 004's 0.967x (D's 16 -> 32 layer; 1.008x in another run).
+  Stride-1 layers keep oneDNN's (report 002's ResNet D: 1.10x slower with it, the swapped
+  convolution's kernel being the whole feature map), as do inputs of few channels (the
+  image: 0.89 against 0.42 ms).
 - A convolution without padding whose output is one pixel (report 004's D's 32 -> 64 layer,
   5 x 5 -> 1 x 1; a DCGAN D's head) is one GEMM of the pixels against the kernel: 0.44 ms
   forward and backward in bf16 at batch 128, against 0.99 ms as oneDNN's convolution. Report
