@@ -339,6 +339,14 @@ def _swapped_weight_grad(x: torch.Tensor, g: torch.Tensor, kernel: tuple[int, in
     return out[:, :, :kernel[0], :kernel[1]].transpose(0, 1)
 
 
+def _conv_input_grad(g: torch.Tensor, x: torch.Tensor, w: torch.Tensor, s: tuple[int, int],
+                     p: tuple[int, int]) -> torch.Tensor:
+    """The input gradient of conv2d(x, w, stride s, padding p) for the output gradient g, by
+    oneDNN (x gives its shape and layout only)."""
+    return torch.ops.aten.convolution_backward(g, x, w, None, s, p, [1, 1], False, [0, 0], 1,
+                                               [True, False, False])[0]
+
+
 def _needed(ctx, i: int) -> bool:
     """Whether the backward pass running now wants the gradient of input i of ctx's function:
     it requires one, and the engine will run the node it goes to (not so for D's weights
@@ -389,9 +397,7 @@ class _SwappedWeightGrad(torch.autograd.Function):
                         False, [0, 0], 1, [False, need_w, need_b])
             else:
                 if need_x:
-                    gx = torch.ops.aten.convolution_backward(
-                        g, xc, wc, None, s, p, [1, 1], False, [0, 0], 1,
-                        [True, False, False])[0]
+                    gx = _conv_input_grad(g, xc, wc, s, p)
                 if need_w:
                     gw = _swapped_weight_grad(xc, g, tuple(wc.shape[2:]), s, p)
                 if need_b:
@@ -410,8 +416,7 @@ class _ConvInputGrad(torch.autograd.Function):
                 s: tuple[int, int], p: tuple[int, int]) -> torch.Tensor:
         ctx.save_for_backward(g, w)
         ctx.conf = (s, p)
-        return torch.ops.aten.convolution_backward(g, x, w, None, s, p, [1, 1], False,
-                                                   [0, 0], 1, [True, False, False])[0]
+        return _conv_input_grad(g, x, w, s, p)
 
     @staticmethod
     @torch.autograd.function.once_differentiable
