@@ -17,8 +17,11 @@ Variants, each timed on the same model in the same process:
   fused-bf16, fused-fp32   step=fused: the hand-written MLP step (training/mlp_step.py; report
             000's MLP only); the variants above run step=autograd
   ensemble8-fp32, ensemble8-bf16   8 seeds of the model as one batched model
-            (training/ensemble.py), the time of one step of all 8 divided by 8 (per-run time;
-            report 000's MLP only)
+            (training/ensemble.py) with step=autograd, the time of one step of all 8 divided
+            by 8 (per-run time; report 000's MLP only)
+  ensemble8-fused-fp32, ensemble8-fused-bf16   the same with step=fused (the fused step
+            batched over the 8 members, training/mlp_ensemble_step.py); `--variants ensemble`
+            times all four
   plain     a textbook loop: DataLoader over a float TensorDataset, BCEWithLogitsLoss, default
             Adam, separate D passes, an .item() per step, the C library's allocator; the
             preset's random rotation (report 004) as one affine_grid + grid_sample per batch
@@ -68,6 +71,9 @@ CASES = {"mlp": ("mlp-cgan-m4", 64, "report 000 MLP cGAN, batch 64"),
          "dcgan": ("dcgan-r004", 128, "report 004 DCGAN, batch 128"),
          "default": ("default", 64, "default preset, batch 64")}
 # name: (precision, compile, step, memory_format, cpu_allocator, kernels)
+# 8-seed ensembles: name -> (step, precision)
+ENSEMBLES = {"ensemble8-fp32": ("autograd", "fp32"), "ensemble8-bf16": ("autograd", "bf16"),
+             "ensemble8-fused-fp32": ("fused", "fp32"), "ensemble8-fused-bf16": ("fused", "bf16")}
 VARIANTS = {"old": ("fp32", "off", "autograd", "contiguous", "system", "plain"),
             "fp32": ("fp32", "off", "autograd", "channels_last", "keep", "fast"),
             "bf16": ("bf16", "off", "autograd", "channels_last", "keep", "fast"),
@@ -151,9 +157,10 @@ class EnsembleTimer:
     """An 8-seed ensemble of the preset; `time(n)` runs n batched steps and returns the
     seconds per batch of one member (the step of all 8 divided by 8)."""
 
-    def __init__(self, preset: str, batch: int, precision: str, tmp: str, k: int = 8) -> None:
+    def __init__(self, preset: str, batch: int, precision: str, tmp: str, k: int = 8,
+                 step: str = "autograd") -> None:
         over = {"batch_size": batch, "device": "cpu", "precision": precision, "compile": "off",
-                "step": "autograd"}
+                "step": step}
         jobs = [(resolve(preset, {**over, "seed": s}), Path(f"{tmp}/{s}")) for s in range(k)]
         self.ensemble = Ensemble.build(jobs, progress=False)
         self.threads = torch.get_num_threads()
@@ -328,7 +335,7 @@ def run_case(key: str, args: argparse.Namespace, train) -> None:
         timers: dict[str, Worker] = {}
         chosen = [v for v in args.variants.split(",") if v] if args.variants else list(VARIANTS)
         for name in ["old"] + [v for v in chosen if v != "old"]:  # old: the reference of "x old"
-            if name not in VARIANTS and not name.startswith("ensemble"):
+            if name not in VARIANTS and name not in ENSEMBLES and name != "ensemble":
                 raise SystemExit(f"unknown variant {name!r}; valid: {', '.join(VARIANTS)}, "
                                  "ensemble")
             if name not in VARIANTS or (name in MLP_ONLY and key != "mlp"):
@@ -337,11 +344,10 @@ def run_case(key: str, args: argparse.Namespace, train) -> None:
                                   f"{tmp}/{name}", *VARIANTS[name][2:], name == "old")
             print(f"  {name}: ready in {timers[name].ready:.0f} s "
                   f"({timers[name].threads} threads)", flush=True)
-        if key == "mlp" and (not args.variants or "ensemble" in chosen):
-            for precision in ("fp32", "bf16"):
-                name = f"ensemble8-{precision}"
+        for name, (step, precision) in ENSEMBLES.items():
+            if key == "mlp" and (not args.variants or "ensemble" in chosen or name in chosen):
                 timers[name] = Worker(args.clock, EnsembleTimer, preset, batch, precision,
-                                      f"{tmp}/{name}")
+                                      f"{tmp}/{name}", 8, step)
                 print(f"  {name}: ready in {timers[name].ready:.0f} s", flush=True)
         timers["plain"] = Worker(args.clock, PlainTimer, preset, batch, f"{tmp}/plain")
         times: dict[str, list[float]] = {k: [] for k in timers}
@@ -381,12 +387,16 @@ def run_case(key: str, args: argparse.Namespace, train) -> None:
                  (("bf16", "the autograd bf16 step"), ("old", "the old fp32 step"),
                   ("jax", "JAX (target <= 1.0)")) if k in med]
         print(f"  gankit as `auto` trains it ({auto}): " + ", ".join(parts))
-    if "ensemble8-fp32" in med:
-        # against each one-run step timed in this run (the ensemble equals the autograd step)
-        parts = [f"{med[f'ensemble8-{p}'] / med[k]:.3f}x one {what}"
-                 for p, k, what in (("fp32", "old", "fp32 run"), ("bf16", "bf16", "bf16 run"),
-                                    ("fp32", "fused-fp32", "fused fp32 run"),
-                                    ("bf16", "fused-bf16", "fused bf16 run")) if k in med]
+    # each ensemble against the one-run steps timed in this run
+    parts = [f"{e} {med[e] / med[k]:.3f}x one {what}"
+             for e, k, what in (("ensemble8-fp32", "old", "fp32 run"),
+                                ("ensemble8-bf16", "bf16", "bf16 run"),
+                                ("ensemble8-fp32", "fused-fp32", "fused fp32 run"),
+                                ("ensemble8-bf16", "fused-bf16", "fused bf16 run"),
+                                ("ensemble8-fused-fp32", "fused-fp32", "fused fp32 run"),
+                                ("ensemble8-fused-bf16", "fused-bf16", "fused bf16 run"))
+             if e in med and k in med]
+    if parts:
         print("  8-seed ensemble, per-run time: " + ", ".join(parts)
               + " (target <= 0.375x: 8 runs in at most 3x the time of one)")
     print(f"  limit: {flops / 1e9:.0f} GFLOP/epoch; GEMM peak now "

@@ -11,7 +11,7 @@ import torch
 
 from gankit.cli.main import main
 from gankit.training.checkpoint import load_checkpoint
-from gankit.training.ensemble import (member_dir, members_of, resume_seeds, train_seeds,
+from gankit.training.ensemble import (Ensemble, member_dir, members_of, resume_seeds, train_seeds,
                                       why_not_batched)
 from gankit.training.loop import Interrupted, Trainer, resume, train
 from gankit.training.runs import load_run
@@ -168,13 +168,21 @@ def test_why_not_batched(over: dict, reason: str) -> None:
     assert reason in why_not_batched(cfg_of(**over))
 
 
-@pytest.mark.parametrize("step", ["auto", "fused"])
-def test_seeds_the_fused_step_covers_train_one_after_another(step: str) -> None:
-    # one run's fused step is faster than a member's share of the batched step
-    assert "fused step is faster" in why_not_batched(cfg_of(step=step))
-    assert why_not_batched(cfg_of(step="autograd")) is None
-    # what the fused step does not cover still batches with step=auto
-    assert why_not_batched(cfg_of(step="auto", grad_clip=1.0)) is None
+@pytest.mark.parametrize("step, batched", [("auto", "fused"), ("fused", "fused"),
+                                           ("autograd", "autograd")])
+def test_the_batched_step_is_the_step_the_members_resolve(tmp_path: Path, step: str,
+                                                          batched: str) -> None:
+    """Members whose step resolves to fused take the batched fused step
+    (training/mlp_ensemble_step.py, tests/training/test_mlp_ensemble_step.py); the others,
+    and what the fused step does not cover (grad_clip), the batched autograd step."""
+    def build(cfg, name: str) -> Ensemble:
+        assert why_not_batched(cfg) is None
+        return Ensemble.build([(dataclasses.replace(cfg, seed=s), tmp_path / name / str(s))
+                               for s in SEEDS[:2]], progress=False)
+    ens = build(cfg_of(step=step), "a")
+    assert (ens.fused is not None) == (batched == "fused")
+    assert [m.cfg.step for m in ens.members] == [batched] * 2
+    assert build(cfg_of(step=step, grad_clip=1.0), "b").fused is None
 
 
 def test_cli_trains_and_resumes_an_ensemble(tmp_path: Path,

@@ -61,6 +61,7 @@ from gankit.training import fast
 from gankit.training.checkpoint import CheckpointError, load_checkpoint
 from gankit.training.ema import ema_decay
 from gankit.training.logging import Logger
+from gankit.training.mlp_ensemble_step import FusedEnsembleStep
 from gankit.training.loop import (Interrupted, Trainer, check_new_folder, make_adam, resume,
                                   train)
 from gankit.training.runs import RunPaths, read_config, resume_state
@@ -98,13 +99,6 @@ def why_not_batched(cfg: TrainConfig) -> str | None:
     device = fast.pick_device(cfg.device)
     if fast.resolve_compile(cfg.compile, device):
         return "compile=on: a solo run steps compiled modules"
-    resolved = dataclasses.replace(
-        cfg, precision=fast.resolve_precision(cfg.precision, device, m.arch))
-    if fast.resolve_step(resolved)[0] == "fused":
-        # benchmarks/train_speed.py, report 000's MLP, 2026-12-03: one run's fused step
-        # 1.79 s an epoch, a member of the batched 8-seed ensemble 3.09 (fp32) or 2.49 (bf16)
-        return (f"step={cfg.step}: one run's fused step is faster than a member's share of "
-                "the batched step (set step=autograd to batch them)")
     return None
 
 
@@ -305,6 +299,8 @@ class Ensemble:
         o = self.cfg.optim
         self.opt_g = make_adam(self.G.list(), o.g_lr, o.g_betas)
         self.opt_d = make_adam(self.D.list(), o.d_lr, o.d_betas)
+        # before the Adam views: in bf16 the fused step moves the stacks into one flat buffer
+        self.fused = FusedEnsembleStep(self) if lead.fused is not None else None
         self._adam_from_members()
         self.ema = None
         if lead.ema is not None:
@@ -325,9 +321,8 @@ class Ensemble:
             if RunPaths(path).has_checkpoint():
                 state, _ = resume_state(RunPaths(path), "last", to_dict(cfg),
                                         fast.pick_device(cfg.device))
-            # The batched step is the autograd step (bit for bit), and the members' configs say so
-            # (a solo run's `step: auto` would resolve to the fused MLP step, training/fast.py).
-            cfg = dataclasses.replace(cfg, step="autograd")
+            # Each member Trainer resolves `step` as a solo run does (its config records it):
+            # fused members take the batched fused step, the others the batched autograd step.
             m = Trainer(cfg, path, progress=False)
             if state is not None:
                 m.load_state_dict(state)
@@ -468,16 +463,18 @@ class Ensemble:
         return norms
 
     @torch.no_grad()
-    def _adam(self, opt: torch.optim.Adam) -> None:
+    def _adam(self, opt: torch.optim.Adam, grads: list[torch.Tensor] | None = None) -> None:
         """`adam.adam_step` on the stacked tensors, given to the fused kernel as each member's
         own slices: the kernel's vector loop and scalar tail then cover each member's
         elements exactly as in a solo run (over the whole stack, elements shifted between
         the two gave exp_avg_sq 1-ulp apart). The views of the weights and moments are made
-        once (`_adam_views`); only the gradients are new each step."""
+        once (`_adam_views`); only the gradients are new each step (the stacks' `.grad`, or
+        `grads`: each member's slices in the same order, from the fused step's buffers)."""
         group = opt.param_groups[0]
         params, avgs, sqs, member_steps, steps = self._views[id(opt)]
         k = len(self.members)
-        grads = [p.grad[i] for p in group["params"] for i in range(k)]
+        if grads is None:
+            grads = [p.grad[i] for p in group["params"] for i in range(k)]
         torch._foreach_add_(steps, 1)
         beta1, beta2 = group["betas"]
         torch._fused_adam_(params, grads, avgs, sqs, [], member_steps, lr=group["lr"],
@@ -493,6 +490,9 @@ class Ensemble:
 
     def step(self, batches: list[tuple[torch.Tensor, torch.Tensor | None]], do_g: bool) -> None:
         """One training step of every member (Trainer.train_step, K at a time)."""
+        if self.fused is not None:
+            self.fused.step(batches, do_g)
+            return
         members = self.members
         x = torch.stack([xb.flatten(1) for xb, _ in batches])
         y = None if batches[0][1] is None else torch.stack([yb for _, yb in batches])
@@ -507,21 +507,30 @@ class Ensemble:
         d_loss = self.d_losses(real_logits, fake_logits)
         gn_d = self._update(self.D, self.opt_d, d_loss, "D")
         stats = torch.cat([self.stats(d_loss, real_logits, fake_logits), gn_d[:, None]], dim=1)
-        torch._foreach_add_([m.d_sum for m in members], list(stats.unbind(0)))
-        for m in members:
-            m.d_count += 1
+        self._record("D", stats)
         if not do_g:
             return
         g_loss = self.g_losses(self.judge(fake, y, self.D.detached()).float())
         gn_g = self._update(self.G, self.opt_g, g_loss, "G")
-        if self.ema is not None:  # as EMA.update(step + 1) in a solo run
-            decay = ema_decay(self.cfg.ema, self.cfg.ema_rampup, members[0].step + 1)
-            with torch.no_grad():
-                torch._foreach_lerp_(self.ema, self.G.list(), 1.0 - decay)
-        torch._foreach_add_([m.g_sum for m in members],
-                            list(torch.stack([g_loss.detach(), gn_g], dim=1).unbind(0)))
-        for m in members:
-            m.g_count += 1
+        self._ema_update()
+        self._record("G", torch.stack([g_loss.detach(), gn_g], dim=1))
+
+    @torch.no_grad()
+    def _ema_update(self) -> None:
+        """Each member's EMA of G, as EMA.update(step + 1) in a solo run."""
+        if self.ema is not None:
+            decay = ema_decay(self.cfg.ema, self.cfg.ema_rampup, self.members[0].step + 1)
+            torch._foreach_lerp_(self.ema, self.G.list(), 1.0 - decay)
+
+    def _record(self, net: str, stats: torch.Tensor) -> None:
+        """Add each member's step statistics (K, n) to its D or G sums."""
+        sums = [m.d_sum if net == "D" else m.g_sum for m in self.members]
+        torch._foreach_add_(sums, list(stats.unbind(0)))
+        for m in self.members:
+            if net == "D":
+                m.d_count += 1
+            else:
+                m.g_count += 1
 
     # ---- epochs ------------------------------------------------------------------------
     def run(self) -> list[Path]:

@@ -175,16 +175,36 @@ def _flatten(params: list[nn.Parameter]) -> torch.Tensor:
     return flat
 
 
+def _mm(a: torch.Tensor, b: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
+    """a @ b: one run's mm, or K runs' bmm (three-dimensional operands)."""
+    return (torch.mm if a.ndim == 2 else torch.bmm)(a, b, out=out)
+
+
 class MLPStep:
-    """The fused step of one Trainer (built by fast.setup when `step` resolves to fused)."""
+    """The fused step of one Trainer (built by fast.setup when `step` resolves to fused).
+
+    The arithmetic is written for tensors with `lead` dimensions in front: () for one run,
+    (K,) for K runs of one architecture stacked (training/ensemble.py's `FusedEnsembleStep`,
+    which overrides the hooks that touch a run's own state: noise, dropout masks, Adam, EMA,
+    statistics). GEMMs of two-dimensional tensors are a run's own calls; three-dimensional
+    ones are batched (`bmm`/`baddbmm`)."""
 
     def __init__(self, trainer: Any) -> None:
         self.tr = trainer
-        cfg = trainer.cfg
-        self.G, self.D = trainer.G, trainer.D
+        gp, dp = dict(trainer.G.named_parameters()), dict(trainer.D.named_parameters())
+        self._setup(trainer.cfg, trainer.G, trainer.D, trainer.device, trainer.loss,
+                    gp, dp, ())
+
+    def _setup(self, cfg: TrainConfig, G: nn.Module, D: nn.Module, device: torch.device,
+               loss: Any, gp: dict[str, torch.Tensor], dp: dict[str, torch.Tensor],
+               lead: tuple[int, ...]) -> None:
+        """Bind the step to nets G and D (their structure) and to parameters gp, dp (their
+        named tensors, shaped (*lead, ...))."""
+        self.lead = lead
+        self.G, self.D = G, D
         self.dtype = torch.bfloat16 if cfg.precision == "bf16" else torch.float32
-        self.device = trainer.device
-        self.loss = trainer.loss
+        self.device = device
+        self.loss = loss
         self.g_layers = _layers(self.G.net, "net")
         self.d_layers = _layers(self.D.body, "body") + [_Layer("head.weight", "head.bias", None)]
         self.g_embed = ("label.embed.weight" if self.G.conditional and self.G.label.embed
@@ -198,7 +218,6 @@ class MLPStep:
         # gradient buffers, and bf16 copies of the weights for the GEMMs.
         self.g_names = [n for n, _ in self.G.named_parameters()]
         self.d_names = [n for n, _ in self.D.named_parameters()]
-        gp, dp = dict(self.G.named_parameters()), dict(self.D.named_parameters())
         self.g_params = [gp[n] for n in self.g_names]
         self.d_params = [dp[n] for n in self.d_names]
         low = self.dtype != torch.float32
@@ -232,29 +251,29 @@ class MLPStep:
         smoothing = self.loss.label_smoothing if self.loss.smoothable else 0.0
         self.t_real = 1.0 - smoothing
         self.d_scale = 0.5 if self.loss.d_average else 1.0
-        self.gn = torch.zeros(2, device=self.device)
-        self.onednn = onednn_linear_available(self.device)
+        self.gn = torch.zeros(2, *lead, device=self.device)
+        self.onednn = onednn_linear_available(self.device) and not lead
 
     # ---- buffers -----------------------------------------------------------------------
     def _bufs(self, b: int) -> _Bufs:
         if b in self.bufs:
             return self.bufs[b]
-        dt, dev = self.dtype, self.device
-        e = lambda *s, d=dt: torch.empty(*s, dtype=d, device=dev)  # noqa: E731
+        dt, dev, k = self.dtype, self.device, self.lead
+        e = lambda *s, d=dt: torch.empty(*k, *s, dtype=d, device=dev)  # noqa: E731
         g_act, g_mask = [], []
         for L in self.g_layers:
-            out = self.gP[L.w].shape[0]
+            out = self.gP[L.w].shape[-2]
             g_act.append(e(b, out))
             g_mask.append(e(b, out) if L.p > 0 else None)
         d_in = self.img + self.d_cond_dim
         d_act, d_mask, gd_act, gd_mask = [], [], [], []
         for L in self.d_layers[:-1]:
-            out = self.dP[L.w].shape[0]
+            out = self.dP[L.w].shape[-2]
             d_act.append(e(2 * b, out))
             d_mask.append(e(2 * b, out) if L.p > 0 else None)
             gd_act.append(e(b, out))
             gd_mask.append(e(b, out) if L.p > 0 else None)
-        xg = torch.zeros(b, self.nz + self.G.cond_dim, dtype=dt, device=dev)
+        xg = torch.zeros(*k, b, self.nz + self.G.cond_dim, dtype=dt, device=dev)
         target = torch.zeros(2 * b, device=dev)
         target[:b] = self.t_real
         sign = torch.ones(2 * b, device=dev)
@@ -262,7 +281,7 @@ class MLPStep:
         bufs = _Bufs(xg=xg, z=e(b, self.nz, d=torch.float32), g_act=g_act, g_mask=g_mask,
                      xd=e(2 * b, d_in), d_act=d_act, d_mask=d_mask,
                      l32=e(2 * b, d=torch.float32), target=target, sign=sign,
-                     y2=torch.empty(2 * b, dtype=torch.long, device=dev),
+                     y2=torch.empty(*k, 2 * b, dtype=torch.long, device=dev),
                      g_d_act=gd_act, g_d_mask=gd_mask, stats=e(6, d=torch.float32))
         self.bufs[b] = bufs
         return bufs
@@ -289,13 +308,28 @@ class MLPStep:
             return torch.ops.aten.tanh_backward(dh, out)
         return dh
 
-    @staticmethod
-    def _dropout(h: torch.Tensor, mask: torch.Tensor | None, p: float) -> None:
+    def _dropout(self, h: torch.Tensor, mask: torch.Tensor | None, p: float) -> None:
         """torch's CPU dropout: a mask like h drawn by bernoulli_(1 - p), scaled by 1/(1 - p)."""
         if mask is not None:
-            mask.bernoulli_(1 - p)
+            self._draw_mask(mask, p)
             mask.div_(1 - p)
             h.mul_(mask)
+
+    def _draw_mask(self, mask: torch.Tensor, p: float) -> None:
+        """Dropout's keep mask, drawn from the process RNG as F.dropout draws it on CPU."""
+        mask.bernoulli_(1 - p)
+
+    @staticmethod
+    def _addmm(bias: torch.Tensor, a: torch.Tensor, bt: torch.Tensor,
+               out: torch.Tensor) -> torch.Tensor:
+        """bias + a @ bt into `out`: one run's addmm, or K runs' baddbmm (bias (*lead, n)
+        broadcast over the rows)."""
+        if a.ndim == 2:
+            return torch.addmm(bias, a, bt, out=out)
+        if out.is_contiguous():
+            return torch.baddbmm(bias.unsqueeze(-2), a, bt, out=out)
+        res = torch.empty(out.shape, dtype=out.dtype, device=out.device)
+        return out.copy_(torch.baddbmm(bias.unsqueeze(-2), a, bt, out=res))
 
     def _linear(self, h: torch.Tensor, w: torch.Tensor, b: torch.Tensor, act: str | None,
                 out: torch.Tensor) -> torch.Tensor:
@@ -304,7 +338,10 @@ class MLPStep:
         if self.onednn:
             name, scalars = _ONEDNN_ACT[act]
             return torch.ops.mkldnn._linear_pointwise(h, w, b, name, scalars, "")
-        torch.addmm(b, h, w.t(), out=out)
+        if h.ndim == 2:
+            torch.addmm(b, h, w.t(), out=out)
+        else:
+            torch.baddbmm(b.unsqueeze(-2), h, w.mT, out=out)
         self._act_fwd(out, act)
         return out
 
@@ -323,14 +360,14 @@ class MLPStep:
         is wanted in fp32 anyway."""
         head = self.d_layers[-1]
         h32 = h.float()  # h itself when it is fp32
-        torch.addmm(self.dP[head.b], h32, self.dP[head.w].t(), out=out.view(-1, 1))
+        self._addmm(self.dP[head.b], h32, self.dP[head.w].mT, out=out.unsqueeze(-1))
         return h32
 
     def _head_grads(self, dl: torch.Tensor, h32: torch.Tensor) -> None:
         """The head's weight and bias gradients (fp32) from the logits' gradient dl (rows,)."""
         head = self.d_layers[-1]
-        torch.mm(dl.view(1, -1), h32, out=self.dG[head.w])
-        torch.sum(dl, 0, keepdim=True, out=self.dG[head.b])
+        _mm(dl.unsqueeze(-2), h32, out=self.dG[head.w])
+        torch.sum(dl, -1, keepdim=True, out=self.dG[head.b])
 
     def _backward(self, layers: list[_Layer], W: dict, Wg: dict | None, x: torch.Tensor,
                   acts: list[torch.Tensor], masks: list[torch.Tensor | None],
@@ -344,10 +381,10 @@ class MLPStep:
                 dh = dh.mul_(masks[i])
             dh = self._act_bwd(dh, acts[i], L.act)
             if Wg is not None:
-                torch.mm(dh.t(), acts[i - 1] if i else x, out=Wg[L.w])
-                torch.sum(dh, 0, out=Wg[L.b])
+                _mm(dh.mT, acts[i - 1] if i else x, out=Wg[L.w])
+                torch.sum(dh, -2, out=Wg[L.b])
             if i:
-                dh = torch.mm(dh, W[L.w])
+                dh = _mm(dh, W[L.w])
         return dh
 
     def _d_backward(self, dl: torch.Tensor, Wg: dict | None, x: torch.Tensor,
@@ -356,7 +393,7 @@ class MLPStep:
         """Back through D's hidden layers from the logits' gradient dl (rows,) (the head's own
         gradients are `_head_grads`); returns the gradient of D's first Linear's output."""
         hidden = self.d_layers[:-1]
-        dlow = dl.to(self.dtype).view(-1, 1)
+        dlow = dl.to(self.dtype).unsqueeze(-1)
         if not hidden:
             return dlow
         # D's head (one output): the outer product as a multiply, a few us where the GEMM
@@ -368,39 +405,45 @@ class MLPStep:
     # ---- the step ----------------------------------------------------------------------
     @torch.no_grad()
     def step(self, x: torch.Tensor, y: torch.Tensor | None, do_g: bool) -> None:
-        tr = self.tr
-        b = x.shape[0]
+        """One training step: x (*lead, b, ...) images, y (*lead, b) labels. It runs inside
+        the loop's autocast: what must stay fp32 (D's head, the embedding gradients) is
+        computed by out= calls, which autocast does not recast."""
+        b = x.shape[len(self.lead)]
+        k = self.lead
         B = self._bufs(b)
         low = self.dtype != torch.float32
         self._rebind()
         # G forward: z drawn as the autograd step draws it
-        torch.randn(b, self.nz, generator=tr.noise_gen, out=B.z)
-        B.xg[:, :self.nz].copy_(B.z)
+        self._noise(B.z)
+        B.xg[..., :self.nz].copy_(B.z)
         if self.G.conditional:
             if self.g_onehot:
-                v = B.xg[:, self.nz:]
+                v = B.xg[..., self.nz:]
                 v.zero_()
-                v.scatter_(1, y.view(-1, 1), 1.0)
+                v.scatter_(-1, y.unsqueeze(-1), 1.0)
             else:
-                torch.index_select(self.gP[self.g_embed], 0, y, out=B.extra.setdefault(
-                    "gv", torch.empty(b, self.G.cond_dim, device=self.device)))
-                B.xg[:, self.nz:].copy_(B.extra["gv"])
+                gv = B.extra.setdefault("gv", torch.empty(*k, b, self.G.cond_dim,
+                                                          device=self.device))
+                self._lookup(self.gP[self.g_embed], y, gv)
+                B.xg[..., self.nz:].copy_(gv)
         if low:
             self._cast("G")
         self._forward(self.g_layers, self.gW, B.xg, B.g_act, B.g_mask)
         fake = B.g_act[-1]                                       # (b, img), tanh applied
         # D input [real; fake] ‖ label vector
         xd = B.xd
-        xd[:b, :self.img].copy_(x.view(b, -1))
-        xd[b:, :self.img].copy_(fake)
+        xd[..., :b, :self.img].copy_(x.reshape(*k, b, -1))
+        xd[..., b:, :self.img].copy_(fake)
         if self.d_cond_dim:
-            B.y2.view(2, b).copy_(y.view(1, b).expand(2, b))
+            B.y2.view(*k, 2, b).copy_(y.unsqueeze(-2).expand(*k, 2, b))
+            dv = torch.empty(*k, b, self.d_cond_dim, device=self.device)
             if self.d_embed is not None:
-                dv = torch.index_select(self.dP[self.d_embed], 0, y)
+                self._lookup(self.dP[self.d_embed], y, dv)
             else:
-                dv = torch.zeros(b, self.d_cond_dim, device=self.device)
-                dv.scatter_(1, y.view(-1, 1), 1.0)
-            xd[:, self.img:].view(2, b, self.d_cond_dim).copy_(dv.view(1, b, -1).expand(2, b, -1))
+                dv.zero_()
+                dv.scatter_(-1, y.unsqueeze(-1), 1.0)
+            xd[..., self.img:].view(*k, 2, b, self.d_cond_dim).copy_(
+                dv.unsqueeze(-3).expand(*k, 2, b, -1))
         if low:
             self._cast("D")
         hidden = self.d_layers[:-1]
@@ -411,11 +454,11 @@ class MLPStep:
         sp = torch.nn.functional.softplus(l32)
         per = torch.addcmul(sp, B.target, l32, value=-1.0)
         st = B.stats
-        torch.sum(per, 0, keepdim=True, out=st[0:1])
-        st[0:1].mul_(self.d_scale / b)
+        torch.sum(per, -1, keepdim=True, out=st[..., 0:1])
+        st[..., 0:1].mul_(self.d_scale / b)
         sig = torch.sigmoid(l32)
-        torch.mean(sig.view(2, b), 1, out=st[1:3])
-        torch.mean(torch.mul(l32, B.sign).gt_(0).view(2, b), 1, out=st[3:5])
+        torch.mean(sig.view(*k, 2, b), -1, out=st[..., 1:3])
+        torch.mean(torch.mul(l32, B.sign).gt_(0).view(*k, 2, b), -1, out=st[..., 3:5])
         # dL/dl = (sigmoid(l) - target) * scale / b
         dl = torch.sub(sig, B.target).mul_(self.d_scale / b)
         dh1 = self._d_backward(dl, self.dWg, xd, B.d_act, B.d_mask)
@@ -424,73 +467,97 @@ class MLPStep:
         self._head_grads(dl, h32)
         w1 = self.dW[self.d_layers[0].w]
         if self.d_embed is not None:
-            self._embed_grad(self.dG[self.d_embed], dh1, B.y2, w1[:, self.img:])
-        self._norm(self.d_flat, 0)
-        adam_step(tr.opt_d, self.d_params, self.d_grads)
+            self._embed_grad(self.dG[self.d_embed], dh1, B.y2, w1[..., self.img:])
+        self._norm(self.dG, self.d_names, self.d_flat, 0)
+        self._adam("D")
         self._stepped.add("D")
-        st[5:6].copy_(self.gn[0:1])
-        tr.d_sum.add_(st)
-        tr.d_count += 1
+        st[..., 5].copy_(self.gn[0])
+        self._record("D", st)
         if not do_g:
             self._check_finite()
             return
         # G step: D (updated) on the fake half, gradients to the image only
         if low:
             self._cast("D")
-        xf = xd[b:]
+        xf = xd[..., b:, :]
         self._forward(hidden, self.dW, xf, B.g_d_act, B.g_d_mask)
-        l = B.l32[b:]
+        l = B.l32[..., b:]
         self._head(B.g_d_act[-1] if hidden else xf, l)
         if self.loss.name == "minimax":       # -mean softplus(l); d/dl = -sigmoid(l) / b
-            g_loss = torch.nn.functional.softplus(l).mean().neg_()
+            g_loss = torch.nn.functional.softplus(l).mean(-1).neg_()
             dl = torch.sigmoid(l).mul_(-1.0 / b)
         else:                                 # mean softplus(-l); d/dl = (sigmoid(l) - 1) / b
-            g_loss = torch.nn.functional.softplus(l.neg()).mean()
+            g_loss = torch.nn.functional.softplus(l.neg()).mean(-1)
             dl = torch.sigmoid(l).sub_(1.0).mul_(1.0 / b)
         dh1 = self._d_backward(dl, None, xf, B.g_d_act, B.g_d_mask)
-        dg = torch.mm(dh1, w1[:, :self.img])                      # (b, img): dL/d fake
+        dg = _mm(dh1, w1[..., :self.img])                # (b, img): dL/d fake
         dh1 = self._backward(self.g_layers, self.gW, self.gWg, B.xg, B.g_act, B.g_mask, dg)
         if low:
             self.g_flat.copy_(self.g_low)
         if self.g_embed is not None:
             self._embed_grad(self.gG[self.g_embed], dh1, y,
-                             self.gW[self.g_layers[0].w][:, self.nz:])
-        self._norm(self.g_flat, 1)
-        adam_step(tr.opt_g, self.g_params, self.g_grads)
+                             self.gW[self.g_layers[0].w][..., self.nz:])
+        self._norm(self.gG, self.g_names, self.g_flat, 1)
+        self._adam("G")
         self._stepped.add("G")
-        if tr.ema:
-            tr.ema.update(tr.step + 1)
-        gs = B.extra.setdefault("gs", torch.empty(2, device=self.device))
-        gs[0:1].copy_(g_loss.view(1))
-        gs[1:2].copy_(self.gn[1:2])
-        tr.g_sum.add_(gs)
-        tr.g_count += 1
+        self._ema()
+        gs = B.extra.setdefault("gs", torch.empty(*k, 2, device=self.device))
+        gs[..., 0].copy_(g_loss)
+        gs[..., 1].copy_(self.gn[1])
+        self._record("G", gs)
         self._check_finite()
+
+    # ---- what touches the run's own state (FusedEnsembleStep overrides these) ------------
+    def _noise(self, z: torch.Tensor) -> None:
+        torch.randn(z.shape, generator=self.tr.noise_gen, out=z)
+
+    def _adam(self, net: str) -> None:
+        tr = self.tr
+        if net == "D":
+            adam_step(tr.opt_d, self.d_params, self.d_grads)
+        else:
+            adam_step(tr.opt_g, self.g_params, self.g_grads)
+
+    def _ema(self) -> None:
+        if self.tr.ema:
+            self.tr.ema.update(self.tr.step + 1)
+
+    def _record(self, net: str, stats: torch.Tensor) -> None:
+        """Add a step's statistics (loss, ..., gradient norm) to the run's sums."""
+        tr = self.tr
+        if net == "D":
+            tr.d_sum.add_(stats)
+            tr.d_count += 1
+        else:
+            tr.g_sum.add_(stats)
+            tr.g_count += 1
+
+    def _rows(self, y: torch.Tensor, classes: int) -> torch.Tensor:
+        """Labels y (*lead, b) as rows of the lead's tables laid end to end (*lead x classes
+        rows): member k's label c is row k * classes + c; flattened."""
+        if not self.lead:
+            return y
+        return (y + torch.arange(self.lead[0], device=y.device)[:, None] * classes).view(-1)
+
+    def _lookup(self, table: torch.Tensor, y: torch.Tensor, out: torch.Tensor) -> None:
+        """Rows y of an embedding table (*lead, classes, E) into out (*lead, b, E)."""
+        c, e = table.shape[-2:]
+        torch.index_select(table.reshape(-1, e), 0, self._rows(y, c), out=out.view(-1, e))
 
     def _embed_grad(self, g: torch.Tensor, dh1: torch.Tensor, y: torch.Tensor,
                     w_cols: torch.Tensor) -> None:
-        """The gradient (K, E) of a label embedding whose rows feed the first Linear through
+        """The gradient (C, E) of a label embedding whose rows feed the first Linear through
         its columns w_cols (out, E), from that Linear's output gradient dh1 (rows, out):
-        dh1's rows summed per class first, then one (K, out) x (out, E) GEMM, where the
+        dh1's rows summed per class first, then one (C, out) x (out, E) GEMM, where the
         (rows, out) x (out, E) one took ~40 us for its strided columns (profiled)."""
-        per = torch.zeros(g.shape[0], dh1.shape[1], device=g.device)
-        per.index_add_(0, y, dh1.float())
-        torch.mm(per, w_cols.float(), out=g)
+        c, out = g.shape[-2], dh1.shape[-1]
+        per = torch.zeros(*self.lead, c, out, device=g.device)
+        per.view(-1, out).index_add_(0, self._rows(y, c), dh1.reshape(-1, out).float())
+        _mm(per, w_cols.float(), out=g)
 
     def _check_finite(self) -> None:
-        """The autograd step checks each loss (a host sync per step); here the sums are checked
-        at the last batch of an epoch and when a stop signal arrived, before anything is saved:
-        a NaN or inf loss anywhere in the epoch makes its sum non-finite."""
-        tr = self.tr
-        if tr.batch + 1 < len(tr.loader) and tr._stop_signal is None:
-            return
-        for which, sums in (("D", tr.d_sum), ("G", tr.g_sum)):
-            if not torch.isfinite(sums[0]):
-                raise NonFiniteLoss(
-                    f"{which} loss became {sums[0].item()} in epoch {tr.epoch + 1} (by batch "
-                    f"{tr.batch + 1}, step {tr.step + 1}); training stopped. The last good "
-                    f"checkpoint is kept at {tr.paths.checkpoint('last')}. Try lower learning "
-                    "rates (--set optim.g_lr=... --set optim.d_lr=...), or another loss.")
+        if sums_due(self.tr):
+            check_sums(self.tr)
 
     def _bind(self, net: str) -> None:
         """Point the step at a net's parameter tensors: detached views (Adam updates them in
@@ -526,6 +593,33 @@ class MLPStep:
             self._versions[net] = versions
             self._stepped.discard(net)
 
-    def _norm(self, flat: torch.Tensor, i: int) -> None:
-        torch.linalg.vector_norm(flat, out=self.gn[i])
+    def _norm(self, grads: dict[str, torch.Tensor], names: list[str], flat: torch.Tensor,
+              i: int) -> None:
+        """A net's gradient norm into gn[i]: one norm over its flat buffer, or with a lead,
+        each member's norm over its own slices of the stacked gradients."""
+        if not self.lead:
+            torch.linalg.vector_norm(flat, out=self.gn[i])
+            return
+        k = self.lead[0]
+        each = torch.stack([torch.linalg.vector_norm(grads[n].reshape(k, -1), dim=1)
+                            for n in names], 1)
+        torch.linalg.vector_norm(each, dim=1, out=self.gn[i])
+
+
+def sums_due(tr: Any) -> bool:
+    """Whether the fused step checks a run's loss sums now: at the last batch of an epoch and
+    when a stop signal arrived, before anything is saved. (The autograd step checks each loss,
+    a host sync per step; a NaN or inf loss anywhere in the epoch makes its sum non-finite.)"""
+    return tr.batch + 1 >= len(tr.loader) or tr._stop_signal is not None
+
+
+def check_sums(tr: Any) -> None:
+    """NonFiniteLoss when a run's D or G loss sum is NaN or inf."""
+    for which, sums in (("D", tr.d_sum), ("G", tr.g_sum)):
+        if not torch.isfinite(sums[0]):
+            raise NonFiniteLoss(
+                f"{which} loss became {sums[0].item()} in epoch {tr.epoch + 1} (by batch "
+                f"{tr.batch + 1}, step {tr.step + 1}); training stopped. The last good "
+                f"checkpoint is kept at {tr.paths.checkpoint('last')}. Try lower learning "
+                "rates (--set optim.g_lr=... --set optim.d_lr=...), or another loss.")
 
