@@ -26,7 +26,7 @@ import torch
 from gankit.training import fast
 from gankit.training.checkpoint import load_checkpoint
 from gankit.training.ensemble import Ensemble, train_seeds, why_not_batched
-from gankit.training.loop import Trainer, train
+from gankit.training.loop import NonFiniteLoss, Trainer, train
 from gankit.training.runs import read_config
 from tests.conftest import tiny
 
@@ -137,3 +137,19 @@ def test_member_trains_what_its_seed_trains_alone(tmp_path: Path, variant: str) 
         print(variant, seed, steps, max((a[n][k] - b[n][k]).abs().max().item() / (lr * steps)
                                         for n, lr in (("G", o.g_lr), ("D", o.d_lr))
                                         for k in a[n]))
+
+
+def test_a_member_s_nan_loss_stops_the_ensemble_and_names_its_folder(tmp_path: Path) -> None:
+    cfg = cfg_of(precision="fp32", epochs=2)
+    jobs = [(dataclasses.replace(cfg, seed=s), tmp_path / f"s{s}") for s in SEEDS]
+    ens = Ensemble.build(jobs, progress=False)
+
+    def plant(tr: Trainer, epoch: int, batch: int) -> None:  # member 1's D head turns NaN
+        if (epoch, batch) == (1, 0):
+            with torch.no_grad():
+                ens.D.params["head.bias"][1].fill_(float("nan"))
+    ens.members[1].hooks.append(plant)
+    with pytest.raises(NonFiniteLoss, match=f"D loss became nan in epoch 2 .*{tmp_path / 's3'}"):
+        ens.run()
+    for _, path in jobs:  # the last good checkpoints: epoch 1's
+        assert load_checkpoint(path / "checkpoints/last.pt")["epoch"] == 1

@@ -29,17 +29,21 @@ labels (tried: "vmap: It looks like you're calling .item() on a Tensor"), and it
 `linear` for a 1-wide layer (D's logit) sums in another order than the GEMV a solo run uses. So the MLP family gets hand-batched layers (`_linear`) and its own
 forward here (~40 lines that follow `models/mlp.py`); the models stay plain `nn.Module`s.
 
-A member trained here equals the same seed trained alone in the same precision with
-`step=autograd` (recorded in its config), bit for bit on CPU (tests/training/test_ensemble.py compares parameters, Adam state and RNG states).
+Two batched steps, chosen by the step each member resolves (`step`, recorded in its config):
+- `autograd`: the batched autograd step here. A member equals the same seed trained alone in
+  the same precision with `step=autograd`, bit for bit on CPU (tests/training/test_ensemble.py
+  compares parameters, Adam state and RNG states).
+- `fused` (what `auto` picks where the fused step covers the config): the fused MLP step with
+  the members stacked (training/mlp_ensemble_step.py). A member equals its seed's solo fused
+  run within the rounding of batched against solo GEMMs, its random draws bit for bit
+  (tests/training/test_mlp_ensemble_step.py). Before it, fused runs trained one after
+  another, since one run's fused step beat a member's share of the batched autograd step.
 Dropout draws each member's masks from that member's own process-wide RNG state (swapped in
-per member), as its solo run draws them. Families the batched step does not cover train one
+per member), as its solo run draws them. Families the batched steps do not cover train one
 after another in the same process (one log line says why, `why_not_batched`): convolutional
 families (BatchNorm statistics, conv layers), spectral norm, the gradient penalty
 (per-member input gradients: WGAN-GP, R1), DiffAugment, adaptive D steps (members would take different steps),
-compiled models. So do MLP runs that the fused step (training/mlp_step.py) covers, unless
-`step: autograd` is set: one run's fused step is faster than a member's share of this batched
-autograd step (report 000's MLP, 2026-12-03: 1.79 s an epoch against 3.09 in fp32 and 2.49 in
-bf16), so batching them would cost time.
+compiled models.
 """
 from __future__ import annotations
 
