@@ -18,21 +18,20 @@ keeps the bit-identical batched autograd step (training/ensemble.py).
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Any
 
 import torch
 
 from gankit.training.mlp_step import MLPStep, check_sums, sums_due
-
-if TYPE_CHECKING:
-    from gankit.training.ensemble import Ensemble
 
 
 class FusedEnsembleStep(MLPStep):
     """The fused step of an Ensemble's K members (built by `Ensemble` when its members'
     step resolves to fused)."""
 
-    def __init__(self, ens: "Ensemble") -> None:
+    def __init__(self, ens: Any) -> None:
+        """`ens`: the training/ensemble.py `Ensemble` whose stacks and members it steps (not
+        imported here: the ensemble module builds this step)."""
         self.ens = ens
         k = len(ens.members)
         self._setup(ens.cfg, ens.G_mod, ens.D_mod, ens.device, ens.loss, ens.G.params,
