@@ -403,6 +403,11 @@ def run_case(key: str, args: argparse.Namespace, train) -> None:
           + ", ".join(f"{k} {v:.0f} GFLOP/s" for k, v in peaks.items())
           + f" -> fp32 {flops / 1e9 / peaks['fp32 onednn']:.2f} s, "
           f"bf16 {flops / 1e9 / peaks['bf16']:.2f} s per epoch")
+    if parts and "fused-bf16" in med:
+        # a member's share of the arithmetic can take no less than one run's at the GEMM peak
+        print(f"  an ensemble member's arithmetic at the bf16 GEMM peak: "
+              f"{flops / 1e9 / peaks['bf16'] / med['fused-bf16']:.3f}x one fused bf16 run (the "
+              "floor of its per-run ratio)")
 
 
 def main() -> None:

@@ -151,8 +151,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         "unreadable last.pt falls back to last.prev.pt, then best.pt)")
     p.add_argument("--seeds", metavar="S,S,...",
                    help="train the config once per seed (e.g. 0,1,2,3 or 0-7) into OUT/seedNNN, "
-                        "all in this process (as one batched model for the MLP family with "
-                        "--set step=autograd); --resume OUT continues them")
+                        "all in this process (as one batched model for the MLP family); "
+                        "--resume OUT continues them")
     p.add_argument("--device", help="cpu, cuda, cuda:N (the same as --set device=...)")
     p.add_argument("--quiet", action="store_true", help="no progress bar or per-epoch lines")
     p.add_argument("--nproc", type=int, default=1, metavar="N",
