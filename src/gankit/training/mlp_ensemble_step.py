@@ -6,15 +6,17 @@ over the stack, one fused Adam call per net. What belongs to a run stays the mem
 its noise generator, its dropout masks (drawn from its own process-wide RNG state), its Adam
 state, EMA weights and loss sums (training/ensemble.py's `Ensemble` holds them).
 
-Why: report 000's MLP at batch 64 is a handful of GEMMs too small to fill two cores (38-165
-us each, 59-316 GFLOP/s in bf16), and the same GEMMs batched for 8 members ran at 158-376
-GFLOP/s (benchmarks/train_speed.py times the whole step).
+Why: report 000's MLP at batch 64 is a handful of GEMMs too small to fill two cores (alone,
+in bf16: 38-165 us each, 59-316 GFLOP/s), and the same GEMMs batched for 8 members ran at
+158-376 GFLOP/s. An 8-member step takes 5.9x one run's fused step, where 8 runs one after
+another took 8x (benchmarks/train_speed.py, README "Speed").
 
 Equality with a solo run: a solo fused run computes its hidden layers with oneDNN's fused
 inner product, the ensemble with batched GEMMs, which sum in another order. So a member
-equals the seed trained alone with the fused step within the fused step's own tolerances
-to the autograd step (tests/training/test_ensemble.py), not bit for bit; `step: autograd`
-keeps the bit-identical batched autograd step (training/ensemble.py).
+equals its seed trained alone with the fused step to rounding, and its random draws (noise,
+dropout masks, data order) bit for bit (tests/training/test_mlp_ensemble_step.py states the
+tolerances); `step: autograd` keeps the bit-identical batched autograd step
+(training/ensemble.py).
 """
 from __future__ import annotations
 

@@ -184,7 +184,8 @@ class MLPStep:
     """The fused step of one Trainer (built by fast.setup when `step` resolves to fused).
 
     The arithmetic is written for tensors with `lead` dimensions in front: () for one run,
-    (K,) for K runs of one architecture stacked (training/ensemble.py's `FusedEnsembleStep`,
+    (K,) for K runs of one architecture stacked (`FusedEnsembleStep` in
+    training/mlp_ensemble_step.py,
     which overrides the hooks that touch a run's own state: noise, dropout masks, Adam, EMA,
     statistics). GEMMs of two-dimensional tensors are a run's own calls; three-dimensional
     ones are batched (`bmm`/`baddbmm`)."""
@@ -338,10 +339,7 @@ class MLPStep:
         if self.onednn:
             name, scalars = _ONEDNN_ACT[act]
             return torch.ops.mkldnn._linear_pointwise(h, w, b, name, scalars, "")
-        if h.ndim == 2:
-            torch.addmm(b, h, w.t(), out=out)
-        else:
-            torch.baddbmm(b.unsqueeze(-2), h, w.mT, out=out)
+        self._addmm(b, h, w.mT, out)
         self._act_fwd(out, act)
         return out
 
