@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import signal
 from pathlib import Path
 
 import pytest
@@ -25,10 +26,12 @@ import torch
 
 from gankit.training import fast
 from gankit.training.checkpoint import load_checkpoint
-from gankit.training.ensemble import Ensemble, train_seeds, why_not_batched
-from gankit.training.loop import NonFiniteLoss, Trainer, train
+from gankit.training.ensemble import (Ensemble, member_dir, resume_seeds, train_seeds,
+                                      why_not_batched)
+from gankit.training.loop import Interrupted, NonFiniteLoss, Trainer, train
 from gankit.training.runs import read_config
 from tests.conftest import tiny
+from tests.training.test_ensemble import assert_same_state
 
 SEEDS = [0, 3]
 VARIANTS = {
@@ -153,3 +156,31 @@ def test_a_member_s_nan_loss_stops_the_ensemble_and_names_its_folder(tmp_path: P
         ens.run()
     for _, path in jobs:  # the last good checkpoints: epoch 1's
         assert load_checkpoint(path / "checkpoints/last.pt")["epoch"] == 1
+
+
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_an_interrupted_fused_ensemble_resumes_bit_identically(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, precision: str) -> None:
+    """Stopped mid-epoch and resumed, each member ends where the same ensemble trained
+    without a stop ends: weights, Adam state, RNG states and sums, bit for bit."""
+    cfg = cfg_of(precision=precision, ema=0.99)
+
+    def hook(trainer: Trainer, epoch: int, batch: int) -> None:
+        if (epoch, batch) == (1, 2):
+            trainer._stop_signal = signal.SIGTERM
+
+    init = Trainer.__init__
+
+    def with_hook(self, *a, **k):
+        init(self, *a, **k)
+        if self.cfg.seed == SEEDS[0]:
+            self.hooks.append(hook)
+    monkeypatch.setattr(Trainer, "__init__", with_hook)
+    with pytest.raises(Interrupted, match="--resume"):
+        train_seeds(cfg, SEEDS, tmp_path / "stopped", progress=False)
+    monkeypatch.undo()
+    resume_seeds(tmp_path / "stopped", progress=False)
+    train_seeds(cfg, SEEDS, tmp_path / "whole", progress=False)
+    for s in SEEDS:
+        assert_same_state(member_dir(tmp_path / "stopped", s) / "checkpoints/last.pt",
+                          member_dir(tmp_path / "whole", s) / "checkpoints/last.pt")
