@@ -325,8 +325,11 @@ class Ensemble:
             if RunPaths(path).has_checkpoint():
                 state, _ = resume_state(RunPaths(path), "last", to_dict(cfg),
                                         fast.pick_device(cfg.device))
-            # Each member Trainer resolves `step` as a solo run does (its config records it):
-            # fused members take the batched fused step, the others the batched autograd step.
+            # The first member Trainer resolves `step` as a solo run does (saying why once, if a
+            # fused step falls back); the others take its result. The configs record it: fused
+            # members take the batched fused step, the others the batched autograd step.
+            if members:
+                cfg = dataclasses.replace(cfg, step=members[0].cfg.step)
             m = Trainer(cfg, path, progress=False)
             if state is not None:
                 m.load_state_dict(state)
