@@ -9,9 +9,9 @@ differently are both held to the fp32 step, as tests/training/test_mlp_step.py h
 fused step to autocast's: each tensor of the batched step's gradients at most twice as far
 (relative L2) from the fp32 solo step's as the solo bf16 step's, plus 0.01. Over whole runs,
 as tests/training/test_mlp_step.py holds the fused step to the autograd one: losses within
-1e-3 (fp32) or 2e-2 (bf16) relative, every weight within 2 lr x steps (Adam's first steps move a weight by about +-lr whatever its gradient's size, so
-rounding noise in a near-zero gradient can flip an update) and, in fp32, 98% of them within
-0.05 lr x steps. The random draws (noise, dropout masks, data order) are exact: the RNG
+1e-3 (fp32) or 2e-2 (bf16) relative, every weight within 2 lr x steps (Adam's first steps
+move a weight by about +-lr whatever its gradient's size, so rounding noise in a near-zero
+gradient can flip an update) and, in fp32, 98% of them within 0.05 lr x steps. The random draws (noise, dropout masks, data order) are exact: the RNG
 states at the end are equal.
 """
 from __future__ import annotations
