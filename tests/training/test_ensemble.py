@@ -99,22 +99,25 @@ def test_report_widths_bit_identical(tmp_path: Path, preset: str) -> None:
             assert_same_state(out / "checkpoints/last.pt", alone / "checkpoints/last.pt")
 
 
-def test_interrupted_ensemble_resumes_to_the_same_runs(tmp_path: Path,
-                                                        monkeypatch: pytest.MonkeyPatch) -> None:
-    cfg = cfg_of()
-    stop_at = (1, 2)  # epoch 1 (0-based), batch 2: mid-epoch
-
+def stop_seed_at(monkeypatch: pytest.MonkeyPatch, seed: int, at: tuple[int, int]) -> None:
+    """A SIGTERM arrives in the Trainer of `seed` after its step (epoch, batch) = at."""
     def hook(trainer: Trainer, epoch: int, batch: int) -> None:
-        if (epoch, batch) == stop_at:
+        if (epoch, batch) == at:
             trainer._stop_signal = signal.SIGTERM
 
     init = Trainer.__init__
 
     def with_hook(self, *a, **k):
         init(self, *a, **k)
-        if self.cfg.seed == SEEDS[0]:
+        if self.cfg.seed == seed:
             self.hooks.append(hook)
     monkeypatch.setattr(Trainer, "__init__", with_hook)
+
+
+def test_interrupted_ensemble_resumes_to_the_same_runs(tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    cfg = cfg_of()
+    stop_seed_at(monkeypatch, SEEDS[0], (1, 2))  # epoch 1 (0-based), batch 2: mid-epoch
     with pytest.raises(Interrupted, match="--resume"):
         train_seeds(cfg, SEEDS, tmp_path / "ens", progress=False)
     monkeypatch.undo()

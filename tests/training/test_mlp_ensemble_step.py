@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import signal
 from pathlib import Path
 
 import pytest
@@ -31,7 +30,7 @@ from gankit.training.ensemble import (Ensemble, member_dir, resume_seeds, train_
 from gankit.training.loop import Interrupted, NonFiniteLoss, Trainer, train
 from gankit.training.runs import read_config
 from tests.conftest import tiny
-from tests.training.test_ensemble import assert_same_state
+from tests.training.test_ensemble import assert_same_state, stop_seed_at
 
 SEEDS = [0, 3]
 VARIANTS = {
@@ -164,18 +163,7 @@ def test_an_interrupted_fused_ensemble_resumes_bit_identically(
     """Stopped mid-epoch and resumed, each member ends where the same ensemble trained
     without a stop ends: weights, Adam state, RNG states and sums, bit for bit."""
     cfg = cfg_of(precision=precision, ema=0.99)
-
-    def hook(trainer: Trainer, epoch: int, batch: int) -> None:
-        if (epoch, batch) == (1, 2):
-            trainer._stop_signal = signal.SIGTERM
-
-    init = Trainer.__init__
-
-    def with_hook(self, *a, **k):
-        init(self, *a, **k)
-        if self.cfg.seed == SEEDS[0]:
-            self.hooks.append(hook)
-    monkeypatch.setattr(Trainer, "__init__", with_hook)
+    stop_seed_at(monkeypatch, SEEDS[0], (1, 2))
     with pytest.raises(Interrupted, match="--resume"):
         train_seeds(cfg, SEEDS, tmp_path / "stopped", progress=False)
     monkeypatch.undo()
