@@ -489,7 +489,7 @@ class MLPStep:
             dl = torch.sigmoid(l).sub_(1.0).mul_(1.0 / b)
         dh1 = self._d_backward(dl, None, xf, B.g_d_act, B.g_d_mask)
         # dL/d fake (b, img). Batched, through all of w1's columns and the label ones dropped
-        # after: bmm copied the column slice of the stacked weights first (0.67 of a 14-ms
+        # after: bmm copied the column slice of the stacked weights first (0.67 ms of a 14-ms
         # 8-member bf16 step, profiled), where mm reads it in place.
         dg = (_mm(dh1, w1)[..., :self.img] if self.lead else _mm(dh1, w1[:, :self.img]))
         dh1 = self._backward(self.g_layers, self.gW, self.gWg, B.xg, B.g_act, B.g_mask, dg)
