@@ -70,10 +70,10 @@ from gankit.training.loop import Trainer
 CASES = {"mlp": ("mlp-cgan-m4", 64, "report 000 MLP cGAN, batch 64"),
          "dcgan": ("dcgan-r004", 128, "report 004 DCGAN, batch 128"),
          "default": ("default", 64, "default preset, batch 64")}
-# name: (precision, compile, step, memory_format, cpu_allocator, kernels)
 # 8-seed ensembles: name -> (step, precision)
 ENSEMBLES = {"ensemble8-fp32": ("autograd", "fp32"), "ensemble8-bf16": ("autograd", "bf16"),
              "ensemble8-fused-fp32": ("fused", "fp32"), "ensemble8-fused-bf16": ("fused", "bf16")}
+# name: (precision, compile, step, memory_format, cpu_allocator, kernels)
 VARIANTS = {"old": ("fp32", "off", "autograd", "contiguous", "system", "plain"),
             "fp32": ("fp32", "off", "autograd", "channels_last", "keep", "fast"),
             "bf16": ("bf16", "off", "autograd", "channels_last", "keep", "fast"),

@@ -131,7 +131,8 @@ def _layers(net: nn.Sequential, prefix: str) -> list[_Layer]:
 
 @dataclass
 class _Bufs:
-    """The activation buffers of one batch size b."""
+    """The activation buffers of one batch size b (shapes after the step's `lead` dims;
+    target and sign have none: they broadcast)."""
     xg: torch.Tensor                     # G input (b, nz + E) [z ‖ label vector]
     z: torch.Tensor                      # (b, nz) fp32 noise
     g_act: list[torch.Tensor]            # G layer outputs (after activation/dropout)
@@ -178,6 +179,17 @@ def _flatten(params: list[nn.Parameter]) -> torch.Tensor:
 def _mm(a: torch.Tensor, b: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
     """a @ b: one run's mm, or K runs' bmm (three-dimensional operands)."""
     return (torch.mm if a.ndim == 2 else torch.bmm)(a, b, out=out)
+
+
+def _addmm(bias: torch.Tensor, a: torch.Tensor, bt: torch.Tensor,
+           out: torch.Tensor) -> torch.Tensor:
+    """bias + a @ bt into `out`: one run's addmm, or K runs' baddbmm (bias (*lead, n)
+    broadcast over the rows; a strided `out`, D's logits of the fake half, via a copy)."""
+    if a.ndim == 2:
+        return torch.addmm(bias, a, bt, out=out)
+    if out.is_contiguous():
+        return torch.baddbmm(bias.unsqueeze(-2), a, bt, out=out)
+    return out.copy_(torch.baddbmm(bias.unsqueeze(-2), a, bt))
 
 
 class MLPStep:
@@ -320,18 +332,6 @@ class MLPStep:
         """Dropout's keep mask, drawn from the process RNG as F.dropout draws it on CPU."""
         mask.bernoulli_(1 - p)
 
-    @staticmethod
-    def _addmm(bias: torch.Tensor, a: torch.Tensor, bt: torch.Tensor,
-               out: torch.Tensor) -> torch.Tensor:
-        """bias + a @ bt into `out`: one run's addmm, or K runs' baddbmm (bias (*lead, n)
-        broadcast over the rows)."""
-        if a.ndim == 2:
-            return torch.addmm(bias, a, bt, out=out)
-        if out.is_contiguous():
-            return torch.baddbmm(bias.unsqueeze(-2), a, bt, out=out)
-        res = torch.empty(out.shape, dtype=out.dtype, device=out.device)
-        return out.copy_(torch.baddbmm(bias.unsqueeze(-2), a, bt, out=res))
-
     def _linear(self, h: torch.Tensor, w: torch.Tensor, b: torch.Tensor, act: str | None,
                 out: torch.Tensor) -> torch.Tensor:
         """act(h w^T + b): into `out` by addmm and an in-place activation, or (oneDNN on CPU)
@@ -339,7 +339,7 @@ class MLPStep:
         if self.onednn:
             name, scalars = _ONEDNN_ACT[act]
             return torch.ops.mkldnn._linear_pointwise(h, w, b, name, scalars, "")
-        self._addmm(b, h, w.mT, out)
+        _addmm(b, h, w.mT, out)
         self._act_fwd(out, act)
         return out
 
@@ -358,7 +358,7 @@ class MLPStep:
         is wanted in fp32 anyway."""
         head = self.d_layers[-1]
         h32 = h.float()  # h itself when it is fp32
-        self._addmm(self.dP[head.b], h32, self.dP[head.w].mT, out=out.unsqueeze(-1))
+        _addmm(self.dP[head.b], h32, self.dP[head.w].mT, out=out.unsqueeze(-1))
         return h32
 
     def _head_grads(self, dl: torch.Tensor, h32: torch.Tensor) -> None:
