@@ -30,7 +30,8 @@ Variants, each timed on the same model in the same process:
   limit     FLOPs per epoch (counted on one step) / the peak GEMM rate measured here
 
 The machine is shared and its speed drifts, so the variants are timed in interleaved rounds
-(every variant N batches per round) and each figure is the median over rounds; compare the
+(every variant N batches per round: by default a whole epoch for the MLP, 40 batches for the
+convolutional nets) and each figure is the median over rounds; compare the
 ratios, not the absolute times. Each variant runs in a process of its own (`Worker`), driven
 round by round from this one: a process-wide setting of one variant (gankit's
 cpu_allocator=keep, training/allocator.py) must not speed up another (old, plain).
@@ -325,11 +326,22 @@ def jax_epoch(epochs: int = 2) -> float | None:
     return float(m.group(1))
 
 
+# Batches per round of the convolutional nets when --batches is not given (a whole epoch of
+# theirs takes 15-70 s per variant). The MLP's rounds are whole epochs: JAX times whole
+# epochs, and this host has slow spells of seconds (a step 1.6x slower in CPU time, then
+# back), which a round of 100 batches (0.2 s) either misses or sits in entirely, so that
+# short rounds spread more than JAX's (2026-12-05, 5 rounds each: with rounds of 100 batches
+# the fused bf16 step ranged 2.01-3.05 s an epoch against JAX's 2.01-2.42; with whole-epoch
+# rounds half an hour later 1.81-1.87 against 1.94-1.94).
+CONV_BATCHES = 40
+
+
 def run_case(key: str, args: argparse.Namespace, train) -> None:
     preset, batch, label = CASES[key]
     per_epoch = -(-len(train) // batch)
+    n = args.batches or (per_epoch if key == "mlp" else CONV_BATCHES)
     print(f"\n== {label} ({preset}; {per_epoch} batches/epoch; times extrapolated from "
-          f"{args.rounds} rounds of {args.batches} batches)")
+          f"{args.rounds} rounds of {n} batches)")
     with_jax = key == "mlp" and not args.no_jax and jax_installed()
     with tempfile.TemporaryDirectory() as tmp:
         timers: dict[str, Worker] = {}
@@ -355,7 +367,7 @@ def run_case(key: str, args: argparse.Namespace, train) -> None:
             times["jax"] = []
         for _ in range(args.rounds):
             for name, timer in timers.items():
-                times[name].append(timer.time(args.batches) * per_epoch)
+                times[name].append(timer.time(n) * per_epoch)
             if with_jax:  # in the same rounds: the machine's speed drifts
                 times["jax"].append(jax_epoch() or float("nan"))
         flops = timers["old"].call("flops") * per_epoch
@@ -414,7 +426,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--which", default="mlp,dcgan,default",
                     help="comma-separated cases: " + ", ".join(CASES))
-    ap.add_argument("--batches", type=int, default=40, help="batches per variant per round")
+    ap.add_argument("--batches", type=int, default=0,
+                    help="batches per variant per round (default: a whole epoch for the MLP, "
+                         f"as JAX's rounds time, {CONV_BATCHES} for the convolutional nets)")
     ap.add_argument("--rounds", type=int, default=5, help="interleaved timing rounds")
     ap.add_argument("--no-jax", action="store_true", help="skip the JAX reference")
     ap.add_argument("--variants", default="",

@@ -9,7 +9,7 @@ state, EMA weights and loss sums (training/ensemble.py's `Ensemble` holds them).
 Why: report 000's MLP at batch 64 is a handful of GEMMs too small to fill two cores (alone,
 in bf16: 38-165 us each, 59-316 GFLOP/s), and the same GEMMs batched for 8 members ran at
 158-376 GFLOP/s. An 8-member step takes 5.9x one run's fused step, where 8 runs one after
-another took 8x (benchmarks/train_speed.py, README "Speed").
+another took 8x (benchmarks/train_speed.py, docs/speed.md).
 
 Equality with a solo run: a solo fused run computes its hidden layers with oneDNN's fused
 inner product, the ensemble with batched GEMMs, which sum in another order. So a member
