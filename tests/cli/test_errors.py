@@ -137,3 +137,40 @@ def test_a_bad_truncation_is_one_line(capsys, trained_run, tmp_path, command):
 def test_truncation_with_real_is_one_line(capsys):
     code, err = run_main(capsys, "eval", "--real", "--truncation", "0.9")
     assert_one_line_error(code, err, "--truncation", "--real")
+
+
+@pytest.mark.parametrize("command", [["sample"], ["explore"]])
+def test_an_out_that_cannot_be_made_is_one_line(capsys, trained_run, tmp_path, command):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    code, err = run_main(capsys, *command, str(trained_run), "--out", str(blocker / "x"))
+    assert code == 2
+    assert_one_line_error(code, err, str(blocker), "check the path")
+
+
+def test_an_os_error_about_no_path_is_not_hidden(monkeypatch):
+    """Only errors about a path the user gave become one line; others keep their traceback."""
+    import gankit.cli.sample_cmd as sample_cmd
+
+    def fail(args):
+        raise OSError(5, "Input/output error")  # no filename: the system's, not a path's
+
+    monkeypatch.setattr(sample_cmd, "run", fail)
+    with pytest.raises(OSError, match="Input/output error"):
+        main(["sample", "--pretrained", "default"])
+
+
+@pytest.mark.parametrize("command", [["sample"], ["eval"], ["train", "--resume"]])
+def test_a_damaged_run_config_is_one_line(capsys, run_copy, command):
+    cfg = run_copy / "config.yaml"
+    cfg.write_text(cfg.read_text() + "epochs: [1\n")
+    code, err = run_main(capsys, *command, str(run_copy))
+    assert code == 2
+    assert_one_line_error(code, err, f"{cfg} is not valid YAML", "at line")
+
+
+def test_a_broken_sweep_file_is_one_line(capsys, tmp_path):
+    f = tmp_path / "s.yaml"
+    f.write_text("preset: default\ngrid: {model.nz: [1, 2}\n")
+    code, err = run_main(capsys, "sweep", str(f))
+    assert_one_line_error(code, err, "is not valid YAML", "at line 2, column 23")

@@ -204,3 +204,7 @@ def test_cli_trains_and_resumes_an_ensemble(tmp_path: Path,
     assert main(["train", "--seeds", "1,1", "--out", str(tmp_path / "x")]) == 2
     assert "repeats a seed" in capsys.readouterr().err
     assert main(["train", "--seeds", "a", "--out", str(tmp_path / "x")]) == 2
+    capsys.readouterr()
+    # a range given high to low was an empty list: nothing trained, exit 0
+    assert main(["train", "--seeds", "5-2", "--out", str(tmp_path / "x")]) == 2
+    assert "runs backwards" in capsys.readouterr().err and not (tmp_path / "x").exists()

@@ -3,7 +3,8 @@
 Each subcommand lives in its own module with `add_parser(subparsers)`, which registers the
 parser and sets `func`; adding a subcommand is one module plus one name in SUBCOMMANDS.
 Every error a user can fix is a `gankit.errors.GankitError`: it is caught here, once, and
-printed as one line (`gankit: error: ...`) with the error's exit code, never a traceback.
+printed as one line (`gankit: error: ...`) with the error's exit code, never a traceback. So
+is an OSError about a path (one that cannot be made, read or written), exit code 2.
 
 The one exception to "imports at the top": a subcommand module imports the library inside its
 `run`, so building the parser loads no PyTorch and `gankit --help` or `gankit data fetch`
@@ -53,6 +54,15 @@ def main(argv: list[str] | None = None) -> int:
     except GankitError as e:
         print(f"gankit: {e.kind}: {e}", file=sys.stderr)
         return e.exit_code
+    except OSError as e:
+        if e.filename is None:  # not about a path the user gave: a bug or the system's, in full
+            raise
+        # a path that cannot be made, read or written (a file where a folder should be, no
+        # permission, a full or read-only disk): the user's to fix, in one line
+        where = e.filename if e.filename2 is None else f"{e.filename} -> {e.filename2}"
+        print(f"gankit: error: {where}: {e.strerror or e}; check the path (every part of it "
+              "a folder you may write to) and the free space", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:  # a second Ctrl-C during training: stopped without saving
         print("gankit: stopped at once; the last saved checkpoint is kept", file=sys.stderr)
         return EXIT_INTERRUPTED

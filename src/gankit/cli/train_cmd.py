@@ -44,6 +44,9 @@ def parse_seeds(text: str) -> list[int]:
         if not (a.isdigit() and (not sep or b.isdigit())):
             raise UserError(f"--seeds {text!r}: give seeds as a list or a range of integers, "
                             "e.g. --seeds 0,1,2,3 or --seeds 0-7")
+        if sep and int(b) < int(a):
+            raise UserError(f"--seeds {text!r}: the range {part.strip()} runs backwards; give "
+                            f"it low to high, e.g. --seeds {b}-{a}")
         seeds += range(int(a), int(b or a) + 1)
     if len(set(seeds)) != len(seeds):
         raise UserError(f"--seeds {text!r} repeats a seed")

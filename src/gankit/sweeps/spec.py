@@ -30,7 +30,7 @@ from typing import Any, Iterable, Sequence
 
 import yaml
 
-from gankit.config import ConfigError, TrainConfig, keys, resolve
+from gankit.config import ConfigError, TrainConfig, keys, load_yaml, resolve
 
 SWEEP_KEYS = ("preset", "description", "set", "grid", "points", "seeds")
 NAME_LIMIT = 120  # characters of a run folder name (the index keeps names unique)
@@ -131,10 +131,7 @@ def load_sweep(name_or_path: str | Path, extra: Iterable[str] | dict[str, Any] =
     Raises ConfigError, naming the point, for anything that would fail later.
     """
     name, text = find_file(name_or_path)
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        raise ConfigError(f"sweep file {name_or_path}: not valid YAML ({e})") from None
+    data = load_yaml(text, f"sweep file {name_or_path}")
     return parse_sweep(data, name=name, source=str(name_or_path), extra=extra)
 
 

@@ -25,7 +25,8 @@ from typing import Any, Iterable
 
 import yaml
 
-from gankit.config import ConfigError, TrainConfig, keys, preset_names, resolve
+from gankit.config import (ConfigError, TrainConfig, keys, load_yaml, preset_names,
+                           resolve)
 from gankit.sweeps.preflight import preflight
 from gankit.sweeps.spec import check_top_keys, flatten, overrides_dict, yaml_value
 
@@ -101,10 +102,7 @@ def load_tune(name_or_path: str | Path, extra: Iterable[str] | dict[str, Any] = 
     """A tune file, or a preset name (DEFAULT_SPACE, eval every epoch); checked in full."""
     path = Path(name_or_path)
     if path.is_file():
-        try:
-            data = yaml.safe_load(path.read_text())
-        except yaml.YAMLError as e:
-            raise ConfigError(f"tune file {path}: not valid YAML ({e})") from None
+        data = load_yaml(path.read_text(), f"tune file {path}")
         return parse_tune(data, path.stem, str(path), extra)
     name = str(name_or_path)
     if name in preset_names():

@@ -16,7 +16,7 @@ from typing import Any
 import yaml
 from torch import nn
 
-from gankit.config import TrainConfig, from_dict, to_dict
+from gankit.config import ConfigError, TrainConfig, from_dict, load_yaml, to_dict
 from gankit.data import load_dataset, qualified_name
 from gankit.errors import GankitError
 from gankit.fileio import atomic_write
@@ -215,7 +215,11 @@ def read_config(run_dir: str | Path) -> TrainConfig:
     """The resolved config a run was started with."""
     paths = RunPaths(Path(run_dir))
     paths.require_run()
-    return from_dict(fast.with_legacy(yaml.safe_load(paths.config.read_text())))
+    data = load_yaml(paths.config.read_text(), str(paths.config))
+    if not isinstance(data, dict):
+        raise ConfigError(f"{paths.config} holds no config mapping (a {type(data).__name__}); "
+                          "restore the file written by `gankit train`")
+    return from_dict(fast.with_legacy(data))
 
 
 def next_run_dir(base: str | Path, name: str) -> Path:
