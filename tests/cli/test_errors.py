@@ -148,15 +148,18 @@ def test_an_out_that_cannot_be_made_is_one_line(capsys, trained_run, tmp_path, c
     assert_one_line_error(code, err, str(blocker), "check the path")
 
 
-def test_an_os_error_about_no_path_is_not_hidden(monkeypatch):
-    """Only errors about a path the user gave become one line; others keep their traceback."""
+@pytest.mark.parametrize("error", [OSError(5, "Input/output error"),  # no path: the system's
+                                   RuntimeError("a bug, not the memory")])
+def test_other_os_and_runtime_errors_are_not_hidden(monkeypatch, error):
+    """Only errors about a path the user gave, or an allocation, become one line; others keep
+    their traceback."""
     import gankit.cli.sample_cmd as sample_cmd
 
     def fail(args):
-        raise OSError(5, "Input/output error")  # no filename: the system's, not a path's
+        raise error
 
     monkeypatch.setattr(sample_cmd, "run", fail)
-    with pytest.raises(OSError, match="Input/output error"):
+    with pytest.raises(type(error), match=str(error.args[-1])):
         main(["sample", "--pretrained", "default"])
 
 
@@ -174,3 +177,12 @@ def test_a_broken_sweep_file_is_one_line(capsys, tmp_path):
     f.write_text("preset: default\ngrid: {model.nz: [1, 2}\n")
     code, err = run_main(capsys, "sweep", str(f))
     assert_one_line_error(code, err, "is not valid YAML", "at line 2, column 23")
+
+
+def test_out_of_memory_is_one_line(capsys, tmp_path):
+    """A sample too large for memory (torch's CPU allocator fails) is one line, exit 2."""
+    code, err = run_main(capsys, "sample", "--pretrained", "default", "--n", str(10**11),
+                         "--out", str(tmp_path / "s"))
+    assert code == 2
+    assert_one_line_error(code, err, "out of memory (", "GiB at once); ask for less")
+    assert not list(tmp_path.iterdir())

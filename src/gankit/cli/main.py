@@ -4,7 +4,8 @@ Each subcommand lives in its own module with `add_parser(subparsers)`, which reg
 parser and sets `func`; adding a subcommand is one module plus one name in SUBCOMMANDS.
 Every error a user can fix is a `gankit.errors.GankitError`: it is caught here, once, and
 printed as one line (`gankit: error: ...`) with the error's exit code, never a traceback. So
-is an OSError about a path (one that cannot be made, read or written), exit code 2.
+is an OSError about a path (one that cannot be made, read or written) and an allocation
+that failed (out of memory), exit code 2.
 
 The one exception to "imports at the top": a subcommand module imports the library inside its
 `run`, so building the parser loads no PyTorch and `gankit --help` or `gankit data fetch`
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import re
 import sys
 
 from gankit import __version__
@@ -63,11 +65,27 @@ def main(argv: list[str] | None = None) -> int:
         print(f"gankit: error: {where}: {e.strerror or e}; check the path (every part of it "
               "a folder you may write to) and the free space", file=sys.stderr)
         return 2
+    except (MemoryError, RuntimeError) as e:
+        if not _out_of_memory(e):
+            raise
+        m = re.search(r"allocate (\d+) bytes", str(e))
+        size = f" ({int(m.group(1)) / 2**30:.1f} GiB at once)" if m else ""
+        print(f"gankit: error: out of memory{size}; ask for less: a smaller --n, batch_size "
+              "or model (a run keeps its last saved checkpoint)", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:  # a second Ctrl-C during training: stopped without saving
         print("gankit: stopped at once; the last saved checkpoint is kept", file=sys.stderr)
         return EXIT_INTERRUPTED
     finally:
         set_quiet(False)
+
+
+def _out_of_memory(e: BaseException) -> bool:
+    """Whether e is an allocation that failed: Python's MemoryError, torch's CPU allocator
+    ("can't allocate memory") or its CUDA OutOfMemoryError (named, not imported: torch is not
+    loaded to build the parser)."""
+    return isinstance(e, MemoryError) or type(e).__name__ == "OutOfMemoryError" \
+        or "can't allocate memory" in str(e)
 
 
 if __name__ == "__main__":
