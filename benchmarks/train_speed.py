@@ -393,7 +393,7 @@ def run_case(key: str, args: argparse.Namespace, train) -> None:
     elif key == "mlp" and not args.no_jax:
         print("  jax: not measured (pip install -e '.[bench]' for the JAX reference)")
     # what `precision: auto` trains report 000's MLP with on this machine
-    auto = f"fused-{resolve_precision('auto', torch.device('cpu'), 'mlp')}"
+    auto = f"fused-{resolve_precision('auto', torch.device('cpu'))}"
     if auto in med:
         parts = [f"{med[auto] / med[k]:.2f}x {what}" for k, what in
                  (("bf16", "the autograd bf16 step"), ("old", "the old fp32 step"),

@@ -25,31 +25,26 @@ def test_auto_precision_is_resolved_and_recorded(tmp_path: Path) -> None:
     assert cfg.precision == "auto" and cfg.compile == "auto"
     Trainer(cfg, tmp_path / "run", progress=False).run()
     saved = yaml.safe_load((tmp_path / "run" / "config.yaml").read_text())
-    # auto: the MLP family's step is faster in fp32 on an AMX CPU, in bf16 on AVX512-BF16 alone
-    mlp = "bf16" if fast.cpu_has_native_bf16() and not fast.cpu_has_amx() else "fp32"
-    assert saved["precision"] == mlp
+    assert saved["precision"] == ("bf16" if fast.cpu_has_native_bf16() else "fp32")
     assert saved["compile"] == "off"  # auto compiles on CUDA only
 
 
-def test_auto_precision_is_bf16_for_convolutions_where_the_cpu_has_it() -> None:
+def test_auto_precision_is_bf16_where_the_cpu_has_it() -> None:
     cpu = torch.device("cpu")
     native = "bf16" if fast.cpu_has_native_bf16() else "fp32"
-    assert fast.resolve_precision("auto", cpu, "dcgan") == native
-    assert fast.resolve_precision("bf16", cpu, "mlp") == "bf16"  # asked for, it is kept
-    assert fast.resolve_precision("fp32", cpu, "dcgan") == "fp32"
+    assert fast.resolve_precision("auto", cpu) == native
+    assert fast.resolve_precision("bf16", cpu) == "bf16"  # asked for, it is kept
+    assert fast.resolve_precision("fp32", cpu) == "fp32"
 
 
-@pytest.mark.parametrize("flags, capability, conv, mlp", [
-    ({"avx512f", "avx512_bf16", "amx_bf16", "amx_tile"}, "AMX", "bf16", "fp32"),  # Intel Xeon
-    ({"avx512f", "avx512_bf16"}, "AVX512_BF16", "bf16", "bf16"),               # AMD EPYC Zen 4
-    ({"avx2"}, "AVX2", "fp32", "fp32")])                                       # no native bf16
-def test_auto_precision_by_cpu(monkeypatch, flags: set, capability: str, conv: str,
-                               mlp: str) -> None:
+@pytest.mark.parametrize("flags, capability, want", [
+    ({"avx512f", "avx512_bf16", "amx_bf16", "amx_tile"}, "AMX", "bf16"),  # Intel Xeon
+    ({"avx512f", "avx512_bf16"}, "AVX512_BF16", "bf16"),               # AMD EPYC Zen 4
+    ({"avx2"}, "AVX2", "fp32")])                                       # no native bf16
+def test_auto_precision_by_cpu(monkeypatch, flags: set, capability: str, want: str) -> None:
     monkeypatch.setattr(fast, "_cpu_flags", lambda: flags)
     monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda: capability)
-    cpu = torch.device("cpu")
-    assert fast.resolve_precision("auto", cpu, "dcgan") == conv
-    assert fast.resolve_precision("auto", cpu, "mlp") == mlp
+    assert fast.resolve_precision("auto", torch.device("cpu")) == want
 
 
 def test_unknown_precision_and_compile_are_config_errors() -> None:

@@ -25,6 +25,7 @@ import torch
 from gankit.training import fast
 from gankit.training.checkpoint import load_checkpoint
 from gankit.training.loop import Trainer, resume, train
+from gankit.training.mlp_step import MLPStep
 from tests.conftest import tiny
 
 VARIANTS = {
@@ -123,6 +124,16 @@ def test_without_onednn_the_same_gradients(tmp_path: Path, precision: str) -> No
             opt.param_groups[0]["lr"] = 0.0
         run_steps(tr, 1)
     assert_same_gradients(trs)
+
+
+def test_bf16_tanh_through_fp32_rounds_as_torch_bf16_tanh() -> None:
+    """The step's bf16 tanh (computed in fp32, faster) is torch's bf16 tanh on every finite
+    bf16 value."""
+    every = torch.arange(65536, dtype=torch.int32).to(torch.int16).view(torch.bfloat16)
+    every = every[torch.isfinite(every)]
+    ours = every.clone()
+    MLPStep._act_fwd(ours, "tanh")
+    assert every.numel() == 65280 and torch.equal(ours, torch.tanh(every))
 
 
 @pytest.mark.parametrize("precision", ["fp32", "bf16"])

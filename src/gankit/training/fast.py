@@ -7,8 +7,7 @@ The models stay plain `nn.Module`s; this module decides how a step runs them.
   the only path off MKL's AVX2 fp32 code); weights, gradients and Adam's moments stay fp32,
   and logits are cast to fp32 before the losses and statistics are reduced. `auto` is bf16
   where the device computes it natively (CPUs with AVX512-BF16 or AMX, CUDA with bf16),
-  except for the MLP family on a CPU, whose small GEMMs are faster in fp32
-  (`resolve_precision`).
+  for every model family (`resolve_precision`).
 - `compile` (config): `on`, `off` or `auto`. `on` compiles G and D in place
   (`nn.Module.compile`: same modules, same state_dict keys) with inductor. `auto` is on for
   CUDA and off on CPU: on this 2-core CPU no compiled form paid for itself (measured in
@@ -96,11 +95,6 @@ def _cpu_flags() -> frozenset[str]:
         return frozenset()
 
 
-def cpu_has_amx() -> bool:
-    """True when this CPU has AMX bf16 tiles (Intel Xeon since Sapphire Rapids)."""
-    return "amx_bf16" in _cpu_flags() or torch.backends.cpu.get_cpu_capability() == "AMX"
-
-
 def cpu_has_native_bf16() -> bool:
     """True when this CPU computes bf16 natively (AVX512-BF16 or AMX tiles)."""
     if _cpu_flags() & {"avx512_bf16", "amx_bf16"}:
@@ -108,15 +102,15 @@ def cpu_has_native_bf16() -> bool:
     return torch.backends.cpu.get_cpu_capability() in ("AVX512_BF16", "AMX")
 
 
-def resolve_precision(name: str, device: torch.device, arch: str = "") -> str:
-    """`fp32` or `bf16` for the configured `precision` on `device` and model family `arch`.
+def resolve_precision(name: str, device: torch.device) -> str:
+    """`fp32` or `bf16` for the configured `precision` on `device`.
 
-    `auto` is bf16 where the device computes it natively, with one exception measured here:
-    the MLP family on a CPU with AMX is fp32. Its GEMMs are small enough that AMX's bf16 does
-    not pay (report 000's MLP, fused step, benchmarks/train_speed.py, 2 threads, the Intel
-    Xeon with AMX, 2026-12-03, four runs: bf16 1.02-1.15x the fp32 step; running only its two
-    wide layers in bf16 did not help either: every op of the step got slower), while on the
-    AMD EPYC with AVX512-BF16 and no AMX, 2026-12-04, bf16 took 0.82x the fp32 step."""
+    `auto` is bf16 wherever the device computes it natively, the MLP family included. (From
+    2026-12-03 to 2026-12-05 the MLP family was fp32 on CPUs with AMX, where its fused bf16
+    step then took 1.02-1.15x the fp32 one; since the fused step's bf16 work shrank (one
+    weight cast per net, D's head in fp32, oneDNN's fused inner product) it takes 0.95x on
+    that Intel Xeon, three runs of benchmarks/train_speed.py on 2026-12-05, and 0.82x on
+    the AMD EPYC.)"""
     if name not in PRECISIONS:
         raise ConfigError(f"precision must be one of {', '.join(PRECISIONS)}, got {name!r}")
     if name != "auto":
@@ -125,8 +119,6 @@ def resolve_precision(name: str, device: torch.device, arch: str = "") -> str:
         return name
     if device.type == "cuda":
         return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
-    if arch == "mlp" and cpu_has_amx():
-        return "fp32"
     return "bf16" if device.type == "cpu" and cpu_has_native_bf16() else "fp32"
 
 
@@ -221,7 +213,7 @@ def comparable(saved: dict[str, Any]) -> dict[str, Any]:
     run it already started."""
     out = with_legacy(saved)
     device = pick_device(out.get("device", "auto"))
-    out["precision"] = resolve_precision(out["precision"], device, out["model"]["arch"])
+    out["precision"] = resolve_precision(out["precision"], device)
     penalty = differentiates_twice(out["loss"]["name"], out["loss"].get("r1_gamma", 0.0))
     out["compile"] = "on" if resolve_compile(out["compile"], device, penalty) else "off"
     return out
@@ -232,7 +224,7 @@ def setup(trainer: Any) -> None:
     config (so a resumed run keeps them), lay out G, D and the EMA copy in `memory_format`
     with their `kernels` and activations in place, and compile G and D in place when compiling."""
     cfg, device = trainer.cfg, trainer.device
-    cfg.precision = resolve_precision(cfg.precision, device, cfg.model.arch)
+    cfg.precision = resolve_precision(cfg.precision, device)
     compiled = resolve_compile(cfg.compile, device,
                                differentiates_twice(cfg.loss.name, cfg.loss.r1_gamma))
     cfg.compile = "on" if compiled else "off"
