@@ -48,6 +48,7 @@ from __future__ import annotations
 import argparse
 import multiprocessing
 import os
+import platform
 import re
 import statistics
 import subprocess
@@ -65,7 +66,8 @@ from gankit.config import resolve
 from gankit.data import load_dataset
 from gankit.data.loader import rotate
 from gankit.training.ensemble import Ensemble
-from gankit.training.fast import activations_in_place, autocast, nets, resolve_precision
+from gankit.training.fast import (activations_in_place, autocast, cpu_bf16_hardware, nets,
+                                  resolve_precision)
 from gankit.training.loop import Trainer
 
 CASES = {"mlp": ("mlp-cgan-m4", 64, "report 000 MLP cGAN, batch 64"),
@@ -280,6 +282,19 @@ class Worker:
         self.proc.join(timeout=30)
 
 
+def cpu_name() -> str:
+    """The processor's model name and its bf16 hardware (AMX tiles, AVX512-BF16 or none): the
+    ratios differ from one to another (docs/speed.md), so each run says which it ran on."""
+    name = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            name = next((ln.split(":", 1)[1].strip() for ln in f
+                         if ln.startswith("model name")), name)
+    except OSError:
+        pass
+    return f"{name} ({cpu_bf16_hardware() or 'no native bf16'})"
+
+
 def peak_gflops(threads: int) -> dict[str, float]:
     """The GEMM rates of this machine now: 1024^2 matmuls, fp32 through MKL (torch.mm) and
     oneDNN (mkldnn_linear), and bf16."""
@@ -443,7 +458,7 @@ def main() -> None:
     if args.clock == "cpu":
         CLOCK["clock"] = time.process_time
     train = load_dataset("mnist", "train")
-    print(f"torch {torch.__version__}, {os.cpu_count()} cores, 50k MNIST images, "
+    print(f"torch {torch.__version__}, {cpu_name()}, {os.cpu_count()} cores, 50k MNIST images, "
           f"{args.clock} clock")
     for key in args.which.split(","):
         if key not in CASES:

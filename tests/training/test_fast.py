@@ -45,6 +45,7 @@ def test_auto_precision_by_cpu(monkeypatch, flags: set, capability: str, want: s
     monkeypatch.setattr(fast, "_cpu_flags", lambda: flags)
     monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda: capability)
     assert fast.resolve_precision("auto", torch.device("cpu")) == want
+    assert fast.cpu_bf16_hardware() == {"AMX": "AMX", "AVX512_BF16": "AVX512-BF16"}.get(capability)
 
 
 def test_unknown_precision_and_compile_are_config_errors() -> None:

@@ -95,11 +95,20 @@ def _cpu_flags() -> frozenset[str]:
         return frozenset()
 
 
+def cpu_bf16_hardware() -> str | None:
+    """This CPU's bf16 hardware: `AMX` (tiles, Intel Xeon since Sapphire Rapids),
+    `AVX512-BF16` (e.g. AMD EPYC Zen 4), or None."""
+    flags, capability = _cpu_flags(), torch.backends.cpu.get_cpu_capability()
+    if "amx_bf16" in flags or capability == "AMX":
+        return "AMX"
+    if "avx512_bf16" in flags or capability == "AVX512_BF16":
+        return "AVX512-BF16"
+    return None
+
+
 def cpu_has_native_bf16() -> bool:
     """True when this CPU computes bf16 natively (AVX512-BF16 or AMX tiles)."""
-    if _cpu_flags() & {"avx512_bf16", "amx_bf16"}:
-        return True
-    return torch.backends.cpu.get_cpu_capability() in ("AVX512_BF16", "AMX")
+    return cpu_bf16_hardware() is not None
 
 
 def resolve_precision(name: str, device: torch.device) -> str:
