@@ -117,9 +117,9 @@ def resolve_precision(name: str, device: torch.device) -> str:
     `auto` is bf16 wherever the device computes it natively, the MLP family included. (From
     2026-12-03 to 2026-12-05 the MLP family was fp32 on CPUs with AMX, where its fused bf16
     step then took 1.02-1.15x the fp32 one; since the fused step's bf16 work shrank (one
-    weight cast per net, D's head in fp32, oneDNN's fused inner product) it takes 0.95x on
-    that Intel Xeon, three runs of benchmarks/train_speed.py on 2026-12-05, and 0.82x on
-    the AMD EPYC.)"""
+    weight cast per net, D's head in fp32, oneDNN's fused inner product) it takes 0.95-0.99x
+    on that Intel Xeon, three runs of benchmarks/train_speed.py on 2026-12-05, and 0.82x on
+    the AMD EPYC; docs/speed.md.)"""
     if name not in PRECISIONS:
         raise ConfigError(f"precision must be one of {', '.join(PRECISIONS)}, got {name!r}")
     if name != "auto":
