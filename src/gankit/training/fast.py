@@ -22,9 +22,10 @@ The models stay plain `nn.Module`s; this module decides how a step runs them.
   saying why when `fused` was asked for. `auto` is fused wherever it covers the config
   (report 000's MLP, benchmarks/train_speed.py, one thread, 2026-12-02, five runs on a machine
   shared with other jobs: fused bf16 0.68-0.83x the autograd bf16 step, 0.87-1.54x report
-  000's JAX; fused fp32 was a little faster than fused bf16 in every run). The resolved value is recorded in the
-  run's config, so a resumed run keeps its step; it is a resumable setting (the same step up
-  to rounding): a run saved before it existed continues with autograd (LEGACY).
+  000's JAX; fused fp32 was a little faster than fused bf16 in every run then). The resolved
+  value is recorded in the run's config, so a resumed run keeps its step; it is a resumable
+  setting (the same step up to rounding): a run saved before it existed continues with
+  autograd (LEGACY).
 - `memory_format` (config): `channels_last` or `contiguous`. channels_last lays out G's and
   D's 4-D weights (and so their activations) as NHWC, the layout oneDNN's convolution kernels
   prefer (default preset, one thread, this Intel Xeon with AMX: a training step 0.84x the
