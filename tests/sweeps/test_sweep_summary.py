@@ -83,7 +83,7 @@ def test_plan_skips_finished_resumes_partial_restarts_empty_and_refuses_others(
     # a folder holding a run of another config is an error before anything runs
     other = parse_sweep({"preset": "mlp-cgan-m4", "set": {**TINY, "epochs": 3, "data.limit": 128},
                          "grid": {"model.nz": [8, 16, 24, 32]}})
-    with pytest.raises(ConfigError, match="data.limit: checkpoint 64 vs config 128"):
+    with pytest.raises(ConfigError, match="data.limit: checkpoint 64 vs config 128.*--set"):
         plan(other, tmp_path)
 
 

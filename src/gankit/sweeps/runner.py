@@ -125,7 +125,8 @@ def plan_run(run: Run, out: Path) -> Planned:
         raise ConfigError(
             f"{paths.root} holds a run of another config than point {run.name} now resolves "
             f"to ({'; '.join(diffs[:4])}{' ...' if len(diffs) > 4 else ''}). Run the sweep "
-            "into another folder (--out) or delete that run folder.")
+            "into another folder (--out), delete that run folder, or continue it with --set "
+            "KEY=VALUE for each key at its checkpoint value.")
     epoch, batch = read_progress(paths)
     done = epoch >= run.cfg.epochs and batch == 0
     return Planned(run, paths.root, "done" if done else "resume", epoch, batch)
