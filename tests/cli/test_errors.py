@@ -22,6 +22,14 @@ def test_unknown_preset_in_a_real_process():
                           "gankit presets")
 
 
+def test_preset_named_without_the_flag(capsys):
+    """`gankit train NAME` is `gankit train --preset NAME`; naming two presets is one line."""
+    code, err = run_main(capsys, "train", "mlp-cgan-m9")
+    assert_one_line_error(code, err, "no preset named 'mlp-cgan-m9'", "gankit presets")
+    code, err = run_main(capsys, "train", "mlp-cgan-m4", "--preset", "default")
+    assert_one_line_error(code, err, "two presets named", "mlp-cgan-m4", "default")
+
+
 def test_unknown_key(capsys):
     code, err = run_main(capsys, "train", "--set", "optim.g_lrr=1")
     assert_one_line_error(code, err, "unknown config key 'optim.g_lrr'", "optim.g_lr")

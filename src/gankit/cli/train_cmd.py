@@ -92,6 +92,11 @@ def worker_argv(args: argparse.Namespace, out: Path | str) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.name:  # `gankit train dcgan-r004`: the preset named without --preset
+        if args.preset and args.preset != args.name:
+            raise UserError(f"two presets named: {args.name} and --preset {args.preset}; "
+                            "give one")
+        args.preset = args.name
     if args.nproc < 1:
         raise UserError(f"--nproc {args.nproc}: give a number of processes >= 1")
     if args.resume:
@@ -141,6 +146,8 @@ def run(args: argparse.Namespace) -> int:
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="train a preset (default: the `default` preset)",
                        description="Train a GAN from a named preset; `gankit presets` lists them.")
+    p.add_argument("name", nargs="?", metavar="PRESET",
+                   help="preset name, as --preset gives it (default: default)")
     p.add_argument("--preset", help="preset name (default: default)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config field, e.g. --set epochs=3 --set optim.g_lr=1e-4; "
