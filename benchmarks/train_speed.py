@@ -22,6 +22,9 @@ Variants, each timed on the same model in the same process:
   ensemble8-fused-fp32, ensemble8-fused-bf16   the same with step=fused (the fused step
             batched over the 8 members, training/mlp_ensemble_step.py); `--variants ensemble`
             times all four
+  ensemble8-split   8 seeds as `gankit train --seeds` trains them on a CPU of 2 or more
+            cores (sweeps/seeds.py): 2 processes side by side, each a 4-member fused bf16
+            ensemble on cores // 2 threads; per-run time = the slower process's step / 4 / 2
   plain     a textbook loop: DataLoader over a float TensorDataset, BCEWithLogitsLoss, default
             Adam, separate D passes, an .item() per step, the C library's allocator; the
             preset's random rotation (report 004) as one affine_grid + grid_sample per batch
@@ -161,10 +164,13 @@ class EnsembleTimer:
     seconds per batch of one member (the step of all 8 divided by 8)."""
 
     def __init__(self, preset: str, batch: int, precision: str, tmp: str, k: int = 8,
-                 step: str = "autograd") -> None:
+                 step: str = "autograd", threads: int = 0, seed0: int = 0) -> None:
+        if threads:
+            torch.set_num_threads(threads)
         over = {"batch_size": batch, "device": "cpu", "precision": precision, "compile": "off",
                 "step": step}
-        jobs = [(resolve(preset, {**over, "seed": s}), Path(f"{tmp}/{s}")) for s in range(k)]
+        jobs = [(resolve(preset, {**over, "seed": s}), Path(f"{tmp}/{s}"))
+                for s in range(seed0, seed0 + k)]
         self.ensemble = Ensemble.build(jobs, progress=False)
         self.threads = torch.get_num_threads()
         self.k = k
@@ -274,6 +280,13 @@ class Worker:
         self.conn.send((method, args))
         return self._reply()
 
+    def start(self, method: str, *args) -> None:
+        """Send a call without waiting (`result` collects it): workers timed side by side."""
+        self.conn.send((method, args))
+
+    def result(self):
+        return self._reply()
+
     def time(self, n: int) -> float:
         return self.call("time", n)
 
@@ -362,7 +375,8 @@ def run_case(key: str, args: argparse.Namespace, train) -> None:
         timers: dict[str, Worker] = {}
         chosen = [v for v in args.variants.split(",") if v] if args.variants else list(VARIANTS)
         for name in ["old"] + [v for v in chosen if v != "old"]:  # old: the reference of "x old"
-            if name not in VARIANTS and name not in ENSEMBLES and name != "ensemble":
+            if (name not in VARIANTS and name not in ENSEMBLES
+                    and name not in ("ensemble", "ensemble8-split")):
                 raise SystemExit(f"unknown variant {name!r}; valid: {', '.join(VARIANTS)}, "
                                  "ensemble")
             if name not in VARIANTS or (name in MLP_ONLY and key != "mlp"):
@@ -376,13 +390,27 @@ def run_case(key: str, args: argparse.Namespace, train) -> None:
                 timers[name] = Worker(args.clock, EnsembleTimer, preset, batch, precision,
                                       f"{tmp}/{name}", 8, step)
                 print(f"  {name}: ready in {timers[name].ready:.0f} s", flush=True)
+        split: list[Worker] = []
+        if key == "mlp" and (not args.variants or "ensemble" in chosen
+                             or "ensemble8-split" in chosen):
+            threads = max(1, (os.cpu_count() or 2) // 2)
+            split = [Worker(args.clock, EnsembleTimer, preset, batch, "bf16",
+                            f"{tmp}/split{i}", 4, "fused", threads, 4 * i) for i in range(2)]
+            print(f"  ensemble8-split: ready in {max(w.ready for w in split):.0f} s (2 "
+                  f"processes, {threads} thread{'s' if threads > 1 else ''} each)", flush=True)
         timers["plain"] = Worker(args.clock, PlainTimer, preset, batch, f"{tmp}/plain")
         times: dict[str, list[float]] = {k: [] for k in timers}
+        if split:
+            times["ensemble8-split"] = []
         if with_jax:
             times["jax"] = []
         for _ in range(args.rounds):
             for name, timer in timers.items():
                 times[name].append(timer.time(n) * per_epoch)
+            if split:  # side by side: each returns its 4 members' per-run time
+                for w in split:
+                    w.start("time", n)
+                times["ensemble8-split"].append(max(w.result() for w in split) / 2 * per_epoch)
             if with_jax:  # in the same rounds: the machine's speed drifts
                 times["jax"].append(jax_epoch() or float("nan"))
         flops = timers["old"].call("flops") * per_epoch
@@ -390,7 +418,7 @@ def run_case(key: str, args: argparse.Namespace, train) -> None:
             for name in ("old", "bf16", "fused-fp32", "fused-bf16"):
                 if name in timers:
                     timers[name].call("profile", f"{label}, {name}")
-        for timer in timers.values():
+        for timer in [*timers.values(), *split]:
             timer.close()
         peaks = peak_gflops(timers["old"].threads)
     med = {k: statistics.median(v) for k, v in times.items()}
@@ -421,7 +449,8 @@ def run_case(key: str, args: argparse.Namespace, train) -> None:
                                 ("ensemble8-fp32", "fused-fp32", "fused fp32 run"),
                                 ("ensemble8-bf16", "fused-bf16", "fused bf16 run"),
                                 ("ensemble8-fused-fp32", "fused-fp32", "fused fp32 run"),
-                                ("ensemble8-fused-bf16", "fused-bf16", "fused bf16 run"))
+                                ("ensemble8-fused-bf16", "fused-bf16", "fused bf16 run"),
+                                ("ensemble8-split", "fused-bf16", "fused bf16 run"))
              if e in med and k in med]
     if parts:
         print("  8-seed ensemble, per-run time: " + ", ".join(parts)

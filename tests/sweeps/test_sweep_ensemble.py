@@ -48,6 +48,19 @@ def test_runs_at_different_points_or_unbatched_families_run_apart() -> None:
     assert [len(j) for j in group_jobs(no_seeds, planned(no_seeds))] == [1, 1]
 
 
+def test_an_ensemble_splits_to_fill_the_job_slots() -> None:
+    """--jobs 2 with one point of 5 seeds: two ensembles side by side (3 and 2 seeds), not one
+    process and an idle slot; with two points of 2 seeds each, the slots are full already."""
+    one = parse_sweep({"preset": "mlp-cgan-m4", "set": BATCHED, "points": [{}],
+                       "seeds": [0, 1, 2, 3, 4]})
+    jobs = group_jobs(one, planned(one), slots=2)
+    assert [[p.run.seed for p in j] for j in jobs] == [[0, 1, 2], [3, 4]]
+    assert [len(j) for j in group_jobs(one, planned(one), slots=8)] == [1] * 5
+    two = parse_sweep({"preset": "mlp-cgan-m4", "set": BATCHED, "grid": {"model.nz": [8, 16]},
+                       "seeds": [0, 1]})
+    assert [len(j) for j in group_jobs(two, planned(two), slots=2)] == [2, 2]
+
+
 @pytest.mark.slow
 def test_sweep_with_seeds_trains_each_point_as_an_ensemble(tmp_path: Path) -> None:
     # step=autograd: the step the batched ensemble equals bit for bit (a solo MLP run's

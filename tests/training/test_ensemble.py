@@ -194,11 +194,13 @@ def test_cli_trains_and_resumes_an_ensemble(tmp_path: Path,
     sets = ["--set", "data.name=digits", "--set", "data.limit=128", "--set", "epochs=1",
             "--set", "val_diagnostics=32", "--set", "eval.every=0", "--set", "batch_size=32",
             "--set", "model.g_hidden=[16]", "--set", "model.d_hidden=[16]"]
-    assert main(["--quiet", "train", "--preset", "mlp-cgan-m1", "--seeds", "0-1", "--out",
-                 str(out), *sets]) == 0
+    # --jobs 1: in this process (tests/sweeps/test_seeds.py: the seeds over processes)
+    assert main(["--quiet", "train", "--preset", "mlp-cgan-m1", "--seeds", "0-1", "--jobs", "1",
+                 "--out", str(out), *sets]) == 0
     assert members_of(out) == [out / "seed000", out / "seed001"]
     assert capsys.readouterr().out.split() == [str(out / "seed000"), str(out / "seed001")]
-    assert main(["--quiet", "train", "--resume", str(out), "--set", "epochs=2"]) == 0
+    assert main(["--quiet", "train", "--resume", str(out), "--jobs", "1", "--set",
+                 "epochs=2"]) == 0
     for d in members_of(out):
         assert load_checkpoint(d / "checkpoints/last.pt")["epoch"] == 2
     assert main(["train", "--seeds", "1,1", "--out", str(tmp_path / "x")]) == 2

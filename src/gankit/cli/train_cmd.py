@@ -60,20 +60,37 @@ def ensemble_folder(path: str) -> bool:
 
 
 def run_seeds(args: argparse.Namespace) -> int:
-    """`--seeds`: K runs of one config in one process (an ensemble), or `--resume` of one."""
-    from gankit.training.ensemble import members_of, resume_seeds, train_seeds
+    """`--seeds`: K runs of one config, in one process (an ensemble) or several at once
+    (sweeps/seeds.py: by default one per core for the MLP family on a CPU), or `--resume` of
+    them."""
+    import dataclasses
+
+    from gankit.sweeps.seeds import processes_for, train_in_processes
+    from gankit.training.ensemble import (member_dir, members_of, resume_seeds,
+                                          train_seeds)
+    from gankit.training.loop import check_new_folder
     from gankit.training.runs import next_run_dir
     from gankit.training.validate import validate
     if args.resume:
-        cfgs = [resume_config(str(d), overrides(args)) for d in members_of(args.resume)]
+        dirs = members_of(args.resume)
+        cfgs = [resume_config(str(d), overrides(args)) for d in dirs]
         for cfg in cfgs:
             validate(cfg, warn=False)
-        outs = resume_seeds(args.resume, cfgs or None, progress=not args.quiet)
+        out, jobs = Path(args.resume), list(zip(cfgs, dirs))
     else:
         seeds = parse_seeds(args.seeds)
         cfg = resolve(args.preset or "default", overrides(args))
         validate(cfg)
         out = Path(args.out) if args.out else next_run_dir(args.runs, cfg.preset)
+        jobs = [(dataclasses.replace(cfg, seed=s), member_dir(out, s)) for s in seeds]
+        for _, path in jobs:
+            check_new_folder(path)
+    processes = processes_for(jobs[0][0], len(jobs), args.jobs) if jobs else 1
+    if processes > 1:
+        outs = train_in_processes(jobs, processes, out, quiet=args.quiet)
+    elif args.resume:
+        outs = resume_seeds(args.resume, cfgs or None, progress=not args.quiet)
+    else:
         outs = train_seeds(cfg, seeds, out, progress=not args.quiet)
     print("\n".join(map(str, outs)))
     return 0
@@ -106,10 +123,14 @@ def run(args: argparse.Namespace) -> int:
         if args.seeds:
             raise UserError("--seeds starts an ensemble; --resume DIR continues one with the "
                             "seeds it has: drop --seeds")
+    if args.jobs is not None and not (args.seeds or (args.resume and
+                                                     ensemble_folder(args.resume))):
+        raise UserError("--jobs shares the runs of --seeds among processes; add --seeds (or "
+                        "--resume an ensemble folder)")
     if args.seeds or (args.resume and ensemble_folder(args.resume)):
         if args.nproc > 1:
-            raise UserError("--seeds trains its runs in one process; --nproc splits one run "
-                            "over processes: use one of them")
+            raise UserError("--seeds trains its runs side by side (as ensembles, in one process "
+                            "or --jobs); --nproc splits one run over processes: use one of them")
         if args.which != "last":
             raise UserError("--from applies to one run; an ensemble resumes from each "
                             "member's last checkpoint")
@@ -163,6 +184,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="train the config once per seed (e.g. 0,1,2,3 or 0-7) into OUT/seedNNN, "
                         "all in this process (as one batched model for the MLP family); "
                         "--resume OUT continues them")
+    p.add_argument("--jobs", type=int, metavar="N",
+                   help="with --seeds: train the seeds in N processes at once, each with its "
+                        "share of them and cores/N threads (default: one per core for the "
+                        "MLP family on a CPU, else 1)")
     p.add_argument("--device", help="cpu, cuda, cuda:N (the same as --set device=...)")
     p.add_argument("--quiet", action="store_true", help="no progress bar or per-epoch lines")
     p.add_argument("--nproc", type=int, default=1, metavar="N",

@@ -1,7 +1,17 @@
-"""Worker processes of sweeps and studies: how many cores there are and how to share them."""
+"""Worker processes of sweeps, studies and `gankit train --seeds`: how many cores there are,
+how to share them, and how to run several processes at once."""
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+GRACE_S = 30.0          # after a signal to the parent alone, workers get this long before SIGTERM
+POLL_S = 0.2
 
 
 def cpu_count() -> int:
@@ -21,3 +31,72 @@ def thread_env(jobs: int) -> tuple[int, dict[str, str]]:
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads),
            "GANKIT_THREADS": str(threads), "PYTHONUNBUFFERED": "1"}
     return threads, env
+
+
+def worker_command(paths: list[Path], quiet: bool) -> list[str]:
+    """The command of a worker training the run folders `paths` (several: one ensemble)."""
+    return [sys.executable, "-m", "gankit.sweeps.worker", *map(str, paths)] + (
+        ["--quiet"] if quiet else [])
+
+
+class Stopper:
+    """Turns SIGINT/SIGTERM to this process into a list of their times (the caller decides:
+    stop starting runs, pass the signal on), instead of a KeyboardInterrupt."""
+
+    def __init__(self) -> None:
+        self.signals: list[float] = []
+        self.old: dict[int, Any] = {}
+
+    def __enter__(self) -> "Stopper":
+        for s in (signal.SIGINT, signal.SIGTERM):
+            try:
+                self.old[s] = signal.signal(s, self._handler)
+            except ValueError:  # not the main thread
+                pass
+        return self
+
+    def _handler(self, signum: int, frame: Any) -> None:
+        self.signals.append(time.monotonic())
+
+    def pass_on(self, procs: list[subprocess.Popen], forwarded: int) -> int:
+        """SIGTERM to the running `procs` when a signal came to this process alone: after
+        GRACE_S (a Ctrl-C reached the whole process group, and the workers are saving), or at
+        once on a second signal. Returns how many signals have been passed on."""
+        if not self.signals:
+            return forwarded
+        due = len(self.signals) > 1 or time.monotonic() - self.signals[0] > GRACE_S
+        if due and forwarded < len(self.signals):
+            for proc in procs:
+                if proc.poll() is None:
+                    proc.send_signal(signal.SIGTERM)
+            return len(self.signals)
+        return forwarded
+
+    def __exit__(self, *exc: Any) -> None:
+        for s, h in self.old.items():
+            signal.signal(s, h)
+
+
+def run_together(commands: list[list[str]], env: dict[str, str],
+                 logs: list[Path | None]) -> list[int]:
+    """Start every command at once (in this process group, so a Ctrl-C reaches each, which
+    saves and stops), each writing to its log file or, given None, to this terminal; wait for
+    all of them and return their exit codes. A signal to this process alone is passed on."""
+    procs, files = [], []
+    with Stopper() as stop:
+        for cmd, log in zip(commands, logs):
+            out = None
+            if log is not None:
+                log.parent.mkdir(parents=True, exist_ok=True)
+                out = open(log, "a")
+                files.append(out)
+            procs.append(subprocess.Popen(cmd, env=env, stdout=out, stderr=out))
+        forwarded = 0
+        try:
+            while any(p.poll() is None for p in procs):
+                forwarded = stop.pass_on(procs, forwarded)
+                time.sleep(POLL_S)
+        finally:
+            for f in files:
+                f.close()
+    return [p.returncode for p in procs]

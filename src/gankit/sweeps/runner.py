@@ -23,7 +23,6 @@ passed on to its runs after a grace period.
 from __future__ import annotations
 
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -34,7 +33,7 @@ from typing import Any, Callable
 from gankit.config import ConfigError, dump, to_dict
 from gankit.fileio import atomic_write
 from gankit.sweeps.preflight import preflight
-from gankit.sweeps.processes import thread_env
+from gankit.sweeps.processes import POLL_S, Stopper, thread_env, worker_command
 from gankit.sweeps.report import compare_runs
 from gankit.sweeps.spec import Run, Sweep
 from gankit.sweeps.state import State
@@ -43,8 +42,6 @@ from gankit.training.checkpoint import CheckpointError, config_differences, load
 from gankit.training.ensemble import why_not_batched
 from gankit.training.runs import RunPaths
 
-GRACE_S = 30.0          # after a signal to the sweep alone, runs get this long before SIGTERM
-POLL_S = 0.2
 EXIT_INTERRUPTED = 130  # what `gankit train` and the worker return when stopped by a signal
 
 
@@ -139,38 +136,12 @@ def prepare(sweep: Sweep, out: str | Path) -> list[Planned]:
     return planned
 
 
-class _Stopper:
-    """Turns SIGINT/SIGTERM to the sweep into a flag (the loop stops starting runs)."""
-
-    def __init__(self) -> None:
-        self.signals: list[float] = []
-        self.old: dict[int, Any] = {}
-
-    def __enter__(self) -> "_Stopper":
-        for s in (signal.SIGINT, signal.SIGTERM):
-            try:
-                self.old[s] = signal.signal(s, self._handler)
-            except ValueError:  # not the main thread
-                pass
-        return self
-
-    def _handler(self, signum: int, frame: Any) -> None:
-        self.signals.append(time.monotonic())
-
-    def __exit__(self, *exc: Any) -> None:
-        for s, h in self.old.items():
-            signal.signal(s, h)
-
-
-def worker_command(paths: list[Path], quiet: bool) -> list[str]:
-    return [sys.executable, "-m", "gankit.sweeps.worker", *map(str, paths)] + (
-        ["--quiet"] if quiet else [])
-
-
-def group_jobs(sweep: Sweep, todo: list[Planned]) -> list[list[Planned]]:
+def group_jobs(sweep: Sweep, todo: list[Planned], slots: int = 1) -> list[list[Planned]]:
     """The worker processes to start, each a list of runs: the seeds of one point train as
     one ensemble when its family batches them and they stand at the same epoch and batch;
-    every other run has a process of its own. In the order of the sweep."""
+    every other run has a process of its own. While there are fewer processes than `slots`
+    (--jobs), the largest ensemble splits in two: two processes side by side outrun one
+    (sweeps/seeds.py). In the order of the sweep."""
     jobs: list[list[Planned]] = []
     together: dict[tuple[int, int, int], list[Planned]] = {}
     for p in todo:
@@ -182,6 +153,10 @@ def group_jobs(sweep: Sweep, todo: list[Planned]) -> list[list[Planned]]:
             together[key].append(p)
         else:
             jobs.append([p])
+    while len(jobs) < slots and max(map(len, jobs), default=1) > 1:
+        i = max(range(len(jobs)), key=lambda j: len(jobs[j]))
+        half = (len(jobs[i]) + 1) // 2
+        jobs[i:i + 1] = [jobs[i][:half], jobs[i][half:]]
     return jobs
 
 
@@ -207,7 +182,7 @@ def run_sweep(sweep: Sweep, out: str | Path | None = None, jobs: int = 1, report
     result = SweepResult(out, planned)
     todo = [p for p in planned if p.action != "done"]
     skipped = len(planned) - len(todo)
-    queue = group_jobs(sweep, todo)
+    queue = group_jobs(sweep, todo, jobs)
     echo(f"gankit sweep {sweep.name}: {len(planned)} runs in {out}"
          + (f", {skipped} already finished" if skipped else "")
          + (f"; {jobs} at a time" if jobs > 1 and todo else ""))
@@ -215,7 +190,7 @@ def run_sweep(sweep: Sweep, out: str | Path | None = None, jobs: int = 1, report
     quiet = jobs > 1
     running: dict[str, tuple[subprocess.Popen, list[Planned], float, Any]] = {}
     forwarded = 0
-    with _Stopper() as stop:
+    with Stopper() as stop:
         while queue or running:
             if stop.signals:
                 result.signalled = True
@@ -237,15 +212,9 @@ def run_sweep(sweep: Sweep, out: str | Path | None = None, jobs: int = 1, report
                     result.exit_codes[p.name] = rc
                     echo(_finished_line(p, rc, wall, log_file(out, name),
                                         result.stopped(rc)))
-            if stop.signals:
-                # Children in our process group got the signal too when it went to the group;
-                # pass it on ourselves if it only came to us (or on a second signal).
-                due = len(stop.signals) > 1 or time.monotonic() - stop.signals[0] > GRACE_S
-                if running and due and forwarded < len(stop.signals):
-                    for proc, *_ in running.values():
-                        if proc.poll() is None:
-                            proc.send_signal(signal.SIGTERM)
-                    forwarded = len(stop.signals)
+            # Children in our process group got the signal too when it went to the group;
+            # pass it on ourselves if it only came to us (or on a second signal).
+            forwarded = stop.pass_on([proc for proc, *_ in running.values()], forwarded)
             if running:
                 time.sleep(POLL_S)
     if result.interrupted:
