@@ -5,6 +5,7 @@
 - `preflight`: the checks of every config before anything runs.
 - `runner`: runs a sweep, `jobs` worker processes (`worker`, `processes`) at a time,
   skipping finished runs and resuming unfinished ones; `state`: DIR/state.json.
+- `seeds`: `gankit train --seeds` in several worker processes at once (an ensemble per core).
 - `summary`: the sweep's comparison table; `tables`: the Markdown/CSV writer of every table.
 - `tune_file`, `study`, `objective`, `tune`: Optuna search of a space of overrides,
   minimising validation FID, with pruning; `study` also opens any database (--storage) and

@@ -12,7 +12,8 @@ Output folder (default `sweeps/NAME`):
 Runs are real processes (`python -m gankit.sweeps.worker RUN_DIR`), `jobs` at a time, each
 with cores // jobs torch threads. The seeds of one point (`seeds:`) whose family has a batched
 ensemble step (training/ensemble.py: the MLPs) and that stand at the same point of training
-go to one process as one ensemble (`worker RUN_DIR RUN_DIR ...`), which takes one job; its
+go to one process as one ensemble (`worker RUN_DIR RUN_DIR ...`), which takes one job (an
+ensemble splits in two while job slots are free: `group_jobs`); its
 output goes to DIR/logs/NNN-...-seed=A+B+C.log, and each run's `wall_s` is its share of the
 process's wall time. Running the same sweep again skips finished runs, resumes
 unfinished ones from checkpoints/last.pt and starts cleanly the ones that never saved one.

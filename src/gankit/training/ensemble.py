@@ -1,5 +1,6 @@
 """K runs of one architecture trained in one process as one batched model (`gankit train
---seeds`, sweeps with `seeds:`).
+--seeds`, sweeps with `seeds:`; on a CPU `--seeds` runs one such ensemble per core, in
+processes side by side: sweeps/seeds.py).
 
 Each member is an ordinary `Trainer` with its own seed, run folder, data order (its
 `BatchLoader`), noise generator, checkpoints, metrics and grids; only its training step is
