@@ -182,8 +182,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         "unreadable last.pt falls back to last.prev.pt, then best.pt)")
     p.add_argument("--seeds", metavar="S,S,...",
                    help="train the config once per seed (e.g. 0,1,2,3 or 0-7) into OUT/seedNNN, "
-                        "all in this process (as one batched model for the MLP family); "
-                        "--resume OUT continues them")
+                        "side by side (for the MLP family as batched models: on a CPU one per "
+                        "core, in processes of their own, see --jobs); --resume OUT continues "
+                        "them")
     p.add_argument("--jobs", type=int, metavar="N",
                    help="with --seeds: train the seeds in N processes at once, each with its "
                         "share of them and cores/N threads (default: one per core for the "
