@@ -30,6 +30,11 @@ def test_preset_named_without_the_flag(capsys):
     assert_one_line_error(code, err, "two presets named", "mlp-cgan-m4", "default")
 
 
+def test_jobs_without_seeds_is_one_line(capsys):
+    code, err = run_main(capsys, "train", "mlp-cgan-m4", "--jobs", "2")
+    assert_one_line_error(code, err, "--jobs shares the runs of --seeds", "add --seeds")
+
+
 def test_unknown_key(capsys):
     code, err = run_main(capsys, "train", "--set", "optim.g_lrr=1")
     assert_one_line_error(code, err, "unknown config key 'optim.g_lrr'", "optim.g_lr")
