@@ -10,8 +10,12 @@ thread each, side by side, 1.22-1.29 ms (0.78-0.85x); 2 seeds as two single runs
 side 1.42 ms against one 2-member ensemble's 1.89 (0.75x). Two processes of 2 threads each
 on 2 cores were many times slower (their OpenMP threads spin against each other), hence
 cores // processes threads. So for a family with a batched ensemble step on a CPU the
-default is one process per core; other families keep one process (their runs one after
-another, each with every core), unless `--jobs` says otherwise.
+default is one process per core. Other families keep one process (their runs one after
+another, each with every core) unless `--jobs` says otherwise: there two runs side by side on
+one thread each took 0.85x (`default`) and 0.69x (report 004's DCGAN) the time per run of one
+run on two threads (bf16, same day), but a group's runs go one after another, so with seeds
+that do not divide evenly among the processes one core idles at the end (3 seeds of `default`
+in two processes: about 1.13x the time of one process).
 """
 from __future__ import annotations
 
