@@ -17,13 +17,17 @@ from tests.conftest import tiny
 from tests.sweeps.conftest import TINY
 
 
-def test_one_process_per_core_for_the_batched_family_on_a_cpu(monkeypatch) -> None:
+def test_one_process_per_core_on_a_cpu(monkeypatch) -> None:
+    """The batched family: one process per core (at most one per seed); the others only when
+    the seeds divide evenly (a process's runs go one after another)."""
     monkeypatch.setattr(seeds_mod, "cpu_count", lambda: 2)
     mlp = tiny("mlp-cgan-m4")
-    assert processes_for(mlp, 8) == 2 and processes_for(mlp, 1) == 1
-    assert processes_for(tiny("dcgan-r004"), 8) == 1            # no batched step: one process
+    assert processes_for(mlp, 8) == 2 and processes_for(mlp, 3) == 2
+    assert processes_for(mlp, 1) == 1
+    conv = tiny("dcgan-r004")
+    assert processes_for(conv, 4) == 2 and processes_for(conv, 3) == 1
     assert processes_for(tiny("mlp-cgan-m4", threads=1), 8) == 1  # the user chose threads
-    assert processes_for(mlp, 2, jobs=3) == 2 and processes_for(tiny("dcgan-r004"), 4, 2) == 2
+    assert processes_for(mlp, 2, jobs=3) == 2 and processes_for(conv, 3, jobs=2) == 2
     with pytest.raises(UserError, match="--jobs must be at least 1"):
         processes_for(mlp, 4, jobs=0)
 

@@ -60,8 +60,8 @@ def ensemble_folder(path: str) -> bool:
 
 
 def run_seeds(args: argparse.Namespace) -> int:
-    """`--seeds`: K runs of one config, in one process (an ensemble) or several at once
-    (sweeps/seeds.py: by default one per core for the MLP family on a CPU), or `--resume` of
+    """`--seeds`: K runs of one config, in one process (an ensemble for the MLP family) or
+    several at once (sweeps/seeds.py: on a CPU by default one per core), or `--resume` of
     them."""
     import dataclasses
 
@@ -182,13 +182,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         "unreadable last.pt falls back to last.prev.pt, then best.pt)")
     p.add_argument("--seeds", metavar="S,S,...",
                    help="train the config once per seed (e.g. 0,1,2,3 or 0-7) into OUT/seedNNN, "
-                        "side by side (for the MLP family as batched models: on a CPU one per "
-                        "core, in processes of their own, see --jobs); --resume OUT continues "
-                        "them")
+                        "side by side (on a CPU in one process per core, see --jobs; for the MLP "
+                        "family as batched models); --resume OUT continues them")
     p.add_argument("--jobs", type=int, metavar="N",
                    help="with --seeds: train the seeds in N processes at once, each with its "
-                        "share of them and cores/N threads (default: one per core for the "
-                        "MLP family on a CPU, else 1)")
+                        "share of them and cores/N threads (default on a CPU: one per core; "
+                        "for families without a batched step only when the seeds divide "
+                        "evenly; else 1)")
     p.add_argument("--device", help="cpu, cuda, cuda:N (the same as --set device=...)")
     p.add_argument("--quiet", action="store_true", help="no progress bar or per-epoch lines")
     p.add_argument("--nproc", type=int, default=1, metavar="N",

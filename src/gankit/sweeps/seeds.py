@@ -10,12 +10,12 @@ thread each, side by side, 1.22-1.29 ms (0.78-0.85x); 2 seeds as two single runs
 side 1.42 ms against one 2-member ensemble's 1.89 (0.75x). Two processes of 2 threads each
 on 2 cores were many times slower (their OpenMP threads spin against each other), hence
 cores // processes threads. So for a family with a batched ensemble step on a CPU the
-default is one process per core. Other families keep one process (their runs one after
-another, each with every core) unless `--jobs` says otherwise: there two runs side by side on
-one thread each took 0.85x (`default`) and 0.69x (report 004's DCGAN) the time per run of one
-run on two threads (bf16, same day), but a group's runs go one after another, so with seeds
-that do not divide evenly among the processes one core idles at the end (3 seeds of `default`
-in two processes: about 1.13x the time of one process).
+default is one process per core. The other families have no batched step, but two runs side
+by side on one thread each took 0.85x (`default`) and 0.69x (report 004's DCGAN) the time per
+run of one run on two threads (bf16, same day). A process trains its runs one after another,
+so seeds that do not divide evenly among the processes leave a core idle at the end (3 seeds
+of `default` in two processes: about 1.13x the time of one process): for these families the
+default is one process per core when the seeds divide evenly, else one process.
 """
 from __future__ import annotations
 
@@ -38,16 +38,19 @@ class SeedsFailed(GankitError):
 
 def processes_for(cfg: TrainConfig, seeds: int, jobs: int | None = None) -> int:
     """How many processes train `seeds` runs of `cfg`: `jobs` when given (at most one per
-    seed); else one per core for a family with a batched ensemble step on a CPU, when the
-    config leaves the thread count to gankit (threads: 0), and one otherwise."""
+    seed); else, on a CPU with the thread count left to gankit (threads: 0), one per core
+    (at most one per seed), for a family without a batched ensemble step only when the seeds
+    divide evenly among them; else one."""
     if jobs is not None:
         if jobs < 1:
             raise UserError(f"--jobs must be at least 1, got {jobs}")
         return min(jobs, seeds)
-    if (cfg.threads or fast.pick_device(cfg.device).type != "cpu"
-            or why_not_batched(cfg) is not None):
+    if cfg.threads or fast.pick_device(cfg.device).type != "cpu":
         return 1
-    return max(1, min(cpu_count(), seeds))
+    n = max(1, min(cpu_count(), seeds))
+    if why_not_batched(cfg) is not None and seeds % n:
+        return 1
+    return n
 
 
 def split(items: list, parts: int) -> list[list]:
@@ -76,10 +79,10 @@ def train_in_processes(jobs: list[tuple[TrainConfig, Path]], processes: int, out
     logs: list[Path | None] = [None] + [
         out / "logs" / f"seeds={'+'.join(str(c.seed) for c, _ in g)}.log" for g in groups[1:]]
     names = [", ".join(str(c.seed) for c, _ in g) for g in groups]
+    first = f"seed{'s' if len(groups[0]) > 1 else ''} {names[0]}"
     print(f"gankit: {len(jobs)} seeds in {processes} processes at once, {threads} thread"
           f"{'s' if threads > 1 else ''} each (seeds {'; '.join(names)}); the progress below "
-          f"is seeds {names[0]}'s" + (f", the others write to {out / 'logs'}" if processes > 1
-                                       else ""), file=sys.stderr)
+          f"is that of {first}, the others write to {out / 'logs'}", file=sys.stderr)
     rcs = run_together([worker_command([p for _, p in g], quiet=quiet or i > 0)
                         for i, g in enumerate(groups)], env, logs)
     if any(rc == Interrupted.exit_code or rc < 0 for rc in rcs):
