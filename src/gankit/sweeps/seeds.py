@@ -86,8 +86,8 @@ def train_in_processes(jobs: list[tuple[TrainConfig, Path]], processes: int, out
     rcs = run_together([worker_command([p for _, p in g], quiet=quiet or i > 0)
                         for i, g in enumerate(groups)], env, logs)
     if any(rc == Interrupted.exit_code or rc < 0 for rc in rcs):
-        raise Interrupted(f"by a signal; each of the {len(jobs)} runs saved a checkpoint. Continue with: "
-                          f"gankit train --resume {out}")
+        raise Interrupted(f"by a signal; each of the {len(jobs)} runs saved a checkpoint. "
+                          f"Continue with: gankit train --resume {out}")
     failed = [(names[i], rc, logs[i]) for i, rc in enumerate(rcs) if rc != 0]
     if failed:
         seeds, rc, log = failed[0]
