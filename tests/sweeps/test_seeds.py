@@ -63,3 +63,39 @@ def test_seeds_over_two_processes_train_as_each_ensemble_alone(tmp_path: Path) -
         for part in ("G", "D"):
             for key, value in sa[part].items():
                 assert torch.equal(value, sb[part][key]), f"{b.name} {part}.{key}"
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_every_process_and_resume_continues_them(tmp_path: Path) -> None:
+    """A Ctrl-C (SIGINT to the process group) while both processes train: exit 130, one line
+    that says how to continue, a checkpoint in every run folder; `--resume OUT` finishes them."""
+    import os
+    import signal
+    import time
+
+    from tests.sweeps.conftest import gankit
+
+    over = {**TINY, "epochs": 400, "checkpoint_every": 1}
+    sets = [a for k, v in over.items() for a in ("--set", f"{k}={v}")]
+    out = tmp_path / "ens"
+    p = gankit("--quiet", "train", "mlp-cgan-m4", "--seeds", "0-3", "--jobs", "2", "--quiet",
+               "--out", str(out), *sets, cwd=tmp_path)
+    deadline = time.monotonic() + 180
+    try:
+        while not all((out / f"seed00{i}" / "metrics.jsonl").is_file() for i in range(4)):
+            assert p.poll() is None, p.communicate()[1][-3000:]
+            assert time.monotonic() < deadline, "the four runs did not start"
+            time.sleep(0.05)
+        os.killpg(p.pid, signal.SIGINT)
+        _, err = p.communicate(timeout=120)
+    finally:
+        if p.poll() is None:
+            os.killpg(p.pid, signal.SIGKILL)
+    assert p.returncode == 130, err
+    assert f"Continue with: gankit train --resume {out}" in err and "Traceback" not in err
+    epochs = [load_checkpoint(d / "checkpoints" / "last.pt")["epoch"] for d in members_of(out)]
+    assert len(epochs) == 4 and max(epochs) < 400
+    assert main(["--quiet", "train", "--resume", str(out), "--jobs", "2", "--quiet",
+                 "--set", f"epochs={max(epochs) + 1}"]) == 0
+    for d in members_of(out):
+        assert load_checkpoint(d / "checkpoints" / "last.pt")["epoch"] == max(epochs) + 1
