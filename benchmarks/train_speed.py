@@ -174,13 +174,13 @@ class EnsembleTimer:
         self.ensemble = Ensemble.build(jobs, progress=False)
         self.threads = torch.get_num_threads()
         self.k = k
-        self.batches = [self._batches(m) for m in self.ensemble.members]
+        self.batches = self._batches()
         self.time(3)
 
-    @staticmethod
-    def _batches(member):
+    def _batches(self):
+        """The members' batches as the training loop gathers them (`Ensemble._batches`)."""
         while True:
-            yield from member.loader.epoch(0)
+            yield from self.ensemble._batches(0)
 
     def time(self, n: int) -> float:
         torch.set_num_threads(self.threads)
@@ -188,7 +188,7 @@ class EnsembleTimer:
         t0 = clock()
         for _ in range(n):
             with autocast(ens.cfg.precision, ens.device):
-                ens.step([next(b) for b in self.batches], do_g=True)
+                ens.step_stacked(*next(self.batches), do_g=True)
         _ = ens.members[0].epoch_means()
         return (clock() - t0) / n / self.k
 

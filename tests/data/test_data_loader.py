@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from gankit.data.datasets import from_numpy
-from gankit.data.loader import BatchLoader, rotate
+from gankit.data.loader import BatchLoader, rotate, stackable, stacked_epoch
 
 N = 250
 
@@ -121,3 +121,24 @@ def test_bad_arguments():
         BatchLoader(indexed(), 8, scale="0,255")
     with pytest.raises(ValueError, match="batch_size"):
         BatchLoader(indexed(), 0)
+
+
+@pytest.mark.parametrize("labelled", [True, False])
+def test_stacked_epoch_is_each_loaders_own_batches_stacked(labelled):
+    """K loaders over one copy of the images (an ensemble's members, each its own seed): one
+    gather per batch gives each loader's own batch, bit for bit, the smaller last batch and a
+    mid-epoch start included."""
+    ds = indexed(labelled=labelled)
+    loaders = [BatchLoader(ds, batch_size=64, seed=s) for s in (3, 4, 5)]
+    assert stackable(loaders)
+    for start in (0, 2):
+        stacked = list(stacked_epoch(loaders, epoch=1, start_batch=start))
+        own = list(zip(*(ld.epoch(1, start) for ld in loaders)))
+        assert len(stacked) == len(own) == len(loaders[0]) - start
+        for (x, y), batches in zip(stacked, own):
+            assert x.shape[0] == 3
+            for k, (xk, yk) in enumerate(batches):
+                assert torch.equal(x[k], xk)
+                assert (y is None and yk is None) or torch.equal(y[k], yk)
+    assert not stackable(loaders + [BatchLoader(ds, batch_size=64, rotation=10.0)])
+    assert not stackable(loaders + [BatchLoader(indexed(), batch_size=64)])  # another copy

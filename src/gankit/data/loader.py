@@ -82,18 +82,27 @@ class BatchLoader:
         """uint8 (B, C, H, W) -> float32 in this loader's scale (see `to_float`)."""
         return to_float(images_u8, self.scale)
 
-    def epoch(self, epoch: int, start_batch: int = 0
-              ) -> Iterator[tuple[torch.Tensor, torch.Tensor | None]]:
-        """The batches of one epoch, from batch `start_batch` on (for mid-epoch resume)."""
+    def _order(self, epoch: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """One epoch's permutation of the dataset and, with `rotation`, each image's angle."""
         n = len(self.dataset)
         g = epoch_generator(self.seed, epoch)
         perm = torch.randperm(n, generator=g).to(self.device)
         angles = None
         if self.rotation:
             angles = (torch.rand(n, generator=g) * 2 - 1).mul_(self.rotation).to(self.device)
-        fill = self.low  # the value of a black pixel after scaling
+        return perm, angles
+
+    def _slices(self, start_batch: int) -> Iterator[tuple[int, int]]:
+        """Positions [lo, hi) in the epoch's permutation of each batch from `start_batch` on."""
         for b in range(start_batch, len(self)):
-            lo, hi = shard(*self.bounds(b), self.rank, self.parts)
+            yield shard(*self.bounds(b), self.rank, self.parts)
+
+    def epoch(self, epoch: int, start_batch: int = 0
+              ) -> Iterator[tuple[torch.Tensor, torch.Tensor | None]]:
+        """The batches of one epoch, from batch `start_batch` on (for mid-epoch resume)."""
+        perm, angles = self._order(epoch)
+        fill = self.low  # the value of a black pixel after scaling
+        for lo, hi in self._slices(start_batch):
             idx = perm[lo:hi]
             x = self.to_float(self.images.index_select(0, idx))
             if angles is not None:
@@ -104,3 +113,29 @@ class BatchLoader:
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor | None]]:
         return self.epoch(0)
+
+
+def stackable(loaders: list[BatchLoader]) -> bool:
+    """Whether `stacked_epoch` can gather these loaders' batches at once: the same images
+    and labels in memory, scale, batch size and sharding, and no rotation."""
+    a = loaders[0]
+    return all(not b.rotation and b.images is a.images and b.labels is a.labels
+               and b.scale == a.scale and len(b) == len(a) and b.bounds(len(a) - 1)
+               == a.bounds(len(a) - 1) and (b.rank, b.parts) == (a.rank, a.parts)
+               for b in loaders)
+
+
+def stacked_epoch(loaders: list[BatchLoader], epoch: int, start_batch: int = 0
+                  ) -> Iterator[tuple[torch.Tensor, torch.Tensor | None]]:
+    """The batches of K `stackable` loaders (each its own order: its seed), batch by batch,
+    as one stack (K, B, C, H, W) and labels (K, B): one gather and one conversion for all K,
+    where each loader's `epoch` makes K of each. The same values (the conversion is per
+    element; tests/data/test_loader.py)."""
+    orders = [ld._order(epoch)[0] for ld in loaders]
+    first = loaders[0]
+    for lo, hi in first._slices(start_batch):
+        idx = torch.cat([perm[lo:hi] for perm in orders])
+        x = first.to_float(first.images.index_select(0, idx))
+        y = None if first.labels is None else first.labels.index_select(0, idx)
+        k = len(loaders)
+        yield x.view(k, hi - lo, *x.shape[1:]), None if y is None else y.view(k, hi - lo)

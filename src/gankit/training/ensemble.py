@@ -61,6 +61,7 @@ from torch import nn
 from tqdm import tqdm
 
 from gankit.config import TrainConfig, dump, keys, to_dict
+from gankit.data.loader import stackable, stacked_epoch
 from gankit.losses.gan import differentiates_twice
 from gankit.training import fast
 from gankit.training.checkpoint import CheckpointError, load_checkpoint
@@ -306,6 +307,7 @@ class Ensemble:
         self.opt_d = make_adam(self.D.list(), o.d_lr, o.d_betas)
         # before the Adam views: in bf16 the fused step moves the stacks into one flat buffer
         self.fused = FusedEnsembleStep(self) if lead.fused is not None else None
+        self._share_data()
         self._adam_from_members()
         self.ema = None
         if lead.ema is not None:
@@ -347,6 +349,19 @@ class Ensemble:
               f"{lead.model_summary} each; device {lead.device}; run folders {where}",
               file=sys.stderr)
         return cls(members, rng, progress)
+
+    def _share_data(self) -> None:
+        """Members that loaded the same training images (the same split: each Trainer loads
+        its own copy) read the lead's copy: K-1 copies less in memory, and their batches can
+        be gathered at once (`_batches`)."""
+        a = self.members[0].loader
+        for m in self.members[1:]:
+            b = m.loader
+            same_labels = (a.labels is None and b.labels is None) or (
+                a.labels is not None and b.labels is not None and torch.equal(a.labels, b.labels))
+            if (b.images.shape == a.images.shape and b.images.dtype == a.images.dtype
+                    and same_labels and torch.equal(b.images, a.images)):
+                b.dataset, b.images, b.labels = a.dataset, a.images, a.labels
 
     # ---- members <-> stacks ------------------------------------------------------------
     @contextlib.contextmanager
@@ -496,14 +511,30 @@ class Ensemble:
             k = int((~finite).nonzero()[0])
             self.members[k]._check_finite(losses[k], which)
 
+    def _batches(self, e: int) -> Iterator[tuple[torch.Tensor, torch.Tensor | None]]:
+        """Every member's batches of epoch e (each its own data order) as stacks (K, B, ...)
+        and (K, B): gathered at once where the members' loaders allow (`stackable`: 0.25 of a
+        6.5-s 4-member epoch went to K gathers, docs/speed.md), else each its own, stacked."""
+        loaders = [m.loader for m in self.members]
+        start = self.members[0].batch
+        if stackable(loaders):
+            yield from stacked_epoch(loaders, e, start)
+            return
+        for batches in zip(*(ld.epoch(e, start) for ld in loaders)):
+            yield _stack(list(batches))
+
     def step(self, batches: list[tuple[torch.Tensor, torch.Tensor | None]], do_g: bool) -> None:
-        """One training step of every member (Trainer.train_step, K at a time)."""
+        """One training step of every member (Trainer.train_step, K at a time), from each
+        member's own batch."""
+        self.step_stacked(*_stack(batches), do_g)
+
+    def step_stacked(self, x: torch.Tensor, y: torch.Tensor | None, do_g: bool) -> None:
+        """`step` from the members' batches stacked: images (K, B, ...), labels (K, B)."""
         if self.fused is not None:
-            self.fused.step(batches, do_g)
+            self.fused.step(x, y, do_g)
             return
         members = self.members
-        x = torch.stack([xb.flatten(1) for xb, _ in batches])
-        y = None if batches[0][1] is None else torch.stack([yb for _, yb in batches])
+        x = x.flatten(2)
         n = x.shape[1]
         z = torch.stack([torch.randn(n, self.G_mod.nz, generator=m.noise_gen,
                                      device=self.device) for m in members])
@@ -581,10 +612,10 @@ class Ensemble:
         bar = _bar(e + 1, cfg.epochs, n, lead.batch, len(members)) if self.progress else None
         hooked = any(m.hooks for m in members)
         t0 = time.perf_counter()
-        for batches in zip(*(m.loader.epoch(e, m.batch) for m in members)):
+        for x, y in self._batches(e):
             b = lead.batch
             with fast.autocast(cfg.precision, self.device):
-                self.step(list(batches), do_g=(b + 1) % lead.d_steps == 0 or b + 1 == n)
+                self.step_stacked(x, y, do_g=(b + 1) % lead.d_steps == 0 or b + 1 == n)
             if hooked:
                 self.to_members()
             for m, lg in zip(members, loggers):
@@ -616,6 +647,13 @@ class Ensemble:
                   + " ".join(f"{r.get('train/d_loss', float('nan')):.3f}" for r in last)
                   + "; g_loss " + " ".join(f"{r.get('train/g_loss', float('nan')):.3f}"
                                             for r in last), file=sys.stderr)
+
+
+def _stack(batches: list[tuple[torch.Tensor, torch.Tensor | None]]
+           ) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Members' batches [(x, y), ...] as stacks (K, B, ...) and (K, B) (or None)."""
+    x = torch.stack([xb for xb, _ in batches])
+    return x, None if batches[0][1] is None else torch.stack([yb for _, yb in batches])
 
 
 def _bar(epoch: int, epochs: int, total: int, start: int, k: int) -> Any:

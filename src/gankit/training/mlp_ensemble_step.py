@@ -42,13 +42,6 @@ class FusedEnsembleStep(MLPStep):
         self._member_grads = {net: [g[i] for g in grads for i in range(k)]
                               for net, grads in (("G", self.g_grads), ("D", self.d_grads))}
 
-    def step(self, batches: list[tuple[torch.Tensor, torch.Tensor | None]],  # type: ignore[override]
-             do_g: bool) -> None:
-        """One training step of every member, from each member's own batch."""
-        x = torch.stack([xb for xb, _ in batches])
-        y = None if batches[0][1] is None else torch.stack([yb for _, yb in batches])
-        super().step(x, y, do_g)
-
     def _noise(self, z: torch.Tensor) -> None:
         for zk, m in zip(z, self.ens.members):
             torch.randn(zk.shape, generator=m.noise_gen, out=zk)
