@@ -130,7 +130,7 @@ def stacked_epoch(loaders: list[BatchLoader], epoch: int, start_batch: int = 0
     """The batches of K `stackable` loaders (each its own order: its seed), batch by batch,
     as one stack (K, B, C, H, W) and labels (K, B): one gather and one conversion for all K,
     where each loader's `epoch` makes K of each. The same values (the conversion is per
-    element; tests/data/test_loader.py)."""
+    element; tests/data/test_data_loader.py)."""
     orders = [ld._order(epoch)[0] for ld in loaders]
     first = loaders[0]
     for lo, hi in first._slices(start_batch):

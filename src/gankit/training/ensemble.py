@@ -362,6 +362,7 @@ class Ensemble:
             if (b.images.shape == a.images.shape and b.images.dtype == a.images.dtype
                     and same_labels and torch.equal(b.images, a.images)):
                 b.dataset, b.images, b.labels = a.dataset, a.images, a.labels
+                m.train_ds = self.members[0].train_ds
 
     # ---- members <-> stacks ------------------------------------------------------------
     @contextlib.contextmanager
@@ -513,8 +514,8 @@ class Ensemble:
 
     def _batches(self, e: int) -> Iterator[tuple[torch.Tensor, torch.Tensor | None]]:
         """Every member's batches of epoch e (each its own data order) as stacks (K, B, ...)
-        and (K, B): gathered at once where the members' loaders allow (`stackable`: 0.25 of a
-        6.5-s 4-member epoch went to K gathers, docs/speed.md), else each its own, stacked."""
+        and (K, B): one gather for all members where their loaders share the images
+        (`stackable`, after `_share_data`), else each its own, stacked."""
         loaders = [m.loader for m in self.members]
         start = self.members[0].batch
         if stackable(loaders):
