@@ -23,6 +23,7 @@ import sys
 from pathlib import Path
 
 from gankit.config import TrainConfig, dump
+from gankit.data.loader import shard
 from gankit.errors import GankitError, UserError
 from gankit.fileio import atomic_write
 from gankit.sweeps.processes import cpu_count, run_together, thread_env, worker_command
@@ -54,14 +55,9 @@ def processes_for(cfg: TrainConfig, seeds: int, jobs: int | None = None) -> int:
 
 
 def split(items: list, parts: int) -> list[list]:
-    """`items` in `parts` consecutive groups whose sizes differ by at most one."""
-    size, extra = divmod(len(items), parts)
-    out, at = [], 0
-    for i in range(parts):
-        n = size + (i < extra)
-        out.append(items[at:at + n])
-        at += n
-    return out
+    """`items` in `parts` consecutive groups whose sizes differ by at most one (the loader's
+    `shard` of positions, applied to the seeds)."""
+    return [items[slice(*shard(0, len(items), i, parts))] for i in range(parts)]
 
 
 def train_in_processes(jobs: list[tuple[TrainConfig, Path]], processes: int, out: Path,
