@@ -66,8 +66,7 @@ def run_seeds(args: argparse.Namespace) -> int:
     import dataclasses
 
     from gankit.sweeps.seeds import processes_for, train_in_processes
-    from gankit.training.ensemble import (member_dir, members_of, resume_seeds,
-                                          train_seeds)
+    from gankit.training.ensemble import member_dir, members_of, resume_seeds, train_group
     from gankit.training.loop import check_new_folder
     from gankit.training.runs import next_run_dir
     from gankit.training.validate import validate
@@ -91,7 +90,7 @@ def run_seeds(args: argparse.Namespace) -> int:
     elif args.resume:
         outs = resume_seeds(args.resume, cfgs or None, progress=not args.quiet)
     else:
-        outs = train_seeds(cfg, seeds, out, progress=not args.quiet)
+        outs = train_group(jobs, progress=not args.quiet)  # folders checked new above
     print("\n".join(map(str, outs)))
     return 0
 
