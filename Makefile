@@ -52,8 +52,12 @@ run: $(CORE)
 	$(BIN)/gankit eval $(RUN) --split test
 	$(BIN)/gankit report $(RUN)
 
+# The whole suite over two processes (pytest-xdist), one torch thread each (tests/conftest.py):
+# 316 against ~500 s in one process on this 2-core CPU. Two, not `auto`: each worker holds its
+# own MNIST copy and session fixtures, and tests that start process pairs (torchrun, sweeps,
+# --seeds) expect a machine that is not oversubscribed many times over.
 test: setup system-deps
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 2
 
 # The fast tier for the edit-test loop (no end-to-end runs, browsers or process pools),
 # spread over two processes by pytest-xdist.
