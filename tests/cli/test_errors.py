@@ -30,6 +30,43 @@ def test_preset_named_without_the_flag(capsys):
     assert_one_line_error(code, err, "two presets named", "mlp-cgan-m4", "default")
 
 
+def argparse_error(capsys, *args: str) -> tuple[int, str]:
+    """main(args) for a usage error, which argparse ends with SystemExit."""
+    with pytest.raises(SystemExit) as e:
+        main(list(args))
+    return e.value.code, capsys.readouterr().err
+
+
+@pytest.mark.parametrize("args, option", [
+    (("report", "RUN", "--n-samples", "0"), "--n-samples"),  # was a traceback deep inside
+    (("sample", "RUN", "--grid", "0"), "--grid"),
+    (("explore", "RUN", "--d-per-class", "-1"), "--d-per-class"),  # 0 skips the figure
+    (("tune", "default", "--trials", "2", "--n-jobs", "0"), "--n-jobs"),  # was accepted
+    (("train", "--nproc", "0"), "--nproc"),
+    (("train", "--seeds", "0,1", "--jobs", "0"), "--jobs"),
+    (("sweep", "r004-configs", "--jobs", "0"), "--jobs"),
+    (("reproduce", "004", "--jobs", "0"), "--jobs"),
+])
+def test_a_count_below_its_least_is_one_line_naming_the_option(capsys, args, option):
+    code, err = argparse_error(capsys, *args)
+    assert code == 2
+    low = 0 if option == "--d-per-class" else 1
+    assert_one_line_error(code, err, f"argument {option}: must be at least {low}",
+                          f"`gankit {args[0]} --help`")
+
+
+def test_usage_errors_are_one_line_naming_the_command_s_help(capsys):
+    code, err = argparse_error(capsys, "sample", "RUN", "--n", "many")
+    assert_one_line_error(code, err, "argument --n: expected a whole number >= 1, got 'many'")
+    code, err = argparse_error(capsys, "train", "--bogus")
+    assert_one_line_error(code, err, "unrecognized arguments: --bogus", "`gankit train --help`")
+    code, err = argparse_error(capsys, "trian")
+    assert_one_line_error(code, err, "invalid choice: 'trian'", "`gankit --help`")
+    p = gankit("eval", "RUN", "--n")  # a real process: no usage block either
+    assert_one_line_error(p.returncode, p.stderr, "argument --n: expected one argument",
+                          "`gankit eval --help`")
+
+
 def test_jobs_without_seeds_is_one_line(capsys):
     code, err = run_main(capsys, "train", "mlp-cgan-m4", "--jobs", "2")
     assert_one_line_error(code, err, "--jobs shares the runs of --seeds", "add --seeds")

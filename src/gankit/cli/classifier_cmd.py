@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import json
 
+from gankit.cli.args import count
 from gankit.errors import UserError
 
 
@@ -50,5 +51,5 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     c.add_argument("--dataset", default="mnist")
     c.add_argument("--weights", help="another weights file to check (sha256 not enforced)")
     c.add_argument("--data-dir", help="a folder holding the dataset's files")
-    c.add_argument("--limit", type=int, help="only the first N images of each split")
+    c.add_argument("--limit", type=count, help="only the first N images of each split")
     c.set_defaults(func=check)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from gankit.cli.args import at_least
 from gankit.errors import UserError
 
 
@@ -48,7 +49,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--which", default="best", choices=["best", "last"], help="checkpoint")
     p.add_argument("--out", help="output folder (default RUN/explore, or explore-NAME)")
     p.add_argument("--seed", type=int, default=0, help="noise seed: a seed identifies a figure")
-    p.add_argument("--d-per-class", type=int, default=200, metavar="N",
+    p.add_argument("--d-per-class", type=at_least(0), default=200, metavar="N",
                    help="real and generated images per class for D's per-class accuracy "
                         "(default 200; report 002 used 500; 0 skips it)")
     p.add_argument("--device", default="cpu")

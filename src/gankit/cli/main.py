@@ -13,12 +13,12 @@ start in a fraction of a second (tests/data/test_data_mnist.py pins the fetch).
 """
 from __future__ import annotations
 
-import argparse
 import importlib
 import re
 import sys
 
 from gankit import __version__
+from gankit.cli.args import Parser
 from gankit.errors import GankitError, UserError
 from gankit.log import set_quiet
 
@@ -29,8 +29,8 @@ SUBCOMMANDS = ["data", "presets", "train", "sample", "eval", "classifier", "expl
 EXIT_INTERRUPTED = 130  # stopped by a signal (the shell's 128 + SIGINT)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+def build_parser() -> Parser:
+    parser = Parser(
         prog="gankit", description="Train, evaluate, compare and explore GANs on small image sets.")
     parser.add_argument("--version", action="version", version=f"gankit {__version__}")
     # dest differs from `train --quiet` (no progress bar): a subparser's default would
@@ -40,13 +40,17 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in SUBCOMMANDS:
         importlib.import_module(f"gankit.cli.{name}_cmd").add_parser(sub)
+    parser.commands = sub.choices
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; a GankitError is printed as one clear line and exits with its exit_code."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra:  # said by the command's parser, so that the error names its --help
+        parser.commands.get(args.command, parser).error(
+            f"unrecognized arguments: {' '.join(extra)}")
     set_quiet(args.quiet_messages)
     if not getattr(args, "func", None):
         parser.print_help()

@@ -4,6 +4,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from gankit.cli.args import at_least, count
+
 
 def run(args: argparse.Namespace) -> int:
     from gankit.report.html import write_comparison, write_run_report
@@ -41,9 +43,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--embed", action="store_true",
                    help="inline the images as data URIs: one self-contained HTML file")
     p.add_argument("--seed", type=int, default=0, help="sampling seed of the sample figures")
-    p.add_argument("--n-samples", type=int, default=2000, metavar="N",
+    p.add_argument("--n-samples", type=count, default=2000, metavar="N",
                    help="samples for the class-distribution plot (default 2000)")
-    p.add_argument("--d-per-class", type=int, default=200, metavar="N",
+    p.add_argument("--d-per-class", type=at_least(0), default=200, metavar="N",
                    help="when the exploration runs: images per class for D's per-class "
                         "accuracy (default 200; 0 skips it)")
     p.add_argument("--device", default="cpu")

@@ -5,6 +5,7 @@ import argparse
 import shlex
 from pathlib import Path
 
+from gankit.cli.args import count
 from gankit.errors import UserError
 
 
@@ -39,8 +40,6 @@ def run(args: argparse.Namespace) -> int:
     if not args.report:
         raise UserError("give a report number (000 ... 004) or `all`; "
                         "`gankit reproduce --list` shows them")
-    if args.jobs < 1:
-        raise UserError(f"--jobs must be at least 1, got {args.jobs}")
     extra = dict(parse_override(s) for s in args.set)
     reports = select(args.report)
     if args.only and len(reports) > 1:
@@ -76,7 +75,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="a report number (e.g. 004) or all")
     p.add_argument("--scale", choices=("full", "short"), default="full",
                    help="full: the report's lengths; short: a stated, much shorter version")
-    p.add_argument("--jobs", type=int, default=1, metavar="N", help="runs at a time (default 1)")
+    p.add_argument("--jobs", type=count, default=1, metavar="N", help="runs at a time (default 1)")
     p.add_argument("--out", metavar="DIR",
                    help="output folder (default reproductions/rNNN-SCALE; with all, DIR/rNNN)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",

@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from gankit.cli.args import count
 from gankit.errors import UserError
 
 
@@ -15,8 +16,6 @@ def run(args: argparse.Namespace) -> int:
     from gankit.pretrained.source import check_source, load_source
     from gankit.sampling import generate, set_truncation
     check_source(args.run, args.pretrained)
-    if args.n < 1:
-        raise UserError(f"--n must be at least 1, got {args.n}")
     r = load_source(args.run, args.pretrained, which=args.which, device=args.device)
     psi = set_truncation(r.G, args.truncation)
     labels = None if args.labels == "balanced" else args.labels
@@ -55,14 +54,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--pretrained", metavar="NAME",
                    help="sample a pretrained model shipped with gankit instead of a run "
                         "(`gankit pretrained list`; e.g. default), or a path to NAME.pt")
-    p.add_argument("--n", type=int, default=10_000, help="number of images (default 10000)")
+    p.add_argument("--n", type=count, default=10_000, help="number of images (default 10000)")
     p.add_argument("--labels", "--label", dest="labels", default="balanced",
                    help="balanced (equal per class) or a class index 0-9 (default balanced)")
     p.add_argument("--out", default="samples", help="output path without suffix (default samples)")
     p.add_argument("--seed", type=int, default=0, help="noise seed: a seed identifies a sample")
     p.add_argument("--which", default="best",
                    help="checkpoint: best, last or a checkpoint file (default best)")
-    p.add_argument("--grid", type=int, default=100, help="images in the PNG grid (default 100)")
+    p.add_argument("--grid", type=count, default=100, help="images in the PNG grid (default 100)")
     p.add_argument("--device", default="cpu")
     p.add_argument("--truncation", type=float, metavar="PSI",
                    help="scale the latents by PSI: below 1, more typical and less varied "

@@ -5,6 +5,7 @@ import argparse
 import sys
 from typing import Any
 
+from gankit.cli.args import count
 from gankit.cli.tune_cmd import add_shared_args
 from gankit.errors import UserError
 
@@ -79,7 +80,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("file", nargs="?", metavar="FILE.yaml|NAME",
                    help="a sweep file, or the name of a shipped one (e.g. r004-configs)")
     p.add_argument("--out", help="output folder (default: sweeps/NAME)")
-    p.add_argument("--jobs", type=int, default=1, metavar="N",
+    p.add_argument("--jobs", type=count, default=1, metavar="N",
                    help="runs at a time, each in its own process with cores/N threads "
                         "(default 1)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from gankit.cli.args import count
 from gankit.config import TrainConfig, resolve
 from gankit.config.keys import apply, parse_override
 from gankit.errors import UserError
@@ -113,8 +114,6 @@ def run(args: argparse.Namespace) -> int:
             raise UserError(f"two presets named: {args.name} and --preset {args.preset}; "
                             "give one")
         args.preset = args.name
-    if args.nproc < 1:
-        raise UserError(f"--nproc {args.nproc}: give a number of processes >= 1")
     if args.resume:
         if args.preset or args.out:
             raise UserError("--resume continues the run in its own folder with its own preset; "
@@ -183,14 +182,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="train the config once per seed (e.g. 0,1,2,3 or 0-7) into OUT/seedNNN, "
                         "side by side (on a CPU in one process per core, see --jobs; for the MLP "
                         "family as batched models); --resume OUT continues them")
-    p.add_argument("--jobs", type=int, metavar="N",
+    p.add_argument("--jobs", type=count, metavar="N",
                    help="with --seeds: train the seeds in N processes at once, each with its "
                         "share of them and cores/N threads (default on a CPU: one per core; "
                         "for families without a batched step only when the seeds divide "
                         "evenly; else 1)")
     p.add_argument("--device", help="cpu, cuda, cuda:N (the same as --set device=...)")
     p.add_argument("--quiet", action="store_true", help="no progress bar or per-epoch lines")
-    p.add_argument("--nproc", type=int, default=1, metavar="N",
+    p.add_argument("--nproc", type=count, default=1, metavar="N",
                    help="train on N processes of this machine with DistributedDataParallel "
                         "(starts torchrun; batch_size stays the global batch; "
                         "docs/distributed.md)")

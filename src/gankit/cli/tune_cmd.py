@@ -5,6 +5,7 @@ import argparse
 import importlib.util
 import sys
 
+from gankit.cli.args import count
 from gankit.errors import UserError
 
 HEARTBEAT_S, GRACE_S = 60, 180   # gankit.sweeps.study's defaults (not imported: no Optuna here)
@@ -69,7 +70,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                     "Several processes, on one machine or many, join one study through the "
                     "same --storage and --study; --trials counts all of them together.")
     p.add_argument("target", metavar="FILE.yaml|PRESET")
-    p.add_argument("--trials", type=int, metavar="N",
+    p.add_argument("--trials", type=count, metavar="N",
                    help="finished (complete or pruned) trials the study should hold in total")
     p.add_argument("--out", default="tune",
                    help="folder for trial runs (OUT/STUDY/trial-NNNN) and the default SQLite "
@@ -77,7 +78,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     add_shared_args(p)
     p.add_argument("--study", metavar="NAME",
                    help="study name (default: the tune file's or preset's name)")
-    p.add_argument("--n-jobs", type=int, default=1, metavar="K",
+    p.add_argument("--n-jobs", type=count, default=1, metavar="K",
                    help="worker processes on this machine, each with cores/K threads (default 1)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override for every trial, e.g. --set epochs=5 --set eval.n=2000")
