@@ -17,6 +17,7 @@ from gankit.models.conditioning import PlanesConv2d
 from gankit.models.kernels import (FastConvTranspose2d, FastGlobalMeanPool, FastPlanesConv2d,
                                    _MeanPool)
 from gankit.models.pooling import GlobalMeanPool
+from gankit.training.checkpoint import load_checkpoint
 from gankit.training.loop import Trainer, resume
 from gankit.training.runs import read_config
 from tests.conftest import tiny
@@ -150,7 +151,7 @@ def test_the_mean_pool_route_is_the_mean_bit_for_bit(bf16: bool) -> None:
 def test_a_run_saved_before_the_setting_reads_plain_and_may_switch(tmp_path: Path) -> None:
     """kernels is resumable (the same function to rounding); a run whose config predates it
     (no `kernels` key) reads as plain kernels, as it trained, and may continue fast."""
-    over = {"data__limit": 128, "precision": "fp32", "kernels": "plain"}
+    over = {"data__limit": 128, "precision": "fp32", "kernels": "plain", "epochs": 1}
     Trainer(tiny("default", **over), tmp_path / "run", progress=False).run()
     path = tmp_path / "run" / "config.yaml"
     saved = yaml.safe_load(path.read_text())
@@ -161,7 +162,7 @@ def test_a_run_saved_before_the_setting_reads_plain_and_may_switch(tmp_path: Pat
     cfg.kernels, cfg.epochs = "fast", 2
     resume(tmp_path / "run", progress=False, cfg=cfg)
     assert yaml.safe_load(path.read_text())["kernels"] == "fast"
-    assert (tmp_path / "run" / "checkpoints" / "last.pt").exists()
+    assert load_checkpoint(tmp_path / "run" / "checkpoints" / "last.pt")["epoch"] == 2
 
 
 @pytest.mark.parametrize("k,s,p,op", [(4, 2, 1, 0), (4, 2, 0, 0), (3, 2, 0, 0), (3, 2, 1, 1),

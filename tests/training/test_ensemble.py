@@ -203,6 +203,16 @@ def test_cli_trains_and_resumes_an_ensemble(tmp_path: Path,
                  "epochs=2"]) == 0
     for d in members_of(out):
         assert load_checkpoint(d / "checkpoints/last.pt")["epoch"] == 2
+    capsys.readouterr()
+    # all trained: nothing to do, said once (and no worker processes started for it)
+    saved = [(d / "checkpoints/last.pt").read_bytes() for d in members_of(out)]
+    assert main(["--quiet", "train", "--resume", str(out)]) == 0
+    assert "all 2 runs in" in capsys.readouterr().err
+    # fewer epochs than trained: one line, nothing written
+    assert main(["--quiet", "train", "--resume", str(out), "--set", "epochs=1"]) == 2
+    assert "epochs=1 is fewer than the 2 epochs" in capsys.readouterr().err
+    assert [(d / "checkpoints/last.pt").read_bytes() for d in members_of(out)] == saved
+    assert all("epochs: 2" in (d / "config.yaml").read_text() for d in members_of(out))
     assert main(["train", "--seeds", "1,1", "--out", str(tmp_path / "x")]) == 2
     assert "repeats a seed" in capsys.readouterr().err
     assert main(["train", "--seeds", "a", "--out", str(tmp_path / "x")]) == 2

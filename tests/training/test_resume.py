@@ -97,3 +97,21 @@ def test_load_run_gives_sampling_generator(tmp_path: Path) -> None:
     Trainer(cfg, tmp_path / "r", progress=False).run()
     r = load_run(tmp_path / "r")
     assert not r.G.training and r.epoch == 1 and r.classes[3] == "3"
+
+
+def test_a_trained_run_is_not_resumed_past_or_short_of_its_epochs(tmp_path: Path,
+                                                                  capsys) -> None:
+    """Resuming a run that has trained all its epochs does nothing and says so; asking for
+    fewer epochs than it has trained is one error line, and its config and checkpoint stay
+    as they were (the config used to be rewritten to the smaller number)."""
+    from gankit.cli.main import main
+    out = tmp_path / "r"
+    Trainer(tiny("mlp-cgan-m4", data__limit=64, epochs=2), out, progress=False).run()
+    config, last = (out / "config.yaml").read_text(), (out / "checkpoints/last.pt").read_bytes()
+    assert resume(out, progress=False) == out
+    assert "has trained all its 2 epochs: nothing to do" in capsys.readouterr().err
+    assert main(["train", "--resume", str(out), "--set", "epochs=1"]) == 2
+    err = capsys.readouterr().err
+    assert "epochs=1 is fewer than the 2 epochs" in err and "N > 2" in err
+    assert (out / "config.yaml").read_text() == config
+    assert (out / "checkpoints/last.pt").read_bytes() == last

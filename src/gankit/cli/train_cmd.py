@@ -67,7 +67,8 @@ def run_seeds(args: argparse.Namespace) -> int:
     import dataclasses
 
     from gankit.sweeps.seeds import processes_for, train_in_processes
-    from gankit.training.ensemble import member_dir, members_of, resume_seeds, train_group
+    from gankit.training.ensemble import (member_dir, members_of, resume_seeds, train_group,
+                                          unfinished)
     from gankit.training.loop import check_new_folder
     from gankit.training.runs import next_run_dir
     from gankit.training.validate import validate
@@ -85,7 +86,8 @@ def run_seeds(args: argparse.Namespace) -> int:
         jobs = [(dataclasses.replace(cfg, seed=s), member_dir(out, s)) for s in seeds]
         for _, path in jobs:
             check_new_folder(path)
-    processes = processes_for(jobs[0][0], len(jobs), args.jobs) if jobs else 1
+    # no worker processes for runs that have all trained (train_group says so)
+    processes = processes_for(jobs[0][0], len(jobs), args.jobs) if unfinished(jobs) else 1
     if processes > 1:
         outs = train_in_processes(jobs, processes, out, quiet=args.quiet)
     elif args.resume:

@@ -68,8 +68,8 @@ from gankit.training.checkpoint import CheckpointError, load_checkpoint
 from gankit.training.ema import ema_decay
 from gankit.training.logging import Logger
 from gankit.training.mlp_ensemble_step import FusedEnsembleStep
-from gankit.training.loop import (Interrupted, Trainer, check_new_folder, make_adam, resume,
-                                  train)
+from gankit.training.loop import (Interrupted, Trainer, check_new_folder, epochs_left,
+                                  epochs_text, make_adam, resume, train)
 from gankit.training.runs import RunPaths, read_config, resume_state
 from gankit.training.stats import logit_stats
 
@@ -159,12 +159,22 @@ def resume_seeds(folder: str | Path, cfgs: list[TrainConfig] | None = None,
     return train_group(list(zip(cfgs, dirs)), progress)
 
 
+def unfinished(jobs: list[tuple[TrainConfig, Path]]) -> list[tuple[TrainConfig, Path]]:
+    """The (config, folder) pairs with epochs left to train (loop.epochs_left: a target below
+    what a folder has trained is a ConfigError)."""
+    return [(c, p) for c, p in jobs if epochs_left(p, *_position(RunPaths(p)), c.epochs)]
+
+
 def train_group(jobs: list[tuple[TrainConfig, Path]], progress: bool = True) -> list[Path]:
     """Train each (config, folder): a folder with a checkpoint resumes from it, a finished one
     is left as it is. Batched as one ensemble when the configs differ only by seed, the
     family allows it and all stand at the same point; else one after another, saying why."""
-    todo = [(c, p) for c, p in jobs if _position(RunPaths(p))[0] < c.epochs
-            or not RunPaths(p).has_checkpoint()]
+    todo = unfinished(jobs)
+    if jobs and not todo:
+        what = (f"{jobs[0][1]} has trained all its" if len(jobs) == 1 else
+                f"all {len(jobs)} runs in {jobs[0][1].parent} have trained all their")
+        print(f"gankit: {what} {epochs_text(jobs[0][0].epochs)}: nothing to do (--set "
+              "epochs=N with a larger N trains on)", file=sys.stderr)
     problem = _group_problem(todo)
     if problem is None:
         Ensemble.build(todo, progress).run()

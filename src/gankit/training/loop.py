@@ -19,7 +19,7 @@ from typing import Any, Callable, Iterator
 import torch
 from torch import nn
 
-from gankit.config import TrainConfig, dump, to_dict
+from gankit.config import ConfigError, TrainConfig, dump, to_dict
 from gankit.data.datasets import load_dataset, qualified_name
 from gankit.data.image import to_uint8
 from gankit.data.loader import BatchLoader
@@ -487,6 +487,23 @@ def train(cfg: TrainConfig, out: str | Path, progress: bool = True) -> Path:
         return trainer.run()
 
 
+def epochs_text(n: int) -> str:
+    """'1 epoch', '2 epochs'."""
+    return f"{n} epoch{'' if n == 1 else 's'}"
+
+
+def epochs_left(where: str | Path, epoch: int, batch: int, epochs: int) -> bool:
+    """Whether a run whose checkpoint stands at (epoch, batch) (0-based: the next batch to
+    train) has any of its `epochs` left. A run is not shortened: a target below what it has
+    trained is a ConfigError, raised before anything is written (its metrics, grids and
+    checkpoints would otherwise outrun its config)."""
+    if epoch > epochs or (epoch == epochs and batch > 0):
+        done = epochs_text(epoch) + (f" and {batch} batches" if batch else "")
+        raise ConfigError(f"epochs={epochs} is fewer than the {done} {where} has trained; a run "
+                          f"is not shortened: give --set epochs=N with N > {epoch} to train on")
+    return epoch < epochs
+
+
 def resume(run_dir: str | Path, epochs: int | None = None, progress: bool = True,
            which: str = "last", cfg: TrainConfig | None = None) -> Path:
     """Continue a run from checkpoint `which` (last | best | a file), optionally to a new
@@ -503,6 +520,11 @@ def resume(run_dir: str | Path, epochs: int | None = None, progress: bool = True
         state, path = distributed.from_main(lambda: resume_state(
             RunPaths(Path(run_dir)), which, to_dict(cfg),
             "cpu" if world.distributed else device))
+        if not epochs_left(run_dir, int(state["epoch"]), int(state["batch"]), cfg.epochs):
+            if world.main:
+                print(f"gankit: {run_dir} has trained all its {epochs_text(cfg.epochs)}: "
+                      "nothing to do (--set epochs=N with a larger N trains on)", file=sys.stderr)
+            return Path(run_dir)
         trainer = Trainer(cfg, run_dir, progress=progress)
         trainer.load_state_dict(state)
         if world.main:
