@@ -155,6 +155,20 @@ def test_comparison_labels_clashing_folder_names(cgan_run, uncond_run, tmp_path)
     assert all(s.startswith("data:") for s in facts.imgs)
 
 
+def test_comparison_with_a_broken_config_is_one_line_and_writes_nothing(cgan_run, tmp_path,
+                                                                         capsys):
+    """A run whose config.yaml is not valid YAML: the comparison names the file and the line
+    (it had shown that run's config as all missing, without a word) before writing a file."""
+    broken = tmp_path / "broken"
+    shutil.copytree(cgan_run, broken)
+    (broken / "config.yaml").write_text("model: {arch: mlp\n")
+    out = tmp_path / "cmp"
+    assert main(["report", str(cgan_run), str(broken), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert f"{broken / 'config.yaml'} is not valid YAML" in err and "line 2" in err
+    assert len(err.strip().splitlines()) == 1 and not out.exists()
+
+
 def test_report_refuses_a_folder_that_is_not_a_run(tmp_path, capsys):
     assert main(["report", str(tmp_path)]) == 2
     assert "not a run folder" in capsys.readouterr().err

@@ -306,6 +306,7 @@ def write_comparison(run_dirs: Sequence[str | os.PathLike], out_dir: str | os.Pa
     runs = [Path(r) for r in run_dirs]
     for r in runs:
         RunPaths(r).require_run()
+    flat = [keys.flatten(RunPaths(r).config_dict()) for r in runs]  # before writing anything
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     labels = run_labels(runs)
@@ -327,7 +328,6 @@ def write_comparison(run_dirs: Sequence[str | os.PathLike], out_dir: str | os.Pa
     parts.append(_section("metrics", "Metrics", "<p>Training diagnostics of each run's last "
                           "epoch and its <code>eval/metrics.json</code>.</p>" + table))
     # Config differences.
-    flat = [keys.flatten(RunPaths(r).config_dict()) for r in runs]
     ckeys = sorted({k for f in flat for k in f} - {"notes", "report"})
     differ = [k for k in ckeys if len({repr(f.get(k)) for f in flat}) > 1]
     if differ:

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
 from torch import nn
 
 from gankit.config import ConfigError, TrainConfig, from_dict, load_yaml, to_dict
@@ -146,11 +145,14 @@ class RunPaths:
                                  "folder written by `gankit train --out`")
 
     def config_dict(self) -> dict[str, Any]:
-        """config.yaml as a plain dict ({} when absent or unreadable)."""
+        """config.yaml as a plain dict ({} when absent or not a mapping); a ConfigError naming
+        the line when it is not valid YAML (a comparison showed such a run's config as all
+        missing, without a word)."""
         try:
-            data = yaml.safe_load(self.config.read_text())
-        except (OSError, yaml.YAMLError):
+            text = self.config.read_text()
+        except OSError:
             return {}
+        data = load_yaml(text, str(self.config))
         return data if isinstance(data, dict) else {}
 
     def read_metrics(self) -> list[dict[str, Any]]:
