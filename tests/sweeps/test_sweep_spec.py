@@ -67,6 +67,10 @@ def test_seeds_repeat_every_point() -> None:
     ({"points": [{}], "seeds": [0, 1], "set": {"seed": 3}}, "cannot also be set"),
     ({"points": [{}], "seeds": []}, "non-empty list of integers"),
     ({"points": [{}], "set": {"preset": "default"}}, "goes at the top"),
+    # the same run twice (the second written another way): one line, not a second training
+    ({"points": [{"epochs": 1}, {"model.nz": 8}, {"epochs": 1.0}]},
+     "points 000-epochs=1 and 002-epochs=1.0 resolve to the same config"),
+    ({"grid": {"model.nz": [8, 8]}}, "points 000-model.nz=8 and 001-model.nz=8"),
 ])
 def test_bad_sweep_files_fail_with_a_clear_message(data: dict, match: str) -> None:
     with pytest.raises(ConfigError, match=match):

@@ -30,7 +30,7 @@ from typing import Any, Iterable, Sequence
 
 import yaml
 
-from gankit.config import ConfigError, TrainConfig, keys, load_yaml, resolve
+from gankit.config import ConfigError, TrainConfig, keys, load_yaml, resolve, to_dict
 
 SWEEP_KEYS = ("preset", "description", "set", "grid", "points", "seeds")
 NAME_LIMIT = 120  # characters of a run folder name (the index keeps names unique)
@@ -266,7 +266,23 @@ def resolve_runs(sweep: Sweep) -> list[Run]:
                 raise ConfigError(f"sweep {sweep.name}, point {label}: {e}") from None
             name = label if seed is None else f"{label}-seed={seed}"
             runs.append(Run(point=i, name=name, overrides=point, seed=seed, cfg=cfg))
+    if not sweep.cli:
+        # (a command-line --set may make points equal on purpose: `gankit reproduce --scale
+        # short` gives report 001's epoch ablation one short length)
+        _check_distinct(sweep.name, runs)
     return runs
+
+
+def _check_distinct(name: str, runs: list[Run]) -> None:
+    """A ConfigError when two runs of a sweep file resolve to one config (a point listed
+    twice, or written two ways): the second would train the first again, bit for bit."""
+    seen: dict[str, str] = {}
+    for run in runs:
+        key = yaml.safe_dump(to_dict(run.cfg), sort_keys=True)
+        if key in seen:
+            raise ConfigError(f"sweep {name}: points {seen[key]} and {run.name} resolve to the "
+                              "same config, so both would train the same run: remove one")
+        seen[key] = run.name
 
 
 def point_name(index: int, overrides: dict[str, Any]) -> str:
