@@ -1,7 +1,8 @@
 """Fixtures shared by the whole test suite: one torch thread, the MNIST cache, the one tiny
 config (`TINY`, `tiny()`; `TINY_MODEL` for models alone) and tiny trained runs (`cgan_run`, `uncond_run`).
 
-Tiers: `pytest -m "not slow"` is the fast tier (under a minute); `pytest` runs everything.
+Tiers: `pytest -m "not slow" -n 2` is the fast tier (under 2 minutes on 2 cores); `pytest` runs
+everything.
 """
 from __future__ import annotations
 

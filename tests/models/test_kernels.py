@@ -274,6 +274,7 @@ def test_the_planes_route_in_bf16() -> None:
         assert float((a - b).abs().max()) <= 2 ** -6 * float(a.abs().max())
 
 
+@pytest.mark.slow
 def test_the_planes_route_differentiates_twice() -> None:
     """R1 differentiates D's gradient with respect to its input again: gradcheck and
     gradgradcheck pass through the route (float64)."""
@@ -417,6 +418,8 @@ def test_a_convolution_to_one_pixel_in_bf16() -> None:
 # the kernel), no padding, a non-square kernel and stride
 SWAPPED = [(6, 5, 4, 2, 1, (9, 9)), (5, 7, 3, 2, 0, (10, 10)), (8, 3, 3, 3, 2, (11, 11)),
            (5, 4, (3, 4), (2, 3), (1, 0), (9, 13))]
+# the fast tier checks the first shape; gradgradcheck takes 3-5 s a shape
+SWAPPED_TIERS = [SWAPPED[0]] + [pytest.param(s, marks=pytest.mark.slow) for s in SWAPPED[1:]]
 
 
 def _penalised(layer: nn.Module, x: torch.Tensor) -> list[torch.Tensor]:
@@ -431,7 +434,7 @@ def _penalised(layer: nn.Module, x: torch.Tensor) -> list[torch.Tensor]:
     return [y.detach(), gx.detach(), x.grad] + [p.grad for p in layer.parameters()]
 
 
-@pytest.mark.parametrize("shape", SWAPPED)
+@pytest.mark.parametrize("shape", SWAPPED_TIERS)
 @pytest.mark.parametrize("bias", [True, False])
 def test_the_swapped_weight_gradient_is_the_convolutions(shape: tuple, bias: bool) -> None:
     """A strided convolution whose weight needs a gradient takes its weight gradient as one

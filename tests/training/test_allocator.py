@@ -48,6 +48,7 @@ def faults(name: str) -> tuple[bool, float]:
 
 
 @glibc
+@pytest.mark.slow
 def test_keep_serves_a_steady_step_from_the_heap():
     applied, kept = faults("keep")
     not_applied, system = faults("system")

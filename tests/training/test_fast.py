@@ -190,7 +190,9 @@ def test_channels_last_lays_out_g_d_and_ema_and_computes_the_same_step(tmp_path:
     assert float((a - b).norm() / a.norm()) < 1e-4
 
 
-@pytest.mark.parametrize("preset", ["default", "resnet-cgan-r002", "mlp-cgan-m4"])
+@pytest.mark.parametrize("preset", ["default", pytest.param("resnet-cgan-r002",
+                                                              marks=pytest.mark.slow),
+                                    "mlp-cgan-m4"])
 @pytest.mark.parametrize("r1", [0.0, 0.1])
 def test_activations_in_place_compute_the_same_steps(tmp_path: Path, preset: str,
                                                      r1: float) -> None:
