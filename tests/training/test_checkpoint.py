@@ -41,6 +41,18 @@ def test_corrupt_checkpoint_is_refused(run_dir: Path, tmp_path: Path) -> None:
         load_checkpoint(bad)
 
 
+def test_a_missing_checkpoint_names_those_its_folder_holds(tmp_path: Path) -> None:
+    """`--which best` where only last.pt was saved: the error says what is there."""
+    (tmp_path / "checkpoints").mkdir()
+    with pytest.raises(CheckpointError, match="has this run saved one yet"):
+        load_checkpoint(tmp_path / "checkpoints" / "best.pt")
+    (tmp_path / "checkpoints" / "last.pt").write_bytes(b"")
+    (tmp_path / "checkpoints" / "last.prev.pt").write_bytes(b"")
+    with pytest.raises(CheckpointError,
+                       match=r"best.pt: its folder holds last.prev.pt, last.pt \(choose one"):
+        load_checkpoint(tmp_path / "checkpoints" / "best.pt")
+
+
 def test_checkpoint_from_another_config_is_refused(run_dir: Path, tmp_path: Path) -> None:
     import shutil
     other = tmp_path / "other"

@@ -72,8 +72,11 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
     `mmap` maps the tensors instead of reading them (to read the position only)."""
     path = Path(path)
     if not path.is_file():
-        raise CheckpointError(f"no checkpoint at {path}: has this run saved one yet? "
-                              f"(`ls {path.parent}`)", "missing")
+        others = sorted(p.name for p in path.parent.glob("*.pt")) if path.parent.is_dir() else []
+        where = (f"its folder holds {', '.join(others)} (choose one with --which; when "
+                 "resuming, --from)" if others else
+                 f"has this run saved one yet? (`ls {path.parent}`)")
+        raise CheckpointError(f"no checkpoint at {path}: {where}", "missing")
     try:
         state = torch.load(path, map_location=map_location, weights_only=True, mmap=mmap)
     except (RuntimeError, EOFError, OSError, pickle.UnpicklingError, zipfile.BadZipFile,
