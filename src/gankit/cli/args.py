@@ -9,10 +9,9 @@ from typing import Callable, NoReturn
 class Parser(argparse.ArgumentParser):
     """argparse's parser with its usage errors (an unknown option, a missing or malformed
     value) printed as one line, `gankit: error: ...` and exit code 2 as main.py prints the
-    others, naming the command whose --help lists the options (instead of the usage block).
-    The top-level parser's `commands` maps each subcommand to its parser (cli/main.py)."""
+    others, naming the command whose --help lists the options (instead of the usage block)."""
 
-    commands: dict[str, "Parser"] = {}
+    commands: dict[str, "Parser"]  # set on the top-level parser only (cli/main.py)
 
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"gankit: error: {message}; `{self.prog} --help` lists the options\n")
