@@ -64,8 +64,7 @@ def run_steps(tr: Trainer, n: int, seed: int = 7) -> None:
 
 def grads(tr: Trainer) -> dict[str, torch.Tensor]:
     if tr.fused is not None:
-        return {**{f"G.{k}": v for k, v in tr.fused.gG.items()},
-                **{f"D.{k}": v for k, v in tr.fused.dG.items()}}
+        return tr.fused.gradients()
     return {**{f"G.{k}": p.grad for k, p in tr.G.named_parameters()},
             **{f"D.{k}": p.grad for k, p in tr.D.named_parameters()}}
 

@@ -146,7 +146,8 @@ class TrainConfig:
     # page faults in the next step) | system (the C library's defaults); training/allocator.py
     cpu_allocator: str = "keep"
     # how G's transposed convolutions compute: fast (the same function by faster routes,
-    # models/kernels.py) | plain (nn.ConvTranspose2d's own forward)
+    # models/kernels.py; and the fused MLP step's bf16 Adam as one C pass, training/native.py)
+    # | plain (nn.ConvTranspose2d's own forward; torch's Adam passes)
     kernels: str = "fast"
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)

@@ -10,41 +10,56 @@ from __future__ import annotations
 import torch
 
 
-def adam_step(opt: torch.optim.Adam, params: list[torch.Tensor] | None = None,
-              grads: list[torch.Tensor] | None = None) -> None:
-    """`opt.step()` for a fused torch Adam without weight decay or amsgrad, as one call of its
-    own kernel: the state is created and advanced exactly as torch.optim.Adam does it. The
-    gradients are the parameters' `.grad`, or `grads` (one per tensor of `params`, which must
-    be the group's parameters: the fused MLP step keeps its gradients in buffers of its own)."""
+def plain_fused(opt: torch.optim.Adam) -> bool:
+    """Whether `opt` is one fused Adam group without weight decay, amsgrad or maximize: the
+    update `adam_step` (and the bf16 step's kernel, training/native.py) computes directly."""
     group = opt.param_groups[0]
-    if (len(opt.param_groups) != 1 or not group.get("fused") or group["weight_decay"]
-            or group["amsgrad"] or group["maximize"]):
-        if grads is not None:  # opt.step() reads p.grad, which these gradients are not
-            raise ValueError("adam_step with gradients of its own needs one fused Adam group "
-                             "without weight decay, amsgrad or maximize")
-        opt.step()
-        return
-    if params is None:
-        params = [p for p in group["params"] if p.grad is not None]
-        grads = [p.grad for p in params]
-    if not params:
-        return
-    avgs, sqs, steps = [], [], []
+    return (len(opt.param_groups) == 1 and bool(group.get("fused")) and not group["weight_decay"]
+            and not group["amsgrad"] and not group["maximize"])
+
+
+def advanced_states(opt: torch.optim.Adam, params: list[torch.Tensor]) -> list[dict]:
+    """Each parameter's Adam state, created as torch.optim.Adam creates it at a first step,
+    with its step count advanced by one (the first thing torch's step does)."""
+    states = []
     for p in params:
         st = opt.state[p]
         if not st:
             st["step"] = torch.zeros((), dtype=torch.float32, device=p.device)
             st["exp_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
             st["exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
-        avgs.append(st["exp_avg"])
-        sqs.append(st["exp_avg_sq"])
-        steps.append(st["step"])
+        states.append(st)
+    with torch.no_grad():
+        _advance(opt, params, [st["step"] for st in states])
+    return states
+
+
+def adam_step(opt: torch.optim.Adam, params: list[torch.Tensor] | None = None,
+              grads: list[torch.Tensor] | None = None) -> None:
+    """`opt.step()` for a fused torch Adam without weight decay or amsgrad, as one call of its
+    own kernel: the state is created and advanced exactly as torch.optim.Adam does it. The
+    gradients are the parameters' `.grad`, or `grads` (one per tensor of `params`, which must
+    be the group's parameters: the fused MLP step keeps its gradients in buffers of its own)."""
+    if not plain_fused(opt):
+        if grads is not None:  # opt.step() reads p.grad, which these gradients are not
+            raise ValueError("adam_step with gradients of its own needs one fused Adam group "
+                             "without weight decay, amsgrad or maximize")
+        opt.step()
+        return
+    group = opt.param_groups[0]
+    if params is None:
+        params = [p for p in group["params"] if p.grad is not None]
+        grads = [p.grad for p in params]
+    if not params:
+        return
+    states = advanced_states(opt, params)
     beta1, beta2 = group["betas"]
     with torch.no_grad():
-        _advance(opt, params, steps)
-        torch._fused_adam_([p.detach() for p in params], grads, avgs, sqs, [], steps,
-                           lr=group["lr"], beta1=beta1, beta2=beta2, weight_decay=0.0,
-                           eps=group["eps"], amsgrad=False, maximize=False)
+        torch._fused_adam_([p.detach() for p in params], grads,
+                           [st["exp_avg"] for st in states], [st["exp_avg_sq"] for st in states],
+                           [], [st["step"] for st in states], lr=group["lr"], beta1=beta1,
+                           beta2=beta2, weight_decay=0.0, eps=group["eps"], amsgrad=False,
+                           maximize=False)
 
 
 def _advance(opt: torch.optim.Adam, params: list[torch.Tensor],

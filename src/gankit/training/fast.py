@@ -35,8 +35,11 @@ The models stay plain `nn.Module`s; this module decides how a step runs them.
   state the layout of its parameter (a mismatch would silently scramble the update).
 - `kernels` (config): `fast` or `plain`. `fast` computes G's transposed convolutions, D's
   first layer (few channels; the image joined with label planes) and mean pool by the
-  faster routes of models/kernels.py, the same function up to rounding; `plain` keeps the
-  layers' own forward. Resumable; a run saved before it existed continues `plain` (LEGACY).
+  faster routes of models/kernels.py, the same function up to rounding, and (fused MLP step,
+  bf16, CPU) each net's gradient norm, Adam update and bf16 weight copy in one pass of
+  training/native.py's C kernel, torch's Adam numbers bit for bit on one thread; `plain` keeps
+  the layers' own forward and torch's Adam passes. Resumable; a run saved before it existed
+  continues `plain` (LEGACY).
 - Activations run in place (`activations_in_place`, always: the same numbers, less memory
   traffic).
 - `cpu_allocator` (config): `keep` (freed memory stays with the process) or `system`, applied

@@ -51,9 +51,17 @@ class FusedEnsembleStep(MLPStep):
             with self.ens._as(k):
                 mask[k].bernoulli_(1 - p)
 
+    def _opt(self, net: str) -> torch.optim.Adam:
+        return self.ens.opt_g if net == "G" else self.ens.opt_d
+
+    def _states(self, net: str, opt: torch.optim.Adam, params: list[torch.Tensor]
+                ) -> list[dict]:
+        """The stacked Adam states (`Ensemble._adam_from_members`), step counts advanced."""
+        torch._foreach_add_(self.ens._views[id(opt)][4], 1)
+        return [opt.state[p] for p in params]
+
     def _adam(self, net: str) -> None:
-        self.ens._adam(self.ens.opt_g if net == "G" else self.ens.opt_d,
-                       self._member_grads[net])
+        self.ens._adam(self._opt(net), self._member_grads[net])
 
     def _ema(self) -> None:
         self.ens._ema_update()

@@ -38,7 +38,8 @@ from torch import nn
 from gankit.config import TrainConfig
 from gankit.errors import NonFiniteLoss
 from gankit.models.conditioning import projects
-from gankit.training.adam import adam_step
+from gankit.training import native
+from gankit.training.adam import adam_step, advanced_states, plain_fused
 
 LOSSES = ("minimax", "nonsaturating")
 
@@ -266,6 +267,18 @@ class MLPStep:
         self.d_scale = 0.5 if self.loss.d_average else 1.0
         self.gn = torch.zeros(2, *lead, device=self.device)
         self.onednn = onednn_linear_available(self.device) and not lead
+        # In bf16 on CPU, each net's gradient norm, Adam update and bf16 weight copy as one
+        # pass of training/native.py's kernel (`kernels: plain`: torch's passes); the
+        # gradients the step writes in fp32 (D's head, label embeddings) are read as such.
+        self.native: dict[str, native.AdamBF16] | None = None
+        if low and device.type == "cpu" and cfg.kernels == "fast":
+            if native.kernel() is not None:
+                k = lead[0] if lead else 1
+                self.native = {"G": native.AdamBF16(k), "D": native.AdamBF16(k)}
+            else:
+                native.report_unavailable()
+        head = self.d_layers[-1]
+        self._fp32_grads = {"G": {self.g_embed}, "D": {head.w, head.b, self.d_embed}}
 
     # ---- buffers -----------------------------------------------------------------------
     def _bufs(self, b: int) -> _Bufs:
@@ -466,15 +479,13 @@ class MLPStep:
         # dL/dl = (sigmoid(l) - target) * scale / b
         dl = torch.sub(sig, B.target).mul_(self.d_scale / b)
         dh1 = self._d_backward(dl, self.dWg, xd, B.d_act, B.d_mask)
-        if low:
+        if low and not self.native:
             self.d_flat.copy_(self.d_low)
         self._head_grads(dl, h32)
         w1 = self.dW[self.d_layers[0].w]
         if self.d_embed is not None:
             self._embed_grad(self.dG[self.d_embed], dh1, B.y2, w1[..., self.img:])
-        self._norm(self.dG, self.d_names, self.d_flat, 0)
-        self._adam("D")
-        self._stepped.add("D")
+        self._update("D", 0)
         st[..., 5].copy_(self.gn[0])
         self._record("D", st)
         if not do_g:
@@ -499,14 +510,12 @@ class MLPStep:
         # 8-member bf16 step, profiled), where mm reads it in place.
         dg = (_mm(dh1, w1)[..., :self.img] if self.lead else _mm(dh1, w1[:, :self.img]))
         dh1 = self._backward(self.g_layers, self.gW, self.gWg, B.xg, B.g_act, B.g_mask, dg)
-        if low:
+        if low and not self.native:
             self.g_flat.copy_(self.g_low)
         if self.g_embed is not None:
             self._embed_grad(self.gG[self.g_embed], dh1, y,
                              self.gW[self.g_layers[0].w][..., self.nz:])
-        self._norm(self.gG, self.g_names, self.g_flat, 1)
-        self._adam("G")
-        self._stepped.add("G")
+        self._update("G", 1)
         self._ema()
         gs = B.extra.setdefault("gs", torch.empty(*k, 2, device=self.device))
         gs[..., 0].copy_(g_loss)
@@ -514,9 +523,55 @@ class MLPStep:
         self._record("G", gs)
         self._check_finite()
 
+    def gradients(self) -> dict[str, torch.Tensor]:
+        """The last step's gradients as its updates read them, fp32, keyed 'G.name' and
+        'D.name' (with the native kernel, what the GEMMs wrote in bf16 was read as such)."""
+        out = {}
+        for net, names, G, Glow in (("G", self.g_names, self.gG, self.gWg),
+                                    ("D", self.d_names, self.dG, self.dWg)):
+            for n in names:
+                native_low = self.native is not None and n not in self._fp32_grads[net]
+                out[f"{net}.{n}"] = Glow[n].float() if native_low else G[n]
+        return out
+
+    def _update(self, net: str, i: int) -> None:
+        """A net's gradient norm into gn[i] and its Adam update (its bf16 weight copies then
+        stale: `_cast` makes them again), or with the native kernel all three in one pass."""
+        opt = self._opt(net)
+        if self.native is None or not plain_fused(opt):
+            if net == "D":
+                self._norm(self.dG, self.d_names, self.d_flat, i)
+            else:
+                self._norm(self.gG, self.g_names, self.g_flat, i)
+            self._adam(net)
+            self._stepped.add(net)
+            return
+        names, params = ((self.d_names, self.d_params) if net == "D" else
+                         (self.g_names, self.g_params))
+        P, G, Glow, W = ((self.dP, self.dG, self.dWg, self.dW) if net == "D" else
+                         (self.gP, self.gG, self.gWg, self.gW))
+        fp32 = self._fp32_grads[net]
+        states = self._states(net, opt, params)
+        rows = [(P[n], st["exp_avg"], st["exp_avg_sq"], None if n in fp32 else Glow[n], G[n],
+                 W[n], st["step"]) for n, st in zip(names, states)]
+        group = opt.param_groups[0]
+        sums = self.native[net].step(rows, group["lr"], group["betas"], group["eps"])
+        norm = self.gn[i].view(-1)
+        torch.sum(sums, 0, out=norm)
+        norm.sqrt_()
+        self._versions[net] = [p._version for p in params]  # the copies are the new weights
+
     # ---- what touches the run's own state (FusedEnsembleStep overrides these) ------------
     def _noise(self, z: torch.Tensor) -> None:
         torch.randn(z.shape, generator=self.tr.noise_gen, out=z)
+
+    def _opt(self, net: str) -> torch.optim.Adam:
+        return self.tr.opt_d if net == "D" else self.tr.opt_g
+
+    def _states(self, net: str, opt: torch.optim.Adam, params: list[torch.Tensor]
+                ) -> list[dict]:
+        """Each parameter's Adam state, step counts advanced (adam.advanced_states)."""
+        return advanced_states(opt, params)
 
     def _adam(self, net: str) -> None:
         tr = self.tr

@@ -1,0 +1,108 @@
+/* Adam for the fused MLP step in bf16 (gankit/training/native.py builds and loads this file).
+
+   One pass per tensor does what torch's sequence did in four: the gradient's sum of squares
+   (for the logged gradient norm), torch's fused Adam update of the fp32 weight and moments,
+   and the bf16 copy of the updated weight that the next GEMMs read. The gradient is read in
+   bf16, as the step's GEMMs wrote it (no fp32 copy first), or in fp32 (D's head, embeddings).
+
+   The update is torch 2.13's CPU `_fused_adam_` (aten/src/ATen/native/cpu/FusedAdamKernel.cpp)
+   operation for operation, as its wheel was compiled, so that its numbers are torch's bit for
+   bit on one thread (tests/training/test_native.py holds them to it): 16 elements at a time
+   in float with the multiply-adds torch's compiler fused, then its scalar tail, the constants
+   from the step count in double. bf16 rounding is round to nearest even, as torch's float ->
+   bf16 cast (vcvtneps2bf16). Compiled with -ffp-contract=off: nothing else is fused. */
+#include <immintrin.h>
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+
+static inline __m512 load_bf16(const uint16_t *x) {
+    __m256i h = _mm256_loadu_si256((const __m256i *)x);
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+}
+
+static inline float bf16_to_float(uint16_t h) {
+    uint32_t u = (uint32_t)h << 16;
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}
+
+static inline uint16_t float_to_bf16(float f) {
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    if ((u & 0x7fffffffu) > 0x7f800000u) return 0x7fc0; /* NaN, as c10::BFloat16 */
+    return (uint16_t)((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
+}
+
+/* One tensor of n elements. torch's constants are its double ones rounded to float; exp_avg
+   is its `lerp_(grad, 1 - beta1)` from the nearer end (weight below 0.5 or not) and
+   exp_avg_sq's update one fused multiply-add each, where torch's compiler fused them. */
+static float adam_one(float *p, float *m, float *v, const uint16_t *gl, const float *gf,
+                      uint16_t *wl, int64_t n, double step, double lr, double beta1,
+                      double beta2, double eps) {
+    const float step_size = (float)(lr / (1 - pow(beta1, step)));
+    const float bc2_sqrt = (float)sqrt(1 - pow(beta2, step));
+    const float c1 = (float)(1 - beta1), c2 = (float)(1 - beta2);
+    const float b2 = (float)beta2, e = (float)eps;
+    const int near_m = fabsf(c1) < 0.5f; /* lerp from exp_avg, else from the gradient */
+    const float lerp_w = near_m ? c1 : c1 - 1.0f;
+    const __m512 W = _mm512_set1_ps(lerp_w), B2 = _mm512_set1_ps(b2), C2 = _mm512_set1_ps(c2);
+    const __m512 S = _mm512_set1_ps(bc2_sqrt), E = _mm512_set1_ps(e);
+    const __m512 L = _mm512_set1_ps(-step_size);
+    __m512 acc = _mm512_setzero_ps();
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        const __m512 g = gl ? load_bf16(gl + i) : _mm512_loadu_ps(gf + i);
+        acc = _mm512_add_ps(acc, _mm512_mul_ps(g, g));
+        const __m512 m0 = _mm512_loadu_ps(m + i);
+        const __m512 a = _mm512_fmadd_ps(W, _mm512_sub_ps(g, m0), near_m ? m0 : g);
+        const __m512 b = _mm512_fmadd_ps(_mm512_mul_ps(C2, g), g,
+                                         _mm512_mul_ps(_mm512_loadu_ps(v + i), B2));
+        _mm512_storeu_ps(m + i, a);
+        _mm512_storeu_ps(v + i, b);
+        const __m512 denom = _mm512_add_ps(_mm512_div_ps(_mm512_sqrt_ps(b), S), E);
+        const __m512 w = _mm512_add_ps(_mm512_loadu_ps(p + i),
+                                       _mm512_div_ps(_mm512_mul_ps(L, a), denom));
+        _mm512_storeu_ps(p + i, w);
+        _mm256_storeu_si256((__m256i *)(wl + i), (__m256i)_mm512_cvtneps_pbh(w));
+    }
+    float sum = _mm512_reduce_add_ps(acc);
+    /* The scalar tail, as torch's compiled one runs it: its first 8 elements (when there are
+       8) by the compiler's 8-wide loop, exp_avg_sq as in the vector loop above; the rest one
+       by one, exp_avg_sq's multiply-add fused the other way round. exp_avg and the weight
+       come out the same either way. */
+    const int64_t wide_end = n - i >= 8 ? i + 8 : i;
+    for (; i < n; i++) {
+        const float g = gl ? bf16_to_float(gl[i]) : gf[i];
+        sum += g * g;
+        const float a = near_m ? fmaf(c1, g - m[i], m[i]) : fmaf(-(g - m[i]), 1.0f - c1, g);
+        const float b = i < wide_end ? fmaf(c2 * g, g, v[i] * b2) : fmaf(v[i], b2, c2 * g * g);
+        m[i] = a;
+        v[i] = b;
+        const float denom = sqrtf(b) / bc2_sqrt + e;
+        p[i] = p[i] - step_size * a / denom;
+        wl[i] = float_to_bf16(p[i]);
+    }
+    return sum;
+}
+
+/* T stacked tensors of k members each, member j's slice at offset j * n[t] of every pointer.
+   ptrs holds 7 addresses per tensor: weight, exp_avg, exp_avg_sq (fp32), gradient in bf16 or
+   0, gradient in fp32 or 0, bf16 weight copy, step count (a float32 scalar, already advanced).
+   sums[t * k + j]: member j's sum of squared gradients of tensor t. */
+void gankit_adam_bf16(int64_t T, int64_t k, const int64_t *ptrs, const int64_t *n,
+                      double lr, double beta1, double beta2, double eps, float *sums) {
+    for (int64_t t = 0; t < T; t++) {
+        const int64_t *q = ptrs + 7 * t;
+        const double step = *(const float *)q[6];
+        for (int64_t j = 0; j < k; j++) {
+            const int64_t o = j * n[t];
+            sums[t * k + j] = adam_one(
+                (float *)q[0] + o, (float *)q[1] + o, (float *)q[2] + o,
+                q[3] ? (const uint16_t *)q[3] + o : NULL, q[4] ? (const float *)q[4] + o : NULL,
+                (uint16_t *)q[5] + o, n[t], step, lr, beta1, beta2, eps);
+        }
+    }
+}

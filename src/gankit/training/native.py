@@ -1,0 +1,151 @@
+"""The fused MLP step's bf16 Adam pass in C (`csrc/adam_bf16.c`), built on first use.
+
+In the bf16 fused step each net's update was four passes over its parameters in torch: the
+bf16 gradients copied to fp32 (torch's fused Adam takes fp32 gradients only), their norm,
+torch's fused Adam, and the bf16 weight copy cast for the next GEMMs. `csrc/adam_bf16.c` does
+all four in one pass with torch's Adam arithmetic, bit for bit on one thread: 0.52-0.55x the
+time of torch's four for a 1M-parameter net on one thread, 0.76-0.82x against torch's on two
+(this Intel Xeon, 2026-12-06; docs/speed.md). torch offers no such kernel (`_fused_adam_`
+takes fp32 gradients; a compiled Python version lost in the step to dynamo's guards).
+
+The file is compiled once per source and compiler with the system C compiler (`$CC`, else
+`cc`) into the gankit cache (`$GANKIT_CACHE/native`), and loaded with ctypes: no torch headers,
+so it builds in about a second. It needs Linux on x86-64 with AVX-512 and AVX512-BF16, the
+CPUs where `precision: auto` picks bf16. Elsewhere, or without a compiler, `kernel()` is None
+and `why_not()` says why; the step then runs torch's passes (`kernels: plain` chooses them).
+"""
+from __future__ import annotations
+
+import ctypes
+import functools
+import hashlib
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import torch
+
+from gankit.data.sources import cache_root
+
+SOURCE = Path(__file__).with_name("csrc") / "adam_bf16.c"
+FLAGS = ["-O2", "-mavx512f", "-mavx512bf16", "-ffp-contract=off", "-fno-math-errno",
+         "-shared", "-fPIC"]
+PTRS_PER_TENSOR = 7  # the C function's layout: weight, m, v, bf16 grad, fp32 grad, bf16 copy, step
+
+
+def _cpu_flags() -> set[str]:
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return set()
+    for line in text.splitlines():
+        if line.startswith("flags"):
+            return set(line.split(":", 1)[1].split())
+    return set()
+
+
+@functools.lru_cache(maxsize=1)
+def _build() -> tuple[ctypes.CDLL | None, str | None]:
+    """(library, None) or (None, why not)."""
+    if platform.system() != "Linux" or platform.machine() not in ("x86_64", "AMD64"):
+        return None, f"{platform.system()} on {platform.machine()} (it needs Linux on x86-64)"
+    missing = {"avx512f", "avx512_bf16"} - _cpu_flags()
+    if missing:
+        return None, f"this CPU has no {', '.join(sorted(missing))}"
+    cc = os.environ.get("CC", "cc")
+    if shutil.which(cc) is None:
+        return None, f"no C compiler ({cc}) on the PATH"
+    source = SOURCE.read_bytes()
+    key = hashlib.sha256(source + " ".join([cc, *FLAGS]).encode()).hexdigest()[:16]
+    lib_path = cache_root() / "native" / f"adam_bf16-{key}.so"
+    if not lib_path.exists():
+        lib_path.parent.mkdir(parents=True, exist_ok=True)
+        # built beside its final name and renamed: processes starting together (`--seeds`,
+        # pytest-xdist) each build their own and one of them wins
+        fd, tmp = tempfile.mkstemp(suffix=".so", dir=lib_path.parent)
+        os.close(fd)
+        try:
+            done = subprocess.run([cc, *FLAGS, "-o", tmp, str(SOURCE), "-lm"],
+                                  capture_output=True, text=True, timeout=120)
+            if done.returncode != 0:
+                last = (done.stderr.strip().splitlines() or ["no message"])[-1]
+                return None, f"{cc} could not build {SOURCE.name}: {last}"
+            os.replace(tmp, lib_path)
+        except (OSError, subprocess.TimeoutExpired) as e:
+            return None, f"{cc} could not build {SOURCE.name}: {e}"
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+    try:
+        lib = ctypes.CDLL(str(lib_path))
+    except OSError as e:
+        return None, f"could not load {lib_path}: {e}"
+    fn = lib.gankit_adam_bf16
+    fn.restype = None
+    fn.argtypes = [ctypes.c_int64, ctypes.c_int64, ctypes.c_void_p, ctypes.c_void_p,
+                   ctypes.c_double, ctypes.c_double, ctypes.c_double, ctypes.c_double,
+                   ctypes.c_void_p]
+    return lib, None
+
+
+def report_unavailable() -> None:
+    """Say once per process, on stderr, that the kernel is not used here, and why."""
+    if not _reported:
+        _reported.append(True)
+        print(f"gankit: bf16 Adam through torch's separate passes (slower): {why_not()}",
+              file=sys.stderr)
+
+
+_reported: list[bool] = []
+
+
+def kernel() -> ctypes.CDLL | None:
+    """The loaded library, or None where it cannot be built or run here (`why_not`)."""
+    return _build()[0]
+
+
+def why_not() -> str | None:
+    """Why the kernel is not available here (None when it is)."""
+    return _build()[1]
+
+
+class AdamBF16:
+    """One net's Adam update through the C kernel: T stacked tensors of k members (k = 1 for
+    one run), each member's slice its own tensor to the kernel as to torch's fused Adam.
+
+    `rows(params, avgs, sqs, grads_bf16, grads_fp32, low, steps)` gives, per tensor, its weight,
+    moments, gradient (bf16, or None where the fp32 one is used), fp32 gradient, bf16 weight
+    copy and step-count tensor; every tensor contiguous with the members first. Addresses are
+    read at every call, so tensors replaced between steps (a loaded checkpoint) are followed."""
+
+    def __init__(self, k: int) -> None:
+        self.k = k
+        self.sums: torch.Tensor | None = None
+
+    def step(self, rows: list[tuple[torch.Tensor, ...]], lr: float, betas: tuple[float, float],
+             eps: float) -> torch.Tensor:
+        """Update every tensor in place; returns the squared gradient sums, (T, k) fp32."""
+        lib = kernel()
+        if lib is None:
+            raise RuntimeError(f"the native Adam kernel is not available: {why_not()}")
+        T = len(rows)
+        ptrs, sizes = [], []
+        for p, m, v, gl, gf, w, st in rows:
+            for t in (p, m, v, gf, w) + ((gl,) if gl is not None else ()):
+                if not t.is_contiguous():
+                    raise ValueError("the native Adam kernel needs contiguous tensors")
+            ptrs += [p.data_ptr(), m.data_ptr(), v.data_ptr(),
+                     gl.data_ptr() if gl is not None else 0,
+                     0 if gl is not None else gf.data_ptr(), w.data_ptr(), st.data_ptr()]
+            sizes.append(p.numel() // self.k)
+        if self.sums is None or self.sums.shape != (T, self.k):
+            self.sums = torch.empty(T, self.k)
+        arr = (ctypes.c_int64 * len(ptrs))(*ptrs)
+        n = (ctypes.c_int64 * T)(*sizes)
+        lib.gankit_adam_bf16(T, self.k, arr, n, float(lr), float(betas[0]), float(betas[1]),
+                             float(eps), self.sums.data_ptr())
+        return self.sums
