@@ -12,7 +12,7 @@ import torch
 
 def plain_fused(opt: torch.optim.Adam) -> bool:
     """Whether `opt` is one fused Adam group without weight decay, amsgrad or maximize: the
-    update `adam_step` (and the bf16 step's kernel, training/native.py) computes directly."""
+    update `adam_step` computes by one call of torch's kernel."""
     group = opt.param_groups[0]
     return (len(opt.param_groups) == 1 and bool(group.get("fused")) and not group["weight_decay"]
             and not group["amsgrad"] and not group["maximize"])

@@ -39,7 +39,7 @@ from gankit.config import TrainConfig
 from gankit.errors import NonFiniteLoss
 from gankit.models.conditioning import projects
 from gankit.training import native
-from gankit.training.adam import adam_step, advanced_states, plain_fused
+from gankit.training.adam import adam_step, advanced_states
 
 LOSSES = ("minimax", "nonsaturating")
 
@@ -537,8 +537,7 @@ class MLPStep:
     def _update(self, net: str, i: int) -> None:
         """A net's gradient norm into gn[i] and its Adam update (its bf16 weight copies then
         stale: `_cast` makes them again), or with the native kernel all three in one pass."""
-        opt = self._opt(net)
-        if self.native is None or not plain_fused(opt):
+        if self.native is None:
             if net == "D":
                 self._norm(self.dG, self.d_names, self.d_flat, i)
             else:
@@ -551,6 +550,7 @@ class MLPStep:
         P, G, Glow, W = ((self.dP, self.dG, self.dWg, self.dW) if net == "D" else
                          (self.gP, self.gG, self.gWg, self.gW))
         fp32 = self._fp32_grads[net]
+        opt = self._opt(net)  # one fused Adam group without weight decay (loop.make_adam)
         states = self._states(net, opt, params)
         rows = [(P[n], st["exp_avg"], st["exp_avg_sq"], None if n in fp32 else Glow[n], G[n],
                  W[n], st["step"]) for n, st in zip(names, states)]
