@@ -60,6 +60,31 @@ def test_kernel_is_torch_fused_adam_and_cast_bit_for_bit(beta1: float, grad_dtyp
                 torch.testing.assert_close(sums[t], g_read.pow(2).sum(1), rtol=1e-5, atol=0)
 
 
+@needs_kernel
+def test_kernel_results_do_not_depend_on_the_number_of_threads() -> None:
+    """It cuts the work into fixed pieces (16,384 elements) whatever the threads, so two
+    threads compute what one does, the squared sums too, and so torch's one-thread update."""
+    torch.manual_seed(1)
+    n, k = 3 * 16384 + 21, 2
+    out = {}
+    before = torch.get_num_threads()
+    try:
+        for threads in (1, 2):
+            torch.set_num_threads(threads)
+            torch.manual_seed(1)
+            p, m, v = torch.randn(k, n) * 0.05, torch.zeros(k, n), torch.zeros(k, n)
+            w, step, adam = torch.empty(k, n, dtype=torch.bfloat16), torch.zeros(()), native.AdamBF16(k)
+            for s in range(3):
+                g = torch.randn(k, n) * 10.0 ** -s
+                step.add_(1)
+                sums = adam.step([(p, m, v, g.bfloat16(), g, w, step)], 1e-3, (0.5, 0.999), 1e-8)
+            out[threads] = (p, m, v, w, sums.clone())
+    finally:
+        torch.set_num_threads(before)
+    for a, b in zip(out[1], out[2]):
+        assert torch.equal(a, b)
+
+
 def cfg_of(**over):
     return tiny("mlp-cgan-m4", **{"eval.every": 0, "data.limit": 256, "step": "fused",
                                   "precision": "bf16", **over})

@@ -3,10 +3,12 @@
 In the bf16 fused step each net's update was four passes over its parameters in torch: the
 bf16 gradients copied to fp32 (torch's fused Adam takes fp32 gradients only), their norm,
 torch's fused Adam, and the bf16 weight copy cast for the next GEMMs. `csrc/adam_bf16.c` does
-all four in one pass with torch's Adam arithmetic, bit for bit on one thread: 0.52-0.55x the
-time of torch's four for a 1M-parameter net on one thread, 0.76-0.82x against torch's on two
-(this Intel Xeon, 2026-12-06; docs/speed.md). torch offers no such kernel (`_fused_adam_`
-takes fp32 gradients; a compiled Python version lost in the step to dynamo's guards).
+all four in one pass with torch's Adam arithmetic, bit for bit with torch's one-thread kernel
+whatever the number of threads (it runs on torch's OpenMP threads). In the step (this Intel
+Xeon, 2026-12-06, alternated in one process; docs/speed.md): a 4-member ensemble on one
+thread 0.77-0.80x the step with torch's passes, one run on two threads 0.90x. torch offers
+no such kernel (`_fused_adam_` takes fp32 gradients; a compiled Python version lost in the
+step to dynamo's guards, docs/speed.md's twelfth and thirteenth sessions).
 
 The file is compiled once per source and compiler with the system C compiler (`$CC`, else
 `cc`) into the gankit cache (`$GANKIT_CACHE/native`), and loaded with ctypes: no torch headers,
@@ -33,7 +35,7 @@ from gankit.data.sources import cache_root
 
 SOURCE = Path(__file__).with_name("csrc") / "adam_bf16.c"
 FLAGS = ["-O2", "-mavx512f", "-mavx512bf16", "-ffp-contract=off", "-fno-math-errno",
-         "-shared", "-fPIC"]
+         "-fopenmp", "-shared", "-fPIC"]
 PTRS_PER_TENSOR = 7  # the C function's layout: weight, m, v, bf16 grad, fp32 grad, bf16 copy, step
 
 

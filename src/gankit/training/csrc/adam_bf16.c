@@ -14,6 +14,7 @@
 #include <immintrin.h>
 #include <math.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 
@@ -88,21 +89,62 @@ static float adam_one(float *p, float *m, float *v, const uint16_t *gl, const fl
     return sum;
 }
 
+/* Work is cut into pieces of at most CHUNK elements (a multiple of 16) from the start of
+   each member's slice, so that only a slice's last piece has a tail: what a piece computes,
+   and the order its squared sums are added in, do not depend on the number of threads. */
+#define CHUNK 16384
+
 /* T stacked tensors of k members each, member j's slice at offset j * n[t] of every pointer.
    ptrs holds 7 addresses per tensor: weight, exp_avg, exp_avg_sq (fp32), gradient in bf16 or
    0, gradient in fp32 or 0, bf16 weight copy, step count (a float32 scalar, already advanced).
-   sums[t * k + j]: member j's sum of squared gradients of tensor t. */
+   sums[t * k + j]: member j's sum of squared gradients of tensor t. Runs on the OpenMP threads
+   of the process (torch's: this library is loaded after it and shares its libgomp). */
 void gankit_adam_bf16(int64_t T, int64_t k, const int64_t *ptrs, const int64_t *n,
                       double lr, double beta1, double beta2, double eps, float *sums) {
-    for (int64_t t = 0; t < T; t++) {
-        const int64_t *q = ptrs + 7 * t;
-        const double step = *(const float *)q[6];
-        for (int64_t j = 0; j < k; j++) {
-            const int64_t o = j * n[t];
-            sums[t * k + j] = adam_one(
-                (float *)q[0] + o, (float *)q[1] + o, (float *)q[2] + o,
-                q[3] ? (const uint16_t *)q[3] + o : NULL, q[4] ? (const float *)q[4] + o : NULL,
-                (uint16_t *)q[5] + o, n[t], step, lr, beta1, beta2, eps);
+    int64_t items = 0;
+    for (int64_t t = 0; t < T; t++) items += k * ((n[t] + CHUNK - 1) / CHUNK);
+    int64_t *item_t = malloc(sizeof(int64_t) * 2 * (size_t)(items + 1));
+    float *part = malloc(sizeof(float) * (size_t)(items + 1));
+    if (!item_t || !part) { /* no memory for the plan: one piece per slice, in order */
+        free(item_t); free(part);
+        for (int64_t t = 0; t < T; t++) {
+            const int64_t *q = ptrs + 7 * t;
+            for (int64_t j = 0; j < k; j++) {
+                const int64_t o = j * n[t];
+                sums[t * k + j] = adam_one(
+                    (float *)q[0] + o, (float *)q[1] + o, (float *)q[2] + o,
+                    q[3] ? (const uint16_t *)q[3] + o : NULL,
+                    q[4] ? (const float *)q[4] + o : NULL, (uint16_t *)q[5] + o, n[t],
+                    *(const float *)q[6], lr, beta1, beta2, eps);
+            }
         }
+        return;
     }
+    int64_t *item_off = item_t + items + 1;
+    int64_t it = 0;
+    for (int64_t t = 0; t < T; t++)
+        for (int64_t j = 0; j < k; j++)
+            for (int64_t c = 0; c < n[t]; c += CHUNK, it++) {
+                item_t[it] = t;
+                item_off[it] = j * n[t] + c;
+            }
+    #pragma omp parallel for schedule(static) if (items > 1)
+    for (int64_t i = 0; i < items; i++) {
+        const int64_t t = item_t[i], o = item_off[i];
+        const int64_t len = (o % n[t]) + CHUNK < n[t] ? CHUNK : n[t] - o % n[t];
+        const int64_t *q = ptrs + 7 * t;
+        part[i] = adam_one(
+            (float *)q[0] + o, (float *)q[1] + o, (float *)q[2] + o,
+            q[3] ? (const uint16_t *)q[3] + o : NULL, q[4] ? (const float *)q[4] + o : NULL,
+            (uint16_t *)q[5] + o, len, *(const float *)q[6], lr, beta1, beta2, eps);
+    }
+    it = 0;
+    for (int64_t t = 0; t < T; t++)
+        for (int64_t j = 0; j < k; j++) {
+            float s = 0;
+            for (int64_t c = 0; c < n[t]; c += CHUNK) s += part[it++];
+            sums[t * k + j] = s;
+        }
+    free(item_t);
+    free(part);
 }
