@@ -16,6 +16,9 @@ Variants, each timed on the same model in the same process:
   fp32-compiled, bf16-compiled   the same with compile=on (G and D through torch.compile)
   fused-bf16, fused-fp32   step=fused: the hand-written MLP step (training/mlp_step.py; report
             000's MLP only); the variants above run step=autograd
+  fused-bf16-plain  fused-bf16 with kernels=plain: each net's update by torch's passes
+            (gradient copy, norm, fused Adam, bf16 cast) instead of training/native.py's
+            one C pass
   ensemble8-fp32, ensemble8-bf16   8 seeds of the model as one batched model
             (training/ensemble.py) with step=autograd, the time of one step of all 8 divided
             by 8 (per-run time; report 000's MLP only)
@@ -89,8 +92,9 @@ VARIANTS = {"old": ("fp32", "off", "autograd", "contiguous", "system", "plain"),
             "fp32-compiled": ("fp32", "on", "autograd", "channels_last", "keep", "fast"),
             "bf16-compiled": ("bf16", "on", "autograd", "channels_last", "keep", "fast"),
             "fused-bf16": ("bf16", "off", "fused", "contiguous", "keep", "fast"),
-            "fused-fp32": ("fp32", "off", "fused", "contiguous", "keep", "fast")}
-MLP_ONLY = ("fused-bf16", "fused-fp32")
+            "fused-fp32": ("fp32", "off", "fused", "contiguous", "keep", "fast"),
+            "fused-bf16-plain": ("bf16", "off", "fused", "contiguous", "keep", "plain")}
+MLP_ONLY = ("fused-bf16", "fused-fp32", "fused-bf16-plain")
 # What the timed loops read: wall time, or with --clock cpu the CPU time of this process (and
 # of the JAX process), which a machine shared with other jobs disturbs far less (one thread
 # each: CPU time is the time the step computes).

@@ -6,7 +6,8 @@ module calls, casts, optimiser bookkeeping. This step computes the same training
 the forward and backward passes written out: preallocated buffers and `out=` GEMMs
 (`torch.addmm`/`torch.mm`), in-place activations and their backward kernels, D run once on
 [real; fake] (the Trainer's `joint_d`), one fused Adam call per net on the Trainer's own
-optimiser state, the loss gradient in closed form, the statistics accumulated as tensors
+optimiser state (in bf16 on CPU one pass of training/native.py's C kernel, which also makes
+the net's gradient norm and bf16 weight copies), the loss gradient in closed form, the statistics accumulated as tensors
 and no host sync in the step (non-finite losses are caught once per epoch, from the sums).
 
 What it computes is the autograd step of `Trainer.train_step` (loop.py) for what it covers:

@@ -36,7 +36,6 @@ from gankit.data.sources import cache_root
 SOURCE = Path(__file__).with_name("csrc") / "adam_bf16.c"
 FLAGS = ["-O2", "-mavx512f", "-mavx512bf16", "-ffp-contract=off", "-fno-math-errno",
          "-fopenmp", "-shared", "-fPIC"]
-PTRS_PER_TENSOR = 7  # the C function's layout: weight, m, v, bf16 grad, fp32 grad, bf16 copy, step
 
 
 def _cpu_flags() -> set[str]:
@@ -119,10 +118,11 @@ class AdamBF16:
     """One net's Adam update through the C kernel: T stacked tensors of k members (k = 1 for
     one run), each member's slice its own tensor to the kernel as to torch's fused Adam.
 
-    `rows(params, avgs, sqs, grads_bf16, grads_fp32, low, steps)` gives, per tensor, its weight,
-    moments, gradient (bf16, or None where the fp32 one is used), fp32 gradient, bf16 weight
-    copy and step-count tensor; every tensor contiguous with the members first. Addresses are
-    read at every call, so tensors replaced between steps (a loaded checkpoint) are followed."""
+    `step`'s rows hold, per tensor: its weight, exp_avg and exp_avg_sq (fp32), its gradient in
+    bf16 (or None: then the fp32 one is read), in fp32, its bf16 weight copy (written) and its
+    step count (a float32 scalar, already advanced); all on the CPU, contiguous, the members
+    first. Addresses are read at every call, so tensors replaced between steps (a loaded
+    checkpoint) are followed."""
 
     def __init__(self, k: int) -> None:
         self.k = k
@@ -136,10 +136,16 @@ class AdamBF16:
             raise RuntimeError(f"the native Adam kernel is not available: {why_not()}")
         T = len(rows)
         ptrs, sizes = [], []
+        f32, b16 = torch.float32, torch.bfloat16
         for p, m, v, gl, gf, w, st in rows:
-            for t in (p, m, v, gf, w) + ((gl,) if gl is not None else ()):
-                if not t.is_contiguous():
-                    raise ValueError("the native Adam kernel needs contiguous tensors")
+            for t, dtype in ((p, f32), (m, f32), (v, f32), (gf, f32), (w, b16), (gl, b16)):
+                if t is not None and (not t.is_contiguous() or t.dtype != dtype
+                                      or t.device.type != "cpu" or t.numel() != p.numel()):
+                    raise ValueError("the native Adam kernel takes contiguous CPU tensors "
+                                     "shaped as the weight: fp32 weights, moments and "
+                                     "gradients, bf16 gradients and weight copies")
+            if st.dtype != f32 or st.numel() != 1:
+                raise ValueError("the native Adam kernel takes float32 step counts")
             ptrs += [p.data_ptr(), m.data_ptr(), v.data_ptr(),
                      gl.data_ptr() if gl is not None else 0,
                      0 if gl is not None else gf.data_ptr(), w.data_ptr(), st.data_ptr()]
