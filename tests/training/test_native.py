@@ -4,6 +4,7 @@ torch's passes (`kernels: plain`) bit for bit, and a clean fallback where it can
 from __future__ import annotations
 
 import dataclasses
+import os
 from pathlib import Path
 
 import pytest
@@ -186,5 +187,31 @@ def test_a_failed_build_is_one_line_naming_the_compiler(tmp_path: Path, monkeypa
         assert native.kernel() is None
         assert native.why_not().startswith("false could not build adam_bf16.c")
         assert list((tmp_path / "cache" / "native").iterdir()) == []   # nothing half-written
+    finally:
+        native._build.cache_clear()
+
+
+@needs_kernel
+def test_a_damaged_library_in_the_cache_is_built_again(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("GANKIT_CACHE", str(tmp_path / "cache"))
+    native._build.cache_clear()
+    lib = native.library_path(os.environ.get("CC", "cc"))
+    lib.parent.mkdir(parents=True)
+    lib.write_bytes(b"not a library")           # e.g. left by a disk that filled up
+    try:
+        assert native.kernel() is not None, native.why_not()
+        assert lib.stat().st_size > 1000
+    finally:
+        native._build.cache_clear()
+
+
+@needs_kernel
+def test_an_unwritable_cache_is_one_line(tmp_path: Path, monkeypatch) -> None:
+    (tmp_path / "file").write_text("")
+    monkeypatch.setenv("GANKIT_CACHE", str(tmp_path / "file"))   # a file where a folder goes
+    native._build.cache_clear()
+    try:
+        assert native.kernel() is None
+        assert native.why_not().startswith("could not build adam_bf16.c into ")
     finally:
         native._build.cache_clear()

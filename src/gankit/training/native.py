@@ -49,6 +49,35 @@ def _cpu_flags() -> set[str]:
     return set()
 
 
+def _compile(cc: str, lib_path: Path) -> str | None:
+    """Build the library at lib_path; None, or why it could not be built."""
+    tmp = None
+    try:
+        lib_path.parent.mkdir(parents=True, exist_ok=True)
+        # built beside its final name and renamed: processes starting together (`--seeds`,
+        # pytest-xdist) each build their own and one of them wins
+        fd, tmp = tempfile.mkstemp(suffix=".so", dir=lib_path.parent)
+        os.close(fd)
+        done = subprocess.run([cc, *FLAGS, "-o", tmp, str(SOURCE), "-lm"],
+                              capture_output=True, text=True, timeout=120)
+        if done.returncode != 0:
+            last = (done.stderr.strip().splitlines() or ["no message"])[-1]
+            return f"{cc} could not build {SOURCE.name}: {last}"
+        os.replace(tmp, lib_path)
+        return None
+    except (OSError, subprocess.TimeoutExpired) as e:
+        return f"could not build {SOURCE.name} into {lib_path.parent}: {e}"
+    finally:
+        if tmp is not None and os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def library_path(cc: str) -> Path:
+    """Where the library built from this source by compiler `cc` is kept."""
+    key = hashlib.sha256(SOURCE.read_bytes() + " ".join([cc, *FLAGS]).encode()).hexdigest()
+    return cache_root() / "native" / f"adam_bf16-{key[:16]}.so"
+
+
 @functools.lru_cache(maxsize=1)
 def _build() -> tuple[ctypes.CDLL | None, str | None]:
     """(library, None) or (None, why not)."""
@@ -60,31 +89,19 @@ def _build() -> tuple[ctypes.CDLL | None, str | None]:
     cc = os.environ.get("CC", "cc")
     if shutil.which(cc) is None:
         return None, f"no C compiler ({cc}) on the PATH"
-    source = SOURCE.read_bytes()
-    key = hashlib.sha256(source + " ".join([cc, *FLAGS]).encode()).hexdigest()[:16]
-    lib_path = cache_root() / "native" / f"adam_bf16-{key}.so"
-    if not lib_path.exists():
-        lib_path.parent.mkdir(parents=True, exist_ok=True)
-        # built beside its final name and renamed: processes starting together (`--seeds`,
-        # pytest-xdist) each build their own and one of them wins
-        fd, tmp = tempfile.mkstemp(suffix=".so", dir=lib_path.parent)
-        os.close(fd)
+    lib_path = library_path(cc)
+    for attempt in range(2):
+        if not lib_path.exists():
+            error = _compile(cc, lib_path)
+            if error:
+                return None, error
         try:
-            done = subprocess.run([cc, *FLAGS, "-o", tmp, str(SOURCE), "-lm"],
-                                  capture_output=True, text=True, timeout=120)
-            if done.returncode != 0:
-                last = (done.stderr.strip().splitlines() or ["no message"])[-1]
-                return None, f"{cc} could not build {SOURCE.name}: {last}"
-            os.replace(tmp, lib_path)
-        except (OSError, subprocess.TimeoutExpired) as e:
-            return None, f"{cc} could not build {SOURCE.name}: {e}"
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-    try:
-        lib = ctypes.CDLL(str(lib_path))
-    except OSError as e:
-        return None, f"could not load {lib_path}: {e}"
+            lib = ctypes.CDLL(str(lib_path))
+            break
+        except OSError as e:
+            if attempt:
+                return None, f"could not load {lib_path}: {e}"
+            lib_path.unlink(missing_ok=True)  # a damaged file: built again, once
     fn = lib.gankit_adam_bf16
     fn.restype = None
     fn.argtypes = [ctypes.c_int64, ctypes.c_int64, ctypes.c_void_p, ctypes.c_void_p,
