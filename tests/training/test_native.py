@@ -215,3 +215,20 @@ def test_an_unwritable_cache_is_one_line(tmp_path: Path, monkeypatch) -> None:
         assert native.why_not().startswith("could not build adam_bf16.c into ")
     finally:
         native._build.cache_clear()
+
+
+@pytest.mark.slow
+def test_not_used_where_torch_runs_other_than_its_avx512_kernels(tmp_path: Path) -> None:
+    """Its numbers are torch's AVX-512 kernel's: where torch picks its AVX2 ones, the step
+    keeps torch's passes (and so torch's numbers)."""
+    import subprocess
+    import sys
+    code = ("from gankit.training import native; import torch; "
+            "print(torch.backends.cpu.get_cpu_capability()); print(native.why_not())")
+    env = {**os.environ, "ATEN_CPU_CAPABILITY": "avx2", "GANKIT_CACHE": str(tmp_path)}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         check=True).stdout.splitlines()
+    assert out[0] == "AVX2"
+    assert out[1] in ("torch runs its AVX2 kernels here (ATEN_CPU_CAPABILITY)",
+                      *(["this CPU has no avx512_bf16", "this CPU has no avx512_bf16, avx512f"]
+                        if native._cpu_flags() < {"avx512f", "avx512_bf16"} else []))

@@ -86,6 +86,10 @@ def _build() -> tuple[ctypes.CDLL | None, str | None]:
     missing = {"avx512f", "avx512_bf16"} - _cpu_flags()
     if missing:
         return None, f"this CPU has no {', '.join(sorted(missing))}"
+    capability = torch.backends.cpu.get_cpu_capability()
+    if not (capability.startswith("AVX512") or capability == "AMX"):
+        # its numbers are those of torch's AVX-512 Adam kernel, not of the one torch runs
+        return None, f"torch runs its {capability} kernels here (ATEN_CPU_CAPABILITY)"
     cc = os.environ.get("CC", "cc")
     if shutil.which(cc) is None:
         return None, f"no C compiler ({cc}) on the PATH"
