@@ -10,13 +10,13 @@
    bit on one thread (tests/training/test_native.py holds them to it): 16 elements at a time
    in float with the multiply-adds torch's compiler fused, then its scalar tail, the constants
    from the step count in double. bf16 rounding is round to nearest even, as torch's float ->
-   bf16 cast (vcvtneps2bf16). Compiled with -ffp-contract=off: nothing else is fused. */
+   bf16 cast (vcvtneps2bf16; NaN payloads aside). Compiled with -ffp-contract=off: nothing
+   else is fused. */
 #include <immintrin.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-
 
 static inline __m512 load_bf16(const uint16_t *x) {
     __m256i h = _mm256_loadu_si256((const __m256i *)x);
