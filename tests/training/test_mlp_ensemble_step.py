@@ -172,3 +172,14 @@ def test_an_interrupted_fused_ensemble_resumes_bit_identically(
     for s in SEEDS:
         assert_same_state(member_dir(tmp_path / "stopped", s) / "checkpoints/last.pt",
                           member_dir(tmp_path / "whole", s) / "checkpoints/last.pt")
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float32])
+def test_wide_weight_gradient_from_a_contiguous_transpose_is_the_same(dtype) -> None:
+    """The batched step copies the output gradient's transpose contiguous for a layer of over
+    512 inputs (a speed route): oneDNN's product is the same to the bit either way."""
+    torch.manual_seed(0)
+    for k, rows, out, inputs in ((4, 128, 256, 794), (8, 128, 256, 794), (2, 32, 64, 600)):
+        dh = torch.randn(k, rows, out).to(dtype)
+        x = torch.randn(k, rows, inputs).to(dtype)
+        assert torch.equal(torch.bmm(dh.mT, x), torch.bmm(dh.mT.contiguous(), x))
