@@ -57,7 +57,8 @@ def test_kernel_is_torch_fused_adam_and_cast_bit_for_bit(beta1: float, grad_dtyp
                 g_read = r.pop()
                 low = torch_update(r[0], r[1], r[2], g_read, r[3], 2e-4, (beta1, 0.999), 1e-8, k)
                 for mine, theirs, what in ((row[0], r[0], "weight"), (row[1], r[1], "exp_avg"),
-                                           (row[2], r[2], "exp_avg_sq"), (row[5], low, "bf16 copy")):
+                                           (row[2], r[2], "exp_avg_sq"),
+                                           (row[5], low, "bf16 copy")):
                     assert torch.equal(mine, theirs), (k, sizes[t], s, what)
                 torch.testing.assert_close(sums[t], g_read.pow(2).sum(1), rtol=1e-5, atol=0)
 
@@ -75,7 +76,8 @@ def test_kernel_results_do_not_depend_on_the_number_of_threads() -> None:
             torch.set_num_threads(threads)
             torch.manual_seed(1)
             p, m, v = torch.randn(k, n) * 0.05, torch.zeros(k, n), torch.zeros(k, n)
-            w, step, adam = torch.empty(k, n, dtype=torch.bfloat16), torch.zeros(()), native.AdamBF16(k)
+            w, step = torch.empty(k, n, dtype=torch.bfloat16), torch.zeros(())
+            adam = native.AdamBF16(k)
             for s in range(3):
                 g = torch.randn(k, n) * 10.0 ** -s
                 step.add_(1)

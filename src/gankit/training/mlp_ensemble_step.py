@@ -54,8 +54,7 @@ class FusedEnsembleStep(MLPStep):
     def _opt(self, net: str) -> torch.optim.Adam:
         return self.ens.opt_g if net == "G" else self.ens.opt_d
 
-    def _states(self, net: str, opt: torch.optim.Adam, params: list[torch.Tensor]
-                ) -> list[dict]:
+    def _states(self, opt: torch.optim.Adam, params: list[torch.Tensor]) -> list[dict]:
         """The stacked Adam states (`Ensemble._adam_from_members`), step counts advanced."""
         torch._foreach_add_(self.ens._views[id(opt)][4], 1)
         return [opt.state[p] for p in params]

@@ -7,8 +7,9 @@ the forward and backward passes written out: preallocated buffers and `out=` GEM
 (`torch.addmm`/`torch.mm`), in-place activations and their backward kernels, D run once on
 [real; fake] (the Trainer's `joint_d`), one fused Adam call per net on the Trainer's own
 optimiser state (in bf16 on CPU one pass of training/native.py's C kernel, which also makes
-the net's gradient norm and bf16 weight copies), the loss gradient in closed form, the statistics accumulated as tensors
-and no host sync in the step (non-finite losses are caught once per epoch, from the sums).
+the net's gradient norm and bf16 weight copies), the loss gradient in closed form, the
+statistics accumulated as tensors and no host sync in the step (non-finite losses are caught
+once per epoch, from the sums).
 
 What it computes is the autograd step of `Trainer.train_step` (loop.py) for what it covers:
 - G: [z ‖ one-hot or embedded label] -> Linear + ReLU (or LeakyReLU(0.2) + Dropout) ... ->
@@ -559,7 +560,7 @@ class MLPStep:
                          (self.gP, self.gG, self.gWg, self.gW))
         fp32 = self._fp32_grads[net]
         opt = self._opt(net)  # one fused Adam group without weight decay (loop.make_adam)
-        states = self._states(net, opt, params)
+        states = self._states(opt, params)
         rows = [(P[n], st["exp_avg"], st["exp_avg_sq"], None if n in fp32 else Glow[n], G[n],
                  W[n], st["step"]) for n, st in zip(names, states)]
         group = opt.param_groups[0]
@@ -576,8 +577,7 @@ class MLPStep:
     def _opt(self, net: str) -> torch.optim.Adam:
         return self.tr.opt_d if net == "D" else self.tr.opt_g
 
-    def _states(self, net: str, opt: torch.optim.Adam, params: list[torch.Tensor]
-                ) -> list[dict]:
+    def _states(self, opt: torch.optim.Adam, params: list[torch.Tensor]) -> list[dict]:
         """Each parameter's Adam state, step counts advanced (adam.advanced_states)."""
         return advanced_states(opt, params)
 
