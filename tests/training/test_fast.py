@@ -42,7 +42,7 @@ def test_auto_precision_is_bf16_where_the_cpu_has_it() -> None:
     ({"avx512f", "avx512_bf16"}, "AVX512_BF16", "bf16"),               # AMD EPYC Zen 4
     ({"avx2"}, "AVX2", "fp32")])                                       # no native bf16
 def test_auto_precision_by_cpu(monkeypatch, flags: set, capability: str, want: str) -> None:
-    monkeypatch.setattr(fast, "_cpu_flags", lambda: flags)
+    monkeypatch.setattr(fast, "cpu_flags", lambda: flags)
     monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda: capability)
     assert fast.resolve_precision("auto", torch.device("cpu")) == want
     assert fast.cpu_bf16_hardware() == {"AMX": "AMX", "AVX512_BF16": "AVX512-BF16"}.get(capability)

@@ -167,11 +167,11 @@ def test_without_a_compiler_one_line_and_torch_passes(tmp_path: Path, monkeypatc
                                                       capsys) -> None:
     monkeypatch.setenv("GANKIT_CACHE", str(tmp_path / "cache"))
     monkeypatch.setenv("CC", "no-such-cc")
-    monkeypatch.setattr(native, "_reported", [])
+    native.report_unavailable.cache_clear()
     native._build.cache_clear()
     try:
         reason = native.why_not()
-        if native._cpu_flags() >= {"avx512f", "avx512_bf16"}:
+        if fast.cpu_flags() >= {"avx512f", "avx512_bf16"}:
             assert reason == "no C compiler (no-such-cc) on the PATH"
         assert native.kernel() is None
         tr = Trainer(cfg_of(), tmp_path / "run", progress=False)
@@ -238,4 +238,4 @@ def test_not_used_where_torch_runs_other_than_its_avx512_kernels(tmp_path: Path)
     assert out[0] == "AVX2"
     assert out[1] in ("torch runs its AVX2 kernels here (ATEN_CPU_CAPABILITY)",
                       *(["this CPU has no avx512_bf16", "this CPU has no avx512_bf16, avx512f"]
-                        if native._cpu_flags() < {"avx512f", "avx512_bf16"} else []))
+                        if fast.cpu_flags() < {"avx512f", "avx512_bf16"} else []))

@@ -6,6 +6,7 @@ dotted keys lives in `keys.py`; this module only declares the fields.
 from __future__ import annotations
 
 import dataclasses
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -159,3 +160,10 @@ class TrainConfig:
 def to_dict(cfg: Any) -> dict:
     """A plain dict (YAML/JSON-ready) of a config dataclass."""
     return dataclasses.asdict(cfg)
+
+
+def config_key(cfg: Any, ignore: tuple[str, ...] = ()) -> str:
+    """A string equal for two configs exactly when their values are (top-level keys in
+    `ignore` left out): what makes two points of a sweep the same run."""
+    return json.dumps({k: v for k, v in to_dict(cfg).items() if k not in ignore},
+                      sort_keys=True)

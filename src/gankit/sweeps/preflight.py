@@ -2,10 +2,9 @@
 training layer on each distinct config, with the run's name in front of the first error."""
 from __future__ import annotations
 
-import json
 from typing import Iterable
 
-from gankit.config import ConfigError, TrainConfig, to_dict
+from gankit.config import ConfigError, TrainConfig, config_key
 from gankit.data import DataError
 from gankit.training.validate import validate
 
@@ -16,7 +15,7 @@ def preflight(runs: Iterable[tuple[str, TrainConfig]]) -> None:
     naming the run."""
     seen: set[str] = set()
     for name, cfg in runs:
-        key = json.dumps({k: v for k, v in to_dict(cfg).items() if k != "seed"}, sort_keys=True)
+        key = config_key(cfg, ignore=("seed",))
         if key in seen:
             continue
         seen.add(key)

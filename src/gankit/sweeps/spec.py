@@ -30,7 +30,7 @@ from typing import Any, Iterable, Sequence
 
 import yaml
 
-from gankit.config import ConfigError, TrainConfig, keys, load_yaml, resolve, to_dict
+from gankit.config import ConfigError, TrainConfig, config_key, keys, load_yaml, resolve
 
 SWEEP_KEYS = ("preset", "description", "set", "grid", "points", "seeds")
 NAME_LIMIT = 120  # characters of a run folder name (the index keeps names unique)
@@ -278,7 +278,7 @@ def _check_distinct(name: str, runs: list[Run]) -> None:
     twice, or written two ways): the second would train the first again, bit for bit."""
     seen: dict[str, str] = {}
     for run in runs:
-        key = yaml.safe_dump(to_dict(run.cfg), sort_keys=True)
+        key = config_key(run.cfg)
         if key in seen:
             raise ConfigError(f"sweep {name}: points {seen[key]} and {run.name} resolve to the "
                               "same config, so both would train the same run: remove one")

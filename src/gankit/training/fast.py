@@ -90,7 +90,7 @@ def with_legacy(saved: dict[str, Any]) -> dict[str, Any]:
 
 
 @functools.lru_cache(maxsize=1)
-def _cpu_flags() -> frozenset[str]:
+def cpu_flags() -> frozenset[str]:
     """The flags of /proc/cpuinfo (empty where there is none), read once per process."""
     try:
         with open("/proc/cpuinfo") as f:
@@ -102,7 +102,7 @@ def _cpu_flags() -> frozenset[str]:
 def cpu_bf16_hardware() -> str | None:
     """This CPU's bf16 hardware: `AMX` (tiles, Intel Xeon since Sapphire Rapids),
     `AVX512-BF16` (e.g. AMD EPYC Zen 4), or None."""
-    flags, capability = _cpu_flags(), torch.backends.cpu.get_cpu_capability()
+    flags, capability = cpu_flags(), torch.backends.cpu.get_cpu_capability()
     if "amx_bf16" in flags or capability == "AMX":
         return "AMX"
     if "avx512_bf16" in flags or capability == "AVX512_BF16":

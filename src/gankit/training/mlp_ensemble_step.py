@@ -56,7 +56,7 @@ class FusedEnsembleStep(MLPStep):
 
     def _states(self, opt: torch.optim.Adam, params: list[torch.Tensor]) -> list[dict]:
         """The stacked Adam states (`Ensemble._adam_from_members`), step counts advanced."""
-        torch._foreach_add_(self.ens._views[id(opt)][4], 1)
+        self.ens.advance_steps(opt)
         return [opt.state[p] for p in params]
 
     def _adam(self, net: str) -> None:

@@ -280,7 +280,8 @@ class MLPStep:
             else:
                 native.report_unavailable()
         head = self.d_layers[-1]
-        self._fp32_grads = {"G": {self.g_embed}, "D": {head.w, head.b, self.d_embed}}
+        self._fp32_grads = {"G": {self.g_embed} - {None},
+                            "D": {head.w, head.b, self.d_embed} - {None}}
 
     # ---- buffers -----------------------------------------------------------------------
     def _bufs(self, b: int) -> _Bufs:
@@ -536,8 +537,8 @@ class MLPStep:
         """The last step's gradients as its updates read them, fp32, keyed 'G.name' and
         'D.name' (with the native kernel, what the GEMMs wrote in bf16 was read as such)."""
         out = {}
-        for net, names, G, Glow in (("G", self.g_names, self.gG, self.gWg),
-                                    ("D", self.d_names, self.dG, self.dWg)):
+        for net in ("G", "D"):
+            names, _, _, G, Glow, _, _ = self._net(net)
             for n in names:
                 native_low = self.native is not None and n not in self._fp32_grads[net]
                 out[f"{net}.{n}"] = Glow[n].float() if native_low else G[n]
@@ -546,18 +547,12 @@ class MLPStep:
     def _update(self, net: str, i: int) -> None:
         """A net's gradient norm into gn[i] and its Adam update (its bf16 weight copies then
         stale: `_cast` makes them again), or with the native kernel all three in one pass."""
+        names, params, P, G, Glow, W, flat = self._net(net)
         if self.native is None:
-            if net == "D":
-                self._norm(self.dG, self.d_names, self.d_flat, i)
-            else:
-                self._norm(self.gG, self.g_names, self.g_flat, i)
+            self._norm(G, names, flat, i)
             self._adam(net)
             self._stepped.add(net)
             return
-        names, params = ((self.d_names, self.d_params) if net == "D" else
-                         (self.g_names, self.g_params))
-        P, G, Glow, W = ((self.dP, self.dG, self.dWg, self.dW) if net == "D" else
-                         (self.gP, self.gG, self.gWg, self.gW))
         fp32 = self._fp32_grads[net]
         opt = self._opt(net)  # one fused Adam group without weight decay (loop.make_adam)
         states = self._states(opt, params)
@@ -569,6 +564,14 @@ class MLPStep:
         torch.sum(sums, 0, out=norm)
         norm.sqrt_()
         self._versions[net] = [p._version for p in params]  # the copies are the new weights
+
+    def _net(self, net: str) -> tuple:
+        """A net's parameter names, parameters, weights, fp32 gradients, GEMM gradients, GEMM
+        weights (bf16 copies in bf16) and flat fp32 gradient buffer."""
+        if net == "D":
+            return (self.d_names, self.d_params, self.dP, self.dG, self.dWg, self.dW,
+                    self.d_flat)
+        return self.g_names, self.g_params, self.gP, self.gG, self.gWg, self.gW, self.g_flat
 
     # ---- what touches the run's own state (FusedEnsembleStep overrides these) ------------
     def _noise(self, z: torch.Tensor) -> None:

@@ -32,21 +32,11 @@ from pathlib import Path
 import torch
 
 from gankit.data.sources import cache_root
+from gankit.training import fast
 
 SOURCE = Path(__file__).with_name("csrc") / "adam_bf16.c"
 FLAGS = ["-O2", "-mavx512f", "-mavx512bf16", "-ffp-contract=off", "-fno-math-errno",
          "-fopenmp", "-shared", "-fPIC"]
-
-
-def _cpu_flags() -> set[str]:
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return set()
-    for line in text.splitlines():
-        if line.startswith("flags"):
-            return set(line.split(":", 1)[1].split())
-    return set()
 
 
 def _compile(cc: str, lib_path: Path) -> str | None:
@@ -83,7 +73,7 @@ def _build() -> tuple[ctypes.CDLL | None, str | None]:
     """(library, None) or (None, why not)."""
     if platform.system() != "Linux" or platform.machine() not in ("x86_64", "AMD64"):
         return None, f"{platform.system()} on {platform.machine()} (it needs Linux on x86-64)"
-    missing = {"avx512f", "avx512_bf16"} - _cpu_flags()
+    missing = {"avx512f", "avx512_bf16"} - fast.cpu_flags()
     if missing:
         return None, f"this CPU has no {', '.join(sorted(missing))}"
     capability = torch.backends.cpu.get_cpu_capability()
@@ -114,15 +104,11 @@ def _build() -> tuple[ctypes.CDLL | None, str | None]:
     return lib, None
 
 
+@functools.lru_cache(maxsize=1)
 def report_unavailable() -> None:
     """Say once per process, on stderr, that the kernel is not used here, and why."""
-    if not _reported:
-        _reported.append(True)
-        print(f"gankit: bf16 Adam through torch's separate passes (slower): {why_not()}",
-              file=sys.stderr)
-
-
-_reported: list[bool] = []
+    print(f"gankit: bf16 Adam through torch's separate passes (slower): {why_not()}",
+          file=sys.stderr)
 
 
 def kernel() -> ctypes.CDLL | None:
