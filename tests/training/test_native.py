@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from gankit.training import fast, native
+from gankit.training.cpu import cpu_flags
 from gankit.training.ensemble import Ensemble
 from gankit.training.loop import Trainer
 from tests.conftest import tiny
@@ -171,7 +172,7 @@ def test_without_a_compiler_one_line_and_torch_passes(tmp_path: Path, monkeypatc
     native._build.cache_clear()
     try:
         reason = native.why_not()
-        if fast.cpu_flags() >= {"avx512f", "avx512_bf16"}:
+        if cpu_flags() >= {"avx512f", "avx512_bf16"}:
             assert reason == "no C compiler (no-such-cc) on the PATH"
         assert native.kernel() is None
         tr = Trainer(cfg_of(), tmp_path / "run", progress=False)
@@ -238,4 +239,4 @@ def test_not_used_where_torch_runs_other_than_its_avx512_kernels(tmp_path: Path)
     assert out[0] == "AVX2"
     assert out[1] in ("torch runs its AVX2 kernels here (ATEN_CPU_CAPABILITY)",
                       *(["this CPU has no avx512_bf16", "this CPU has no avx512_bf16, avx512f"]
-                        if fast.cpu_flags() < {"avx512f", "avx512_bf16"} else []))
+                        if cpu_flags() < {"avx512f", "avx512_bf16"} else []))

@@ -53,7 +53,6 @@ The models stay plain `nn.Module`s; this module decides how a step runs them.
 from __future__ import annotations
 
 import contextlib
-import functools
 import os
 import shutil
 import sys
@@ -65,6 +64,7 @@ from gankit.config import ConfigError, TrainConfig, keys, to_dict
 from gankit.losses.gan import differentiates_twice
 from gankit.models import kernels
 from gankit.training import allocator
+from gankit.training.cpu import cpu_flags
 
 PRECISIONS = ("auto", "fp32", "bf16")
 COMPILE_MODES = ("auto", "on", "off")
@@ -87,16 +87,6 @@ def with_legacy(saved: dict[str, Any]) -> dict[str, Any]:
     every other setting it predates at its default (a new key's default is the behaviour
     before it existed, else it belongs in LEGACY)."""
     return keys.merge(to_dict(TrainConfig()), {**LEGACY, **saved})
-
-
-@functools.lru_cache(maxsize=1)
-def cpu_flags() -> frozenset[str]:
-    """The flags of /proc/cpuinfo (empty where there is none), read once per process."""
-    try:
-        with open("/proc/cpuinfo") as f:
-            return frozenset(next((ln for ln in f if ln.startswith("flags")), "").split())
-    except OSError:
-        return frozenset()
 
 
 def cpu_bf16_hardware() -> str | None:

@@ -32,7 +32,7 @@ from pathlib import Path
 import torch
 
 from gankit.data.sources import cache_root
-from gankit.training import fast
+from gankit.training.cpu import cpu_flags
 
 SOURCE = Path(__file__).with_name("csrc") / "adam_bf16.c"
 FLAGS = ["-O2", "-mavx512f", "-mavx512bf16", "-ffp-contract=off", "-fno-math-errno",
@@ -73,7 +73,7 @@ def _build() -> tuple[ctypes.CDLL | None, str | None]:
     """(library, None) or (None, why not)."""
     if platform.system() != "Linux" or platform.machine() not in ("x86_64", "AMD64"):
         return None, f"{platform.system()} on {platform.machine()} (it needs Linux on x86-64)"
-    missing = {"avx512f", "avx512_bf16"} - fast.cpu_flags()
+    missing = {"avx512f", "avx512_bf16"} - cpu_flags()
     if missing:
         return None, f"this CPU has no {', '.join(sorted(missing))}"
     capability = torch.backends.cpu.get_cpu_capability()
