@@ -3,8 +3,8 @@
 Every module under src/gankit is parsed (not imported), and every import of a gankit module
 is counted, at the top of a file or inside a function alike: a function-level import that
 points up is still a dependency that points up. The layers, from the bottom (STYLE.md and
-docs/ARCHITECTURE.md): config; data and image conversion; models, losses, sampling; metrics,
-plots; training; exploration, report, sweeps, serve; cli. A module may import from its own
+docs/ARCHITECTURE.md): config; data and image conversion; C kernels (native), models, losses,
+sampling; metrics, plots; training; exploration, report, sweeps, serve; cli. A module may import from its own
 layer or below.
 """
 from __future__ import annotations
@@ -20,7 +20,7 @@ SRC = Path(__file__).resolve().parents[1] / "src"
 LAYERS: dict[str, int] = {
     "errors": 0, "fileio": 0, "log": 0, "config": 0,
     "data": 1,
-    "models": 2, "losses": 2, "sampling": 2,
+    "native": 2, "models": 2, "losses": 2, "sampling": 2,
     "metrics": 3, "plots": 3,
     "training": 4,
     "exploration": 5, "report": 5, "sweeps": 5, "serve": 5, "reproduce": 5, "pretrained": 5,

@@ -146,9 +146,9 @@ class TrainConfig:
     # how the C allocator serves CPU tensors: keep (freed memory stays with the process, no
     # page faults in the next step) | system (the C library's defaults); training/allocator.py
     cpu_allocator: str = "keep"
-    # how G's transposed convolutions compute: fast (the same function by faster routes,
-    # models/kernels.py; and the fused MLP step's bf16 Adam as one C pass, training/native.py)
-    # | plain (nn.ConvTranspose2d's own forward; torch's Adam passes)
+    # how convolutions, BatchNorm and Adam compute: fast (the same function by faster routes,
+    # models/kernels.py; bf16 BatchNorm with its activation and the fused MLP step's bf16 Adam
+    # as C kernels, gankit/native) | plain (the layers' own forward; torch's Adam passes)
     kernels: str = "fast"
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)

@@ -5,7 +5,7 @@ The models build plain `nn.ConvTranspose2d`, `nn.Conv2d`, `GlobalMeanPool` and
 `FastConv2d`, `FastGlobalMeanPool` or `FastPlanesConv2d` in place (the class only: the same
 Parameter objects, the same state_dict keys, so optimisers, the EMA copy and checkpoints do
 not notice), whose forward computes the same function by a faster route where one is known;
-`use(modules, "plain")` turns them back. Nine routes, each measured on
+`use(modules, "plain")` turns them back. Ten routes, each measured on
 this 2-core AMD EPYC (AVX512-BF16) with torch 2.13's oneDNN (benchmarks/train_speed.py,
 `--variants bf16,bf16-plain`):
 
@@ -75,6 +75,12 @@ this 2-core AMD EPYC (AVX512-BF16) with torch 2.13's oneDNN (benchmarks/train_sp
   forward and backward in bf16 at batch 128, against 0.99 ms as oneDNN's convolution. Report
   004's bf16 step 0.951x, `default`'s 0.992x (its head), in one process, alternated.
 
+- BatchNorm in training mode over a bf16 channels-last map, with the ReLU or LeakyReLU after
+  it, as one C kernel forward and one backward (models/fast_batchnorm.py,
+  native/batchnorm.py): torch's bf16 channels-last BatchNorm and its activations were four
+  slow passes (report 004's shapes, 2 threads: 179-1291 against 47-425 us forward and
+  backward).
+
 Everything else runs the plain forward. Results equal the plain layer's up to float rounding
 (tests/models/test_kernels.py).
 """
@@ -87,6 +93,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from gankit.config import ConfigError
+from gankit.models import fast_batchnorm
 from gankit.models.conditioning import PlanesConv2d
 from gankit.models.pooling import GlobalMeanPool
 
@@ -525,10 +532,13 @@ _PAIRS = ((nn.ConvTranspose2d, FastConvTranspose2d), (nn.Conv2d, FastConv2d),
 
 def use(modules: Iterable[nn.Module], name: str) -> None:
     """Make every layer of `modules` that has a faster route (`_PAIRS`: transposed and plain
-    convolutions, the planes convolution, the mean pool) compute by `name`'s: `fast` (the
-    Fast* classes) or `plain` (the models' own classes), in place."""
+    convolutions, the planes convolution, the mean pool; BatchNorm with the activation after
+    it, models/fast_batchnorm.py) compute by `name`'s: `fast` (the Fast* classes) or `plain`
+    (the models' own classes), in place."""
     if name not in KERNELS:
         raise ConfigError(f"kernels must be one of {', '.join(KERNELS)}, got {name!r}")
+    modules = list(modules)
+    fast_batchnorm.fuse(modules, name == "fast")
     for m in modules:
         for layer in m.modules():
             for plain, fast in _PAIRS:  # exact types: a parametrized layer is a subclass

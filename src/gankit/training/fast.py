@@ -35,10 +35,11 @@ The models stay plain `nn.Module`s; this module decides how a step runs them.
   state the layout of its parameter (a mismatch would silently scramble the update).
 - `kernels` (config): `fast` or `plain`. `fast` computes G's transposed convolutions, D's
   first layer (few channels; the image joined with label planes) and mean pool by the
-  faster routes of models/kernels.py, the same function up to rounding, and (fused MLP step,
-  bf16, CPU) each net's gradient norm, Adam update and bf16 weight copy in one pass of
-  training/native.py's C kernel, torch's Adam numbers bit for bit on one thread; `plain` keeps
-  the layers' own forward and torch's Adam passes. Resumable; a run saved before it existed
+  faster routes of models/kernels.py, the same function up to rounding, BatchNorm with the
+  activation after it (training mode, bf16 channels-last, CPU) as native/batchnorm.py's C
+  kernel, and (fused MLP step, bf16, CPU) each net's gradient norm, Adam update and bf16
+  weight copy in one pass of native/adam.py's C kernel, torch's Adam numbers bit for bit on
+  one thread; `plain` keeps the layers' own forward and torch's Adam passes. Resumable; a run saved before it existed
   continues `plain` (LEGACY).
 - Activations run in place (`activations_in_place`, always: the same numbers, less memory
   traffic).
@@ -64,7 +65,7 @@ from gankit.config import ConfigError, TrainConfig, keys, to_dict
 from gankit.losses.gan import differentiates_twice
 from gankit.models import kernels
 from gankit.training import allocator
-from gankit.training.cpu import cpu_flags
+from gankit.native.cpu import cpu_flags
 
 PRECISIONS = ("auto", "fp32", "bf16")
 COMPILE_MODES = ("auto", "on", "off")

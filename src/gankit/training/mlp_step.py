@@ -6,7 +6,7 @@ module calls, casts, optimiser bookkeeping. This step computes the same training
 the forward and backward passes written out: preallocated buffers and `out=` GEMMs
 (`torch.addmm`/`torch.mm`), in-place activations and their backward kernels, D run once on
 [real; fake] (the Trainer's `joint_d`), one fused Adam call per net on the Trainer's own
-optimiser state (in bf16 on CPU one pass of training/native.py's C kernel, which also makes
+optimiser state (in bf16 on CPU one pass of native/adam.py's C kernel, which also makes
 the net's gradient norm and bf16 weight copies), the loss gradient in closed form, the
 statistics accumulated as tensors and no host sync in the step (non-finite losses are caught
 once per epoch, from the sums).
@@ -40,7 +40,7 @@ from torch import nn
 from gankit.config import TrainConfig
 from gankit.errors import NonFiniteLoss
 from gankit.models.conditioning import projects
-from gankit.training import native
+from gankit.native import adam as native
 from gankit.training.adam import adam_step, advanced_states
 
 LOSSES = ("minimax", "nonsaturating")
@@ -270,7 +270,7 @@ class MLPStep:
         self.gn = torch.zeros(2, *lead, device=self.device)
         self.onednn = onednn_linear_available(self.device) and not lead
         # In bf16 on CPU, each net's gradient norm, Adam update and bf16 weight copy as one
-        # pass of training/native.py's kernel (`kernels: plain`: torch's passes); the
+        # pass of native/adam.py's kernel (`kernels: plain`: torch's passes); the
         # gradients the step writes in fp32 (D's head, label embeddings) are read as such.
         self.native: dict[str, native.AdamBF16] | None = None
         if low and device.type == "cpu" and cfg.kernels == "fast":

@@ -1,6 +1,6 @@
-"""The bf16 Adam kernel in C (training/native.py, csrc/adam_bf16.c): torch's fused Adam and
-bf16 cast bit for bit on one thread, the fused bf16 step with it equal to the step with
-torch's passes (`kernels: plain`) bit for bit, and a clean fallback where it cannot be built."""
+"""The bf16 Adam kernel in C (native/adam.py, csrc/adam_bf16.c; built by native/build.py):
+torch's fused Adam and bf16 cast bit for bit on one thread, the fused bf16 step with it equal
+to the step with torch's passes (`kernels: plain`) bit for bit, and a clean fallback where it cannot be built."""
 from __future__ import annotations
 
 import copy
@@ -11,8 +11,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from gankit.training import fast, native
-from gankit.training.cpu import cpu_flags
+from gankit.native import adam as native
+from gankit.native import build
+from gankit.native.cpu import cpu_flags
+from gankit.training import fast
 from gankit.training.ensemble import Ensemble
 from gankit.training.loop import Trainer
 from tests.conftest import tiny
@@ -169,10 +171,10 @@ def test_without_a_compiler_one_line_and_torch_passes(tmp_path: Path, monkeypatc
     monkeypatch.setenv("GANKIT_CACHE", str(tmp_path / "cache"))
     monkeypatch.setenv("CC", "no-such-cc")
     native.report_unavailable.cache_clear()
-    native._build.cache_clear()
+    build._build.cache_clear()
     try:
         reason = native.why_not()
-        if cpu_flags() >= {"avx512f", "avx512_bf16"}:
+        if cpu_flags() >= build.NEEDED_FLAGS:
             assert reason == "no C compiler (no-such-cc) on the PATH"
         assert native.kernel() is None
         tr = Trainer(cfg_of(), tmp_path / "run", progress=False)
@@ -183,46 +185,46 @@ def test_without_a_compiler_one_line_and_torch_passes(tmp_path: Path, monkeypatc
         assert err.count("bf16 Adam through torch's separate passes") == 1, err
         assert reason in err
     finally:
-        native._build.cache_clear()
+        build._build.cache_clear()
 
 
 @needs_kernel
 def test_a_failed_build_is_one_line_naming_the_compiler(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setenv("GANKIT_CACHE", str(tmp_path / "cache"))
     monkeypatch.setenv("CC", "false")        # a "compiler" that fails
-    native._build.cache_clear()
+    build._build.cache_clear()
     try:
         assert native.kernel() is None
         assert native.why_not().startswith("false could not build adam_bf16.c")
         assert list((tmp_path / "cache" / "native").iterdir()) == []   # nothing half-written
     finally:
-        native._build.cache_clear()
+        build._build.cache_clear()
 
 
 @needs_kernel
 def test_a_damaged_library_in_the_cache_is_built_again(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setenv("GANKIT_CACHE", str(tmp_path / "cache"))
-    native._build.cache_clear()
-    lib = native.library_path(os.environ.get("CC", "cc"))
+    build._build.cache_clear()
+    lib = build.library_path(native.NAME, os.environ.get("CC", "cc"))
     lib.parent.mkdir(parents=True)
     lib.write_bytes(b"not a library")           # e.g. left by a disk that filled up
     try:
         assert native.kernel() is not None, native.why_not()
         assert lib.stat().st_size > 1000
     finally:
-        native._build.cache_clear()
+        build._build.cache_clear()
 
 
 @needs_kernel
 def test_an_unwritable_cache_is_one_line(tmp_path: Path, monkeypatch) -> None:
     (tmp_path / "file").write_text("")
     monkeypatch.setenv("GANKIT_CACHE", str(tmp_path / "file"))   # a file where a folder goes
-    native._build.cache_clear()
+    build._build.cache_clear()
     try:
         assert native.kernel() is None
         assert native.why_not().startswith("could not build adam_bf16.c into ")
     finally:
-        native._build.cache_clear()
+        build._build.cache_clear()
 
 
 @pytest.mark.slow
@@ -231,12 +233,13 @@ def test_not_used_where_torch_runs_other_than_its_avx512_kernels(tmp_path: Path)
     keeps torch's passes (and so torch's numbers)."""
     import subprocess
     import sys
-    code = ("from gankit.training import native; import torch; "
+    code = ("from gankit.native import adam as native; import torch; "
             "print(torch.backends.cpu.get_cpu_capability()); print(native.why_not())")
     env = {**os.environ, "ATEN_CPU_CAPABILITY": "avx2", "GANKIT_CACHE": str(tmp_path)}
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
                          check=True).stdout.splitlines()
     assert out[0] == "AVX2"
-    assert out[1] in ("torch runs its AVX2 kernels here (ATEN_CPU_CAPABILITY)",
-                      *(["this CPU has no avx512_bf16", "this CPU has no avx512_bf16, avx512f"]
-                        if cpu_flags() < {"avx512f", "avx512_bf16"} else []))
+    if cpu_flags() >= build.NEEDED_FLAGS:
+        assert out[1] == "torch runs its AVX2 kernels here (ATEN_CPU_CAPABILITY)"
+    else:
+        assert out[1].startswith("this CPU has no ")

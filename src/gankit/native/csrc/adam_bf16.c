@@ -1,4 +1,4 @@
-/* Adam for the fused MLP step in bf16 (gankit/training/native.py builds and loads this file).
+/* Adam for the fused MLP step in bf16 (gankit/native/build.py builds it, native/adam.py calls it).
 
    One pass per tensor does what torch's sequence did in four: the gradient's sum of squares
    (for the logged gradient norm), torch's fused Adam update of the fp32 weight and moments,

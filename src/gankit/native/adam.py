@@ -1,107 +1,46 @@
-"""The fused MLP step's bf16 Adam pass in C (`csrc/adam_bf16.c`), built on first use.
+"""The fused MLP step's bf16 Adam pass in C (`csrc/adam_bf16.c`).
 
 In the bf16 fused step each net's update was four passes over its parameters in torch: the
 bf16 gradients copied to fp32 (torch's fused Adam takes fp32 gradients only), their norm,
 torch's fused Adam, and the bf16 weight copy cast for the next GEMMs. `csrc/adam_bf16.c` does
 all four in one pass with torch's Adam arithmetic, bit for bit with torch's one-thread kernel
-whatever the number of threads (it runs on torch's OpenMP threads). In the step (this Intel
+whatever the number of threads (it runs on torch's OpenMP threads). In the step (the Intel
 Xeon, 2026-12-06, alternated in one process; docs/speed.md): a 4-member ensemble on one
 thread 0.77-0.80x the step with torch's passes, one run on two threads 0.90x. torch offers
 no such kernel (`_fused_adam_` takes fp32 gradients; a compiled Python version lost in the
 step to dynamo's guards, docs/speed.md's twelfth and thirteenth sessions).
 
-The file is compiled once per source and compiler with the system C compiler (`$CC`, else
-`cc`) into the gankit cache (`$GANKIT_CACHE/native`), and loaded with ctypes: no torch headers,
-so it builds in about a second. It needs Linux on x86-64 with AVX-512 and AVX512-BF16, the
-CPUs where `precision: auto` picks bf16. Elsewhere, or without a compiler, `kernel()` is None
-and `why_not()` says why; the step then runs torch's passes (`kernels: plain` chooses them).
+native/build.py builds it on first use; where it cannot (`why_not()`), the step runs torch's
+passes (`kernels: plain` chooses them).
 """
 from __future__ import annotations
 
 import ctypes
 import functools
-import hashlib
-import os
-import platform
-import shutil
-import subprocess
 import sys
-import tempfile
-from pathlib import Path
 
 import torch
 
-from gankit.data.sources import cache_root
-from gankit.training.cpu import cpu_flags
+from gankit.native import build
 
-SOURCE = Path(__file__).with_name("csrc") / "adam_bf16.c"
-FLAGS = ["-O2", "-mavx512f", "-mavx512bf16", "-ffp-contract=off", "-fno-math-errno",
-         "-fopenmp", "-shared", "-fPIC"]
+NAME = "adam_bf16"
 
 
-def _compile(cc: str, lib_path: Path) -> str | None:
-    """Build the library at lib_path; None, or why it could not be built."""
-    tmp = None
-    try:
-        lib_path.parent.mkdir(parents=True, exist_ok=True)
-        # built beside its final name and renamed: processes starting together (`--seeds`,
-        # pytest-xdist) each build their own and one of them wins
-        fd, tmp = tempfile.mkstemp(suffix=".so", dir=lib_path.parent)
-        os.close(fd)
-        done = subprocess.run([cc, *FLAGS, "-o", tmp, str(SOURCE), "-lm"],
-                              capture_output=True, text=True, timeout=120)
-        if done.returncode != 0:
-            last = (done.stderr.strip().splitlines() or ["no message"])[-1]
-            return f"{cc} could not build {SOURCE.name}: {last}"
-        os.replace(tmp, lib_path)
-        return None
-    except (OSError, subprocess.TimeoutExpired) as e:
-        return f"could not build {SOURCE.name} into {lib_path.parent}: {e}"
-    finally:
-        if tmp is not None and os.path.exists(tmp):
-            os.unlink(tmp)
+def kernel() -> ctypes.CDLL | None:
+    """The loaded library, or None where it cannot be built or run here (`why_not`)."""
+    lib = build.load(NAME)
+    if lib is not None and lib.gankit_adam_bf16.argtypes is None:
+        fn = lib.gankit_adam_bf16
+        fn.restype = None
+        fn.argtypes = [ctypes.c_int64, ctypes.c_int64, ctypes.c_void_p, ctypes.c_void_p,
+                       ctypes.c_double, ctypes.c_double, ctypes.c_double, ctypes.c_double,
+                       ctypes.c_void_p]
+    return lib
 
 
-def library_path(cc: str) -> Path:
-    """Where the library built from this source by compiler `cc` is kept."""
-    key = hashlib.sha256(SOURCE.read_bytes() + " ".join([cc, *FLAGS]).encode()).hexdigest()
-    return cache_root() / "native" / f"adam_bf16-{key[:16]}.so"
-
-
-@functools.lru_cache(maxsize=1)
-def _build() -> tuple[ctypes.CDLL | None, str | None]:
-    """(library, None) or (None, why not)."""
-    if platform.system() != "Linux" or platform.machine() not in ("x86_64", "AMD64"):
-        return None, f"{platform.system()} on {platform.machine()} (it needs Linux on x86-64)"
-    missing = {"avx512f", "avx512_bf16"} - cpu_flags()
-    if missing:
-        return None, f"this CPU has no {', '.join(sorted(missing))}"
-    capability = torch.backends.cpu.get_cpu_capability()
-    if not (capability.startswith("AVX512") or capability == "AMX"):
-        # its numbers are those of torch's AVX-512 Adam kernel, not of the one torch runs
-        return None, f"torch runs its {capability} kernels here (ATEN_CPU_CAPABILITY)"
-    cc = os.environ.get("CC", "cc")
-    if shutil.which(cc) is None:
-        return None, f"no C compiler ({cc}) on the PATH"
-    lib_path = library_path(cc)
-    for attempt in range(2):
-        if not lib_path.exists():
-            error = _compile(cc, lib_path)
-            if error:
-                return None, error
-        try:
-            lib = ctypes.CDLL(str(lib_path))
-            break
-        except OSError as e:
-            if attempt:
-                return None, f"could not load {lib_path}: {e}"
-            lib_path.unlink(missing_ok=True)  # a damaged file: built again, once
-    fn = lib.gankit_adam_bf16
-    fn.restype = None
-    fn.argtypes = [ctypes.c_int64, ctypes.c_int64, ctypes.c_void_p, ctypes.c_void_p,
-                   ctypes.c_double, ctypes.c_double, ctypes.c_double, ctypes.c_double,
-                   ctypes.c_void_p]
-    return lib, None
+def why_not() -> str | None:
+    """Why the kernel is not available here (None when it is)."""
+    return build.why_not(NAME)
 
 
 @functools.lru_cache(maxsize=1)
@@ -109,16 +48,6 @@ def report_unavailable() -> None:
     """Say once per process, on stderr, that the kernel is not used here, and why."""
     print(f"gankit: bf16 Adam through torch's separate passes (slower): {why_not()}",
           file=sys.stderr)
-
-
-def kernel() -> ctypes.CDLL | None:
-    """The loaded library, or None where it cannot be built or run here (`why_not`)."""
-    return _build()[0]
-
-
-def why_not() -> str | None:
-    """Why the kernel is not available here (None when it is)."""
-    return _build()[1]
 
 
 class AdamBF16:

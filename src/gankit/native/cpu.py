@@ -1,5 +1,5 @@
 """What this CPU offers, as the kernel reports it (fast.py's precision choice and
-native.py's C kernel both ask)."""
+native/build.py both ask)."""
 from __future__ import annotations
 
 import functools

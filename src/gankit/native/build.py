@@ -1,0 +1,112 @@
+"""Build a kernel of `csrc/` with the system C compiler on first use, and load it.
+
+Each file is compiled once per source and compiler (`$CC`, else `cc`) into the gankit cache
+(`$GANKIT_CACHE/native/<name>-<hash>.so`) and loaded with ctypes: no torch headers, so a
+build takes about a second. The kernels need Linux on x86-64 with AVX-512 (F, BW, VL) and
+AVX512-BF16, the CPUs where `precision: auto` picks bf16, and torch running its AVX-512
+kernels (the Adam kernel repeats their numbers). Elsewhere, or without a compiler, `load`
+gives None and `why_not` says why; callers then run torch's own operations.
+"""
+from __future__ import annotations
+
+import ctypes
+import functools
+import hashlib
+import os
+import platform
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import torch
+
+from gankit.data.sources import cache_root
+from gankit.native.cpu import cpu_flags
+
+CSRC = Path(__file__).with_name("csrc")
+FLAGS = ["-O2", "-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512bf16", "-ffp-contract=off",
+         "-fno-math-errno", "-fopenmp", "-shared", "-fPIC"]
+NEEDED_FLAGS = {"avx512f", "avx512bw", "avx512vl", "avx512_bf16"}
+
+
+def source(name: str) -> Path:
+    """The C file of kernel `name`."""
+    return CSRC / f"{name}.c"
+
+
+def _compile(src: Path, cc: str, lib_path: Path) -> str | None:
+    """Build src into lib_path; None, or why it could not be built."""
+    tmp = None
+    try:
+        lib_path.parent.mkdir(parents=True, exist_ok=True)
+        # built beside its final name and renamed: processes starting together (`--seeds`,
+        # pytest-xdist) each build their own and one of them wins
+        fd, tmp = tempfile.mkstemp(suffix=".so", dir=lib_path.parent)
+        os.close(fd)
+        done = subprocess.run([cc, *FLAGS, "-o", tmp, str(src), "-lm"],
+                              capture_output=True, text=True, timeout=120)
+        if done.returncode != 0:
+            last = (done.stderr.strip().splitlines() or ["no message"])[-1]
+            return f"{cc} could not build {src.name}: {last}"
+        os.replace(tmp, lib_path)
+        return None
+    except (OSError, subprocess.TimeoutExpired) as e:
+        return f"could not build {src.name} into {lib_path.parent}: {e}"
+    finally:
+        if tmp is not None and os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def library_path(name: str, cc: str) -> Path:
+    """Where the library built from kernel `name`'s source by compiler `cc` is kept."""
+    key = hashlib.sha256(source(name).read_bytes() + " ".join([cc, *FLAGS]).encode())
+    return cache_root() / "native" / f"{name}-{key.hexdigest()[:16]}.so"
+
+
+def _unsupported() -> str | None:
+    """Why no kernel can run on this machine, or None."""
+    if platform.system() != "Linux" or platform.machine() not in ("x86_64", "AMD64"):
+        return f"{platform.system()} on {platform.machine()} (it needs Linux on x86-64)"
+    missing = NEEDED_FLAGS - cpu_flags()
+    if missing:
+        return f"this CPU has no {', '.join(sorted(missing))}"
+    capability = torch.backends.cpu.get_cpu_capability()
+    if not (capability.startswith("AVX512") or capability == "AMX"):
+        # the Adam kernel's numbers are those of torch's AVX-512 kernel, not of the one torch runs
+        return f"torch runs its {capability} kernels here (ATEN_CPU_CAPABILITY)"
+    return None
+
+
+@functools.lru_cache(maxsize=None)
+def _build(name: str) -> tuple[ctypes.CDLL | None, str | None]:
+    """(library, None) or (None, why not)."""
+    why = _unsupported()
+    if why:
+        return None, why
+    cc = os.environ.get("CC", "cc")
+    if shutil.which(cc) is None:
+        return None, f"no C compiler ({cc}) on the PATH"
+    lib_path = library_path(name, cc)
+    for attempt in range(2):
+        if not lib_path.exists():
+            error = _compile(source(name), cc, lib_path)
+            if error:
+                return None, error
+        try:
+            return ctypes.CDLL(str(lib_path)), None
+        except OSError as e:
+            if attempt:
+                return None, f"could not load {lib_path}: {e}"
+            lib_path.unlink(missing_ok=True)  # a damaged file: built again, once
+    raise AssertionError("unreachable")
+
+
+def load(name: str) -> ctypes.CDLL | None:
+    """Kernel `name`'s loaded library, or None where it cannot be built or run here."""
+    return _build(name)[0]
+
+
+def why_not(name: str) -> str | None:
+    """Why kernel `name` is not available here (None when it is)."""
+    return _build(name)[1]
