@@ -34,10 +34,15 @@ def shard(start: int, stop: int, rank: int, parts: int) -> tuple[int, int]:
 def rotate(x: torch.Tensor, degrees: torch.Tensor, fill: float) -> torch.Tensor:
     """Rotate each image of a batch (B, C, H, W) by its own angle, filling with `fill`."""
     theta = degrees * (math.pi / 180.0)
-    cos, sin = torch.cos(theta), torch.sin(theta)
-    zero = torch.zeros_like(cos)
-    mats = torch.stack([torch.stack([cos, -sin, zero], 1), torch.stack([sin, cos, zero], 1)], 1)
-    grid = F.affine_grid(mats.to(x.dtype), list(x.shape), align_corners=False)
+    c = torch.cos(theta).to(x.dtype).view(-1, 1, 1)
+    s = torch.sin(theta).to(x.dtype).view(-1, 1, 1)
+    h, w = x.shape[-2:]
+    # F.affine_grid's sampling points (pixel centres in [-1, 1], align_corners=False) turned by
+    # each angle, written out: affine_grid's batched 3x2 products took 600 of the 940 us of a
+    # batch of 128 MNIST images (2 threads), this 30
+    col = (torch.arange(w, dtype=x.dtype, device=x.device) * 2 + 1).div_(w).sub_(1).view(1, 1, w)
+    row = (torch.arange(h, dtype=x.dtype, device=x.device) * 2 + 1).div_(h).sub_(1).view(1, h, 1)
+    grid = torch.stack([c * col - s * row, s * col + c * row], dim=-1)
     # Rotate the offset from the background so that corners fill with the background value.
     return F.grid_sample(x - fill, grid, mode="bilinear", padding_mode="zeros",
                          align_corners=False) + fill
