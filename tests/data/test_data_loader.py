@@ -2,9 +2,12 @@
 resume, and rotation. The tiny dataset's images encode their own index."""
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 
 from gankit.data.datasets import from_numpy
 from gankit.data.loader import BatchLoader, rotate, stackable, stacked_epoch
@@ -105,6 +108,20 @@ def test_rotated_corners_take_the_background_value():
     out = rotate(white, torch.tensor([45.0]), fill=-1.0)
     assert out[0, 0, 0, 0].item() == pytest.approx(-1.0, abs=1e-5)
     assert out[0, 0, 8, 8].item() == pytest.approx(1.0, abs=1e-5)
+
+
+@pytest.mark.parametrize("h, w", [(28, 28), (16, 16), (6, 10)])
+def test_rotate_samples_where_affine_grid_points_bit_for_bit(h: int, w: int):
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(64, 2, h, w, generator=g)
+    degrees = (torch.rand(64, generator=g) * 2 - 1) * 45
+    theta = degrees * (math.pi / 180.0)
+    cos, sin, zero = torch.cos(theta), torch.sin(theta), torch.zeros(64)
+    mats = torch.stack([torch.stack([cos, -sin, zero], 1), torch.stack([sin, cos, zero], 1)], 1)
+    grid = F.affine_grid(mats, list(x.shape), align_corners=False)
+    ref = F.grid_sample(x + 1, grid, mode="bilinear", padding_mode="zeros",
+                        align_corners=False) - 1
+    assert torch.equal(rotate(x, degrees, fill=-1.0), ref)
 
 
 def test_rotate_by_90_degrees_is_rot90():
