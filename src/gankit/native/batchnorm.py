@@ -22,23 +22,20 @@ import torch
 from gankit.native import build
 
 NAME = "batchnorm_bf16"
+_P, _I, _F, _D = ctypes.c_void_p, ctypes.c_int64, ctypes.c_float, ctypes.c_double
+SIGNATURES = (
+    ("gankit_bn_forward", ctypes.c_int, (_I, _I, _P, _P, _P, _F, _D, _D, _P, _P, _P, _P, _P)),
+    ("gankit_bn_backward", ctypes.c_int, (_I, _I, _P, _P, _P, _P, _P, _P, _F, _P, _P, _P)))
 
 
 def kernel() -> ctypes.CDLL | None:
     """The loaded library, or None where it cannot be built or run here (`why_not`)."""
-    lib = build.load(NAME)
-    if lib is not None and lib.gankit_bn_forward.argtypes is None:
-        p, i, f, d = ctypes.c_void_p, ctypes.c_int64, ctypes.c_float, ctypes.c_double
-        lib.gankit_bn_forward.restype = ctypes.c_int
-        lib.gankit_bn_forward.argtypes = [i, i, p, p, p, f, d, d, p, p, p, p, p]
-        lib.gankit_bn_backward.restype = ctypes.c_int
-        lib.gankit_bn_backward.argtypes = [i, i, p, p, p, p, p, p, f, p, p, p]
-    return lib
+    return build.load(NAME, SIGNATURES)
 
 
 def why_not() -> str | None:
     """Why the kernel is not available here (None when it is)."""
-    return build.why_not(NAME)
+    return build.why_not(NAME, SIGNATURES)
 
 
 @functools.lru_cache(maxsize=1)

@@ -18,6 +18,7 @@ import shutil
 import subprocess
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -78,9 +79,13 @@ def _unsupported() -> str | None:
     return None
 
 
+# A kernel's C functions: (name, return type, argument types) each, as ctypes declares them.
+Signatures = tuple[tuple[str, Any, tuple[Any, ...]], ...]
+
+
 @functools.lru_cache(maxsize=None)
-def _build(name: str) -> tuple[ctypes.CDLL | None, str | None]:
-    """(library, None) or (None, why not)."""
+def _build(name: str, signatures: Signatures = ()) -> tuple[ctypes.CDLL | None, str | None]:
+    """(library with its functions declared, None) or (None, why not)."""
     why = _unsupported()
     if why:
         return None, why
@@ -94,19 +99,24 @@ def _build(name: str) -> tuple[ctypes.CDLL | None, str | None]:
             if error:
                 return None, error
         try:
-            return ctypes.CDLL(str(lib_path)), None
+            lib = ctypes.CDLL(str(lib_path))
+            break
         except OSError as e:
             if attempt:
                 return None, f"could not load {lib_path}: {e}"
             lib_path.unlink(missing_ok=True)  # a damaged file: built again, once
-    raise AssertionError("unreachable")
+    for fn, restype, argtypes in signatures:
+        getattr(lib, fn).restype = restype
+        getattr(lib, fn).argtypes = list(argtypes)
+    return lib, None
 
 
-def load(name: str) -> ctypes.CDLL | None:
-    """Kernel `name`'s loaded library, or None where it cannot be built or run here."""
-    return _build(name)[0]
+def load(name: str, signatures: Signatures) -> ctypes.CDLL | None:
+    """Kernel `name`'s library with its functions declared, or None where it cannot be built
+    or run here (`why_not`)."""
+    return _build(name, signatures)[0]
 
 
-def why_not(name: str) -> str | None:
+def why_not(name: str, signatures: Signatures) -> str | None:
     """Why kernel `name` is not available here (None when it is)."""
-    return _build(name)[1]
+    return _build(name, signatures)[1]

@@ -3,22 +3,22 @@
    native/batchnorm.py calls it).
 
    A map of N images, C channels and H x W pixels laid out channels-last is P = N*H*W rows of C
-   values. Forward: per-channel mean, then the biased variance about it (two passes: no
-   cancellation), then y = act(x * scale + shift) with scale = w * invstd, shift = b - mean *
-   scale, written in bf16; the running statistics are updated as torch's BatchNorm updates
-   them (the unbiased variance). The statistics come from one pass of sums of d = x - x0 and
-   d * d, x0 being the first row (shifted data: the variance is S2/P - (S1/P)^2 of values
-   centred near their mean, without the cancellation of raw sums of squares). Backward: with z = x * scale + shift recomputed exactly as
-   the forward computed it, dz = dy where z > 0, else dy * slope; db = sum dz, dw = sum dz *
-   xhat, dx = w * invstd * (dz - db / P - xhat * dw / P), xhat = (x - mean) * invstd: one
-   pass for the sums, one for dx.
+   values. Forward: the per-channel mean and biased variance from one pass of sums of
+   d = x - x0 and d * d, x0 being the channel's value in the first row (shifted data: the
+   variance S2/P - (S1/P)^2 of values centred near their mean, without the cancellation of
+   raw sums of squares); then y = act(x * scale + shift) with scale = w * invstd,
+   shift = b - mean * scale, written in bf16; the running statistics updated as torch's
+   BatchNorm updates them (the unbiased variance). Backward: with z = x * scale + shift
+   recomputed exactly as the forward computed it, dz = dy where z > 0, else dy * slope;
+   db = sum dz, dw = sum dz * xhat, dx = w * invstd * (dz - db / P - xhat * dw / P),
+   xhat = (x - mean) * invstd: one pass for the sums, one for dx.
 
    Per-channel sums are taken over fixed pieces of ROWS rows in float and the pieces' sums
    added in double in piece order, so the result does not depend on the number of threads.
    The pieces run on torch's OpenMP threads (this library binds torch's libgomp). The loops
    over rows keep four sums per 16 channels (an add's latency, not its throughput, bounds one
    sum) and use masked loads and stores only for the last channels of a C that is not a
-   multiple of 16 (masked stores are slow on AMD's Zen 4). */
+   multiple of 16. */
 #include <immintrin.h>
 #include <math.h>
 #include <stdint.h>
@@ -91,10 +91,24 @@ INLINE void normalize(const uint16_t *x, uint16_t *y, int64_t C, int64_t r0, int
         store(y + r * C, k, full, activate(_mm512_fmadd_ps(load(x + r * C, k, full), s, t), slope));
 }
 
+/* 16 channels' constants of the backward pass: z = x * s + t, xhat = (x - m) * is; the means
+   of dz (mg) and of dz * xhat (mgx) */
+typedef struct { __m512 s, t, m, is, mg, mgx; } Channels;
+
+INLINE Channels channels(const float *scale, const float *shift, const float *mean,
+                         const float *invstd, const float *mg, const float *mgx, int64_t c,
+                         __mmask16 k) {
+    Channels ch = {_mm512_maskz_loadu_ps(k, scale + c), _mm512_maskz_loadu_ps(k, shift + c),
+                   _mm512_maskz_loadu_ps(k, mean + c), _mm512_maskz_loadu_ps(k, invstd + c),
+                   mg ? _mm512_maskz_loadu_ps(k, mg + c) : _mm512_setzero_ps(),
+                   mgx ? _mm512_maskz_loadu_ps(k, mgx + c) : _mm512_setzero_ps()};
+    return ch;
+}
+
 /* Over rows r0..r1 of 16 channels: sum of dz and of dz * xhat */
 INLINE void grad_sums(const uint16_t *x, const uint16_t *dy, int64_t C, int64_t r0, int64_t r1,
-                      __mmask16 k, int full, __m512 s, __m512 t, __m512 m, __m512 is,
-                      float slope, __m512 *s1, __m512 *s2) {
+                      __mmask16 k, int full, Channels ch, float slope, __m512 *s1, __m512 *s2) {
+    const __m512 s = ch.s, t = ch.t, m = ch.m, is = ch.is;
     __m512 a[4], b[4];
     for (int j = 0; j < 4; j++) a[j] = b[j] = _mm512_setzero_ps();
     int64_t r = r0;
@@ -117,8 +131,9 @@ INLINE void grad_sums(const uint16_t *x, const uint16_t *dy, int64_t C, int64_t 
 }
 
 INLINE void input_grad(const uint16_t *x, const uint16_t *dy, uint16_t *dx, int64_t C,
-                       int64_t r0, int64_t r1, __mmask16 k, int full, __m512 s, __m512 t,
-                       __m512 m, __m512 is, __m512 mg, __m512 mgx, float slope) {
+                       int64_t r0, int64_t r1, __mmask16 k, int full, Channels ch,
+                       float slope) {
+    const __m512 s = ch.s, t = ch.t, m = ch.m, is = ch.is, mg = ch.mg, mgx = ch.mgx;
     for (int64_t r = r0; r < r1; r++) {
         const __m512 xv = load(x + r * C, k, full);
         const __m512 g = through(load(dy + r * C, k, full), _mm512_fmadd_ps(xv, s, t), slope);
@@ -189,8 +204,10 @@ int gankit_bn_forward(int64_t P, int64_t C, const uint16_t *x, const float *w, c
             const __mmask16 k = lanes(c, C);
             const __m512 s = _mm512_maskz_loadu_ps(k, scale + c);
             const __m512 t = _mm512_maskz_loadu_ps(k, shift + c);
-            if (k == 0xffff) normalize(x + c, y + c, C, q * ROWS, piece_end(q, P), k, 1, s, t, slope);
-            else normalize(x + c, y + c, C, q * ROWS, piece_end(q, P), k, 0, s, t, slope);
+            if (k == 0xffff)
+                normalize(x + c, y + c, C, q * ROWS, piece_end(q, P), k, 1, s, t, slope);
+            else
+                normalize(x + c, y + c, C, q * ROWS, piece_end(q, P), k, 0, s, t, slope);
         }
     free(sums);
     free(tot);
@@ -213,17 +230,12 @@ int gankit_bn_backward(int64_t P, int64_t C, const uint16_t *x, const uint16_t *
     for (int64_t q = 0; q < pieces; q++)
         for (int64_t c = 0; c < C; c += 16) {
             const __mmask16 k = lanes(c, C);
-            const __m512 s = _mm512_maskz_loadu_ps(k, scale + c);
-            const __m512 t = _mm512_maskz_loadu_ps(k, shift + c);
-            const __m512 m = _mm512_maskz_loadu_ps(k, mean + c);
-            const __m512 is = _mm512_maskz_loadu_ps(k, invstd + c);
+            const Channels ch = channels(scale, shift, mean, invstd, NULL, NULL, c, k);
             __m512 s1, s2;
             if (k == 0xffff)
-                grad_sums(x + c, dy + c, C, q * ROWS, piece_end(q, P), k, 1, s, t, m, is, slope,
-                          &s1, &s2);
+                grad_sums(x + c, dy + c, C, q * ROWS, piece_end(q, P), k, 1, ch, slope, &s1, &s2);
             else
-                grad_sums(x + c, dy + c, C, q * ROWS, piece_end(q, P), k, 0, s, t, m, is, slope,
-                          &s1, &s2);
+                grad_sums(x + c, dy + c, C, q * ROWS, piece_end(q, P), k, 0, ch, slope, &s1, &s2);
             _mm512_mask_storeu_ps(sums + q * C + c, k, s1);
             _mm512_mask_storeu_ps(sums2 + q * C + c, k, s2);
         }
@@ -240,18 +252,10 @@ int gankit_bn_backward(int64_t P, int64_t C, const uint16_t *x, const uint16_t *
         for (int64_t q = 0; q < pieces; q++)
             for (int64_t c = 0; c < C; c += 16) {
                 const __mmask16 k = lanes(c, C);
-                const __m512 s = _mm512_maskz_loadu_ps(k, scale + c);
-                const __m512 t = _mm512_maskz_loadu_ps(k, shift + c);
-                const __m512 m = _mm512_maskz_loadu_ps(k, mean + c);
-                const __m512 is = _mm512_maskz_loadu_ps(k, invstd + c);
-                const __m512 mg = _mm512_maskz_loadu_ps(k, k1 + c);
-                const __m512 mgx = _mm512_maskz_loadu_ps(k, k2 + c);
-                if (k == 0xffff)
-                    input_grad(x + c, dy + c, dx + c, C, q * ROWS, piece_end(q, P), k, 1, s, t,
-                               m, is, mg, mgx, slope);
-                else
-                    input_grad(x + c, dy + c, dx + c, C, q * ROWS, piece_end(q, P), k, 0, s, t,
-                               m, is, mg, mgx, slope);
+                const Channels ch = channels(scale, shift, mean, invstd, k1, k2, c, k);
+                const int64_t r0 = q * ROWS, r1 = piece_end(q, P);
+                if (k == 0xffff) input_grad(x + c, dy + c, dx + c, C, r0, r1, k, 1, ch, slope);
+                else input_grad(x + c, dy + c, dx + c, C, r0, r1, k, 0, ch, slope);
             }
     }
     free(sums);
