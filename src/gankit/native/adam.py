@@ -25,17 +25,8 @@ from gankit.native import build
 
 NAME = "adam_bf16"
 _P, _I, _D = ctypes.c_void_p, ctypes.c_int64, ctypes.c_double
-SIGNATURES = (("gankit_adam_bf16", None, (_I, _I, _P, _P, _D, _D, _D, _D, _P)),)
-
-
-def kernel() -> ctypes.CDLL | None:
-    """The loaded library, or None where it cannot be built or run here (`why_not`)."""
-    return build.load(NAME, SIGNATURES)
-
-
-def why_not() -> str | None:
-    """Why the kernel is not available here (None when it is)."""
-    return build.why_not(NAME, SIGNATURES)
+KERNEL = build.Kernel(NAME, (("gankit_adam_bf16", None, (_I, _I, _P, _P, _D, _D, _D, _D, _P)),))
+kernel, why_not = KERNEL.load, KERNEL.why_not
 
 
 @functools.lru_cache(maxsize=1)

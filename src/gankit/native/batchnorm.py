@@ -23,19 +23,10 @@ from gankit.native import build
 
 NAME = "batchnorm_bf16"
 _P, _I, _F, _D = ctypes.c_void_p, ctypes.c_int64, ctypes.c_float, ctypes.c_double
-SIGNATURES = (
+KERNEL = build.Kernel(NAME, (
     ("gankit_bn_forward", ctypes.c_int, (_I, _I, _P, _P, _P, _F, _D, _D, _P, _P, _P, _P, _P)),
-    ("gankit_bn_backward", ctypes.c_int, (_I, _I, _P, _P, _P, _P, _P, _P, _F, _P, _P, _P)))
-
-
-def kernel() -> ctypes.CDLL | None:
-    """The loaded library, or None where it cannot be built or run here (`why_not`)."""
-    return build.load(NAME, SIGNATURES)
-
-
-def why_not() -> str | None:
-    """Why the kernel is not available here (None when it is)."""
-    return build.why_not(NAME, SIGNATURES)
+    ("gankit_bn_backward", ctypes.c_int, (_I, _I, _P, _P, _P, _P, _P, _P, _F, _P, _P, _P))))
+kernel, why_not = KERNEL.load, KERNEL.why_not
 
 
 @functools.lru_cache(maxsize=1)

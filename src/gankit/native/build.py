@@ -111,12 +111,17 @@ def _build(name: str, signatures: Signatures = ()) -> tuple[ctypes.CDLL | None, 
     return lib, None
 
 
-def load(name: str, signatures: Signatures) -> ctypes.CDLL | None:
-    """Kernel `name`'s library with its functions declared, or None where it cannot be built
-    or run here (`why_not`)."""
-    return _build(name, signatures)[0]
+class Kernel:
+    """One file of csrc/ and the C functions a module calls in it."""
 
+    def __init__(self, name: str, signatures: Signatures) -> None:
+        self.name, self.signatures = name, signatures
 
-def why_not(name: str, signatures: Signatures) -> str | None:
-    """Why kernel `name` is not available here (None when it is)."""
-    return _build(name, signatures)[1]
+    def load(self) -> ctypes.CDLL | None:
+        """The library with its functions declared, or None where it cannot be built or run
+        here (`why_not`)."""
+        return _build(self.name, self.signatures)[0]
+
+    def why_not(self) -> str | None:
+        """Why the kernel is not available here (None when it is)."""
+        return _build(self.name, self.signatures)[1]
