@@ -7,7 +7,7 @@
 
    The update is torch 2.13's CPU `_fused_adam_` (aten/src/ATen/native/cpu/FusedAdamKernel.cpp)
    operation for operation, as its wheel was compiled, so that its numbers are torch's bit for
-   bit on one thread (tests/training/test_native.py holds them to it): 16 elements at a time
+   bit on one thread (tests/native/test_adam.py holds them to it): 16 elements at a time
    in float with the multiply-adds torch's compiler fused, then its scalar tail, the constants
    from the step count in double. bf16 rounding is round to nearest even, as torch's float ->
    bf16 cast (vcvtneps2bf16; NaN payloads aside). Compiled with -ffp-contract=off: nothing
