@@ -2,12 +2,15 @@
 the world torchrun describes, and the checks `validate` makes for a run on N processes."""
 from __future__ import annotations
 
+import copy
+
 import pytest
 import torch
 
 from gankit.config import ConfigError
 from gankit.data.datasets import load_dataset
 from gankit.data.loader import BatchLoader, shard
+from gankit.models import kernels
 from gankit.training import distributed
 from gankit.training.distributed import DistributedError, World, from_env, local_batch_size
 from gankit.training.validate import validate
@@ -86,3 +89,15 @@ def test_cpu_sync_batchnorm_is_batchnorm_in_one_process() -> None:
     assert bn.state_dict().keys() == ref.state_dict().keys()
     x = torch.randn(8, 1, 6, 6)
     assert torch.equal(bn(x), ref(x))  # no process group: plain BatchNorm
+
+
+def test_sync_batchnorm_keeps_the_activation_a_fused_batchnorm_applied() -> None:
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3), torch.nn.BatchNorm2d(4),
+                              torch.nn.LeakyReLU(0.2))
+    ref = copy.deepcopy(net)
+    kernels.use([net], "fast")
+    distributed.sync_batchnorm(net, torch.device("cpu"))
+    assert [type(m) for m in net[1:]] == [distributed.CPUSyncBatchNorm, torch.nn.LeakyReLU]
+    x = torch.randn(8, 1, 6, 6)
+    torch.testing.assert_close(net(x), ref(x))

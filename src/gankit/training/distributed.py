@@ -44,6 +44,7 @@ from torch.nn.parallel import DistributedDataParallel
 from gankit.config import ConfigError
 from gankit.data.loader import shard
 from gankit.errors import GankitError
+from gankit.models import fast_batchnorm
 
 T = TypeVar("T")
 TIMEOUT_ENV = "GANKIT_DDP_TIMEOUT"
@@ -336,7 +337,10 @@ class CPUSyncBatchNorm(nn.modules.batchnorm._BatchNorm):
 def sync_batchnorm(module: nn.Module, device: torch.device) -> nn.Module:
     """`module` with its BatchNorm layers converted in place to synchronised ones (torch's
     `convert_sync_batchnorm`: same parameters and buffers, same state_dict keys); on CPU to
-    `CPUSyncBatchNorm`."""
+    `CPUSyncBatchNorm`. A BatchNorm fused with its activation (`kernels: fast`) is unfused
+    first: the synchronised layer computes the statistics, the activation module applies
+    itself again."""
+    fast_batchnorm.fuse([module], False)
     module = nn.SyncBatchNorm.convert_sync_batchnorm(module)
     if device.type == "cpu":
         for m in module.modules():
