@@ -1,6 +1,7 @@
 """The bf16 Adam kernel in C (native/adam.py, csrc/adam_bf16.c; built by native/build.py):
 torch's fused Adam and bf16 cast bit for bit on one thread, the fused bf16 step with it equal
-to the step with torch's passes (`kernels: plain`) bit for bit, and a clean fallback where it cannot be built."""
+to the step with torch's passes (`kernels: plain`) bit for bit, and a clean fallback where it
+cannot be built."""
 from __future__ import annotations
 
 import copy

@@ -6,10 +6,11 @@ four separate passes of slow kernels (report 004's DCGAN, bf16, profiled in the 
 AMD EPYC: BatchNorm's backward 8% of the step, the ReLU's backward 3%, its forward 3%). The C
 kernel takes the statistics, normalises, applies the affine and the activation in one
 function and the backward (the activation's mask recomputed from the input) in another;
-report 004's shapes alone, forward and backward on 2 threads: 47-425 against 179-1291 us.
-The per-channel sums are taken over fixed pieces of rows and added in double, so the numbers
-do not depend on the number of threads; they are as close to the exact values as torch's (the
-bf16 output rounding dominates both; tests/native/test_batchnorm.py).
+report 004's six maps alone, forward and backward on 2 threads: 17-415 against 76-1272 us
+(its step 0.955x). The per-channel sums are taken over fixed pieces of rows and added in
+double, so the numbers do not depend on the number of threads; they are as close to the exact
+values as torch's (the bf16 output rounding dominates both;
+tests/models/test_fast_batchnorm.py).
 """
 from __future__ import annotations
 

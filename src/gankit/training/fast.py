@@ -39,8 +39,8 @@ The models stay plain `nn.Module`s; this module decides how a step runs them.
   activation after it (training mode, bf16 channels-last, CPU) as native/batchnorm.py's C
   kernel, and (fused MLP step, bf16, CPU) each net's gradient norm, Adam update and bf16
   weight copy in one pass of native/adam.py's C kernel, torch's Adam numbers bit for bit on
-  one thread; `plain` keeps the layers' own forward and torch's Adam passes. Resumable; a run saved before it existed
-  continues `plain` (LEGACY).
+  one thread; `plain` keeps the layers' own forward and torch's Adam passes. Resumable; a run
+  saved before it existed continues `plain` (LEGACY).
 - Activations run in place (`activations_in_place`, always: the same numbers, less memory
   traffic).
 - `cpu_allocator` (config): `keep` (freed memory stays with the process) or `system`, applied
