@@ -34,8 +34,8 @@ def _activate(y: torch.Tensor, slope: float | None) -> torch.Tensor:
 class _BatchNormAct(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, weight, bias, running_mean, running_var, momentum, eps, slope):
-        k = 1.0 if slope is None else slope
-        y, mean, invstd = native_bn.forward(x, weight, bias, k, eps, momentum, running_mean,
+        ctx.k = 1.0 if slope is None else slope   # the kernel's slope: 1 is no activation
+        y, mean, invstd = native_bn.forward(x, weight, bias, ctx.k, eps, momentum, running_mean,
                                             running_var)
         ctx.save_for_backward(x, weight, bias, mean, invstd)
         ctx.slope, ctx.eps = slope, eps
@@ -54,8 +54,7 @@ class _BatchNormAct(torch.autograd.Function):
                 got = iter(torch.autograd.grad(y, wanted, dy, create_graph=True))
             return (next(got) if need_x else None, next(got) if need_w else None,
                     next(got) if need_b else None, *rest)
-        k = 1.0 if ctx.slope is None else ctx.slope
-        dx, dw, db = native_bn.backward(x, dy, weight, bias, mean, invstd, k, need_x,
+        dx, dw, db = native_bn.backward(x, dy, weight, bias, mean, invstd, ctx.k, need_x,
                                         (need_w or need_b) and weight is not None)
         return dx, dw if need_w else None, db if need_b else None, *rest
 

@@ -64,8 +64,8 @@ import torch
 from gankit.config import ConfigError, TrainConfig, keys, to_dict
 from gankit.losses.gan import differentiates_twice
 from gankit.models import kernels
-from gankit.training import allocator
 from gankit.native.cpu import cpu_flags
+from gankit.training import allocator
 
 PRECISIONS = ("auto", "fp32", "bf16")
 COMPILE_MODES = ("auto", "on", "off")

@@ -274,7 +274,8 @@ class MLPStep:
         # pass of native/adam.py's kernel (`kernels: plain`: torch's passes); the
         # gradients the step writes in fp32 (D's head, label embeddings) are read as such.
         self.native: dict[str, native.AdamBF16] | None = None
-        if low and device.type == "cpu" and cfg.kernels == "fast":
+        c_kernels = low and device.type == "cpu" and cfg.kernels == "fast"
+        if c_kernels:
             if native.kernel() is not None:
                 k = lead[0] if lead else 1
                 self.native = {"G": native.AdamBF16(k), "D": native.AdamBF16(k)}
@@ -282,7 +283,7 @@ class MLPStep:
                 native.report_unavailable()
         # and G's bf16 tanh through a table of its 65,536 results (torch's numbers)
         self.tanh: table.Table | None = None
-        if self.native is not None and table.kernel() is not None:
+        if c_kernels and table.kernel() is not None:
             self.tanh = table.tanh_bf16()
         head = self.d_layers[-1]
         self._fp32_grads = {"G": {self.g_embed} - {None},
