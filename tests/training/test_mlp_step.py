@@ -118,11 +118,36 @@ def test_without_onednn_the_same_gradients(tmp_path: Path, precision: str) -> No
             "d_steps": 1}
     trs = trio(cfg_of(precision, **over), tmp_path)
     trs["fused"].fused.onednn = False
+    trs["fused"].fused.gemm = None
     for tr in trs.values():
         for opt in (tr.opt_g, tr.opt_d):
             opt.param_groups[0]["lr"] = 0.0
         run_steps(tr, 1)
     assert_same_gradients(trs)
+
+
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_kept_onednn_primitives_the_same_gradients(tmp_path: Path, precision: str) -> None:
+    """One run's GEMMs as kept oneDNN primitives (`kernels: fast`, native/onednn.py) and as
+    torch's calls (`kernels: plain`): the same gradients, to 1e-5 in fp32 and to bf16's
+    rounding (2^-7 of the largest entry) in bf16."""
+    from gankit.native import onednn
+    if onednn.kernel() is None:
+        pytest.skip(f"oneDNN matmul: {onednn.why_not()}")
+    over = {**VARIANTS["dropout-embedding-nonsaturating-smoothing-average-dsteps2-ema"],
+            "d_steps": 1}
+    trs = {}
+    for kernels in ("fast", "plain"):
+        tr = Trainer(dataclasses.replace(cfg_of(precision, **over), step="fused",
+                                         kernels=kernels), tmp_path / kernels, progress=False)
+        assert (tr.fused.gemm is not None) == (kernels == "fast")
+        for opt in (tr.opt_g, tr.opt_d):
+            opt.param_groups[0]["lr"] = 0.0
+        run_steps(tr, 1)
+        trs[kernels] = tr.fused.gradients()
+    tol = 1e-5 if precision == "fp32" else 2 ** -7
+    for k, ref in trs["plain"].items():
+        assert (trs["fast"][k] - ref).abs().max() <= tol * ref.abs().max().clamp_min(1e-12), k
 
 
 def test_bf16_tanh_through_fp32_rounds_as_torch_bf16_tanh() -> None:

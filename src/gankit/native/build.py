@@ -17,6 +17,7 @@ import platform
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -36,8 +37,9 @@ def source(name: str) -> Path:
     return CSRC / f"{name}.c"
 
 
-def _compile(src: Path, cc: str, lib_path: Path) -> str | None:
-    """Build src into lib_path; None, or why it could not be built."""
+def _compile(src: Path, cc: str, lib_path: Path, extra: tuple[str, ...] = ()) -> str | None:
+    """Build src into lib_path (extra: flags after the source, e.g. a library to link); None,
+    or why it could not be built."""
     tmp = None
     try:
         lib_path.parent.mkdir(parents=True, exist_ok=True)
@@ -45,7 +47,7 @@ def _compile(src: Path, cc: str, lib_path: Path) -> str | None:
         # pytest-xdist) each build their own and one of them wins
         fd, tmp = tempfile.mkstemp(suffix=".so", dir=lib_path.parent)
         os.close(fd)
-        done = subprocess.run([cc, *FLAGS, "-o", tmp, str(src), "-lm"],
+        done = subprocess.run([cc, *FLAGS, "-o", tmp, str(src), *extra, "-lm"],
                               capture_output=True, text=True, timeout=120)
         if done.returncode != 0:
             last = (done.stderr.strip().splitlines() or ["no message"])[-1]
@@ -59,9 +61,9 @@ def _compile(src: Path, cc: str, lib_path: Path) -> str | None:
             os.unlink(tmp)
 
 
-def library_path(name: str, cc: str) -> Path:
+def library_path(name: str, cc: str, extra: tuple[str, ...] = ()) -> Path:
     """Where the library built from kernel `name`'s source by compiler `cc` is kept."""
-    key = hashlib.sha256(source(name).read_bytes() + " ".join([cc, *FLAGS]).encode())
+    key = hashlib.sha256(source(name).read_bytes() + " ".join([cc, *FLAGS, *extra]).encode())
     return cache_root() / "native" / f"{name}-{key.hexdigest()[:16]}.so"
 
 
@@ -84,7 +86,8 @@ Signatures = tuple[tuple[str, Any, tuple[Any, ...]], ...]
 
 
 @functools.lru_cache(maxsize=None)
-def _build(name: str, signatures: Signatures = ()) -> tuple[ctypes.CDLL | None, str | None]:
+def _build(name: str, signatures: Signatures = (), extra: tuple[str, ...] = ()
+           ) -> tuple[ctypes.CDLL | None, str | None]:
     """(library with its functions declared, None) or (None, why not)."""
     why = _unsupported()
     if why:
@@ -92,10 +95,10 @@ def _build(name: str, signatures: Signatures = ()) -> tuple[ctypes.CDLL | None, 
     cc = os.environ.get("CC", "cc")
     if shutil.which(cc) is None:
         return None, f"no C compiler ({cc}) on the PATH"
-    lib_path = library_path(name, cc)
+    lib_path = library_path(name, cc, extra)
     for attempt in range(2):
         if not lib_path.exists():
-            error = _compile(source(name), cc, lib_path)
+            error = _compile(source(name), cc, lib_path, extra)
             if error:
                 return None, error
         try:
@@ -111,17 +114,29 @@ def _build(name: str, signatures: Signatures = ()) -> tuple[ctypes.CDLL | None, 
     return lib, None
 
 
-class Kernel:
-    """One file of csrc/ and the C functions a module calls in it."""
+# A kernel's extra build flags (after its source: include paths, libraries to link), or why
+# they cannot be had here (the library it links is not installed).
+Extra = Callable[[], tuple[tuple[str, ...], str | None]]
 
-    def __init__(self, name: str, signatures: Signatures) -> None:
-        self.name, self.signatures = name, signatures
+
+class Kernel:
+    """One file of csrc/ and the C functions a module calls in it (`extra`: its extra build
+    flags, when it links a library)."""
+
+    def __init__(self, name: str, signatures: Signatures, extra: Extra | None = None) -> None:
+        self.name, self.signatures, self.extra = name, signatures, extra
+
+    def _built(self) -> tuple[ctypes.CDLL | None, str | None]:
+        flags, why = self.extra() if self.extra else ((), None)
+        if why:
+            return None, why
+        return _build(self.name, self.signatures, flags)
 
     def load(self) -> ctypes.CDLL | None:
         """The library with its functions declared, or None where it cannot be built or run
         here (`why_not`)."""
-        return _build(self.name, self.signatures)[0]
+        return self._built()[0]
 
     def why_not(self) -> str | None:
         """Why the kernel is not available here (None when it is)."""
-        return _build(self.name, self.signatures)[1]
+        return self._built()[1]

@@ -22,6 +22,9 @@ What it computes is the autograd step of `Trainer.train_step` (loop.py) for what
   rounding differs from autograd's bf16 step (so it is equal to it within bf16 rounding, not
   bit for bit): on CPU each hidden Linear runs as oneDNN's inner product with its bias and
   activation fused (`_linear`), and D's one-logit head runs in fp32 (`_head`).
+- on CPU with `kernels: fast`, every GEMM of the layers as a oneDNN primitive made once and
+  kept (native/onednn.py): torch rebuilds its primitive at every call, 25-40 us of a small
+  GEMM's 30-50 (one run's step 0.83x in bf16, 0.92x in fp32; docs/speed.md).
 - dropout masks drawn from the process RNG in the order and dtype autograd draws them.
 - d_steps (the Trainer's `do_g`), EMA, learning-rate schedules (the optimisers' groups),
   checkpoints (the Trainer's own modules and optimisers hold every state).
@@ -41,7 +44,7 @@ from gankit.config import TrainConfig
 from gankit.errors import NonFiniteLoss
 from gankit.models.conditioning import projects
 from gankit.native import adam as native
-from gankit.native import table
+from gankit.native import onednn, table
 from gankit.training.adam import adam_step, advanced_states
 
 LOSSES = ("minimax", "nonsaturating")
@@ -270,6 +273,14 @@ class MLPStep:
         self.d_scale = 0.5 if self.loss.d_average else 1.0
         self.gn = torch.zeros(2, *lead, device=self.device)
         self.onednn = onednn_linear_available(self.device) and not lead
+        # The GEMMs (one run's, or the members' batched) as kept oneDNN primitives
+        # (native/onednn.py; `kernels: plain`: torch's calls, which rebuild them every call).
+        self.gemm: onednn.Matmuls | None = None
+        if onednn_linear_available(self.device) and cfg.kernels == "fast":
+            if onednn.kernel() is not None:
+                self.gemm = onednn.Matmuls()
+            else:
+                onednn.report_unavailable()
         # In bf16 on CPU, each net's gradient norm, Adam update and bf16 weight copy as one
         # pass of native/adam.py's kernel (`kernels: plain`: torch's passes); the
         # gradients the step writes in fp32 (D's head, label embeddings) are read as such.
@@ -366,12 +377,21 @@ class MLPStep:
                 out: torch.Tensor) -> torch.Tensor:
         """act(h w^T + b): into `out` by addmm and an in-place activation, or (oneDNN on CPU)
         as a new tensor from one fused call; returns the result."""
+        if self.gemm is not None:
+            return self.gemm(h, w.mT, out, b, act)
         if self.onednn:
             name, scalars = _ONEDNN_ACT[act]
             return torch.ops.mkldnn._linear_pointwise(h, w, b, name, scalars, "")
         _addmm(b, h, w.mT, out)
         self._act_fwd(out, act, self.tanh)
         return out
+
+    def _mm(self, a: torch.Tensor, b: torch.Tensor, out: torch.Tensor | None = None
+            ) -> torch.Tensor:
+        """a @ b (into `out` when given), through the kept oneDNN primitives where there are."""
+        if self.gemm is not None:
+            return self.gemm(a, b, out)
+        return _mm(a, b, out=out)
 
     def _forward(self, layers: list[_Layer], W: dict, x: torch.Tensor,
                  acts: list[torch.Tensor], masks: list[torch.Tensor | None]) -> None:
@@ -414,12 +434,16 @@ class MLPStep:
                 # gradient's transpose copied contiguous: oneDNN's bf16 bmm took 375-439
                 # against 572-630 us for 4 members, one thread (the same numbers; slower at
                 # 512 inputs or fewer, and for one run's mm). In the 4-member step 0.959x and
-                # 0.975x (12 rounds each, 2026-12-06).
-                dht = dh.mT.contiguous() if self.lead and a.shape[-1] > 512 else dh.mT
-                _mm(dht, a, out=Wg[L.w])
+                # 0.975x (12 rounds each, 2026-12-06). And through torch's bmm: the kept
+                # oneDNN 3.2 primitive took 578-618 us there against torch's 446 (Intel
+                # Xeon, 2026-12-06), the one GEMM of the step where it was slower.
+                if self.lead and a.shape[-1] > 512:
+                    _mm(dh.mT.contiguous(), a, out=Wg[L.w])
+                else:
+                    self._mm(dh.mT, a, out=Wg[L.w])
                 torch.sum(dh, -2, out=Wg[L.b])
             if i:
-                dh = _mm(dh, W[L.w])
+                dh = self._mm(dh, W[L.w])
         return dh
 
     def _d_backward(self, dl: torch.Tensor, Wg: dict | None, x: torch.Tensor,
@@ -526,7 +550,12 @@ class MLPStep:
         # dL/d fake (b, img). Batched, through all of w1's columns and the label ones dropped
         # after: bmm copied the column slice of the stacked weights first (0.67 ms of a 14-ms
         # 8-member bf16 step, profiled), where mm reads it in place.
-        dg = (_mm(dh1, w1)[..., :self.img] if self.lead else _mm(dh1, w1[:, :self.img]))
+        # oneDNN's kept primitive is faster through all columns too (69 against 86 us, one
+        # run; its column slice takes a slower kernel).
+        if self.gemm is not None or self.lead:
+            dg = self._mm(dh1, w1)[..., :self.img]
+        else:
+            dg = _mm(dh1, w1[:, :self.img])
         dh1 = self._backward(self.g_layers, self.gW, self.gWg, B.xg, B.g_act, B.g_mask, dg)
         if low and not self.native:
             self.g_flat.copy_(self.g_low)

@@ -1,0 +1,144 @@
+"""Small GEMMs through oneDNN's C API: each shape's matmul primitive made once, then executed
+(`csrc/onednn_matmul.c`); the fused MLP step's GEMMs in bf16 on CPU.
+
+Report 000's MLP at batch 64 is some twenty GEMMs a step of 1-50 MFLOP each. torch reaches
+oneDNN through ideep, which builds the primitive's descriptors and looks it up in its cache at
+every call: a 64x128 -> 256 bf16 linear layer took 40-50 us through
+`torch.ops.mkldnn._linear_pointwise` and 8-13 us as a kept primitive (the Intel Xeon with
+AMX, 2026-12-06, docs/speed.md). No torch API keeps a primitive for a weight that changes
+every step, and libtorch exports no oneDNN symbol, so the kernel links oneDNN's own library,
+pip's `onednn-cpu-gomp` (a dependency of gankit on Linux x86-64): built with GNU OpenMP, it
+runs on the threads of the libgomp torch has loaded. Where it is missing or cannot be built,
+`why_not()` says why and the step calls torch.
+"""
+from __future__ import annotations
+
+import ctypes
+import functools
+import sys
+from importlib import metadata
+from pathlib import Path
+
+import torch
+
+from gankit.native import build
+
+NAME = "onednn_matmul"
+_P, _I, _F, _C = ctypes.c_void_p, ctypes.c_int64, ctypes.c_float, ctypes.c_int
+# The oneDNN release whose library and headers gankit builds against (pyproject.toml).
+PACKAGES = ("onednn-cpu-gomp", "onednn-devel-cpu-gomp")
+
+
+def _package_file(package: str, suffix: str) -> Path | None:
+    """The installed file of `package` whose path ends in `suffix`, or None."""
+    try:
+        files = metadata.files(package) or []
+    except metadata.PackageNotFoundError:
+        return None
+    for f in files:
+        if str(f).endswith(suffix):  # e.g. "../../libdnnl.so": data files outside site-packages
+            return Path(f.locate()).resolve()
+    return None
+
+
+@functools.lru_cache(maxsize=1)
+def _flags() -> tuple[tuple[str, ...], str | None]:
+    """The include path and library to build with, or why they are not installed."""
+    lib = _package_file(PACKAGES[0], "/libdnnl.so")
+    header = _package_file(PACKAGES[1], "/oneapi/dnnl/dnnl.h")
+    if lib is None or header is None:
+        return (), (f"oneDNN's library is not installed (pip install {' '.join(PACKAGES)}; "
+                    "gankit installs them on Linux x86-64)")
+    include, libdir = header.parents[2], lib.parent
+    return (f"-I{include}", f"-L{libdir}", "-ldnnl", f"-Wl,-rpath,{libdir}"), None
+
+
+KERNEL = build.Kernel(NAME, (
+    ("gankit_mm_make", _P, (_I, _I, _I, _I, _P, _P, _P, _C, _C, _C, _C, _C, _C, _F)),
+    ("gankit_mm_run", _C, (_P, _P, _P, _P, _P)),
+    ("gankit_mm_impl", ctypes.c_char_p, (_P,)),
+    ("gankit_mm_error", ctypes.c_char_p, ())), extra=_flags)
+kernel, why_not = KERNEL.load, KERNEL.why_not
+
+_TYPES = {torch.float32: 0, torch.bfloat16: 1}
+# the activations a matmul applies to its result (oneDNN eltwise post-ops), with their codes
+ACTS = {None: 0, "relu": 1, "lrelu": 2, "tanh": 3}
+LRELU_SLOPE = 0.2
+
+
+@functools.lru_cache(maxsize=1)
+def report_unavailable() -> None:
+    """Say once per process, on stderr, that the GEMMs go through torch here, and why."""
+    print(f"gankit: the fused step's GEMMs through torch (slower): {why_not()}", file=sys.stderr)
+
+
+class Matmuls:
+    """act(a @ b + bias) for 2-D CPU tensors of fp32 or bf16 (or 3-D: a batch of products,
+    the fused ensemble step's members), each distinct (shapes, strides,
+    types, activation, thread count) a oneDNN primitive made on first use and kept: the
+    caller's buffers are read and written in place, as strided views (a weight's transpose
+    `w.mT`, a column slice) without copies."""
+
+    def __init__(self) -> None:
+        self.lib = kernel()
+        if self.lib is None:
+            raise RuntimeError(f"oneDNN's matmul is not available: {why_not()}")
+        self._plans: dict[tuple, int] = {}
+
+    def plan(self, a: torch.Tensor, b: torch.Tensor, out: torch.Tensor,
+             bias: torch.Tensor | None, act: str | None, accumulate: bool = False) -> int:
+        """The primitive for these operands (made on first use)."""
+        key = (a.shape, a.stride(), b.shape, b.stride(), out.stride(), a.dtype, b.dtype,
+               out.dtype, None if bias is None else bias.dtype, act, accumulate,
+               torch.get_num_threads())
+        plan = self._plans.get(key)
+        if plan is None:
+            plan = self._make(a, b, out, bias, act, accumulate)
+            self._plans[key] = plan
+        return plan
+
+    def _make(self, a: torch.Tensor, b: torch.Tensor, out: torch.Tensor,
+              bias: torch.Tensor | None, act: str | None, accumulate: bool) -> int:
+        nd = a.ndim
+        if nd not in (2, 3) or b.ndim != nd or out.ndim != nd:
+            raise ValueError("oneDNN matmul takes 2-D tensors, or 3-D ones (a batch of them)")
+        *lead, m, k = a.shape
+        n = b.shape[-1]
+        if (b.shape != (*lead, k, n) or out.shape != (*lead, m, n) or act not in ACTS
+                or any(t.dtype not in _TYPES or t.device.type != "cpu" for t in (a, b, out))
+                or (bias is not None and (bias.shape != (*lead, n) or not bias.is_contiguous()))):
+            raise ValueError("oneDNN matmul takes fp32/bf16 CPU tensors a ([batch,] m, k), b "
+                             "([batch,] k, n), out ([batch,] m, n), a contiguous bias "
+                             "([batch,] n)")
+        strides = [(ctypes.c_int64 * nd)(*t.stride()) for t in (a, b, out)]
+        plan = self.lib.gankit_mm_make(
+            lead[0] if lead else 0, m, k, n, *strides, _TYPES[a.dtype], _TYPES[b.dtype],
+            _TYPES[out.dtype], -1 if bias is None else _TYPES[bias.dtype], int(accumulate),
+            ACTS[act], LRELU_SLOPE)
+        if not plan:
+            raise RuntimeError(self.lib.gankit_mm_error().decode())
+        return plan
+
+    def __call__(self, a: torch.Tensor, b: torch.Tensor, out: torch.Tensor | None = None,
+                 bias: torch.Tensor | None = None, act: str | None = None) -> torch.Tensor:
+        """act(a @ b + bias) into `out` (a new contiguous tensor of a's type when None);
+        returns it. act: None, 'relu', 'lrelu' (slope 0.2) or 'tanh'."""
+        if out is None:
+            out = torch.empty(*a.shape[:-1], b.shape[-1], dtype=a.dtype)
+        accumulate = bias is not None and a.ndim == 3
+        if accumulate:
+            # a bias per batch member ((nb, 1, n) to oneDNN) took oneDNN 3.2 some 3,000x the
+            # product's time (0.2 s for 4 x 64x138 -> 128 on one thread): the bias is written
+            # into `out` and the product added to it (a sum post-op), which rounds the same
+            out.copy_(bias.unsqueeze(-2).expand(out.shape))
+            bias = None
+        plan = self.plan(a, b, out, bias, act, accumulate)
+        if self.lib.gankit_mm_run(plan, a.data_ptr(), b.data_ptr(),
+                                  None if bias is None else bias.data_ptr(), out.data_ptr()):
+            raise RuntimeError(self.lib.gankit_mm_error().decode())
+        return out
+
+    def impl(self, a: torch.Tensor, b: torch.Tensor, act: str | None = None) -> str:
+        """The implementation oneDNN chose for a @ b (e.g. 'brg:avx512_core_amx')."""
+        out = torch.empty(*a.shape[:-1], b.shape[-1], dtype=a.dtype)
+        return self.lib.gankit_mm_impl(self.plan(a, b, out, None, act)).decode()

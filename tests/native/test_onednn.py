@@ -1,0 +1,133 @@
+"""GEMMs as kept oneDNN primitives (native/onednn.py, csrc/onednn_matmul.c): torch's
+products within rounding for every layout the fused MLP step passes, the bias and each
+activation applied, a primitive reused on new data, and one line where oneDNN is missing.
+
+Tolerances: fp32 to 1e-5 of the largest entry (summation order), 1e-4 with tanh (oneDNN's
+tanh post-op is an approximation within ~3e-5, as in torch's own fused `_linear_pointwise`);
+bf16 results are rounded from fp32 sums, so they are held to torch's bf16 product to two bf16
+steps (2^-6 relative: the activation is applied before or after the rounding)."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from gankit.native import onednn
+
+needs_onednn = pytest.mark.skipif(onednn.kernel() is None,
+                                  reason=f"oneDNN matmul: {onednn.why_not()}")
+ACTS = {None: lambda t: t, "relu": torch.relu, "lrelu": lambda t: torch.nn.functional.leaky_relu(
+    t, 0.2), "tanh": torch.tanh}
+
+
+def close(ours: torch.Tensor, ref: torch.Tensor, dtype: torch.dtype, fp32_tol=1e-5) -> None:
+    tol = fp32_tol if dtype == torch.float32 else 2 ** -6
+    scale = ref.abs().max().clamp_min(1e-12)
+    assert (ours.float() - ref.float()).abs().max() <= tol * scale
+
+
+def operands(m: int, k: int, n: int, dtype: torch.dtype, seed: int = 0):
+    g = torch.Generator().manual_seed(seed)
+    return (torch.randn(m, k, generator=g).to(dtype), torch.randn(n, k, generator=g).to(dtype),
+            torch.randn(n, generator=g).to(dtype))
+
+
+@needs_onednn
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+@pytest.mark.parametrize("act", list(ACTS))
+@pytest.mark.parametrize("shape", [(64, 138, 128), (128, 794, 256), (3, 5, 7), (1, 1, 1)])
+def test_a_linear_layer_is_torchs(shape, act, dtype) -> None:
+    """act(x w^T + b) into a given buffer, w^T read in place (a transposed view)."""
+    x, w, b = operands(*shape, dtype)
+    out = torch.empty(shape[0], shape[2], dtype=dtype)
+    got = onednn.Matmuls()(x, w.mT, out, b, act)
+    assert got is out
+    close(out, ACTS[act](torch.addmm(b.float(), x.float(), w.float().mT)).to(dtype), dtype,
+          1e-4 if act == "tanh" else 1e-5)
+
+
+@needs_onednn
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_the_backward_layouts(dtype) -> None:
+    """The weight gradient dh^T a (a transposed operand), the input gradient dh w, and
+    through a column slice of w (D's image columns): torch's products."""
+    mm = onednn.Matmuls()
+    a, w, _ = operands(64, 794, 256, dtype)
+    dh = torch.randn(64, 256).to(dtype)
+    close(mm(dh.mT, a), torch.mm(dh.mT, a), dtype)
+    close(mm(dh, w), torch.mm(dh, w), dtype)
+    sliced = w[:, :784]
+    assert not sliced.is_contiguous()
+    close(mm(dh, sliced), torch.mm(dh, sliced), dtype)
+
+
+@needs_onednn
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_a_batch_of_products(dtype) -> None:
+    """K members' layers at once (the fused ensemble step): each member's bias and product,
+    a strided batch of rows (D's fake half) and of columns (D's image columns) read in place."""
+    mm = onednn.Matmuls()
+    g = torch.Generator().manual_seed(1)
+    x = torch.randn(4, 2 * 16, 40, generator=g).to(dtype)[:, 16:]   # rows 16-31 of each
+    w = torch.randn(4, 24, 44, generator=g).to(dtype)[..., :40]     # 40 of 44 columns
+    b = torch.randn(4, 24, generator=g).to(dtype)
+    got = mm(x, w.mT, bias=b, act="lrelu")
+    ref = torch.nn.functional.leaky_relu(torch.baddbmm(b.float().unsqueeze(1), x.float(),
+                                                       w.float().mT), 0.2)
+    close(got, ref.to(dtype), dtype)
+    dh = torch.randn(4, 16, 24, generator=g).to(dtype)
+    close(mm(dh.mT, x), torch.bmm(dh.mT, x), dtype)
+    close(mm(dh, w), torch.bmm(dh, w), dtype)
+
+
+@needs_onednn
+def test_a_kept_primitive_reads_each_calls_data() -> None:
+    """The second call of a shape reuses the first's primitive, on the new addresses."""
+    mm = onednn.Matmuls()
+    for seed in range(3):
+        x, w, b = operands(16, 24, 8, torch.bfloat16, seed)
+        close(mm(x, w.mT, bias=b, act="relu"),
+              torch.relu(torch.addmm(b.float(), x.float(), w.float().mT)).bfloat16(),
+              torch.bfloat16)
+    assert len(mm._plans) == 1
+
+
+@needs_onednn
+def test_another_thread_count_makes_another_primitive() -> None:
+    mm = onednn.Matmuls()
+    x, w, _ = operands(32, 48, 40, torch.float32)
+    threads = torch.get_num_threads()
+    try:
+        for t in (1, 2):
+            torch.set_num_threads(t)
+            close(mm(x, w.mT), x @ w.mT, torch.float32)
+    finally:
+        torch.set_num_threads(threads)
+    assert len(mm._plans) == 2
+
+
+@needs_onednn
+def test_what_it_refuses() -> None:
+    mm = onednn.Matmuls()
+    x = torch.randn(4, 5)
+    with pytest.raises(ValueError, match="2-D"):
+        mm(x, torch.randn(2, 5, 3))
+    with pytest.raises(ValueError, match="fp32/bf16 CPU tensors"):
+        mm(x, torch.randn(6, 3))
+    with pytest.raises(ValueError, match="fp32/bf16"):
+        mm(x.double(), torch.randn(5, 3).double())
+
+
+def test_missing_onednn_is_one_line(monkeypatch, capsys) -> None:
+    """Without oneDNN's package: why_not names it and how to install it; the step's message is
+    one line, once."""
+    monkeypatch.setattr(onednn.KERNEL, "extra", lambda: ((), "oneDNN's library is not "
+                                                         "installed (pip install x)"))
+    assert onednn.kernel() is None and "pip install" in onednn.why_not()
+    with pytest.raises(RuntimeError, match="not available"):
+        onednn.Matmuls()
+    onednn.report_unavailable.cache_clear()
+    onednn.report_unavailable()
+    onednn.report_unavailable()
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "GEMMs through torch" in err and "pip install" in err
+    onednn.report_unavailable.cache_clear()
