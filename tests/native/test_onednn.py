@@ -131,3 +131,18 @@ def test_missing_onednn_is_one_line(monkeypatch, capsys) -> None:
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "GEMMs through torch" in err and "pip install" in err
     onednn.report_unavailable.cache_clear()
+
+
+@needs_onednn
+def test_it_needs_no_avx512(monkeypatch) -> None:
+    """The file has no vector code of its own (oneDNN picks its code at run time), so a CPU
+    without AVX-512 keeps the kept primitives where the AVX-512 kernels step aside."""
+    from gankit.native import adam, build
+    monkeypatch.setattr(build, "cpu_flags", lambda: set())
+    build._build.cache_clear()
+    try:
+        assert "avx512" in adam.why_not()
+        assert onednn.why_not() is None
+        assert "-mavx512f" not in build.flags(avx512=False)
+    finally:
+        build._build.cache_clear()

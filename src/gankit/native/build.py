@@ -4,7 +4,8 @@ Each file is compiled once per source and compiler (`$CC`, else `cc`) into the g
 (`$GANKIT_CACHE/native/<name>-<hash>.so`) and loaded with ctypes: no torch headers, so a
 build takes about a second. The kernels need Linux on x86-64 with AVX-512 (F, BW, VL) and
 AVX512-BF16, the CPUs where `precision: auto` picks bf16, and torch running its AVX-512
-kernels (the Adam kernel repeats their numbers). Elsewhere, or without a compiler, `load`
+kernels (the Adam kernel repeats their numbers); one without vector code of its own (the
+oneDNN GEMMs: oneDNN picks its code for the CPU it runs on) needs Linux on x86-64 only. Elsewhere, or without a compiler, `load`
 gives None and `why_not` says why; callers then run torch's own operations.
 """
 from __future__ import annotations
@@ -27,9 +28,14 @@ from gankit.data.sources import cache_root
 from gankit.native.cpu import cpu_flags
 
 CSRC = Path(__file__).with_name("csrc")
-FLAGS = ["-O2", "-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512bf16", "-ffp-contract=off",
-         "-fno-math-errno", "-fopenmp", "-shared", "-fPIC"]
+BASE_FLAGS = ["-O2", "-ffp-contract=off", "-fno-math-errno", "-fopenmp", "-shared", "-fPIC"]
+FLAGS = ["-O2", "-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512bf16", *BASE_FLAGS[1:]]
 NEEDED_FLAGS = {"avx512f", "avx512bw", "avx512vl", "avx512_bf16"}
+
+
+def flags(avx512: bool) -> list[str]:
+    """The compiler flags of a kernel written with AVX-512 intrinsics, or of one without."""
+    return FLAGS if avx512 else BASE_FLAGS
 
 
 def source(name: str) -> Path:
@@ -37,7 +43,8 @@ def source(name: str) -> Path:
     return CSRC / f"{name}.c"
 
 
-def _compile(src: Path, cc: str, lib_path: Path, extra: tuple[str, ...] = ()) -> str | None:
+def _compile(src: Path, cc: str, lib_path: Path, extra: tuple[str, ...] = (),
+             avx512: bool = True) -> str | None:
     """Build src into lib_path (extra: flags after the source, e.g. a library to link); None,
     or why it could not be built."""
     tmp = None
@@ -47,7 +54,7 @@ def _compile(src: Path, cc: str, lib_path: Path, extra: tuple[str, ...] = ()) ->
         # pytest-xdist) each build their own and one of them wins
         fd, tmp = tempfile.mkstemp(suffix=".so", dir=lib_path.parent)
         os.close(fd)
-        done = subprocess.run([cc, *FLAGS, "-o", tmp, str(src), *extra, "-lm"],
+        done = subprocess.run([cc, *flags(avx512), "-o", tmp, str(src), *extra, "-lm"],
                               capture_output=True, text=True, timeout=120)
         if done.returncode != 0:
             last = (done.stderr.strip().splitlines() or ["no message"])[-1]
@@ -61,16 +68,19 @@ def _compile(src: Path, cc: str, lib_path: Path, extra: tuple[str, ...] = ()) ->
             os.unlink(tmp)
 
 
-def library_path(name: str, cc: str, extra: tuple[str, ...] = ()) -> Path:
+def library_path(name: str, cc: str, extra: tuple[str, ...] = (), avx512: bool = True) -> Path:
     """Where the library built from kernel `name`'s source by compiler `cc` is kept."""
-    key = hashlib.sha256(source(name).read_bytes() + " ".join([cc, *FLAGS, *extra]).encode())
+    key = hashlib.sha256(source(name).read_bytes()
+                         + " ".join([cc, *flags(avx512), *extra]).encode())
     return cache_root() / "native" / f"{name}-{key.hexdigest()[:16]}.so"
 
 
-def _unsupported() -> str | None:
-    """Why no kernel can run on this machine, or None."""
+def _unsupported(avx512: bool = True) -> str | None:
+    """Why no kernel (or, avx512 False, no kernel without AVX-512 code) can run here, or None."""
     if platform.system() != "Linux" or platform.machine() not in ("x86_64", "AMD64"):
         return f"{platform.system()} on {platform.machine()} (it needs Linux on x86-64)"
+    if not avx512:
+        return None
     missing = NEEDED_FLAGS - cpu_flags()
     if missing:
         return f"this CPU has no {', '.join(sorted(missing))}"
@@ -86,19 +96,19 @@ Signatures = tuple[tuple[str, Any, tuple[Any, ...]], ...]
 
 
 @functools.lru_cache(maxsize=None)
-def _build(name: str, signatures: Signatures = (), extra: tuple[str, ...] = ()
-           ) -> tuple[ctypes.CDLL | None, str | None]:
+def _build(name: str, signatures: Signatures = (), extra: tuple[str, ...] = (),
+           avx512: bool = True) -> tuple[ctypes.CDLL | None, str | None]:
     """(library with its functions declared, None) or (None, why not)."""
-    why = _unsupported()
+    why = _unsupported(avx512)
     if why:
         return None, why
     cc = os.environ.get("CC", "cc")
     if shutil.which(cc) is None:
         return None, f"no C compiler ({cc}) on the PATH"
-    lib_path = library_path(name, cc, extra)
+    lib_path = library_path(name, cc, extra, avx512)
     for attempt in range(2):
         if not lib_path.exists():
-            error = _compile(source(name), cc, lib_path, extra)
+            error = _compile(source(name), cc, lib_path, extra, avx512)
             if error:
                 return None, error
         try:
@@ -121,16 +131,18 @@ Extra = Callable[[], tuple[tuple[str, ...], str | None]]
 
 class Kernel:
     """One file of csrc/ and the C functions a module calls in it (`extra`: its extra build
-    flags, when it links a library)."""
+    flags, when it links a library; `avx512` False: a file without AVX-512 code, built and
+    run on any Linux x86-64 CPU)."""
 
-    def __init__(self, name: str, signatures: Signatures, extra: Extra | None = None) -> None:
-        self.name, self.signatures, self.extra = name, signatures, extra
+    def __init__(self, name: str, signatures: Signatures, extra: Extra | None = None,
+                 avx512: bool = True) -> None:
+        self.name, self.signatures, self.extra, self.avx512 = name, signatures, extra, avx512
 
     def _built(self) -> tuple[ctypes.CDLL | None, str | None]:
         flags, why = self.extra() if self.extra else ((), None)
         if why:
             return None, why
-        return _build(self.name, self.signatures, flags)
+        return _build(self.name, self.signatures, flags, self.avx512)
 
     def load(self) -> ctypes.CDLL | None:
         """The library with its functions declared, or None where it cannot be built or run

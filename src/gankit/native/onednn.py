@@ -57,7 +57,7 @@ KERNEL = build.Kernel(NAME, (
     ("gankit_mm_make", _P, (_I, _I, _I, _I, _P, _P, _P, _C, _C, _C, _C, _C, _C, _F)),
     ("gankit_mm_run", _C, (_P, _P, _P, _P, _P)),
     ("gankit_mm_impl", ctypes.c_char_p, (_P,)),
-    ("gankit_mm_error", ctypes.c_char_p, ())), extra=_flags)
+    ("gankit_mm_error", ctypes.c_char_p, ())), extra=_flags, avx512=False)
 kernel, why_not = KERNEL.load, KERNEL.why_not
 
 _TYPES = {torch.float32: 0, torch.bfloat16: 1}
