@@ -111,7 +111,10 @@ def test_rotated_corners_take_the_background_value():
 
 
 @pytest.mark.parametrize("h, w", [(28, 28), (16, 16), (6, 10)])
-def test_rotate_samples_where_affine_grid_points_bit_for_bit(h: int, w: int):
+def test_rotate_samples_where_affine_grid_points(h: int, w: int):
+    """To float rounding: bit for bit on the AMD EPYC; on the Intel Xeon affine_grid's own
+    batched products (MKL for the larger grids) round otherwise, 12% of the pixels of a 28x28
+    batch by up to 7.2e-6."""
     g = torch.Generator().manual_seed(0)
     x = torch.rand(64, 2, h, w, generator=g)
     degrees = (torch.rand(64, generator=g) * 2 - 1) * 45
@@ -121,7 +124,7 @@ def test_rotate_samples_where_affine_grid_points_bit_for_bit(h: int, w: int):
     grid = F.affine_grid(mats, list(x.shape), align_corners=False)
     ref = F.grid_sample(x + 1, grid, mode="bilinear", padding_mode="zeros",
                         align_corners=False) - 1
-    assert torch.equal(rotate(x, degrees, fill=-1.0), ref)
+    torch.testing.assert_close(rotate(x, degrees, fill=-1.0), ref, rtol=0, atol=2e-5)
 
 
 def test_rotate_by_90_degrees_is_rot90():

@@ -38,9 +38,10 @@ def rotate(x: torch.Tensor, degrees: torch.Tensor, fill: float) -> torch.Tensor:
     s = torch.sin(theta).to(x.dtype).view(-1, 1, 1)
     h, w = x.shape[-2:]
     # F.affine_grid's sampling points (pixel centres in [-1, 1], align_corners=False) turned by
-    # each angle, written out with its operations in its order (the same grid bit for bit,
-    # tests/data/test_data_loader.py): its batched 3x2 products took 600 of the 940 us of
-    # rotating a batch of 128 MNIST images (2 threads)
+    # each angle, written out with its operations in its order (its grid bit for bit on the AMD
+    # EPYC, to float rounding where its own batched products round otherwise, e.g. MKL's on
+    # the Intel Xeon; tests/data/test_data_loader.py): its batched 3x2 products took 600 of
+    # the 940 us of rotating a batch of 128 MNIST images (2 threads)
     col = (torch.linspace(-1, 1, w, dtype=x.dtype, device=x.device) * (w - 1) / w).view(1, 1, w)
     row = (torch.linspace(-1, 1, h, dtype=x.dtype, device=x.device) * (h - 1) / h).view(1, h, 1)
     grid = torch.stack([col * c - row * s, col * s + row * c], dim=-1)
