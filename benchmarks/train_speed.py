@@ -71,6 +71,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from gankit.config import resolve
 from gankit.data import load_dataset
 from gankit.data.loader import rotate
+from gankit.native import onednn
 from gankit.training.ensemble import Ensemble
 from gankit.training.fast import (activations_in_place, autocast, cpu_bf16_hardware, nets,
                                   resolve_precision)
@@ -312,6 +313,15 @@ def cpu_name() -> str:
     return f"{name} ({cpu_bf16_hardware() or 'no native bf16'})"
 
 
+def gemm_route() -> str:
+    """How `kernels: fast` runs the fused MLP step's GEMMs here: kept oneDNN primitives (and
+    the implementation oneDNN picks for D's widest bf16 layer), or torch's calls and why."""
+    if onednn.kernel() is None:
+        return f"torch's calls ({onednn.why_not()})"
+    a, w = torch.zeros(128, 794, dtype=torch.bfloat16), torch.zeros(256, 794, dtype=torch.bfloat16)
+    return f"kept oneDNN primitives ({onednn.Matmuls().impl(a, w.mT)} for D's first layer, bf16)"
+
+
 def peak_gflops(threads: int) -> dict[str, float]:
     """The GEMM rates of this machine now: 1024^2 matmuls, fp32 through MKL (torch.mm) and
     oneDNN (mkldnn_linear), and bf16."""
@@ -375,6 +385,8 @@ def run_case(key: str, args: argparse.Namespace, train) -> None:
     print(f"\n== {label} ({preset}; {per_epoch} batches/epoch; times extrapolated from "
           f"{args.rounds} rounds of {n} batches)")
     with_jax = key == "mlp" and not args.no_jax and jax_installed()
+    if key == "mlp":
+        print(f"  the fused step's GEMMs (kernels: fast): {gemm_route()}")
     with tempfile.TemporaryDirectory() as tmp:
         timers: dict[str, Worker] = {}
         chosen = [v for v in args.variants.split(",") if v] if args.variants else list(VARIANTS)

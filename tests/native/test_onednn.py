@@ -146,3 +146,13 @@ def test_it_needs_no_avx512(monkeypatch) -> None:
         assert "-mavx512f" not in build.flags(avx512=False)
     finally:
         build._build.cache_clear()
+
+
+def test_where_it_cannot_run_it_says_so_before_asking_for_the_package(monkeypatch) -> None:
+    """On another system or processor the reason is the platform, not a package to install
+    (the package is only a dependency on Linux x86-64)."""
+    from gankit.native import build
+    monkeypatch.setattr(build.platform, "system", lambda: "Darwin")
+    monkeypatch.setattr(onednn.KERNEL, "extra", lambda: ((), "pip install x"))
+    why = onednn.why_not()
+    assert "Linux on x86-64" in why and "pip install" not in why

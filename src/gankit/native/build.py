@@ -94,21 +94,28 @@ def _unsupported(avx512: bool = True) -> str | None:
 # A kernel's C functions: (name, return type, argument types) each, as ctypes declares them.
 Signatures = tuple[tuple[str, Any, tuple[Any, ...]], ...]
 
+# A kernel's extra build flags (after its source: include paths, libraries to link), or why
+# they cannot be had here (the library it links is not installed).
+Extra = Callable[[], tuple[tuple[str, ...], str | None]]
+
 
 @functools.lru_cache(maxsize=None)
-def _build(name: str, signatures: Signatures = (), extra: tuple[str, ...] = (),
+def _build(name: str, signatures: Signatures = (), extra: Extra | None = None,
            avx512: bool = True) -> tuple[ctypes.CDLL | None, str | None]:
     """(library with its functions declared, None) or (None, why not)."""
-    why = _unsupported(avx512)
+    why = _unsupported(avx512)  # first: no library to install where it cannot run anyway
+    if why:
+        return None, why
+    flags, why = extra() if extra else ((), None)
     if why:
         return None, why
     cc = os.environ.get("CC", "cc")
     if shutil.which(cc) is None:
         return None, f"no C compiler ({cc}) on the PATH"
-    lib_path = library_path(name, cc, extra, avx512)
+    lib_path = library_path(name, cc, flags, avx512)
     for attempt in range(2):
         if not lib_path.exists():
-            error = _compile(source(name), cc, lib_path, extra, avx512)
+            error = _compile(source(name), cc, lib_path, flags, avx512)
             if error:
                 return None, error
         try:
@@ -124,11 +131,6 @@ def _build(name: str, signatures: Signatures = (), extra: tuple[str, ...] = (),
     return lib, None
 
 
-# A kernel's extra build flags (after its source: include paths, libraries to link), or why
-# they cannot be had here (the library it links is not installed).
-Extra = Callable[[], tuple[tuple[str, ...], str | None]]
-
-
 class Kernel:
     """One file of csrc/ and the C functions a module calls in it (`extra`: its extra build
     flags, when it links a library; `avx512` False: a file without AVX-512 code, built and
@@ -139,10 +141,7 @@ class Kernel:
         self.name, self.signatures, self.extra, self.avx512 = name, signatures, extra, avx512
 
     def _built(self) -> tuple[ctypes.CDLL | None, str | None]:
-        flags, why = self.extra() if self.extra else ((), None)
-        if why:
-            return None, why
-        return _build(self.name, self.signatures, flags, self.avx512)
+        return _build(self.name, self.signatures, self.extra, self.avx512)
 
     def load(self) -> ctypes.CDLL | None:
         """The library with its functions declared, or None where it cannot be built or run
