@@ -386,7 +386,7 @@ class MLPStep:
         self._act_fwd(out, act, self.tanh)
         return out
 
-    def _mm(self, a: torch.Tensor, b: torch.Tensor, out: torch.Tensor | None = None
+    def _product(self, a: torch.Tensor, b: torch.Tensor, out: torch.Tensor | None = None
             ) -> torch.Tensor:
         """a @ b (into `out` when given), through the kept oneDNN primitives where there are."""
         if self.gemm is not None:
@@ -440,10 +440,10 @@ class MLPStep:
                 if self.lead and a.shape[-1] > 512:
                     _mm(dh.mT.contiguous(), a, out=Wg[L.w])
                 else:
-                    self._mm(dh.mT, a, out=Wg[L.w])
+                    self._product(dh.mT, a, out=Wg[L.w])
                 torch.sum(dh, -2, out=Wg[L.b])
             if i:
-                dh = self._mm(dh, W[L.w])
+                dh = self._product(dh, W[L.w])
         return dh
 
     def _d_backward(self, dl: torch.Tensor, Wg: dict | None, x: torch.Tensor,
@@ -553,7 +553,7 @@ class MLPStep:
         # oneDNN's kept primitive is faster through all columns too (69 against 86 us, one
         # run; its column slice takes a slower kernel).
         if self.gemm is not None or self.lead:
-            dg = self._mm(dh1, w1)[..., :self.img]
+            dg = self._product(dh1, w1)[..., :self.img]
         else:
             dg = _mm(dh1, w1[:, :self.img])
         dh1 = self._backward(self.g_layers, self.gW, self.gWg, B.xg, B.g_act, B.g_mask, dg)
