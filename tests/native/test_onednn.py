@@ -156,3 +156,21 @@ def test_where_it_cannot_run_it_says_so_before_asking_for_the_package(monkeypatc
     monkeypatch.setattr(onednn.KERNEL, "extra", lambda: ((), "pip install x"))
     why = onednn.why_not()
     assert "Linux on x86-64" in why and "pip install" not in why
+
+
+@needs_onednn
+def test_a_product_onednn_cannot_make_goes_through_torch(monkeypatch, capsys) -> None:
+    """Where oneDNN makes no primitive (oneDNN 3.2 has no bf16 matmul without AVX-512): torch's
+    product, bias and activation, and one line per reason."""
+    mm = onednn.Matmuls()
+    monkeypatch.setattr(mm.lib, "gankit_mm_make", lambda *args: None)
+    for dtype in (torch.float32, torch.bfloat16):
+        x, w, b = operands(16, 24, 8, dtype)
+        ref = torch.nn.functional.leaky_relu(torch.addmm(b.float(), x.float(), w.float().mT), 0.2)
+        close(mm(x, w.mT, bias=b, act="lrelu"), ref.to(dtype), dtype)
+        xs = torch.stack([x, x])
+        close(mm(xs, torch.stack([w, w]).mT, bias=torch.stack([b, b]), act="lrelu"),
+              torch.stack([ref, ref]).to(dtype), dtype)
+    assert mm.impl(x, w.mT) == "torch (no oneDNN primitive)"
+    err = capsys.readouterr().err
+    assert err.count("gankit: some GEMMs through torch") >= 1 and "Traceback" not in err

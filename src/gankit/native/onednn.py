@@ -64,12 +64,21 @@ _TYPES = {torch.float32: 0, torch.bfloat16: 1}
 # the activations a matmul applies to its result (oneDNN eltwise post-ops), with their codes
 ACTS = {None: 0, "relu": 1, "lrelu": 2, "tanh": 3}
 LRELU_SLOPE = 0.2
+_ACT_FN = {None: lambda t: t, "relu": torch.relu_,
+           "lrelu": lambda t: torch.nn.functional.leaky_relu_(t, LRELU_SLOPE), "tanh": torch.tanh_}
 
 
 @functools.lru_cache(maxsize=1)
 def report_unavailable() -> None:
     """Say once per process, on stderr, that the GEMMs go through torch here, and why."""
     print(f"gankit: the fused step's GEMMs through torch (slower): {why_not()}", file=sys.stderr)
+
+
+@functools.lru_cache(maxsize=None)
+def report_fallback(why: str) -> None:
+    """Say once per reason, on stderr, that oneDNN made no primitive for some GEMMs (they then
+    go through torch)."""
+    print(f"gankit: some GEMMs through torch: {why}", file=sys.stderr)
 
 
 class Matmuls:
@@ -115,9 +124,10 @@ class Matmuls:
             lead[0] if lead else 0, m, k, n, *strides, _TYPES[a.dtype], _TYPES[b.dtype],
             _TYPES[out.dtype], -1 if bias is None else _TYPES[bias.dtype], int(accumulate),
             ACTS[act], LRELU_SLOPE)
-        if not plan:
-            raise RuntimeError(self.lib.gankit_mm_error().decode())
-        return plan
+        if not plan:  # e.g. no bf16 matmul in oneDNN 3.2 for a CPU without AVX-512
+            report_fallback(f"{self.lib.gankit_mm_error().decode()} for {a.dtype} "
+                            f"{tuple(a.shape)} x {tuple(b.shape)}")
+        return plan or 0
 
     def __call__(self, a: torch.Tensor, b: torch.Tensor, out: torch.Tensor | None = None,
                  bias: torch.Tensor | None = None, act: str | None = None) -> torch.Tensor:
@@ -133,6 +143,10 @@ class Matmuls:
             out.copy_(bias.unsqueeze(-2).expand(out.shape))
             bias = None
         plan = self.plan(a, b, out, bias, act, accumulate)
+        if not plan:
+            r = torch.matmul(a, b)
+            r += out if accumulate else (0 if bias is None else bias)
+            return out.copy_(_ACT_FN[act](r))
         if self.lib.gankit_mm_run(plan, a.data_ptr(), b.data_ptr(),
                                   None if bias is None else bias.data_ptr(), out.data_ptr()):
             raise RuntimeError(self.lib.gankit_mm_error().decode())
@@ -141,4 +155,5 @@ class Matmuls:
     def impl(self, a: torch.Tensor, b: torch.Tensor, act: str | None = None) -> str:
         """The implementation oneDNN chose for a @ b (e.g. 'brg:avx512_core_amx')."""
         out = torch.empty(*a.shape[:-1], b.shape[-1], dtype=a.dtype)
-        return self.lib.gankit_mm_impl(self.plan(a, b, out, None, act)).decode()
+        plan = self.plan(a, b, out, None, act)
+        return self.lib.gankit_mm_impl(plan).decode() if plan else "torch (no oneDNN primitive)"
