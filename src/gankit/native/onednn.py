@@ -78,7 +78,7 @@ def report_unavailable() -> None:
 def report_fallback(why: str) -> None:
     """Say once per reason, on stderr, that oneDNN made no primitive for some GEMMs (they then
     go through torch)."""
-    print(f"gankit: some GEMMs through torch: {why}", file=sys.stderr)
+    print(f"gankit: {why}: those GEMMs through torch", file=sys.stderr)
 
 
 class Matmuls:
@@ -125,8 +125,8 @@ class Matmuls:
             _TYPES[out.dtype], -1 if bias is None else _TYPES[bias.dtype], int(accumulate),
             ACTS[act], LRELU_SLOPE)
         if not plan:  # e.g. no bf16 matmul in oneDNN 3.2 for a CPU without AVX-512
-            report_fallback(f"{self.lib.gankit_mm_error().decode()} for {a.dtype} "
-                            f"{tuple(a.shape)} x {tuple(b.shape)}")
+            report_fallback(f"oneDNN made no {str(a.dtype).removeprefix('torch.')} matmul "
+                            f"here ({self.lib.gankit_mm_error().decode()})")
         return plan or 0
 
     def __call__(self, a: torch.Tensor, b: torch.Tensor, out: torch.Tensor | None = None,
