@@ -251,3 +251,28 @@ def test_auto_falls_back_silently_for_other_families(tmp_path: Path, capsys) -> 
                  progress=False)
     assert tr.fused is None and tr.cfg.step == "autograd"
     assert "step=fused" not in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_forced_bf16_without_a_bf16_inner_product_trains(tmp_path: Path) -> None:
+    """precision=bf16 on a CPU whose oneDNN has no bf16 inner product (no AVX-512; emulated
+    with ONEDNN_MAX_CPU_ISA=AVX2, which both oneDNN copies obey): the fused step takes addmm
+    instead of `_linear_pointwise` (which fails there) in both `kernels` settings."""
+    import os
+    import subprocess
+    import sys
+    code = (
+        "import dataclasses, pathlib, sys\n"
+        "from tests.training.test_mlp_step import Trainer, cfg_of, run_steps\n"
+        "for kernels in ('plain', 'fast'):\n"
+        "    cfg = dataclasses.replace(cfg_of('bf16'), step='fused', kernels=kernels)\n"
+        "    tr = Trainer(cfg, pathlib.Path(sys.argv[1]) / kernels, progress=False)\n"
+        "    assert tr.fused is not None and not tr.fused.onednn\n"
+        "    run_steps(tr, 2)\n"
+        "print('trained')\n")
+    root = Path(__file__).resolve().parents[2]
+    done = subprocess.run([sys.executable, "-c", code, str(tmp_path)], cwd=root, text=True,
+                          capture_output=True, timeout=300,
+                          env={**os.environ, "ONEDNN_MAX_CPU_ISA": "AVX2"})
+    assert done.returncode == 0 and "trained" in done.stdout, done.stderr[-2000:]
+    assert "Traceback" not in done.stderr

@@ -58,10 +58,12 @@ _ONEDNN_ACT: dict[str | None, tuple[str, list[float]]] = {
     "tanh": ("tanh", [])}
 
 
-def onednn_linear_available(device: torch.device) -> bool:
-    """Whether `_linear` can use oneDNN's fused inner product on `device`."""
+def onednn_linear_available(device: torch.device, dtype: torch.dtype = torch.float32) -> bool:
+    """Whether `_linear` can use oneDNN's fused inner product on `device` in `dtype` (in bf16
+    only where torch's oneDNN has one: without AVX-512 `_linear_pointwise` fails in bf16)."""
     return (device.type == "cpu" and torch.backends.mkldnn.is_available()
-            and hasattr(torch.ops.mkldnn, "_linear_pointwise"))
+            and hasattr(torch.ops.mkldnn, "_linear_pointwise")
+            and (dtype != torch.bfloat16 or torch.ops.mkldnn._is_mkldnn_bf16_supported()))
 
 
 def why_not(cfg: TrainConfig) -> str | None:
@@ -272,7 +274,7 @@ class MLPStep:
         self.t_real = 1.0 - smoothing
         self.d_scale = 0.5 if self.loss.d_average else 1.0
         self.gn = torch.zeros(2, *lead, device=self.device)
-        self.onednn = onednn_linear_available(self.device) and not lead
+        self.onednn = onednn_linear_available(self.device, self.dtype) and not lead
         # The GEMMs (one run's, or the members' batched) as kept oneDNN primitives
         # (native/onednn.py; `kernels: plain`: torch's calls, which rebuild them every call).
         self.gemm: onednn.Matmuls | None = None
