@@ -377,8 +377,9 @@ class MLPStep:
 
     def _linear(self, h: torch.Tensor, w: torch.Tensor, b: torch.Tensor, act: str | None,
                 out: torch.Tensor) -> torch.Tensor:
-        """act(h w^T + b): into `out` by addmm and an in-place activation, or (oneDNN on CPU)
-        as a new tensor from one fused call; returns the result."""
+        """act(h w^T + b): into `out` by a kept oneDNN primitive (`kernels: fast` on CPU) or by
+        addmm and an in-place activation, or (torch's oneDNN call) as a new tensor; returns
+        the result."""
         if self.gemm is not None:
             return self.gemm(h, w.mT, out, b, act)
         if self.onednn:
