@@ -275,10 +275,11 @@ class MLPStep:
         self.d_scale = 0.5 if self.loss.d_average else 1.0
         self.gn = torch.zeros(2, *lead, device=self.device)
         self.onednn = onednn_linear_available(self.device, self.dtype) and not lead
+        cpu_fast = device.type == "cpu" and cfg.kernels == "fast"
         # The GEMMs (one run's, or the members' batched) as kept oneDNN primitives
         # (native/onednn.py; `kernels: plain`: torch's calls, which rebuild them every call).
         self.gemm: onednn.Matmuls | None = None
-        if onednn_linear_available(self.device) and cfg.kernels == "fast":
+        if cpu_fast:
             if onednn.kernel() is not None:
                 self.gemm = onednn.Matmuls()
             else:
@@ -287,16 +288,16 @@ class MLPStep:
         # pass of native/adam.py's kernel (`kernels: plain`: torch's passes); the
         # gradients the step writes in fp32 (D's head, label embeddings) are read as such.
         self.native: dict[str, native.AdamBF16] | None = None
-        c_kernels = low and device.type == "cpu" and cfg.kernels == "fast"
-        if c_kernels:
+        if low and cpu_fast:
             if native.kernel() is not None:
                 k = lead[0] if lead else 1
                 self.native = {"G": native.AdamBF16(k), "D": native.AdamBF16(k)}
             else:
                 native.report_unavailable()
-        # and G's bf16 tanh through a table of its 65,536 results (torch's numbers)
+        # and, where no kept primitive applies G's tanh as a post-op, its bf16 tanh through a
+        # table of its 65,536 results (torch's numbers)
         self.tanh: table.Table | None = None
-        if c_kernels and table.kernel() is not None:
+        if low and cpu_fast and self.gemm is None and table.kernel() is not None:
             self.tanh = table.tanh_bf16()
         head = self.d_layers[-1]
         self._fp32_grads = {"G": {self.g_embed} - {None},
@@ -389,8 +390,8 @@ class MLPStep:
         self._act_fwd(out, act, self.tanh)
         return out
 
-    def _product(self, a: torch.Tensor, b: torch.Tensor, out: torch.Tensor | None = None
-            ) -> torch.Tensor:
+    def _product(self, a: torch.Tensor, b: torch.Tensor,
+                 out: torch.Tensor | None = None) -> torch.Tensor:
         """a @ b (into `out` when given), through the kept oneDNN primitives where there are."""
         if self.gemm is not None:
             return self.gemm(a, b, out)
