@@ -1,5 +1,6 @@
 """A bf16 -> bf16 elementwise function through a table of its 65,536 results, in C
-(`csrc/table_bf16.c`): the fused MLP ensemble's tanh.
+(`csrc/table_bf16.c`): the fused MLP ensemble's tanh where no kept oneDNN primitive
+(native/onednn.py) applies it as a post-op.
 
 torch's tanh is slow on the AMD EPYC (500-640 us for a 4-member G output of 200,704 values on
 one thread, 5.7% of that step; docs/speed.md, fifteenth session). A bf16 input has 65,536
