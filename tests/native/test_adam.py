@@ -117,14 +117,15 @@ VARIANTS = {"report000": {},
 def test_step_with_the_kernel_is_the_step_with_torch_passes(tmp_path: Path, variant: str) -> None:
     """Weights, Adam states and bf16 weight copies bit for bit; the logged gradient norms
     (summed in another order) to 1e-5. Midway the optimisers' states are loaded anew (new
-    tensors: the kernel must follow them). Both take their GEMMs from torch (`kernels: fast`
-    would also keep them as oneDNN primitives, which round differently: test_onednn.py)."""
+    tensors: the kernel must follow them). Both take their GEMMs and elementwise work from
+    torch (`kernels: fast` would also keep the GEMMs as oneDNN primitives and run the rest
+    through native/mlp_parts.py, which round differently: test_onednn.py, test_mlp_parts.py)."""
     runs = {}
     for kernels in ("fast", "plain"):
         tr = Trainer(cfg_of(kernels=kernels, **VARIANTS[variant]), tmp_path / kernels,
                      progress=False)
         assert (tr.fused.native is not None) == (kernels == "fast")
-        tr.fused.gemm = None
+        tr.fused.gemm = tr.fused.parts = None
         train_steps(tr, 3)
         for opt in (tr.opt_g, tr.opt_d):  # new moment tensors, as a loaded checkpoint brings
             opt.load_state_dict(copy.deepcopy(opt.state_dict()))
@@ -155,7 +156,7 @@ def test_ensemble_step_with_the_kernel_is_the_step_with_torch_passes(tmp_path: P
         e = Ensemble.build([(dataclasses.replace(cfg, seed=s), tmp_path / f"{kernels}{s}")
                             for s in (0, 5)], progress=False)
         assert (e.fused.native is not None) == (kernels == "fast")
-        e.fused.gemm = None  # torch's GEMMs in both, as above
+        e.fused.gemm = e.fused.parts = None  # torch's GEMMs and elementwise work, as above
         batches = e._batches(0)
         for _ in range(4):
             with fast.autocast("bf16", e.device):

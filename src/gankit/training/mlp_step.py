@@ -44,7 +44,7 @@ from gankit.config import TrainConfig
 from gankit.errors import NonFiniteLoss
 from gankit.models.conditioning import projects
 from gankit.native import adam as native
-from gankit.native import onednn, table
+from gankit.native import mlp_parts, onednn, table
 from gankit.training.adam import adam_step, advanced_states
 
 LOSSES = ("minimax", "nonsaturating")
@@ -156,6 +156,9 @@ class _Bufs:
     g_d_act: list[torch.Tensor]          # D hidden outputs in the G step (b rows)
     g_d_mask: list[torch.Tensor | None]
     stats: torch.Tensor                  # (6,) D statistics of this step
+    g_stats: torch.Tensor                # (2,) G loss and gradient norm of this step
+    dh_d: torch.Tensor                   # (2b, n) gradient of D's last hidden Linear output
+    dh_g: torch.Tensor                   # (b, n) the same in the G step
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -299,6 +302,16 @@ class MLPStep:
         self.tanh: table.Table | None = None
         if low and cpu_fast and self.gemm is None and table.kernel() is not None:
             self.tanh = table.tanh_bf16()
+        # and the elementwise work between the GEMMs (D's head and loss, activation backward
+        # with bias gradients, the embedding gradient) as a few C calls (native/mlp_parts.py).
+        # With torch's Adam passes in bf16 they would come before the bf16 gradients' copy to
+        # fp32, which would overwrite the head's fp32 gradients: used with the native pass only.
+        self.parts = None
+        if cpu_fast and self.d_layers[:-1] and (self.native is not None or not low):
+            if mlp_parts.kernel() is not None:
+                self.parts = mlp_parts
+            else:
+                mlp_parts.report_unavailable()
         head = self.d_layers[-1]
         self._fp32_grads = {"G": {self.g_embed} - {None},
                             "D": {head.w, head.b, self.d_embed} - {None}}
@@ -327,11 +340,13 @@ class MLPStep:
         target[:b] = self.t_real
         sign = torch.ones(2 * b, device=dev)
         sign[b:] = -1
+        top = d_act[-1].shape[-1] if d_act else 0
         bufs = _Bufs(xg=xg, z=e(b, self.nz, d=torch.float32), g_act=g_act, g_mask=g_mask,
                      xd=e(2 * b, d_in), d_act=d_act, d_mask=d_mask,
                      l32=e(2 * b, d=torch.float32), target=target, sign=sign,
                      y2=torch.empty(*k, 2 * b, dtype=torch.long, device=dev),
-                     g_d_act=gd_act, g_d_mask=gd_mask, stats=e(6, d=torch.float32))
+                     g_d_act=gd_act, g_d_mask=gd_mask, stats=e(6, d=torch.float32),
+                     g_stats=e(2, d=torch.float32), dh_d=e(2 * b, top), dh_g=e(b, top))
         self.bufs[b] = bufs
         return bufs
 
@@ -423,15 +438,23 @@ class MLPStep:
 
     def _backward(self, layers: list[_Layer], W: dict, Wg: dict | None, x: torch.Tensor,
                   acts: list[torch.Tensor], masks: list[torch.Tensor | None],
-                  dh: torch.Tensor) -> torch.Tensor:
-        """Back through `layers` from dh (the gradient of the last layer's output), weight and
-        bias gradients into Wg (when given); returns the gradient of the first Linear's
-        output (the caller takes the input gradient columns it needs from it)."""
+                  dh: torch.Tensor, top_done: bool = False) -> torch.Tensor:
+        """Back through `layers` from dh (the gradient of the last layer's output; top_done:
+        of its Linear's output, its bias gradient already in Wg), weight and bias gradients
+        into Wg (when given); returns the gradient of the first Linear's output (the caller
+        takes the input gradient columns it needs from it)."""
         for i in range(len(layers) - 1, -1, -1):
             L = layers[i]
-            if masks[i] is not None:
-                dh = dh.mul_(masks[i])
-            dh = self._act_bwd(dh, acts[i], L.act)
+            bias = Wg[L.b] if Wg is not None else None
+            if top_done and i == len(layers) - 1:
+                bias = None
+            elif self.parts is not None:
+                dh = self.parts.act_bwd(dh, acts[i], masks[i], L.act, bias)
+                bias = None
+            else:
+                if masks[i] is not None:
+                    dh = dh.mul_(masks[i])
+                dh = self._act_bwd(dh, acts[i], L.act)
             if Wg is not None:
                 a = acts[i - 1] if i else x
                 # Batched, a layer of over 512 inputs (D's first, 794) takes its output
@@ -445,7 +468,8 @@ class MLPStep:
                     _mm(dh.mT.contiguous(), a, out=Wg[L.w])
                 else:
                     self._product(dh.mT, a, out=Wg[L.w])
-                torch.sum(dh, -2, out=Wg[L.b])
+                if bias is not None:
+                    torch.sum(dh, -2, out=bias)
             if i:
                 dh = self._product(dh, W[L.w])
         return dh
@@ -511,23 +535,33 @@ class MLPStep:
             self._cast("D")
         hidden = self.d_layers[:-1]
         self._forward(hidden, self.dW, xd, B.d_act, B.d_mask)
-        l32 = B.l32
-        h32 = self._head(B.d_act[-1] if hidden else xd, l32)
-        # D loss: mean over each half of softplus(l) - target * l (BCE with targets t, 0)
-        sp = torch.nn.functional.softplus(l32)
-        per = torch.addcmul(sp, B.target, l32, value=-1.0)
         st = B.stats
-        torch.sum(per, -1, keepdim=True, out=st[..., 0:1])
-        st[..., 0:1].mul_(self.d_scale / b)
-        sig = torch.sigmoid(l32)
-        torch.mean(sig.view(*k, 2, b), -1, out=st[..., 1:3])
-        torch.mean(torch.mul(l32, B.sign).gt_(0).view(*k, 2, b), -1, out=st[..., 3:5])
-        # dL/dl = (sigmoid(l) - target) * scale / b
-        dl = torch.sub(sig, B.target).mul_(self.d_scale / b)
-        dh1 = self._d_backward(dl, self.dWg, xd, B.d_act, B.d_mask)
-        if low and not self.native:
-            self.d_flat.copy_(self.d_low)
-        self._head_grads(dl, h32)
+        if self.parts is not None:
+            # head, loss, statistics and head gradients, and back to the last hidden Linear's
+            # output, in one C call (the torch operations' arithmetic, below)
+            top, head = hidden[-1], self.d_layers[-1]
+            self.parts.head_d(B.d_act[-1], self.dP[head.w], self.dP[head.b], self.dW[head.w],
+                              B.d_mask[-1], top.act, self.t_real, self.d_scale / b, B.l32, st,
+                              self.dG[head.w], self.dG[head.b], B.dh_d, self.dWg[top.b])
+            dh1 = self._backward(hidden, self.dW, self.dWg, xd, B.d_act, B.d_mask, B.dh_d,
+                                 top_done=True)
+        else:
+            l32 = B.l32
+            h32 = self._head(B.d_act[-1] if hidden else xd, l32)
+            # D loss: mean over each half of softplus(l) - target * l (BCE with targets t, 0)
+            sp = torch.nn.functional.softplus(l32)
+            per = torch.addcmul(sp, B.target, l32, value=-1.0)
+            torch.sum(per, -1, keepdim=True, out=st[..., 0:1])
+            st[..., 0:1].mul_(self.d_scale / b)
+            sig = torch.sigmoid(l32)
+            torch.mean(sig.view(*k, 2, b), -1, out=st[..., 1:3])
+            torch.mean(torch.mul(l32, B.sign).gt_(0).view(*k, 2, b), -1, out=st[..., 3:5])
+            # dL/dl = (sigmoid(l) - target) * scale / b
+            dl = torch.sub(sig, B.target).mul_(self.d_scale / b)
+            dh1 = self._d_backward(dl, self.dWg, xd, B.d_act, B.d_mask)
+            if low and not self.native:
+                self.d_flat.copy_(self.d_low)
+            self._head_grads(dl, h32)
         w1 = self.dW[self.d_layers[0].w]
         if self.d_embed is not None:
             self._embed_grad(self.dG[self.d_embed], dh1, B.y2, w1[..., self.img:])
@@ -543,14 +577,23 @@ class MLPStep:
         xf = xd[..., b:, :]
         self._forward(hidden, self.dW, xf, B.g_d_act, B.g_d_mask)
         l = B.l32[..., b:]
-        self._head(B.g_d_act[-1] if hidden else xf, l)
-        if self.loss.name == "minimax":       # -mean softplus(l); d/dl = -sigmoid(l) / b
-            g_loss = torch.nn.functional.softplus(l).mean(-1).neg_()
-            dl = torch.sigmoid(l).mul_(-1.0 / b)
-        else:                                 # mean softplus(-l); d/dl = (sigmoid(l) - 1) / b
-            g_loss = torch.nn.functional.softplus(l.neg()).mean(-1)
-            dl = torch.sigmoid(l).sub_(1.0).mul_(1.0 / b)
-        dh1 = self._d_backward(dl, None, xf, B.g_d_act, B.g_d_mask)
+        gs = B.g_stats
+        minimax = self.loss.name == "minimax"
+        if self.parts is not None:
+            top, head = hidden[-1], self.d_layers[-1]
+            self.parts.head_g(B.g_d_act[-1], self.dP[head.w], self.dP[head.b], self.dW[head.w],
+                              B.g_d_mask[-1], top.act, minimax, l, gs[..., 0], B.dh_g)
+            dh1 = self._backward(hidden, self.dW, None, xf, B.g_d_act, B.g_d_mask, B.dh_g,
+                                 top_done=True)
+        else:
+            self._head(B.g_d_act[-1] if hidden else xf, l)
+            if minimax:                       # -mean softplus(l); d/dl = -sigmoid(l) / b
+                gs[..., 0].copy_(torch.nn.functional.softplus(l).mean(-1).neg_())
+                dl = torch.sigmoid(l).mul_(-1.0 / b)
+            else:                             # mean softplus(-l); d/dl = (sigmoid(l) - 1) / b
+                gs[..., 0].copy_(torch.nn.functional.softplus(l.neg()).mean(-1))
+                dl = torch.sigmoid(l).sub_(1.0).mul_(1.0 / b)
+            dh1 = self._d_backward(dl, None, xf, B.g_d_act, B.g_d_mask)
         # dL/d fake (b, img). Batched, through all of w1's columns and the label ones dropped
         # after: bmm copied the column slice of the stacked weights first (0.67 ms of a 14-ms
         # 8-member bf16 step, profiled), where mm reads it in place.
@@ -568,8 +611,6 @@ class MLPStep:
                              self.gW[self.g_layers[0].w][..., self.nz:])
         self._update("G", 1)
         self._ema()
-        gs = B.extra.setdefault("gs", torch.empty(*k, 2, device=self.device))
-        gs[..., 0].copy_(g_loss)
         gs[..., 1].copy_(self.gn[1])
         self._record("G", gs)
         self._check_finite()
@@ -664,6 +705,10 @@ class MLPStep:
         its columns w_cols (out, E), from that Linear's output gradient dh1 (rows, out):
         dh1's rows summed per class first, then one (C, out) x (out, E) GEMM, where the
         (rows, out) x (out, E) one took ~40 us for its strided columns (profiled)."""
+        if self.parts is not None:
+            # labels out of range were refused by this step's lookup or one-hot scatter
+            self.parts.embed_grad(dh1, y.contiguous(), w_cols, g)
+            return
         c, out = g.shape[-2], dh1.shape[-1]
         per = torch.zeros(*self.lead, c, out, device=g.device)
         per.view(-1, out).index_add_(0, self._rows(y, c), dh1.reshape(-1, out).float())

@@ -1,0 +1,282 @@
+/* The fused MLP step's small elementwise work in C (gankit/native/build.py builds it,
+   native/mlp_parts.py calls it, training/mlp_step.py uses it).
+
+   Between its GEMMs report 000's MLP step ran some 40 small torch operations on 64-256-row
+   tensors (the one-logit head, the BCE loss and its statistics, each activation's backward
+   and bias gradient, the label embedding's gradient), each costing more in dispatch than in
+   arithmetic. Here each group is one call:
+   - gankit_head_d: D's head on [real; fake] features, the BCE loss's statistics, the
+     logits' gradient, the head's weight and bias gradients, and the gradient back through
+     the last hidden layer's dropout and activation (and that layer's bias gradient);
+   - gankit_head_g: the same for the G step on the fake half (G's loss, no head gradients);
+   - gankit_act_bwd: a layer's dropout and activation backward in place, and its bias gradient;
+   - gankit_embed_grad: a label embedding's gradient through the first Linear's columns.
+   Activations, masks, and the gradients the GEMMs read are fp32 or bf16 (`bf`); the head,
+   the logits and the loss in fp32, as the torch path computes them. Each bf16 result is
+   rounded where torch's operation rounds it (round to nearest even). K members
+   (the ensemble's stacked runs) are computed one after another, each with its own strides.
+   Plain C written for the compiler's vectoriser (every inner loop branch-free over one row,
+   the type and the activation fixed per instantiation), built for AVX-512 like the other
+   kernels: where the rows went element by element the calls took 10x torch's operations. */
+#pragma GCC optimize("O3")
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef union { uint32_t u; float f; } bits;
+
+#define INLINE static inline __attribute__((always_inline))
+
+INLINE float bf2f(uint16_t v) { bits c; c.u = (uint32_t)v << 16; return c.f; }
+
+INLINE uint16_t f2bf(float f) {  /* round to nearest even; NaN as torch rounds it */
+    bits c; c.f = f;
+    const uint32_t r = (c.u + 0x7fffu + ((c.u >> 16) & 1u)) >> 16;
+    return (c.u & 0x7fffffffu) > 0x7f800000u ? 0x7fc0 : (uint16_t)r;
+}
+
+INLINE float ld(const void *p, int64_t i, int bf) {
+    return bf ? bf2f(((const uint16_t *)p)[i]) : ((const float *)p)[i];
+}
+
+INLINE void st(void *p, int64_t i, float v, int bf) {
+    if (bf) ((uint16_t *)p)[i] = f2bf(v);
+    else ((float *)p)[i] = v;
+}
+
+/* v rounded to the activation type (what a torch operation in that type stores) */
+INLINE float rnd(float v, int bf) { return bf ? bf2f(f2bf(v)) : v; }
+
+enum { ACT_NONE = 0, ACT_RELU = 1, ACT_LRELU = 2, ACT_TANH = 3 };
+
+/* The gradient through an activation from its output y (torch's threshold_backward,
+   leaky_relu_backward with the result, tanh_backward). */
+INLINE float act_bwd(float g, float y, int act) {
+    if (act == ACT_RELU) return y > 0.f ? g : 0.f;
+    if (act == ACT_LRELU) return y > 0.f ? g : g * 0.2f;
+    if (act == ACT_TANH) return g * fmaf(-y, y, 1.f);  /* torch: 1 - y^2 by one fused op */
+    return g;
+}
+
+/* f(..., bf, act) with the type and the activation as constants (one instantiation each) */
+#define BY_TYPE_AND_ACT(f, bf, act, ...) do {                                                 \
+    if (bf) switch (act) {                                                                   \
+        case ACT_RELU: f(__VA_ARGS__, 1, ACT_RELU); break;                                    \
+        case ACT_LRELU: f(__VA_ARGS__, 1, ACT_LRELU); break;                                  \
+        case ACT_TANH: f(__VA_ARGS__, 1, ACT_TANH); break;                                    \
+        default: f(__VA_ARGS__, 1, ACT_NONE); }                                               \
+    else switch (act) {                                                                      \
+        case ACT_RELU: f(__VA_ARGS__, 0, ACT_RELU); break;                                    \
+        case ACT_LRELU: f(__VA_ARGS__, 0, ACT_LRELU); break;                                  \
+        case ACT_TANH: f(__VA_ARGS__, 0, ACT_TANH); break;                                    \
+        default: f(__VA_ARGS__, 0, ACT_NONE); }                                               \
+} while (0)
+
+static inline float softplus(float x) { return x > 20.f ? x : log1pf(expf(x)); }
+static inline float sigmoid(float x) { return 1.f / (1.f + expf(-x)); }
+
+/* One row of a layer's backward: g (n, fp32 values of the activation type) times the dropout
+   mask (or none), then through the activation from its output y, each rounded as torch's
+   operation rounds it; stored into out and added to the bias gradient's sums acc (or none). */
+INLINE void row_bwd(int64_t n, float *g, const void *mask, const void *y, void *out,
+                    float *acc, int bf, int act) {
+    if (mask)
+        for (int64_t j = 0; j < n; j++) g[j] = rnd(g[j] * ld(mask, j, bf), bf);
+    for (int64_t j = 0; j < n; j++) g[j] = rnd(act_bwd(g[j], ld(y, j, bf), act), bf);
+    for (int64_t j = 0; j < n; j++) st(out, j, g[j], bf);
+    if (acc)
+        for (int64_t j = 0; j < n; j++) acc[j] += g[j];
+}
+
+/* logits l[r] = h[r] . w + b for `rows` rows of n features (fp32 sums in 16 lanes) */
+INLINE void logits(int64_t rows, int64_t n, const void *h, const float *w, float b, float *l,
+                   int bf) {
+    for (int64_t r = 0; r < rows; r++) {
+        float s[16] = {0.f};
+        int64_t j = 0;
+        for (; j + 16 <= n; j += 16)
+            for (int t = 0; t < 16; t++) s[t] += ld(h, r * n + j + t, bf) * w[j + t];
+        float sum = 0.f;
+        for (int t = 0; t < 16; t++) sum += s[t];
+        for (; j < n; j++) sum += ld(h, r * n + j, bf) * w[j];
+        l[r] = sum + b;
+    }
+}
+
+/* Back through the head and the last hidden layer: row r's gradient round(round(dl[r]) *
+   wd[j]) (dl cast to the activation type, as the torch path casts it), then row_bwd into dh;
+   the bias gradient db = the rows' sum (or none). g: n floats of scratch, acc: n more. */
+INLINE void back_head(int64_t rows, int64_t n, const float *dl, const void *wd, const void *y,
+                      const void *mask, void *dh, void *db, float *g, float *acc, int bf,
+                      int act) {
+    const size_t es = bf ? 2 : 4;
+    if (db) memset(acc, 0, n * sizeof(float));
+    for (int64_t r = 0; r < rows; r++) {
+        const float d = rnd(dl[r], bf);
+        for (int64_t j = 0; j < n; j++) g[j] = rnd(d * ld(wd, j, bf), bf);
+        row_bwd(n, g, mask ? (const char *)mask + r * n * es : NULL,
+                (const char *)y + r * n * es, (char *)dh + r * n * es, db ? acc : NULL, bf, act);
+    }
+    if (db)
+        for (int64_t j = 0; j < n; j++) st(db, j, acc[j], bf);
+}
+
+INLINE void head_d(int64_t K, int64_t b, int64_t n, const void *h, const float *w,
+                   const float *bias, const void *wd, const void *mask, float t_real,
+                   float scale, float *l, float *stats, int64_t stats_stride, float *gw,
+                   float *gb, void *dh, void *db, int bf, int act) {
+    const int64_t rows = 2 * b;
+    const size_t es = bf ? 2 : 4;
+    float *scratch = malloc((2 * n + rows) * sizeof(float));
+    float *g = scratch, *acc = scratch + n, *dl = scratch + 2 * n;
+    for (int64_t k = 0; k < K; k++) {
+        const char *hk = (const char *)h + k * rows * n * es;
+        float *lk = l + k * rows;
+        logits(rows, n, hk, w + k * n, bias[k], lk, bf);
+        /* BCE with targets t_real (real half) and 0 (fake half): the loss's sum scaled, each
+           half's mean sigmoid and share of logits on its side; dL/dl = (sigmoid(l) - t) * scale */
+        float loss = 0.f, sig_r = 0.f, sig_f = 0.f, right_r = 0.f, right_f = 0.f;
+        for (int64_t r = 0; r < rows; r++) {
+            const float x = lk[r], t = r < b ? t_real : 0.f, s = sigmoid(x);
+            loss += softplus(x) - t * x;
+            if (r < b) { sig_r += s; right_r += x > 0.f; }
+            else { sig_f += s; right_f += x < 0.f; }
+            dl[r] = (s - t) * scale;
+        }
+        float *sk = stats + k * stats_stride;
+        sk[0] = loss * scale;
+        sk[1] = sig_r / b; sk[2] = sig_f / b; sk[3] = right_r / b; sk[4] = right_f / b;
+        float *gwk = gw + k * n, gbk = 0.f;
+        memset(gwk, 0, n * sizeof(float));
+        for (int64_t r = 0; r < rows; r++) {
+            gbk += dl[r];
+            for (int64_t j = 0; j < n; j++) gwk[j] += dl[r] * ld(hk, r * n + j, bf);
+        }
+        gb[k] = gbk;
+        back_head(rows, n, dl, (const char *)wd + k * n * es, hk,
+                  mask ? (const char *)mask + k * rows * n * es : NULL,
+                  (char *)dh + k * rows * n * es, db ? (char *)db + k * n * es : NULL, g, acc,
+                  bf, act);
+    }
+    free(scratch);
+}
+
+/* D's step from its last hidden layer's features h (K, 2b, n) of [real; fake]: logits l
+   (K, 2b), stats (K, >= 5 at stats_stride: the loss, mean sigmoid real/fake, share of
+   real/fake called right), the head's gradients gw (K, n) and gb (K), and dh (K, 2b, n) = the
+   gradient of that layer's Linear output, with its bias gradient db (K, n; or NULL).
+   scale: d_scale / b. */
+void gankit_head_d(int64_t K, int64_t b, int64_t n, int bf, const void *h, const float *w,
+                   const float *bias, const void *wd, const void *mask, int act, float t_real,
+                   float scale, float *l, float *stats, int64_t stats_stride, float *gw,
+                   float *gb, void *dh, void *db) {
+    BY_TYPE_AND_ACT(head_d, bf, act, K, b, n, h, w, bias, wd, mask, t_real, scale, l, stats,
+                    stats_stride, gw, gb, dh, db);
+}
+
+INLINE void head_g(int64_t K, int64_t b, int64_t n, const void *h, const float *w,
+                   const float *bias, const void *wd, const void *mask, int minimax, float *l,
+                   int64_t l_stride, float *loss, int64_t loss_stride, void *dh, int bf,
+                   int act) {
+    const size_t es = bf ? 2 : 4;
+    float *scratch = malloc((n + b) * sizeof(float));
+    float *g = scratch, *dl = scratch + n;
+    for (int64_t k = 0; k < K; k++) {
+        const char *hk = (const char *)h + k * b * n * es;
+        float *lk = l + k * l_stride;
+        logits(b, n, hk, w + k * n, bias[k], lk, bf);
+        float sum = 0.f;
+        for (int64_t r = 0; r < b; r++) {
+            const float x = lk[r], s = sigmoid(x);
+            if (minimax) {  /* -mean softplus(l); d/dl = -sigmoid(l) / b */
+                sum += softplus(x);
+                dl[r] = s * (-1.f / b);
+            } else {        /* mean softplus(-l); d/dl = (sigmoid(l) - 1) / b */
+                sum += softplus(-x);
+                dl[r] = (s - 1.f) * (1.f / b);
+            }
+        }
+        loss[k * loss_stride] = minimax ? -(sum / b) : sum / b;
+        back_head(b, n, dl, (const char *)wd + k * n * es, hk,
+                  mask ? (const char *)mask + k * b * n * es : NULL,
+                  (char *)dh + k * b * n * es, NULL, g, NULL, bf, act);
+    }
+    free(scratch);
+}
+
+/* The G step's D on the fake half: features h (K, b, n) -> logits into l (member stride
+   l_stride), G's loss into loss (member stride loss_stride; minimax or nonsaturating), and dh
+   (K, b, n) = the gradient of the last hidden layer's Linear output. */
+void gankit_head_g(int64_t K, int64_t b, int64_t n, int bf, const void *h, const float *w,
+                   const float *bias, const void *wd, const void *mask, int act, int minimax,
+                   float *l, int64_t l_stride, float *loss, int64_t loss_stride, void *dh) {
+    BY_TYPE_AND_ACT(head_g, bf, act, K, b, n, h, w, bias, wd, mask, minimax, l, l_stride, loss,
+                    loss_stride, dh);
+}
+
+INLINE void layer_bwd(int64_t K, int64_t rows, int64_t n, void *dh, int64_t dh_k,
+                      int64_t dh_r, const void *y, const void *mask, void *db, int bf,
+                      int act) {
+    const size_t es = bf ? 2 : 4;
+    float *scratch = malloc(2 * n * sizeof(float));
+    float *g = scratch, *acc = db ? scratch + n : NULL;
+    for (int64_t k = 0; k < K; k++) {
+        char *dk = (char *)dh + k * dh_k * es;
+        const char *yk = (const char *)y + k * rows * n * es;
+        const char *mk = mask ? (const char *)mask + k * rows * n * es : NULL;
+        if (acc) memset(acc, 0, n * sizeof(float));
+        for (int64_t r = 0; r < rows; r++) {
+            char *row = dk + r * dh_r * es;
+            for (int64_t j = 0; j < n; j++) g[j] = ld(row, j, bf);
+            row_bwd(n, g, mk ? mk + r * n * es : NULL, yk + r * n * es, row, acc, bf, act);
+        }
+        if (acc)
+            for (int64_t j = 0; j < n; j++) st((char *)db + k * n * es, j, acc[j], bf);
+    }
+    free(scratch);
+}
+
+/* A layer's backward before its GEMMs, in place: dh (K members at dh_k elements apart, rows
+   at dh_r) times the dropout mask (K, rows, n; or NULL), through the activation from its
+   output y (K, rows, n); the bias gradient db (K, n) = the rows' sum (or NULL). */
+void gankit_act_bwd(int64_t K, int64_t rows, int64_t n, int bf, void *dh, int64_t dh_k,
+                    int64_t dh_r, const void *y, const void *mask, int act, void *db) {
+    BY_TYPE_AND_ACT(layer_bwd, bf, act, K, rows, n, dh, dh_k, dh_r, y, mask, db);
+}
+
+INLINE void embed_grad(int64_t K, int64_t rows, int64_t out, int64_t E, int64_t C,
+                       const void *dh, const int64_t *y, const void *w, int64_t w_k,
+                       int64_t w_r, float *g, int bf) {
+    const size_t es = bf ? 2 : 4;
+    float *per = malloc(C * out * sizeof(float));
+    for (int64_t k = 0; k < K; k++) {
+        const char *dk = (const char *)dh + k * rows * out * es;
+        const char *wk = (const char *)w + k * w_k * es;
+        memset(per, 0, C * out * sizeof(float));
+        for (int64_t r = 0; r < rows; r++) {
+            const int64_t c = y[k * rows + r];
+            if (c < 0 || c >= C) continue;  /* refused before, by the step's lookup */
+            float *p = per + c * out;
+            for (int64_t o = 0; o < out; o++) p[o] += ld(dk, r * out + o, bf);
+        }
+        float *gk = g + k * C * E;
+        memset(gk, 0, C * E * sizeof(float));
+        for (int64_t c = 0; c < C; c++)
+            for (int64_t o = 0; o < out; o++) {
+                const float v = per[c * out + o];
+                for (int64_t e = 0; e < E; e++) gk[c * E + e] += v * ld(wk, o * w_r + e, bf);
+            }
+    }
+    free(per);
+}
+
+/* A label embedding's gradient g (K, C, E) fp32: the first Linear's output gradient dh
+   (K, rows, out) summed per class of y (K, rows), times the weight's columns that read the
+   embedding, w (out, E per member: members w_k elements apart, rows w_r apart). */
+void gankit_embed_grad(int64_t K, int64_t rows, int64_t out, int64_t E, int64_t C, int bf,
+                       const void *dh, const int64_t *y, const void *w, int64_t w_k,
+                       int64_t w_r, float *g) {
+    if (bf) embed_grad(K, rows, out, E, C, dh, y, w, w_k, w_r, g, 1);
+    else embed_grad(K, rows, out, E, C, dh, y, w, w_k, w_r, g, 0);
+}

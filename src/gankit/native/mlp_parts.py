@@ -1,0 +1,119 @@
+"""The fused MLP step's small elementwise work in C (`csrc/mlp_parts.c`): D's one-logit head
+with the BCE loss, its statistics and gradients; each layer's activation backward with its
+bias gradient; a label embedding's gradient.
+
+Between its GEMMs report 000's MLP step ran some 40 torch operations on 64-256-row tensors, each
+costing more in dispatch (5-15 us) than in arithmetic; each group here is one call, fp32 or
+bf16, built for AVX-512 CPUs like native/adam.py (native/build.py). Tensors are passed by
+address: the callers (training/mlp_step.py) pass CPU tensors of the shapes each function
+documents (types and contiguity are checked). Where it cannot run (`why_not()`) the step
+runs torch's operations; `kernels: plain` chooses them.
+"""
+from __future__ import annotations
+
+import ctypes
+import functools
+import sys
+
+import torch
+
+from gankit.native import build
+
+NAME = "mlp_parts"
+_P, _I, _F = ctypes.c_void_p, ctypes.c_int64, ctypes.c_float
+KERNEL = build.Kernel(NAME, (
+    ("gankit_head_d", None, (_I, _I, _I, ctypes.c_int, _P, _P, _P, _P, _P, ctypes.c_int, _F, _F,
+                             _P, _P, _I, _P, _P, _P, _P)),
+    ("gankit_head_g", None, (_I, _I, _I, ctypes.c_int, _P, _P, _P, _P, _P, ctypes.c_int,
+                             ctypes.c_int, _P, _I, _P, _I, _P)),
+    ("gankit_act_bwd", None, (_I, _I, _I, ctypes.c_int, _P, _I, _I, _P, _P, ctypes.c_int, _P)),
+    ("gankit_embed_grad", None, (_I, _I, _I, _I, _I, ctypes.c_int, _P, _P, _P, _I, _I, _P)),
+))
+kernel, why_not = KERNEL.load, KERNEL.why_not
+
+# activation codes, as csrc/mlp_parts.c (and native/onednn.py) number them
+ACTS = {None: 0, "relu": 1, "lrelu": 2, "tanh": 3}
+
+
+@functools.lru_cache(maxsize=1)
+def report_unavailable() -> None:
+    """Say once per process, on stderr, that the step's small work goes through torch here, and
+    why."""
+    print(f"gankit: the fused step's elementwise work through torch (slower): {why_not()}",
+          file=sys.stderr)
+
+
+def _ptr(t: torch.Tensor | None) -> int | None:
+    return None if t is None else t.data_ptr()
+
+
+def _bf(t: torch.Tensor, *contiguous: torch.Tensor | None) -> int:
+    """1 for a bf16 tensor t, 0 for fp32 (anything else refused); the tensors `contiguous`
+    (their addresses are read as such) checked to be."""
+    if t.dtype not in (torch.float32, torch.bfloat16) or t.device.type != "cpu":
+        raise ValueError("the MLP step's C parts take fp32 or bf16 CPU tensors")
+    if not all(c is None or c.is_contiguous() for c in contiguous):
+        raise ValueError("the MLP step's C parts take contiguous features, masks and outputs")
+    return int(t.dtype == torch.bfloat16)
+
+
+def head_d(h: torch.Tensor, w: torch.Tensor, bias: torch.Tensor, wd: torch.Tensor,
+           mask: torch.Tensor | None, act: str | None, t_real: float, scale: float,
+           logits: torch.Tensor, stats: torch.Tensor, gw: torch.Tensor, gb: torch.Tensor,
+           dh: torch.Tensor, db: torch.Tensor | None) -> None:
+    """D's step at its head, K members (the leading dimension; none for one run) at once:
+    from the last hidden layer's features h (K, 2b, n) of [real; fake] (activation type) and
+    the head's fp32 weight w (K, 1, n) and bias (K, 1), the logits (K, 2b) fp32; stats
+    (K, >= 5): the BCE loss (targets t_real and 0) summed and times `scale`, each half's mean
+    sigmoid and share of logits on its side of 0; the logits' gradient (sigmoid - target) *
+    scale; from it the head's gradients gw (K, 1, n), gb (K, 1) fp32, and dh (K, 2b, n): back
+    through the head (by wd, its weight in the activation type), the layer's dropout mask
+    and activation; db (K, n): that layer's bias gradient (or None)."""
+    k, rows, n = (1, *h.shape) if h.ndim == 2 else h.shape
+    kernel().gankit_head_d(k, rows // 2, n, _bf(h, h, mask, dh, db), h.data_ptr(),
+                           w.data_ptr(), bias.data_ptr(), wd.data_ptr(), _ptr(mask), ACTS[act],
+                           t_real, scale, logits.data_ptr(), stats.data_ptr(),
+                           stats.stride(-2) if stats.ndim == 2 else 0, gw.data_ptr(),
+                           gb.data_ptr(), dh.data_ptr(), _ptr(db))
+
+
+def head_g(h: torch.Tensor, w: torch.Tensor, bias: torch.Tensor, wd: torch.Tensor,
+           mask: torch.Tensor | None, act: str | None, minimax: bool, logits: torch.Tensor,
+           loss: torch.Tensor, dh: torch.Tensor) -> None:
+    """The G step at D's head, K members at once: from D's last hidden features on the fake
+    half h (K, b, n) the logits (K, b; rows contiguous, members at their stride), G's loss
+    (K,; minimax -mean softplus(l), else mean softplus(-l)) and dh (K, b, n), the gradient back
+    through the head, that layer's dropout mask and activation."""
+    k, rows, n = (1, *h.shape) if h.ndim == 2 else h.shape
+    kernel().gankit_head_g(k, rows, n, _bf(h, h, mask, dh), h.data_ptr(), w.data_ptr(),
+                           bias.data_ptr(), wd.data_ptr(), _ptr(mask), ACTS[act], int(minimax),
+                           logits.data_ptr(), logits.stride(0) if logits.ndim == 2 else 0,
+                           loss.data_ptr(), loss.stride(0) if loss.ndim == 1 else 0,
+                           dh.data_ptr())
+
+
+def act_bwd(dh: torch.Tensor, y: torch.Tensor, mask: torch.Tensor | None, act: str | None,
+            db: torch.Tensor | None) -> torch.Tensor:
+    """dh (K, rows, n; rows may be strided, elements contiguous) in place: times the dropout
+    mask, through the activation from its output y (contiguous like dh); db (K, n) = the
+    rows' sum (or None). Returns dh."""
+    k, rows, n = (1, *dh.shape) if dh.ndim == 2 else dh.shape
+    if dh.stride(-1) != 1:
+        raise ValueError("act_bwd takes rows of contiguous elements")
+    kernel().gankit_act_bwd(k, rows, n, _bf(dh, y, mask, db), dh.data_ptr(),
+                            dh.stride(0) if dh.ndim == 3 else 0, dh.stride(-2), y.data_ptr(),
+                            _ptr(mask), ACTS[act], _ptr(db))
+    return dh
+
+
+def embed_grad(dh: torch.Tensor, y: torch.Tensor, w_cols: torch.Tensor,
+               g: torch.Tensor) -> None:
+    """A label embedding's gradient g (K, C, E) fp32: the first Linear's output gradient dh
+    (K, rows, out) summed per label y (K, rows), times w_cols (K, out, E), the columns of
+    that Linear's weight which read the embedding (a strided view)."""
+    k, rows, out = (1, *dh.shape) if dh.ndim == 2 else dh.shape
+    c, e = g.shape[-2:]
+    kernel().gankit_embed_grad(k, rows, out, e, c, _bf(dh, dh, y, g), dh.data_ptr(),
+                               y.data_ptr(), w_cols.data_ptr(),
+                               w_cols.stride(0) if w_cols.ndim == 3 else 0, w_cols.stride(-2),
+                               g.data_ptr())
