@@ -162,3 +162,29 @@ def test_stacked_epoch_is_each_loaders_own_batches_stacked(labelled):
                 assert (y is None and yk is None) or torch.equal(y[k], yk)
     assert not stackable(loaders + [BatchLoader(ds, batch_size=64, rotation=10.0)])
     assert not stackable(loaders + [BatchLoader(indexed(), batch_size=64)])  # another copy
+
+
+@pytest.mark.parametrize("scale", ["-1,1", "0,1"])
+def test_batches_from_the_float_copy_are_the_converted_ones(monkeypatch, scale):
+    """A small split's batches come from its float copy, made once; a split over the
+    FLOAT_COPY_BYTES budget is converted batch by batch; the same values either way. Every
+    uint8 value appears (random pixels), so the whole conversion table is compared."""
+    from gankit.data import loader as loader_mod
+    images = torch.randint(0, 256, (300, 1, 8, 8), generator=torch.Generator().manual_seed(0),
+                           dtype=torch.uint8).numpy()
+    ds = from_numpy("random", "train", images, None, ())
+    small = BatchLoader(ds, 50, seed=1, scale=scale)
+    copied = list(small.epoch(0))
+    assert list(small._copies) == [scale]
+    monkeypatch.setattr(loader_mod, "FLOAT_COPY_BYTES", 300 * 64 * 4 - 1)
+    big = BatchLoader(ds, 50, seed=1, scale=scale)
+    converted = list(big.epoch(0))
+    assert big._copies == {}
+    assert all(torch.equal(a, b) for (a, _), (b, _) in zip(copied, converted, strict=True))
+
+
+def test_a_shared_loader_reads_the_same_copy():
+    a, b = BatchLoader(indexed(), 32, seed=0), BatchLoader(indexed(), 32, seed=1)
+    b.share(a)
+    next(iter(a.epoch(0)))
+    assert b.images is a.images and b._copies is a._copies and len(a._copies) == 1

@@ -371,7 +371,7 @@ class Ensemble:
                 a.labels is not None and b.labels is not None and torch.equal(a.labels, b.labels))
             if (b.images.shape == a.images.shape and b.images.dtype == a.images.dtype
                     and same_labels and torch.equal(b.images, a.images)):
-                b.dataset, b.images, b.labels = a.dataset, a.images, a.labels
+                b.share(a)
                 m.train_ds = self.members[0].train_ds
 
     # ---- members <-> stacks ------------------------------------------------------------
