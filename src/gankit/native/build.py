@@ -100,9 +100,11 @@ Extra = Callable[[], tuple[tuple[str, ...], str | None]]
 
 
 @functools.lru_cache(maxsize=None)
-def _build(name: str, signatures: Signatures = (), extra: Extra | None = None,
-           avx512: bool = True) -> tuple[ctypes.CDLL | None, str | None]:
-    """(library with its functions declared, None) or (None, why not)."""
+def _build(kernel: Kernel) -> tuple[ctypes.CDLL | None, str | None]:
+    """(library with its functions declared, None) or (None, why not). Cached per Kernel
+    object (hashed by identity: the step asks at every kernel call, and hashing the
+    signatures took longer than the call)."""
+    name, signatures, extra, avx512 = kernel.name, kernel.signatures, kernel.extra, kernel.avx512
     why = _unsupported(avx512)  # first: no library to install where it cannot run anyway
     if why:
         return None, why
@@ -141,7 +143,7 @@ class Kernel:
         self.name, self.signatures, self.extra, self.avx512 = name, signatures, extra, avx512
 
     def _built(self) -> tuple[ctypes.CDLL | None, str | None]:
-        return _build(self.name, self.signatures, self.extra, self.avx512)
+        return _build(self)
 
     def load(self) -> ctypes.CDLL | None:
         """The library with its functions declared, or None where it cannot be built or run
