@@ -211,3 +211,43 @@ def test_refuses_other_types_and_layouts() -> None:
         mlp_parts.head_g(h[:, :4], torch.zeros(2, 1, 4), torch.zeros(2, 1), torch.zeros(2, 1, 4),
                          None, "relu", True, torch.zeros(2, 4), torch.zeros(2),
                          torch.zeros(2, 4, 4))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("label", ["onehot", "embedding", "none"])
+def test_inputs_are_torchs(dtype, label) -> None:
+    """G's [z | label vector] and D's [real; fake] | label vector, with y2 = [y; y]: what
+    mlp_step.py's torch route copies (bf16: each value rounded once, as copy_ rounds it)."""
+    K, b, nz, img, C, E = 2, 5, 7, 12, 4, 3
+    z, x = rand(K, b, nz, seed=1), rand(K, b, 1, 3, 4, seed=2)
+    fake = rand(K, b, img, dtype=dtype, seed=3)
+    y = torch.randint(0, C, (K, b), generator=torch.Generator().manual_seed(4))
+    table = rand(K, C, E, seed=5) if label == "embedding" else None
+    width = {"onehot": C, "embedding": E, "none": 0}[label]
+    if table is not None:
+        vec = torch.stack([table[k][y[k]] for k in range(K)])
+    else:
+        vec = F.one_hot(y, C).float()[..., :width]
+    xg = torch.empty(K, b, nz + width, dtype=dtype)
+    mlp_parts.g_input(z, None if label == "none" else y, table, C, xg)
+    assert torch.equal(xg, torch.cat([z, vec], -1).to(dtype))
+    xd, y2 = torch.empty(K, 2 * b, img + width, dtype=dtype), torch.empty(K, 2 * b,
+                                                                          dtype=torch.int64)
+    mlp_parts.d_input(x, fake, None if label == "none" else y, table, C, xd, y2)
+    want = torch.cat([torch.cat([x.reshape(K, b, img).to(dtype), fake], 1),
+                      torch.cat([vec, vec], 1).to(dtype)], -1)
+    assert torch.equal(xd, want)
+    if width:
+        assert torch.equal(y2, torch.cat([y, y], 1))
+
+
+def test_a_label_out_of_range_is_one_line() -> None:
+    from gankit.errors import GankitError
+    y = torch.tensor([[0, 4]])
+    with pytest.raises(GankitError, match=r"a label outside 0..3 .* 4 classes"):
+        mlp_parts.g_input(torch.zeros(1, 2, 3), y, None, 4, torch.zeros(1, 2, 7))
+    xd = torch.full((1, 4, 6), 7.0)
+    with pytest.raises(GankitError, match="outside"):
+        mlp_parts.d_input(torch.zeros(1, 2, 2), torch.zeros(1, 2, 2), y, None, 4, xd,
+                          torch.zeros(1, 4, dtype=torch.int64))
+    assert (xd == 7).all()  # nothing written

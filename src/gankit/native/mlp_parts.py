@@ -1,6 +1,6 @@
-"""The fused MLP step's small elementwise work in C (`csrc/mlp_parts.c`): D's one-logit head
-with the BCE loss, its statistics and gradients; each layer's activation backward with its
-bias gradient; a label embedding's gradient.
+"""The fused MLP step's small elementwise work in C (`csrc/mlp_parts.c`): G's and D's inputs;
+D's one-logit head with the BCE loss, its statistics and gradients; each layer's activation
+backward with its bias gradient; a label embedding's gradient.
 
 Between its GEMMs report 000's MLP step ran some 40 torch operations on 64-256-row tensors, each
 costing more in dispatch (5-15 us) than in arithmetic; each group here is one call, fp32 or
@@ -17,6 +17,7 @@ import sys
 
 import torch
 
+from gankit.errors import GankitError
 from gankit.native import build
 
 NAME = "mlp_parts"
@@ -28,6 +29,8 @@ KERNEL = build.Kernel(NAME, (
                              ctypes.c_int, _P, _I, _P, _I, _P)),
     ("gankit_act_bwd", None, (_I, _I, _I, ctypes.c_int, _P, _I, _I, _P, _P, ctypes.c_int, _P)),
     ("gankit_embed_grad", None, (_I, _I, _I, _I, _I, ctypes.c_int, _P, _P, _P, _I, _I, _P)),
+    ("gankit_g_input", ctypes.c_int, (_I, _I, _I, _I, _I, ctypes.c_int, _P, _P, _P, _P)),
+    ("gankit_d_input", ctypes.c_int, (_I, _I, _I, _I, _I, ctypes.c_int, _P, _P, _P, _P, _P, _P)),
 ))
 kernel, why_not = KERNEL.load, KERNEL.why_not
 
@@ -52,8 +55,12 @@ def _bf(t: torch.Tensor, *contiguous: torch.Tensor | None) -> int:
     (their addresses are read as such) checked to be."""
     if t.dtype not in (torch.float32, torch.bfloat16) or t.device.type != "cpu":
         raise ValueError("the MLP step's C parts take fp32 or bf16 CPU tensors")
-    if not all(c is None or c.is_contiguous() for c in contiguous):
-        raise ValueError("the MLP step's C parts take contiguous features, masks and outputs")
+    for c in contiguous:
+        if c is not None and not c.is_contiguous():
+            raise ValueError("the MLP step's C parts take contiguous features, masks and "
+                             "outputs")
+        if c is not None and not c.is_floating_point() and c.dtype != torch.int64:
+            raise ValueError("the MLP step's C parts take int64 labels")
     return int(t.dtype == torch.bfloat16)
 
 
@@ -117,3 +124,41 @@ def embed_grad(dh: torch.Tensor, y: torch.Tensor, w_cols: torch.Tensor,
                                y.data_ptr(), w_cols.data_ptr(),
                                w_cols.stride(0) if w_cols.ndim == 3 else 0, w_cols.stride(-2),
                                g.data_ptr())
+
+
+def _labels_refused(classes: int) -> GankitError:
+    return GankitError(f"a label outside 0..{classes - 1} in this batch: the dataset's labels "
+                       f"do not match the model's {classes} classes (check data.name and the "
+                       "dataset's files)")
+
+
+def g_input(z: torch.Tensor, y: torch.Tensor | None, table: torch.Tensor | None,
+            classes: int, xg: torch.Tensor) -> None:
+    """G's input xg (K, b, nz + E) in the activation type: the noise z (K, b, nz; fp32), then
+    each row's label vector: row y of the fp32 embedding table (K, classes, E), or one-hot
+    (table None, E = classes); E = 0 for an unconditional G (y None)."""
+    k, b, nz = (1, *z.shape) if z.ndim == 2 else z.shape
+    e = xg.shape[-1] - nz
+    _bf(xg, z, xg, y, table)
+    if z.dtype != torch.float32:
+        raise ValueError("g_input takes fp32 noise")
+    if kernel().gankit_g_input(k, b, nz, e, classes, _bf(xg), z.data_ptr(), _ptr(y),
+                               _ptr(table), xg.data_ptr()):
+        raise _labels_refused(classes)
+
+
+def d_input(x: torch.Tensor, fake: torch.Tensor, y: torch.Tensor | None,
+            table: torch.Tensor | None, classes: int, xd: torch.Tensor,
+            y2: torch.Tensor) -> None:
+    """D's input xd (K, 2b, img + E) in the activation type: the real images x (K, b, ...;
+    fp32) over G's output fake (K, b, img; the activation type), each row followed by its
+    label vector (as `g_input`'s; E = 0: none), and y2 (K, 2b) = [y; y] (when E)."""
+    k, b2, width = (1, *xd.shape) if xd.ndim == 2 else xd.shape
+    img = fake.shape[-1]
+    _bf(xd, x, fake, xd, y, table, y2)
+    if x.dtype != torch.float32 or fake.dtype != xd.dtype or x.numel() != k * b2 // 2 * img:
+        raise ValueError("d_input takes fp32 images and G's output in D's input type")
+    if kernel().gankit_d_input(k, b2 // 2, img, width - img, classes, _bf(xd), x.data_ptr(),
+                               fake.data_ptr(), _ptr(y), _ptr(table), xd.data_ptr(),
+                               y2.data_ptr()):
+        raise _labels_refused(classes)

@@ -34,7 +34,7 @@ Anything else falls back to the autograd step with a one-line reason (`why_not`,
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -159,7 +159,6 @@ class _Bufs:
     g_stats: torch.Tensor                # (2,) G loss and gradient norm of this step
     dh_d: torch.Tensor                   # (2b, n) gradient of D's last hidden Linear output
     dh_g: torch.Tensor                   # (b, n) the same in the G step
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def _flat_zeros(params: dict[str, torch.Tensor], dtype: torch.dtype = torch.float32
@@ -489,6 +488,38 @@ class MLPStep:
         dh = torch.mul(dlow, self.dW[self.d_layers[-1].w])
         return self._backward(hidden, self.dW, Wg, x, acts, masks, dh)
 
+    def _g_input(self, B: _Bufs, y: torch.Tensor | None) -> None:
+        """G's input [z ‖ one-hot or embedded label] by torch's operations."""
+        B.xg[..., :self.nz].copy_(B.z)
+        if not self.G.conditional:
+            return
+        if self.g_onehot:
+            v = B.xg[..., self.nz:]
+            v.zero_()
+            v.scatter_(-1, y.unsqueeze(-1), 1.0)
+        else:
+            gv = torch.empty(*y.shape, self.G.cond_dim, device=self.device)
+            self._lookup(self.gP[self.g_embed], y, gv)
+            B.xg[..., self.nz:].copy_(gv)
+
+    def _d_input(self, B: _Bufs, x: torch.Tensor, fake: torch.Tensor,
+                 y: torch.Tensor | None) -> None:
+        """D's input [real; fake] ‖ label vector (and B.y2) by torch's operations."""
+        k, b, xd = self.lead, fake.shape[-2], B.xd
+        xd[..., :b, :self.img].copy_(x.reshape(*k, b, -1))
+        xd[..., b:, :self.img].copy_(fake)
+        if not self.d_cond_dim:
+            return
+        B.y2.view(*k, 2, b).copy_(y.unsqueeze(-2).expand(*k, 2, b))
+        dv = torch.empty(*k, b, self.d_cond_dim, device=self.device)
+        if self.d_embed is not None:
+            self._lookup(self.dP[self.d_embed], y, dv)
+        else:
+            dv.zero_()
+            dv.scatter_(-1, y.unsqueeze(-1), 1.0)
+        xd[..., self.img:].view(*k, 2, b, self.d_cond_dim).copy_(
+            dv.unsqueeze(-3).expand(*k, 2, b, -1))
+
     # ---- the step ----------------------------------------------------------------------
     @torch.no_grad()
     def step(self, x: torch.Tensor, y: torch.Tensor | None, do_g: bool) -> None:
@@ -502,35 +533,24 @@ class MLPStep:
         self._rebind()
         # G forward: z drawn as the autograd step draws it
         self._noise(B.z)
-        B.xg[..., :self.nz].copy_(B.z)
-        if self.G.conditional:
-            if self.g_onehot:
-                v = B.xg[..., self.nz:]
-                v.zero_()
-                v.scatter_(-1, y.unsqueeze(-1), 1.0)
-            else:
-                gv = B.extra.setdefault("gv", torch.empty(*k, b, self.G.cond_dim,
-                                                          device=self.device))
-                self._lookup(self.gP[self.g_embed], y, gv)
-                B.xg[..., self.nz:].copy_(gv)
+        if self.parts is not None:
+            self.parts.g_input(B.z, y if self.G.conditional else None,
+                               self.gP[self.g_embed] if self.g_embed else None,
+                               self.num_classes, B.xg)
+        else:
+            self._g_input(B, y)
         if low:
             self._cast("G")
         self._forward(self.g_layers, self.gW, B.xg, B.g_act, B.g_mask)
         fake = B.g_act[-1]                                       # (b, img), tanh applied
         # D input [real; fake] ‖ label vector
         xd = B.xd
-        xd[..., :b, :self.img].copy_(x.reshape(*k, b, -1))
-        xd[..., b:, :self.img].copy_(fake)
-        if self.d_cond_dim:
-            B.y2.view(*k, 2, b).copy_(y.unsqueeze(-2).expand(*k, 2, b))
-            dv = torch.empty(*k, b, self.d_cond_dim, device=self.device)
-            if self.d_embed is not None:
-                self._lookup(self.dP[self.d_embed], y, dv)
-            else:
-                dv.zero_()
-                dv.scatter_(-1, y.unsqueeze(-1), 1.0)
-            xd[..., self.img:].view(*k, 2, b, self.d_cond_dim).copy_(
-                dv.unsqueeze(-3).expand(*k, 2, b, -1))
+        if self.parts is not None:
+            self.parts.d_input(x.contiguous(), fake, y if self.d_cond_dim else None,
+                               self.dP[self.d_embed] if self.d_embed else None,
+                               self.num_classes, xd, B.y2)
+        else:
+            self._d_input(B, x, fake, y)
         if low:
             self._cast("D")
         hidden = self.d_layers[:-1]

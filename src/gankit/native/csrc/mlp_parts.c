@@ -10,7 +10,9 @@
      the last hidden layer's dropout and activation (and that layer's bias gradient);
    - gankit_head_g: the same for the G step on the fake half (G's loss, no head gradients);
    - gankit_act_bwd: a layer's dropout and activation backward in place, and its bias gradient;
-   - gankit_embed_grad: a label embedding's gradient through the first Linear's columns.
+   - gankit_embed_grad: a label embedding's gradient through the first Linear's columns;
+   - gankit_g_input, gankit_d_input: G's input [z | label vector] and D's input
+     [real; fake] | label vector, in the activation type.
    Activations, masks, and the gradients the GEMMs read are fp32 or bf16 (`bf`); the head,
    the logits and the loss in fp32, as the torch path computes them. Each bf16 result is
    rounded where torch's operation rounds it (round to nearest even). K members
@@ -279,4 +281,76 @@ void gankit_embed_grad(int64_t K, int64_t rows, int64_t out, int64_t E, int64_t 
                        int64_t w_r, float *g) {
     if (bf) embed_grad(K, rows, out, E, C, dh, y, w, w_k, w_r, g, 1);
     else embed_grad(K, rows, out, E, C, dh, y, w, w_k, w_r, g, 0);
+}
+
+/* Row r of a label's vector (E values) into out at column offset: row y of member k's
+   embedding table (fp32, C x E), or the one-hot vector of y when table is NULL. */
+INLINE void label_row(int64_t E, int64_t C, int64_t k, int64_t y, const float *table, void *out,
+                      int64_t at, int bf) {
+    if (table)
+        for (int64_t e = 0; e < E; e++) st(out, at + e, table[(k * C + y) * E + e], bf);
+    else
+        for (int64_t e = 0; e < E; e++) st(out, at + e, e == y ? 1.f : 0.f, bf);
+}
+
+/* 1 when some label of y (K x rows) is outside [0, C), else 0 */
+static int bad_labels(int64_t n, const int64_t *y, int64_t C) {
+    for (int64_t i = 0; i < n; i++)
+        if (y[i] < 0 || y[i] >= C) return 1;
+    return 0;
+}
+
+INLINE void g_input(int64_t K, int64_t b, int64_t nz, int64_t E, int64_t C, const float *z,
+                    const int64_t *y, const float *table, void *xg, int bf) {
+    const int64_t w = nz + E;
+    for (int64_t k = 0; k < K; k++)
+        for (int64_t r = 0; r < b; r++) {
+            const int64_t row = (k * b + r) * w;
+            const float *zr = z + (k * b + r) * nz;
+            for (int64_t j = 0; j < nz; j++) st(xg, row + j, zr[j], bf);
+            if (E) label_row(E, C, k, y[k * b + r], table, xg, row + nz, bf);
+        }
+}
+
+/* G's input xg (K, b, nz + E): the noise z (K, b, nz; fp32) and each row's label vector (an
+   embedding row of table (K, C, E), or one-hot with table NULL; E = 0: none). Returns 1, and
+   writes nothing, when a label is outside [0, C). */
+int gankit_g_input(int64_t K, int64_t b, int64_t nz, int64_t E, int64_t C, int bf,
+                   const float *z, const int64_t *y, const float *table, void *xg) {
+    if (E && bad_labels(K * b, y, C)) return 1;
+    if (bf) g_input(K, b, nz, E, C, z, y, table, xg, 1);
+    else g_input(K, b, nz, E, C, z, y, table, xg, 0);
+    return 0;
+}
+
+INLINE void d_input(int64_t K, int64_t b, int64_t img, int64_t E, int64_t C, const float *x,
+                    const void *fake, const int64_t *y, const float *table, void *xd,
+                    int64_t *y2, int bf) {
+    const int64_t w = img + E;
+    for (int64_t k = 0; k < K; k++)
+        for (int64_t r = 0; r < 2 * b; r++) {
+            const int64_t row = (k * 2 * b + r) * w, src = (k * b + r % b) * img;
+            if (r < b)
+                for (int64_t j = 0; j < img; j++) st(xd, row + j, x[src + j], bf);
+            else
+                for (int64_t j = 0; j < img; j++) st(xd, row + j, ld(fake, src + j, bf), bf);
+            if (E) {
+                const int64_t c = y[k * b + r % b];
+                y2[k * 2 * b + r] = c;
+                label_row(E, C, k, c, table, xd, row + img, bf);
+            }
+        }
+}
+
+/* D's input xd (K, 2b, img + E): the real images x (K, b, img; fp32) over G's output fake
+   (K, b, img; the activation type), each row followed by its label vector (an embedding row
+   of table (K, C, E), or one-hot with table NULL; E = 0: none), and y2 (K, 2b) = [y; y].
+   Returns 1, and writes nothing, when a label is outside [0, C). */
+int gankit_d_input(int64_t K, int64_t b, int64_t img, int64_t E, int64_t C, int bf,
+                   const float *x, const void *fake, const int64_t *y, const float *table,
+                   void *xd, int64_t *y2) {
+    if (E && bad_labels(K * b, y, C)) return 1;
+    if (bf) d_input(K, b, img, E, C, x, fake, y, table, xd, y2, 1);
+    else d_input(K, b, img, E, C, x, fake, y, table, xd, y2, 0);
+    return 0;
 }
