@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 
 from gankit.native import mlp_parts
+from gankit.training.mlp_step import MLPStep
 
 pytestmark = pytest.mark.skipif(mlp_parts.kernel() is None,
                                 reason=f"the MLP step's C parts: {mlp_parts.why_not()}")
@@ -30,15 +31,7 @@ def act_fwd(x: torch.Tensor, act: str | None) -> torch.Tensor:
     return x
 
 
-def act_bwd(dh: torch.Tensor, y: torch.Tensor, act: str | None) -> torch.Tensor:
-    """training/mlp_step.py's `MLPStep._act_bwd`: torch's backward kernels."""
-    if act == "relu":
-        return torch.ops.aten.threshold_backward(dh, y, 0)
-    if act == "lrelu":
-        return torch.ops.aten.leaky_relu_backward(dh, y, 0.2, True)
-    if act == "tanh":
-        return torch.ops.aten.tanh_backward(dh, y)
-    return dh
+act_bwd = MLPStep._act_bwd  # the torch route's activation backward (torch's kernels)
 
 
 def rand(*shape, dtype=torch.float32, seed=0) -> torch.Tensor:
