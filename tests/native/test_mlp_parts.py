@@ -244,3 +244,33 @@ def test_a_label_out_of_range_is_one_line() -> None:
         mlp_parts.d_input(torch.zeros(1, 2, 2), torch.zeros(1, 2, 2), y, None, 4, xd,
                           torch.zeros(1, 4, dtype=torch.int64))
     assert (xd == 7).all()  # nothing written
+
+
+def test_where_it_cannot_run_one_line_and_torchs_operations(tmp_path, monkeypatch,
+                                                            capsys) -> None:
+    """On a CPU without AVX-512 (emulated: no CPU flags) the fused step says so once and
+    trains with torch's operations, in fp32 (its other C kernels need no AVX-512 or are not
+    used in fp32)."""
+    from gankit.native import build
+    from gankit.training.loop import Trainer
+    from tests.conftest import tiny
+    monkeypatch.setattr(build, "cpu_flags", lambda: set())
+    build._build.cache_clear()
+    mlp_parts.report_unavailable.cache_clear()
+    try:
+        assert "avx512" in mlp_parts.why_not()
+        cfg = tiny("mlp-cgan-m4", **{"eval.every": 0, "data.limit": 256, "step": "fused",
+                                     "precision": "fp32"})
+        for run in ("a", "b"):
+            tr = Trainer(cfg, tmp_path / run, progress=False)
+            assert tr.fused is not None and tr.fused.parts is None
+            batches = tr.loader.epoch(0)
+            for _ in range(2):
+                tr.train_step(*next(batches), do_g=True)
+                tr.step += 1
+            assert torch.isfinite(tr.d_sum).all() and tr.d_count == 2
+        err = capsys.readouterr().err
+        assert err.count("elementwise work through torch") == 1, err
+    finally:
+        build._build.cache_clear()
+        mlp_parts.report_unavailable.cache_clear()
