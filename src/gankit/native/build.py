@@ -5,8 +5,9 @@ Each file is compiled once per source and compiler (`$CC`, else `cc`) into the g
 build takes about a second. The kernels need Linux on x86-64 with AVX-512 (F, BW, VL) and
 AVX512-BF16, the CPUs where `precision: auto` picks bf16, and torch running its AVX-512
 kernels (the Adam kernel repeats their numbers); one without vector code of its own (the
-oneDNN GEMMs: oneDNN picks its code for the CPU it runs on) needs Linux on x86-64 only. Elsewhere, or without a compiler, `load`
-gives None and `why_not` says why; callers then run torch's own operations.
+oneDNN GEMMs: oneDNN picks its code for the CPU it runs on) needs Linux on x86-64 only.
+Elsewhere, or without a compiler, `load` gives None and `why_not` says why; callers then run
+torch's own operations.
 """
 from __future__ import annotations
 

@@ -18,7 +18,7 @@ import sys
 import torch
 
 from gankit.errors import GankitError
-from gankit.native import build
+from gankit.native import build, onednn, program
 
 NAME = "mlp_parts"
 _P, _I, _F = ctypes.c_void_p, ctypes.c_int64, ctypes.c_float
@@ -31,6 +31,7 @@ KERNEL = build.Kernel(NAME, (
     ("gankit_embed_grad", None, (_I, _I, _I, _I, _I, ctypes.c_int, _P, _P, _P, _I, _I, _P)),
     ("gankit_g_input", ctypes.c_int, (_I, _I, _I, _I, _I, ctypes.c_int, _P, _P, _P, _P)),
     ("gankit_d_input", ctypes.c_int, (_I, _I, _I, _I, _I, ctypes.c_int, _P, _P, _P, _P, _P, _P)),
+    ("gankit_run", ctypes.c_int, (_I, _P)),
 ))
 kernel, why_not = KERNEL.load, KERNEL.why_not
 
@@ -44,6 +45,29 @@ def report_unavailable() -> None:
     why."""
     print(f"gankit: the fused step's elementwise work through torch (slower): {why_not()}",
           file=sys.stderr)
+
+
+def _call(name: str, op: int, *args: int | float | None) -> int:
+    """Call C function `name`, or, while a program is recorded (native/program.py), append
+    the call to it as operation `op` (then 0: a recorded input call checks its labels when
+    the program runs)."""
+    prog = program.active()
+    if prog is not None:
+        prog.add(op, *args)
+        return 0
+    return getattr(kernel(), name)(*args)
+
+
+def run(prog: program.Program, dynamic: dict[str, torch.Tensor | None], classes: int) -> None:
+    """Run a recorded program with this step's dynamic tensors (the batch, the labels; a
+    label outside 0..classes-1 refused as the input calls refuse it)."""
+    arr = prog.array(dynamic)
+    code = kernel().gankit_run(len(arr), arr)
+    if code == program.BAD_LABELS:
+        raise _labels_refused(classes)
+    if code:
+        raise RuntimeError(onednn.kernel().gankit_mm_error().decode()
+                           if code == program.FAILED_GEMM else "a malformed native program")
 
 
 def _ptr(t: torch.Tensor | None) -> int | None:
@@ -77,11 +101,11 @@ def head_d(h: torch.Tensor, w: torch.Tensor, bias: torch.Tensor, wd: torch.Tenso
     through the head (by wd, its weight in the activation type), the layer's dropout mask
     and activation; db (K, n): that layer's bias gradient (or None)."""
     k, rows, n = (1, *h.shape) if h.ndim == 2 else h.shape
-    kernel().gankit_head_d(k, rows // 2, n, _bf(h, h, mask, dh, db), h.data_ptr(),
-                           w.data_ptr(), bias.data_ptr(), wd.data_ptr(), _ptr(mask), ACTS[act],
-                           t_real, scale, logits.data_ptr(), stats.data_ptr(),
-                           stats.stride(-2) if stats.ndim == 2 else 0, gw.data_ptr(),
-                           gb.data_ptr(), dh.data_ptr(), _ptr(db))
+    _call("gankit_head_d", program.HEAD_D, k, rows // 2, n, _bf(h, h, mask, dh, db),
+          h.data_ptr(), w.data_ptr(), bias.data_ptr(), wd.data_ptr(), _ptr(mask), ACTS[act],
+          t_real, scale, logits.data_ptr(), stats.data_ptr(),
+          stats.stride(-2) if stats.ndim == 2 else 0, gw.data_ptr(), gb.data_ptr(),
+          dh.data_ptr(), _ptr(db))
 
 
 def head_g(h: torch.Tensor, w: torch.Tensor, bias: torch.Tensor, wd: torch.Tensor,
@@ -92,11 +116,10 @@ def head_g(h: torch.Tensor, w: torch.Tensor, bias: torch.Tensor, wd: torch.Tenso
     (K,; minimax -mean softplus(l), else mean softplus(-l)) and dh (K, b, n), the gradient back
     through the head, that layer's dropout mask and activation."""
     k, rows, n = (1, *h.shape) if h.ndim == 2 else h.shape
-    kernel().gankit_head_g(k, rows, n, _bf(h, h, mask, dh), h.data_ptr(), w.data_ptr(),
-                           bias.data_ptr(), wd.data_ptr(), _ptr(mask), ACTS[act], int(minimax),
-                           logits.data_ptr(), logits.stride(0) if logits.ndim == 2 else 0,
-                           loss.data_ptr(), loss.stride(0) if loss.ndim == 1 else 0,
-                           dh.data_ptr())
+    _call("gankit_head_g", program.HEAD_G, k, rows, n, _bf(h, h, mask, dh), h.data_ptr(),
+          w.data_ptr(), bias.data_ptr(), wd.data_ptr(), _ptr(mask), ACTS[act], int(minimax),
+          logits.data_ptr(), logits.stride(0) if logits.ndim == 2 else 0, loss.data_ptr(),
+          loss.stride(0) if loss.ndim == 1 else 0, dh.data_ptr())
 
 
 def act_bwd(dh: torch.Tensor, y: torch.Tensor, mask: torch.Tensor | None, act: str | None,
@@ -107,9 +130,9 @@ def act_bwd(dh: torch.Tensor, y: torch.Tensor, mask: torch.Tensor | None, act: s
     k, rows, n = (1, *dh.shape) if dh.ndim == 2 else dh.shape
     if dh.stride(-1) != 1:
         raise ValueError("act_bwd takes rows of contiguous elements")
-    kernel().gankit_act_bwd(k, rows, n, _bf(dh, y, mask, db), dh.data_ptr(),
-                            dh.stride(0) if dh.ndim == 3 else 0, dh.stride(-2), y.data_ptr(),
-                            _ptr(mask), ACTS[act], _ptr(db))
+    _call("gankit_act_bwd", program.ACT_BWD, k, rows, n, _bf(dh, y, mask, db), dh.data_ptr(),
+          dh.stride(0) if dh.ndim == 3 else 0, dh.stride(-2), y.data_ptr(), _ptr(mask),
+          ACTS[act], _ptr(db))
     return dh
 
 
@@ -120,10 +143,9 @@ def embed_grad(dh: torch.Tensor, y: torch.Tensor, w_cols: torch.Tensor,
     that Linear's weight which read the embedding (a strided view)."""
     k, rows, out = (1, *dh.shape) if dh.ndim == 2 else dh.shape
     c, e = g.shape[-2:]
-    kernel().gankit_embed_grad(k, rows, out, e, c, _bf(dh, dh, y, g), dh.data_ptr(),
-                               y.data_ptr(), w_cols.data_ptr(),
-                               w_cols.stride(0) if w_cols.ndim == 3 else 0, w_cols.stride(-2),
-                               g.data_ptr())
+    _call("gankit_embed_grad", program.EMBED_GRAD, k, rows, out, e, c, _bf(dh, dh, y, g),
+          dh.data_ptr(), y.data_ptr(), w_cols.data_ptr(),
+          w_cols.stride(0) if w_cols.ndim == 3 else 0, w_cols.stride(-2), g.data_ptr())
 
 
 def _labels_refused(classes: int) -> GankitError:
@@ -142,8 +164,8 @@ def g_input(z: torch.Tensor, y: torch.Tensor | None, table: torch.Tensor | None,
     _bf(xg, z, xg, y, table)
     if z.dtype != torch.float32:
         raise ValueError("g_input takes fp32 noise")
-    if kernel().gankit_g_input(k, b, nz, e, classes, _bf(xg), z.data_ptr(), _ptr(y),
-                               _ptr(table), xg.data_ptr()):
+    if _call("gankit_g_input", program.G_INPUT, k, b, nz, e, classes, _bf(xg), z.data_ptr(),
+             _ptr(y), _ptr(table), xg.data_ptr()):
         raise _labels_refused(classes)
 
 
@@ -158,7 +180,7 @@ def d_input(x: torch.Tensor, fake: torch.Tensor, y: torch.Tensor | None,
     _bf(xd, x, fake, xd, y, table, y2)
     if x.dtype != torch.float32 or fake.dtype != xd.dtype or x.numel() != k * b2 // 2 * img:
         raise ValueError("d_input takes fp32 images and G's output in D's input type")
-    if kernel().gankit_d_input(k, b2 // 2, img, width - img, classes, _bf(xd), x.data_ptr(),
-                               fake.data_ptr(), _ptr(y), _ptr(table), xd.data_ptr(),
-                               y2.data_ptr()):
+    if _call("gankit_d_input", program.D_INPUT, k, b2 // 2, img, width - img, classes, _bf(xd),
+             x.data_ptr(), fake.data_ptr(), _ptr(y), _ptr(table), xd.data_ptr(),
+             y2.data_ptr()):
         raise _labels_refused(classes)

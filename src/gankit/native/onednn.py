@@ -21,7 +21,7 @@ from pathlib import Path
 
 import torch
 
-from gankit.native import build
+from gankit.native import build, program
 
 NAME = "onednn_matmul"
 _P, _I, _F, _C = ctypes.c_void_p, ctypes.c_int64, ctypes.c_float, ctypes.c_int
@@ -136,6 +136,9 @@ class Matmuls:
         if out is None:
             out = torch.empty(*a.shape[:-1], b.shape[-1], dtype=a.dtype)
         accumulate = bias is not None and a.ndim == 3
+        prog = program.active()
+        if prog is not None:
+            return self._record(prog, a, b, out, bias, act, accumulate)
         if accumulate:
             # a bias per batch member ((nb, 1, n) to oneDNN) took oneDNN 3.2 some 3,000x the
             # product's time (0.2 s for 4 x 64x138 -> 128 on one thread): the bias is written
@@ -150,6 +153,20 @@ class Matmuls:
         if self.lib.gankit_mm_run(plan, a.data_ptr(), b.data_ptr(),
                                   None if bias is None else bias.data_ptr(), out.data_ptr()):
             raise RuntimeError(self.lib.gankit_mm_error().decode())
+        return out
+
+    def _record(self, prog: program.Program, a: torch.Tensor, b: torch.Tensor,
+                out: torch.Tensor, bias: torch.Tensor | None, act: str | None,
+                accumulate: bool) -> torch.Tensor:
+        """Append this product to the program being recorded (native/program.py); `out` kept
+        by it. A batched bias (written into `out` by torch first) and torch's fallback have no
+        recorded form."""
+        plan = 0 if accumulate else self.plan(a, b, out, bias, act)
+        if not plan:
+            raise program.NotRecordable("this product runs through torch operations")
+        prog.keep.append(out)
+        prog.add(program.MM, program.address(self.lib.gankit_mm_run), plan, a.data_ptr(),
+                 b.data_ptr(), None if bias is None else bias.data_ptr(), out.data_ptr())
         return out
 
     def impl(self, a: torch.Tensor, b: torch.Tensor, act: str | None = None) -> str:

@@ -47,7 +47,7 @@ from gankit.config import TrainConfig
 from gankit.errors import NonFiniteLoss
 from gankit.models.conditioning import projects
 from gankit.native import adam as native
-from gankit.native import mlp_parts, onednn, table
+from gankit.native import mlp_parts, onednn, program, table
 from gankit.training.adam import adam_step, advanced_states
 
 LOSSES = ("minimax", "nonsaturating")
@@ -252,6 +252,9 @@ class MLPStep:
         self.dP: dict[str, torch.Tensor] = {}
         self._master: dict[str, torch.Tensor] = {}
         self._ptrs: dict[str, list[int]] = {}
+        # each half step's recorded kernel calls (`_region`), made again when a net is bound
+        self._programs: dict[tuple, program.Program | None] = {}
+        self.use_programs = True
         self._bind("G")
         self._bind("D")
         # each net's gradients are views of one flat buffer, so that their norm (logged every
@@ -529,21 +532,74 @@ class MLPStep:
         """One training step: x (*lead, b, ...) images, y (*lead, b) labels. It runs inside
         the loop's autocast: what must stay fp32 (D's head, the embedding gradients) is
         computed by out= calls, which autocast does not recast."""
-        b = x.shape[len(self.lead)]
-        k = self.lead
-        B = self._bufs(b)
+        B = self._bufs(x.shape[len(self.lead)])
         low = self.dtype != torch.float32
         self._rebind()
-        # G forward: z drawn as the autograd step draws it
-        self._noise(B.z)
+        self._noise(B.z)  # z drawn as the autograd step draws it
+        if low:
+            self._cast("G")
+            self._cast("D")
+        self._region("D", B, x, y)
+        self._update("D", 0)
+        st = B.stats
+        st[..., 5].copy_(self.gn[0])
+        self._record("D", st)
+        if not do_g:
+            self._check_finite()
+            return
+        if low:
+            self._cast("D")  # D updated (the native pass makes its copies itself)
+        self._region("G", B, x, y)
+        self._update("G", 1)
+        self._ema()
+        gs = B.g_stats
+        gs[..., 1].copy_(self.gn[1])
+        self._record("G", gs)
+        self._check_finite()
+
+    def _region(self, half: str, B: _Bufs, x: torch.Tensor, y: torch.Tensor | None) -> None:
+        """The D half (`_d_half`) or the G half (`_g_half`) of the step: where every call of
+        it is a native kernel's (`_recordable`), as its recorded program (native/program.py:
+        one C call where some 15 took 5-10 us of Python each), recorded at its first run for
+        this batch size and thread count; else call by call."""
+        fn = self._d_half if half == "D" else self._g_half
+        if not (self.use_programs and self._recordable() and x.is_contiguous()
+                and x.dtype == torch.float32
+                and (y is None or (y.is_contiguous() and y.dtype == torch.int64))):
+            fn(B, x, y)
+            return
+        key = (half, x.shape, y is None, torch.get_num_threads(), id(self.gemm))
+        prog = self._programs.get(key)
+        dynamic = {"x": x, "y": y}
+        if key not in self._programs:
+            try:
+                with program.recording(dynamic) as prog:
+                    fn(B, x, y)
+            except program.NotRecordable:
+                prog = None
+            self._programs[key] = prog
+        if prog is None:
+            fn(B, x, y)
+        else:
+            mlp_parts.run(prog, dynamic, self.num_classes)
+
+    def _recordable(self) -> bool:
+        """Whether both halves make native kernel calls only: the kept GEMMs and the C parts
+        of one run (an ensemble's batched bias and wide weight gradient go through torch), no
+        dropout (its masks are torch's draws)."""
+        return (self.parts is not None and self.gemm is not None and not self.lead
+                and not any(L.p for L in self.g_layers + self.d_layers))
+
+    def _d_half(self, B: _Bufs, x: torch.Tensor, y: torch.Tensor | None) -> None:
+        """G forward, D forward on [real; fake], D's loss and its gradients (into dG, dWg)."""
+        b, k = B.z.shape[-2], self.lead
+        low = self.dtype != torch.float32
         if self.parts is not None:
             self.parts.g_input(B.z, y if self.G.conditional else None,
                                self.gP[self.g_embed] if self.g_embed else None,
                                self.num_classes, B.xg)
         else:
             self._g_input(B, y)
-        if low:
-            self._cast("G")
         self._forward(self.g_layers, self.gW, B.xg, B.g_act, B.g_mask)
         fake = B.g_act[-1]                                       # (b, img), tanh applied
         # D input [real; fake] ‖ label vector
@@ -554,8 +610,6 @@ class MLPStep:
                                self.num_classes, xd, B.y2)
         else:
             self._d_input(B, x, fake, y)
-        if low:
-            self._cast("D")
         hidden = self.d_layers[:-1]
         self._forward(hidden, self.dW, xd, B.d_act, B.d_mask)
         st = B.stats
@@ -585,19 +639,17 @@ class MLPStep:
             if low and not self.native:
                 self.d_flat.copy_(self.d_low)
             self._head_grads(dl, h32)
-        w1 = self.dW[self.d_layers[0].w]
         if self.d_embed is not None:
+            w1 = self.dW[self.d_layers[0].w]
             self._embed_grad(self.dG[self.d_embed], dh1, B.y2, w1[..., self.img:])
-        self._update("D", 0)
-        st[..., 5].copy_(self.gn[0])
-        self._record("D", st)
-        if not do_g:
-            self._check_finite()
-            return
-        # G step: D (updated) on the fake half, gradients to the image only
-        if low:
-            self._cast("D")
-        xf = xd[..., b:, :]
+
+    def _g_half(self, B: _Bufs, x: torch.Tensor, y: torch.Tensor | None) -> None:
+        """D (updated) on the fake half, G's loss and its gradients (into gG, gWg): the
+        gradients reach the image only."""
+        b = B.z.shape[-2]
+        low = self.dtype != torch.float32
+        hidden = self.d_layers[:-1]
+        xf = B.xd[..., b:, :]
         self._forward(hidden, self.dW, xf, B.g_d_act, B.g_d_mask)
         l = B.l32[..., b:]
         gs = B.g_stats
@@ -622,6 +674,7 @@ class MLPStep:
         # 8-member bf16 step, profiled), where mm reads it in place.
         # oneDNN's kept primitive is faster through all columns too (69 against 86 us, one
         # run; its column slice takes a slower kernel).
+        w1 = self.dW[self.d_layers[0].w]
         if self.gemm is not None or self.lead:
             dg = self._product(dh1, w1)[..., :self.img]
         else:
@@ -632,11 +685,6 @@ class MLPStep:
         if self.g_embed is not None:
             self._embed_grad(self.gG[self.g_embed], dh1, y,
                              self.gW[self.g_layers[0].w][..., self.nz:])
-        self._update("G", 1)
-        self._ema()
-        gs[..., 1].copy_(self.gn[1])
-        self._record("G", gs)
-        self._check_finite()
 
     def gradients(self) -> dict[str, torch.Tensor]:
         """The last step's gradients as its updates read them, fp32, keyed 'G.name' and
@@ -748,6 +796,7 @@ class MLPStep:
         assign=True), which would otherwise leave the step reading the old tensors."""
         params, names, P = ((self.g_params, self.g_names, self.gP) if net == "G" else
                             (self.d_params, self.d_names, self.dP))
+        self._programs.clear()  # they hold the old tensors' addresses
         if self.dtype != torch.float32:
             self._master[net] = _flatten(params)
         for n, p in zip(names, params):

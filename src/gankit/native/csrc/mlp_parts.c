@@ -12,7 +12,8 @@
    - gankit_act_bwd: a layer's dropout and activation backward in place, and its bias gradient;
    - gankit_embed_grad: a label embedding's gradient through the first Linear's columns;
    - gankit_g_input, gankit_d_input: G's input [z | label vector] and D's input
-     [real; fake] | label vector, in the activation type.
+     [real; fake] | label vector, in the activation type;
+   - gankit_run: a recorded sequence of these calls and of kept GEMMs (native/program.py).
    Activations, masks, and the gradients the GEMMs read are fp32 or bf16 (`bf`); the head,
    the logits and the loss in fp32, as the torch path computes them. Each bf16 result is
    rounded where torch's operation rounds it (round to nearest even). K members
@@ -352,5 +353,60 @@ int gankit_d_input(int64_t K, int64_t b, int64_t img, int64_t E, int64_t C, int 
     if (E && bad_labels(K * b, y, C)) return 1;
     if (bf) d_input(K, b, img, E, C, x, fake, y, table, xd, y2, 1);
     else d_input(K, b, img, E, C, x, fake, y, table, xd, y2, 0);
+    return 0;
+}
+
+/* ---- a recorded program (native/program.py) ------------------------------------------ */
+
+enum { OP_MM = 1, OP_HEAD_D, OP_HEAD_G, OP_ACT_BWD, OP_EMBED_GRAD, OP_G_INPUT, OP_D_INPUT };
+static const int64_t NARGS[] = {0, 6, 19, 16, 11, 12, 10, 12};
+
+typedef int (*mm_run_fn)(void *, void *, void *, void *, void *);
+
+static inline float f32(int64_t w) { bits c; c.u = (uint32_t)w; return c.f; }
+
+#define P(i) ((void *)a[i])
+
+/* Run n words of recorded calls: per call its operation code, its number of arguments and the
+   arguments (addresses and integers, floats as float32 bits; OP_MM: the address of
+   native/onednn.py's gankit_mm_run, then its arguments). Returns 0; 1 when a GEMM failed
+   (gankit_mm_error says why), 2 for a malformed program, 3 for a label outside the classes. */
+int gankit_run(int64_t n, const int64_t *w) {
+    for (int64_t i = 0; i < n;) {
+        const int64_t op = w[i], na = w[i + 1], *a = w + i + 2;
+        if (op < OP_MM || op > OP_D_INPUT || na != NARGS[op] || i + 2 + na > n) return 2;
+        switch (op) {
+        case OP_MM:
+            if (((mm_run_fn)a[0])(P(1), P(2), P(3), P(4), P(5))) return 1;
+            break;
+        case OP_HEAD_D:
+            gankit_head_d(a[0], a[1], a[2], (int)a[3], P(4), P(5), P(6), P(7), P(8), (int)a[9],
+                          f32(a[10]), f32(a[11]), P(12), P(13), a[14], P(15), P(16), P(17),
+                          P(18));
+            break;
+        case OP_HEAD_G:
+            gankit_head_g(a[0], a[1], a[2], (int)a[3], P(4), P(5), P(6), P(7), P(8), (int)a[9],
+                          (int)a[10], P(11), a[12], P(13), a[14], P(15));
+            break;
+        case OP_ACT_BWD:
+            gankit_act_bwd(a[0], a[1], a[2], (int)a[3], P(4), a[5], a[6], P(7), P(8), (int)a[9],
+                           P(10));
+            break;
+        case OP_EMBED_GRAD:
+            gankit_embed_grad(a[0], a[1], a[2], a[3], a[4], (int)a[5], P(6), P(7), P(8), a[9],
+                              a[10], P(11));
+            break;
+        case OP_G_INPUT:
+            if (gankit_g_input(a[0], a[1], a[2], a[3], a[4], (int)a[5], P(6), P(7), P(8), P(9)))
+                return 3;
+            break;
+        case OP_D_INPUT:
+            if (gankit_d_input(a[0], a[1], a[2], a[3], a[4], (int)a[5], P(6), P(7), P(8), P(9),
+                               P(10), P(11)))
+                return 3;
+            break;
+        }
+        i += 2 + na;
+    }
     return 0;
 }
