@@ -27,7 +27,9 @@ What it computes is the autograd step of `Trainer.train_step` (loop.py) for what
   GEMM's 30-50 (one run's step 0.83x in bf16, 0.92x in fp32; docs/speed.md); and the work
   between the GEMMs (the inputs, D's head with the loss, its statistics and gradients, each
   activation's backward with its bias gradient, the embedding gradients) as a few C calls
-  (native/mlp_parts.py), where it was some 40 torch operations (one run's bf16 step 0.80x).
+  (native/mlp_parts.py), where it was some 40 torch operations (one run's bf16 step 0.80x);
+  and each half step's kernel calls recorded once and replayed by one C call
+  (native/program.py, `_region`: 0.81-0.83x again), where no torch operation is among them.
 - dropout masks drawn from the process RNG in the order and dtype autograd draws them.
 - d_steps (the Trainer's `do_g`), EMA, learning-rate schedules (the optimisers' groups),
   checkpoints (the Trainer's own modules and optimisers hold every state).
