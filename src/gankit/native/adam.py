@@ -16,8 +16,6 @@ passes (`kernels: plain` chooses them).
 from __future__ import annotations
 
 import ctypes
-import functools
-import sys
 
 import torch
 
@@ -29,11 +27,9 @@ KERNEL = build.Kernel(NAME, (("gankit_adam_bf16", None, (_I, _I, _P, _P, _D, _D,
 kernel, why_not = KERNEL.load, KERNEL.why_not
 
 
-@functools.lru_cache(maxsize=1)
-def report_unavailable() -> None:
-    """Say once per process, on stderr, that the kernel is not used here, and why."""
-    print(f"gankit: bf16 Adam through torch's separate passes (slower): {why_not()}",
-          file=sys.stderr)
+# says once why the kernel is not used here
+report_unavailable = build.reporter("bf16 Adam through torch's separate passes",
+                                    lambda: why_not())
 
 
 class AdamBF16:

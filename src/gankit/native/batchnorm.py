@@ -15,8 +15,6 @@ tests/models/test_fast_batchnorm.py).
 from __future__ import annotations
 
 import ctypes
-import functools
-import sys
 
 import torch
 
@@ -30,11 +28,8 @@ KERNEL = build.Kernel(NAME, (
 kernel, why_not = KERNEL.load, KERNEL.why_not
 
 
-@functools.lru_cache(maxsize=1)
-def report_unavailable() -> None:
-    """Say once per process, on stderr, that the kernel is not used here, and why."""
-    print(f"gankit: bf16 BatchNorm through torch's kernels (slower): {why_not()}",
-          file=sys.stderr)
+# says once why the kernel is not used here
+report_unavailable = build.reporter("bf16 BatchNorm through torch's kernels", lambda: why_not())
 
 
 def takes(x: torch.Tensor) -> bool:

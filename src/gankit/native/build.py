@@ -18,6 +18,7 @@ import os
 import platform
 import shutil
 import subprocess
+import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -92,6 +93,15 @@ def _unsupported(avx512: bool = True) -> str | None:
     return None
 
 
+def reporter(what: str, why: Callable[[], str | None]) -> Callable[[], None]:
+    """A function that says once per process, on stderr, that `what` runs slower here and why
+    (`why()`, asked when it speaks); its `cache_clear` lets it speak again."""
+    @functools.lru_cache(maxsize=1)
+    def report_unavailable() -> None:
+        print(f"gankit: {what} (slower): {why()}", file=sys.stderr)
+    return report_unavailable
+
+
 # A kernel's C functions: (name, return type, argument types) each, as ctypes declares them.
 Signatures = tuple[tuple[str, Any, tuple[Any, ...]], ...]
 
@@ -143,14 +153,11 @@ class Kernel:
                  avx512: bool = True) -> None:
         self.name, self.signatures, self.extra, self.avx512 = name, signatures, extra, avx512
 
-    def _built(self) -> tuple[ctypes.CDLL | None, str | None]:
-        return _build(self)
-
     def load(self) -> ctypes.CDLL | None:
         """The library with its functions declared, or None where it cannot be built or run
         here (`why_not`)."""
-        return self._built()[0]
+        return _build(self)[0]
 
     def why_not(self) -> str | None:
         """Why the kernel is not available here (None when it is)."""
-        return self._built()[1]
+        return _build(self)[1]

@@ -12,8 +12,6 @@ runs torch's operations; `kernels: plain` chooses them.
 from __future__ import annotations
 
 import ctypes
-import functools
-import sys
 
 import torch
 
@@ -35,16 +33,13 @@ KERNEL = build.Kernel(NAME, (
 ))
 kernel, why_not = KERNEL.load, KERNEL.why_not
 
-# activation codes, as csrc/mlp_parts.c (and native/onednn.py) number them
-ACTS = {None: 0, "relu": 1, "lrelu": 2, "tanh": 3}
+# activation codes: csrc/mlp_parts.c numbers them as csrc/onednn_matmul.c does
+ACTS = onednn.ACTS
 
 
-@functools.lru_cache(maxsize=1)
-def report_unavailable() -> None:
-    """Say once per process, on stderr, that the step's small work goes through torch here, and
-    why."""
-    print(f"gankit: the fused step's elementwise work through torch (slower): {why_not()}",
-          file=sys.stderr)
+# says once why the step's small work goes through torch here
+report_unavailable = build.reporter("the fused step's elementwise work through torch",
+                                    lambda: why_not())
 
 
 def _call(name: str, op: int, *args: int | float | None) -> int:

@@ -68,10 +68,8 @@ _ACT_FN = {None: lambda t: t, "relu": torch.relu_,
            "lrelu": lambda t: torch.nn.functional.leaky_relu_(t, LRELU_SLOPE), "tanh": torch.tanh_}
 
 
-@functools.lru_cache(maxsize=1)
-def report_unavailable() -> None:
-    """Say once per process, on stderr, that the GEMMs go through torch here, and why."""
-    print(f"gankit: the fused step's GEMMs through torch (slower): {why_not()}", file=sys.stderr)
+# says once why the GEMMs go through torch here
+report_unavailable = build.reporter("the fused step's GEMMs through torch", lambda: why_not())
 
 
 @functools.lru_cache(maxsize=None)

@@ -236,6 +236,7 @@ class MLPStep:
         self.loss = loss
         self.g_layers = _layers(self.G.net, "net")
         self.d_layers = _layers(self.D.body, "body") + [_Layer("head.weight", "head.bias", None)]
+        self._dropout_layers = any(L.p for L in self.g_layers + self.d_layers)
         self.g_embed = ("label.embed.weight" if self.G.conditional and self.G.label.embed
                         is not None else None)
         self.g_onehot = self.G.conditional and self.g_embed is None
@@ -571,15 +572,15 @@ class MLPStep:
             fn(B, x, y)
             return
         key = (half, x.shape, y is None, torch.get_num_threads(), id(self.gemm))
-        prog = self._programs.get(key)
         dynamic = {"x": x, "y": y}
         if key not in self._programs:
             try:
-                with program.recording(dynamic) as prog:
+                with program.recording(dynamic) as recorded:
                     fn(B, x, y)
             except program.NotRecordable:
-                prog = None
-            self._programs[key] = prog
+                recorded = None
+            self._programs[key] = recorded
+        prog = self._programs[key]
         if prog is None:
             fn(B, x, y)
         else:
@@ -590,7 +591,7 @@ class MLPStep:
         of one run (an ensemble's batched bias and wide weight gradient go through torch), no
         dropout (its masks are torch's draws)."""
         return (self.parts is not None and self.gemm is not None and not self.lead
-                and not any(L.p for L in self.g_layers + self.d_layers))
+                and not self._dropout_layers)
 
     def _d_half(self, B: _Bufs, x: torch.Tensor, y: torch.Tensor | None) -> None:
         """G forward, D forward on [real; fake], D's loss and its gradients (into dG, dWg)."""
