@@ -107,13 +107,34 @@ def test_a_label_outside_the_classes_is_one_line(tmp_path: Path) -> None:
             tr.train_step(x, y, do_g=True)
 
 
-def test_dropout_and_ensembles_run_call_by_call(tmp_path: Path) -> None:
+def test_dropout_runs_call_by_call(tmp_path: Path) -> None:
     tr = Trainer(cfg_of("bf16", **{"model.dropout": 0.3}), tmp_path / "drop", progress=False)
     steps(tr, 1)
     assert not tr.fused._recordable() and not tr.fused._programs
-    cfg = cfg_of("bf16")
-    ens = Ensemble.build([(dataclasses.replace(cfg, seed=s), tmp_path / f"e{s}")
-                          for s in (0, 1)], progress=False)
-    with fast.autocast("bf16", ens.device):
-        ens.step_stacked(*next(ens._batches(0)), do_g=True)
-    assert not ens.fused._recordable() and not ens.fused._programs
+
+
+def ensemble_steps(ens: Ensemble, n: int) -> None:
+    batches = ens._batches(0)
+    for i in range(n):
+        with fast.autocast(ens.cfg.precision, ens.device):
+            ens.step_stacked(*next(batches), do_g=True)
+
+
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_an_ensembles_replayed_halves_are_its_calls_made_one_by_one(
+        tmp_path: Path, precision: str) -> None:
+    """The members' batched biases (written by the GEMM plans) and D's first-layer weight
+    gradient (a torch call inside the program: `program.call`) replayed in place."""
+    cfg = cfg_of(precision)
+    runs = {}
+    for programs in (True, False):
+        ens = Ensemble.build([(dataclasses.replace(cfg, seed=s), tmp_path / f"{programs}{s}")
+                              for s in (0, 1, 2)], progress=False)
+        ens.fused.use_programs = programs
+        ensemble_steps(ens, 6)
+        runs[programs] = ens
+    recorded = runs[True].fused._programs
+    assert recorded and all(recorded.values()) and not runs[False].fused._programs
+    assert any(prog.calls for prog in recorded.values())  # the wide gradient's torch call
+    for a, b in zip(runs[True].members, runs[False].members):
+        same_state(a, b)

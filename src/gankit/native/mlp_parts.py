@@ -57,12 +57,17 @@ def run(prog: program.Program, dynamic: dict[str, torch.Tensor | None], classes:
     """Run a recorded program with this step's dynamic tensors (the batch, the labels; a
     label outside 0..classes-1 refused as the input calls refuse it)."""
     arr = prog.array(dynamic)
-    code = kernel().gankit_run(len(arr), arr)
-    if code == program.BAD_LABELS:
-        raise _labels_refused(classes)
-    if code:
-        raise RuntimeError(onednn.kernel().gankit_mm_error().decode()
-                           if code == program.FAILED_GEMM else "a malformed native program")
+    run_words, base, start = kernel().gankit_run, ctypes.addressof(arr), 0
+    for end, call in (*prog.calls, (len(arr), None)):
+        code = run_words(end - start, base + 8 * start) if end > start else 0
+        if code == program.BAD_LABELS:
+            raise _labels_refused(classes)
+        if code:
+            raise RuntimeError(onednn.kernel().gankit_mm_error().decode()
+                               if code == program.FAILED_GEMM else "a malformed native program")
+        if call is not None:
+            call()
+        start = end
 
 
 def _ptr(t: torch.Tensor | None) -> int | None:

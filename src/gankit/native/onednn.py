@@ -93,34 +93,36 @@ class Matmuls:
         self._plans: dict[tuple, int] = {}
 
     def plan(self, a: torch.Tensor, b: torch.Tensor, out: torch.Tensor,
-             bias: torch.Tensor | None, act: str | None, accumulate: bool = False) -> int:
+             bias: torch.Tensor | None, act: str | None) -> int:
         """The primitive for these operands (made on first use)."""
         key = (a.shape, a.stride(), b.shape, b.stride(), out.stride(), a.dtype, b.dtype,
-               out.dtype, None if bias is None else bias.dtype, act, accumulate,
-               torch.get_num_threads())
+               out.dtype, None if bias is None else bias.dtype, act, torch.get_num_threads())
         plan = self._plans.get(key)
         if plan is None:
-            plan = self._make(a, b, out, bias, act, accumulate)
+            plan = self._make(a, b, out, bias, act)
             self._plans[key] = plan
         return plan
 
     def _make(self, a: torch.Tensor, b: torch.Tensor, out: torch.Tensor,
-              bias: torch.Tensor | None, act: str | None, accumulate: bool) -> int:
+              bias: torch.Tensor | None, act: str | None) -> int:
         nd = a.ndim
+        # a batched bias: written into out's rows by the plan, the product added (csrc)
+        batched_bias = bias is not None and nd == 3
         if nd not in (2, 3) or b.ndim != nd or out.ndim != nd:
             raise ValueError("oneDNN matmul takes 2-D tensors, or 3-D ones (a batch of them)")
         *lead, m, k = a.shape
         n = b.shape[-1]
         if (b.shape != (*lead, k, n) or out.shape != (*lead, m, n) or act not in ACTS
                 or any(t.dtype not in _TYPES or t.device.type != "cpu" for t in (a, b, out))
-                or (bias is not None and (bias.shape != (*lead, n) or not bias.is_contiguous()))):
+                or (bias is not None and (bias.shape != (*lead, n) or not bias.is_contiguous()))
+                or (batched_bias and (bias.dtype != out.dtype or out.stride(-1) != 1))):
             raise ValueError("oneDNN matmul takes fp32/bf16 CPU tensors a ([batch,] m, k), b "
                              "([batch,] k, n), out ([batch,] m, n), a contiguous bias "
-                             "([batch,] n)")
+                             "([batch,] n; batched: out's type, out's rows contiguous)")
         strides = [(ctypes.c_int64 * nd)(*t.stride()) for t in (a, b, out)]
         plan = self.lib.gankit_mm_make(
             lead[0] if lead else 0, m, k, n, *strides, _TYPES[a.dtype], _TYPES[b.dtype],
-            _TYPES[out.dtype], -1 if bias is None else _TYPES[bias.dtype], int(accumulate),
+            _TYPES[out.dtype], -1 if bias is None else _TYPES[bias.dtype], int(batched_bias),
             ACTS[act], LRELU_SLOPE)
         if not plan:  # e.g. no bf16 matmul in oneDNN 3.2 for a CPU without AVX-512
             report_fallback(f"oneDNN made no {str(a.dtype).removeprefix('torch.')} matmul "
@@ -133,33 +135,24 @@ class Matmuls:
         returns it. act: None, 'relu', 'lrelu' (slope 0.2) or 'tanh'."""
         if out is None:
             out = torch.empty(*a.shape[:-1], b.shape[-1], dtype=a.dtype)
-        accumulate = bias is not None and a.ndim == 3
+        plan = self.plan(a, b, out, bias, act)
         prog = program.active()
         if prog is not None:
-            return self._record(prog, a, b, out, bias, act, accumulate)
-        if accumulate:
-            # a bias per batch member ((nb, 1, n) to oneDNN) took oneDNN 3.2 some 3,000x the
-            # product's time (0.2 s for 4 x 64x138 -> 128 on one thread): the bias is written
-            # into `out` and the product added to it (a sum post-op), which rounds the same
-            out.copy_(bias.unsqueeze(-2).expand(out.shape))
-            bias = None
-        plan = self.plan(a, b, out, bias, act, accumulate)
+            return self._record(prog, plan, a, b, out, bias)
         if not plan:
             r = torch.matmul(a, b)
-            r += out if accumulate else (0 if bias is None else bias)
+            if bias is not None:
+                r += bias.unsqueeze(-2)
             return out.copy_(_ACT_FN[act](r))
         if self.lib.gankit_mm_run(plan, a.data_ptr(), b.data_ptr(),
                                   None if bias is None else bias.data_ptr(), out.data_ptr()):
             raise RuntimeError(self.lib.gankit_mm_error().decode())
         return out
 
-    def _record(self, prog: program.Program, a: torch.Tensor, b: torch.Tensor,
-                out: torch.Tensor, bias: torch.Tensor | None, act: str | None,
-                accumulate: bool) -> torch.Tensor:
+    def _record(self, prog: program.Program, plan: int, a: torch.Tensor, b: torch.Tensor,
+                out: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
         """Append this product to the program being recorded (native/program.py); `out` kept
-        by it. A batched bias (written into `out` by torch first) and torch's fallback have no
-        recorded form."""
-        plan = 0 if accumulate else self.plan(a, b, out, bias, act)
+        by it. torch's fallback has no recorded form."""
         if not plan:
             raise program.NotRecordable("this product runs through torch operations")
         prog.keep.append(out)

@@ -10,15 +10,18 @@ call costs in Python (argument checks, plan lookup, ctypes marshalling: 5-10 us 
 then paid once per region of the step instead of once per call.
 
 Only the kernels record. A torch operation made while recording would run once and never be
-replayed, so the callers record only code that makes none (training/mlp_step.py says which);
-a kernel call that cannot be recorded raises `NotRecordable` and the caller runs eagerly.
+replayed, so the callers record only code that makes none (training/mlp_step.py says which),
+or pass such an operation to `call`, which records it as a Python call the replay makes at
+its place (the program's C calls then run in pieces around it); a kernel call that cannot be
+recorded raises `NotRecordable` and the caller runs eagerly.
 """
 from __future__ import annotations
 
 import contextlib
 import ctypes
 import struct
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import torch
 
@@ -35,12 +38,14 @@ class NotRecordable(Exception):
 class Program:
     """The recorded calls: per call its operation code, its number of arguments and the
     arguments as 64-bit words (addresses and integers as they are, floats as their float32
-    bits); the tensors the calls read or write that nothing else holds (`keep`)."""
+    bits); the tensors the calls read or write that nothing else holds (`keep`); the Python
+    calls (`calls`: made after the words before their index)."""
 
     def __init__(self, dynamic: dict[str, torch.Tensor | None]) -> None:
         self._dynamic = {name: t.data_ptr() for name, t in dynamic.items() if t is not None}
         self.words: list[int] = []
         self.keep: list[torch.Tensor] = []
+        self.calls: list[tuple[int, Callable[[], Any]]] = []
         self.slots: dict[str, list[int]] = {}
         self._array: ctypes.Array | None = None
 
@@ -87,6 +92,16 @@ def recording(dynamic: dict[str, torch.Tensor | None]) -> Iterator[Program]:
         yield prog
     finally:
         _recording.pop()
+
+
+def call(fn: Callable[..., Any], *args: Any) -> None:
+    """fn(*args) now, or, while a program is recorded, at this place of each of its runs (the
+    arguments then tensors the program's calls write and read in place, not the batch)."""
+    prog = active()
+    if prog is None:
+        fn(*args)
+    else:
+        prog.calls.append((len(prog.words), lambda: fn(*args)))
 
 
 def address(fn: ctypes._CFuncPtr) -> int:

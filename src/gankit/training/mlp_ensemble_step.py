@@ -3,7 +3,8 @@
 The fused step of training/mlp_step.py with the members' parameters stacked (K, ...): each
 GEMM is one batched call for all K members (a kept oneDNN primitive, native/onednn.py, or
 torch's `bmm`/`baddbmm` with `kernels: plain`), each elementwise op one call
-over the stack, one fused Adam call per net. What belongs to a run stays the member's own:
+over the stack (native/mlp_parts.py), each half step a recorded program as in one run's step,
+one fused Adam call per net. What belongs to a run stays the member's own:
 its noise generator, its dropout masks (drawn from its own process-wide RNG state), its Adam
 state, EMA weights and loss sums (training/ensemble.py's `Ensemble` holds them).
 

@@ -29,7 +29,8 @@ What it computes is the autograd step of `Trainer.train_step` (loop.py) for what
   activation's backward with its bias gradient, the embedding gradients) as a few C calls
   (native/mlp_parts.py), where it was some 40 torch operations (one run's bf16 step 0.80x);
   and each half step's kernel calls recorded once and replayed by one C call
-  (native/program.py, `_region`: 0.81-0.83x again), where no torch operation is among them.
+  (native/program.py, `_region`: 0.81-0.83x again; a 4-member ensemble's 0.91x, its wide
+  weight gradient a torch call inside), where no dropout mask is drawn.
 - dropout masks drawn from the process RNG in the order and dtype autograd draws them.
 - d_steps (the Trainer's `do_g`), EMA, learning-rate schedules (the optimisers' groups),
   checkpoints (the Trainer's own modules and optimisers hold every state).
@@ -206,6 +207,11 @@ def _addmm(bias: torch.Tensor, a: torch.Tensor, bt: torch.Tensor,
     if out.is_contiguous():
         return torch.baddbmm(bias.unsqueeze(-2), a, bt, out=out)
     return out.copy_(torch.baddbmm(bias.unsqueeze(-2), a, bt))
+
+
+def _transposed_mm(a: torch.Tensor, b: torch.Tensor, out: torch.Tensor) -> None:
+    """a^T @ b into `out` by torch, a's transpose copied contiguous first."""
+    _mm(a.mT.contiguous(), b, out=out)
 
 
 class MLPStep:
@@ -473,7 +479,7 @@ class MLPStep:
                 # oneDNN 3.2 primitive took 578-618 us there against torch's 446 (Intel
                 # Xeon, 2026-12-06), the one GEMM of the step where it was slower.
                 if self.lead and a.shape[-1] > 512:
-                    _mm(dh.mT.contiguous(), a, out=Wg[L.w])
+                    program.call(_transposed_mm, dh, a, Wg[L.w])
                 else:
                     self._product(dh.mT, a, out=Wg[L.w])
                 if bias is not None:
@@ -587,11 +593,10 @@ class MLPStep:
             mlp_parts.run(prog, dynamic, self.num_classes)
 
     def _recordable(self) -> bool:
-        """Whether both halves make native kernel calls only: the kept GEMMs and the C parts
-        of one run (an ensemble's batched bias and wide weight gradient go through torch), no
-        dropout (its masks are torch's draws)."""
-        return (self.parts is not None and self.gemm is not None and not self.lead
-                and not self._dropout_layers)
+        """Whether both halves make native kernel calls only (the kept GEMMs and the C parts;
+        an ensemble's wide weight gradient is recorded as a torch call), no dropout (its
+        masks are torch's draws)."""
+        return self.parts is not None and self.gemm is not None and not self._dropout_layers
 
     def _d_half(self, B: _Bufs, x: torch.Tensor, y: torch.Tensor | None) -> None:
         """G forward, D forward on [real; fake], D's loss and its gradients (into dG, dWg)."""
