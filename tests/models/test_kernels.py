@@ -53,8 +53,9 @@ def _run(layer: nn.Module, x: torch.Tensor, bf16: bool) -> list[torch.Tensor]:
 @pytest.mark.parametrize("shape", LAYERS)
 @pytest.mark.parametrize("bias", [True, False])
 def test_fast_routes_compute_the_plain_layer_in_fp32(shape: tuple, bias: bool) -> None:
-    """In fp32 the 1x1 route is a GEMM instead of a convolution: the same sums in another
-    order (measured 1.1e-6 relative); the others run the plain forward itself (exact)."""
+    """In fp32 the 1x1 route and a small input's (`_GemmTransposed`) are GEMMs instead of a
+    convolution: the same sums in another order (measured 1.1e-6 relative); the others run
+    the plain forward itself (exact)."""
     *layer, size = shape
     plain, fast = _pair(*layer, bias=bias)
     x = torch.randn(5, layer[0], size, size)
@@ -212,6 +213,32 @@ def test_the_transposed_weight_gradients_are_the_transposed_convolutions(k, s, p
     assert (type(fast(bigg).grad_fn).__name__ == name) == (min(fast.stride) > 1)
     with torch.no_grad():
         torch.testing.assert_close(fast(x), layer(x), rtol=0, atol=0)  # no gradient: plain
+
+
+@pytest.mark.parametrize("k,s,p,op", [(4, 1, 0, 0), (3, 2, 0, 0), (4, 2, 1, 0), (5, 3, 1, 2),
+                                      ((3, 4), (2, 1), (1, 0), (1, 0))])
+@pytest.mark.parametrize("bf16", [False, True])
+def test_a_small_inputs_transposed_convolution_is_its_gemms(k, s, p, op, bf16: bool) -> None:
+    """At most 36 input pixels, more than a few output channels, fp32 or bf16 on the CPU:
+    the forward (GEMM and native/col2im.py's scatter) and all three gradients (GEMMs of the
+    output gradient's windows) agree with the plain layer to the sums' order in fp32 and to
+    bf16 rounding under autocast, for square and non-square kernels and strides, output
+    padding past the padding (rows no tap reaches) and stride 1, with a gradient or without."""
+    torch.manual_seed(0)
+    layer = nn.ConvTranspose2d(5, 7, k, s, p, op).to(memory_format=torch.channels_last)
+    fast = copy.deepcopy(layer)
+    kernels.use([fast], "fast")
+    x = torch.randn(3, 5, 4, 5)
+    tol = 2 ** -6 if bf16 else 1e-5
+    for a, b in zip(_run(layer, x, bf16), _run(fast, x, bf16)):
+        assert a.shape == b.shape and a.dtype == b.dtype
+        assert float((a - b).abs().max()) <= tol * float(a.abs().max())
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+        out = fast(x.clone().requires_grad_())
+        assert type(out.grad_fn).__name__ == "_GemmTransposedBackward"  # the route ran
+        assert out.is_contiguous(memory_format=torch.channels_last)
+        with torch.no_grad():
+            assert torch.equal(fast(x), out.detach())
 
 
 def _planes_pair(bias: bool, last: bool, dtype: torch.dtype = torch.float32

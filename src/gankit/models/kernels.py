@@ -5,8 +5,9 @@ The models build plain `nn.ConvTranspose2d`, `nn.Conv2d`, `GlobalMeanPool` and
 `FastConv2d`, `FastGlobalMeanPool` or `FastPlanesConv2d` in place (the class only: the same
 Parameter objects, the same state_dict keys, so optimisers, the EMA copy and checkpoints do
 not notice), whose forward computes the same function by a faster route where one is known;
-`use(modules, "plain")` turns them back. Ten routes, each measured on
-this 2-core AMD EPYC (AVX512-BF16) with torch 2.13's oneDNN (benchmarks/train_speed.py,
+`use(modules, "plain")` turns them back. Eleven routes, each measured on
+this machine's 2-core AMD EPYC (AVX512-BF16) or, where said, its Intel Xeon with AMX, with
+torch 2.13's oneDNN (benchmarks/train_speed.py,
 `--variants bf16,bf16-plain`):
 
 - A transposed convolution of a 1x1 input (the first layer of every DCGAN G: z as a 1x1 map
@@ -48,6 +49,15 @@ this 2-core AMD EPYC (AVX512-BF16) with torch 2.13's oneDNN (benchmarks/train_sp
   route: 0.98 ms. Only when the input needs a gradient (the G step, R1): with none, oneDNN's
   own backward is faster. `default`'s bf16 step 0.959x, in one process with the route
   switched every 40 steps (12 rounds); report 004's DCGAN 0.997x (its 1 -> 16 layer is small).
+- A transposed convolution of a small input (at most 36 pixels) to more than a few channels
+  is GEMMs throughout on the CPU in fp32 and bf16 (`_GemmTransposed`): the forward the
+  input's pixels times the weight, whose rows (each the window of outputs a pixel reaches)
+  native/col2im.py adds up with the bias; the backward the output gradient's windows times
+  the weight's transpose and the input's pixels' transpose. oneDNN's bf16 layer ran far
+  below its GEMM rate (report 004's 256 -> 128 layer forward 2.3 against 1.0 ms). Report
+  004's bf16 step 0.887x (the Intel Xeon with AMX, 2026-12-06, in one process with the
+  route switched every 20 steps, 10 rounds), report 001's DCGAN 0.989x. Where the C kernel
+  is missing:
 - The weight gradient of a transposed convolution of a small input (at most 6 x 6 pixels)
   to more than a few channels is one GEMM: the input's pixels against, for each of them, the
   window of the output gradient its kernel reached (a strided view, copied once). oneDNN's
@@ -97,6 +107,7 @@ from gankit.config import ConfigError
 from gankit.models import fast_batchnorm
 from gankit.models.conditioning import PlanesConv2d
 from gankit.models.pooling import GlobalMeanPool
+from gankit.native import col2im as native_col2im
 
 KERNELS = ("fast", "plain")
 
@@ -115,6 +126,12 @@ class FastConvTranspose2d(nn.ConvTranspose2d):
                 and _phases_fit(k, st, p, op):
             return _PhaseForward.apply(x, self.weight, self.bias, st, p, op)
         small = x.shape[-2] * x.shape[-1] <= SMALL_INPUT
+        if self.out_channels > FEW_CHANNELS and small and x.device.type == "cpu" \
+                and (_is_bf16(x) or x.dtype == torch.float32):
+            if native_col2im.kernel() is not None:
+                return _GemmTransposed.apply(x, self.weight, self.bias, self.stride,
+                                             self.padding, self.output_padding)
+            native_col2im.report_unavailable()
         if self.out_channels > FEW_CHANNELS and (small or min(st, s2) > 1) \
                 and self.weight.requires_grad and torch.is_grad_enabled():
             return _TransposedWeightGrad.apply(x, self.weight, self.bias, self.stride,
@@ -205,13 +222,12 @@ class _PhaseForward(torch.autograd.Function):
                 gb.to(b_dtype) if need_b else None, None, None, None)
 
 
-def _transposed_weight_grad(g: torch.Tensor, x: torch.Tensor, stride: tuple[int, int],
-                            padding: tuple[int, int], kernel: tuple[int, int]) -> torch.Tensor:
-    """The weight gradient (Cin, Cout, kh, kw) of conv_transpose2d(x, w, stride, padding) for
-    the output gradient g, as one GEMM: x's pixels (N H W, Cin)^T times, for each input pixel,
-    the kh x kw window of g its kernel reached ((N H W, kh kw Cout), a strided view of g padded
-    by the padding, copied once). Channels-last tensors go in and come out without a copy."""
-    n, cin, h, w = x.shape
+def _windows(g: torch.Tensor, h: int, w: int, stride: tuple[int, int],
+             padding: tuple[int, int], kernel: tuple[int, int]) -> torch.Tensor:
+    """For each pixel of an h x w input of conv_transpose2d(stride, padding, kernel), the
+    kh x kw window of the output gradient g its kernel reached: (N H W, kh kw Cout), from a
+    strided view of g padded by the padding, copied once."""
+    n = g.shape[0]
     (kh, kw), (sh, sw), (ph, pw) = kernel, stride, padding
     # g padded so that row s i + a holds output row s i + a - p for every input row i and tap
     # a (zeros where that row was cut by the padding; rows past every tap's reach dropped)
@@ -221,9 +237,66 @@ def _transposed_weight_grad(g: torch.Tensor, x: torch.Tensor, stride: tuple[int,
     st = gp.stride()
     cols = gp.as_strided((n, h, w, kh, kw, gp.shape[3]),
                          (st[0], sh * st[1], sw * st[2], st[1], st[2], st[3]))
+    return cols.reshape(n * h * w, kh * kw * gp.shape[3])
+
+
+def _transposed_weight_grad(g: torch.Tensor, x: torch.Tensor, stride: tuple[int, int],
+                            padding: tuple[int, int], kernel: tuple[int, int]) -> torch.Tensor:
+    """The weight gradient (Cin, Cout, kh, kw) of conv_transpose2d(x, w, stride, padding) for
+    the output gradient g, as one GEMM: x's pixels (N H W, Cin)^T times their windows of g
+    (`_windows`). Channels-last tensors go in and come out without a copy."""
+    n, cin, h, w = x.shape
     xm = x.permute(0, 2, 3, 1).reshape(n * h * w, cin)
-    out = xm.t() @ cols.reshape(n * h * w, kh * kw * gp.shape[3])
-    return out.view(cin, kh, kw, gp.shape[3]).permute(0, 3, 1, 2)
+    out = xm.t() @ _windows(g, h, w, stride, padding, kernel)
+    return out.view(cin, *kernel, g.shape[1]).permute(0, 3, 1, 2)
+
+
+class _GemmTransposed(torch.autograd.Function):
+    """conv_transpose2d(x, w, b, stride, padding, output_padding) of a small input as GEMMs:
+    forward x's pixels (N H W, Cin) @ w (Cin, kh kw Cout), each row the window of outputs that
+    pixel's kernel reaches, added up with the bias by native/col2im.py (in fp32, rounded once);
+    backward from the output gradient's windows (`_windows`, made once): the input gradient
+    windows @ w^T, the weight gradient x^T @ windows. oneDNN's bf16 layer runs far below its
+    GEMM rate at these sizes (report 004's 256 -> 128 layer, 3x3 -> 6x6, batch 128, on the
+    Intel Xeon with AMX: forward 2.3 against 1.0 ms, 128 -> 64 (6x6 -> 13x13) 2.1 against
+    0.9; fp32 6.9 against 4.3 and 6.9 against 3.0). Under autocast it computes in the
+    autocast dtype, as the plain layer does. Differentiable once (G's layers: no penalty
+    differentiates through them)."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None,
+                s: tuple[int, int], p: tuple[int, int], op: tuple[int, int]) -> torch.Tensor:
+        dtype = torch.bfloat16 if _is_bf16(x) else x.dtype
+        n, cin, h, w_ = x.shape
+        _, cout, kh, kw = w.shape
+        with torch.autocast(x.device.type, enabled=False):
+            xm = x.to(dtype).permute(0, 2, 3, 1).reshape(n * h * w_, cin)
+            wm = w.to(dtype).permute(0, 2, 3, 1).reshape(cin, kh * kw * cout)
+            cols = (xm @ wm).view(n, h, w_, kh, kw, cout)
+        size = tuple((i - 1) * st - 2 * pad + k + o
+                     for i, st, pad, k, o in zip((h, w_), s, p, (kh, kw), op))
+        bias = None if b is None else b.detach().float().contiguous()
+        out = native_col2im.col2im(cols, bias, s, p, size)
+        ctx.save_for_backward(xm, wm)
+        ctx.conf = (s, p, (h, w_), (kh, kw), None if b is None else b.dtype, x.dtype, w.dtype)
+        return out
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, g: torch.Tensor):
+        xm, wm = ctx.saved_tensors
+        s, p, (h, w), kernel, b_dtype, x_dtype, w_dtype = ctx.conf
+        need_x, need_w, need_b = ctx.needs_input_grad[:3]
+        n, cout = g.shape[:2]
+        cols = _windows(g.to(xm.dtype), h, w, s, p, kernel)
+        gx = gw = gb = None
+        if need_x:
+            gx = (cols @ wm.t()).view(n, h, w, -1).permute(0, 3, 1, 2).to(x_dtype)
+        if need_w:
+            gw = (xm.t() @ cols).view(-1, *kernel, cout).permute(0, 3, 1, 2).to(w_dtype)
+        if need_b:
+            gb = g.sum((0, 2, 3)).to(b_dtype)
+        return gx, gw, gb, None, None, None
 
 
 class _TransposedWeightGrad(torch.autograd.Function):
