@@ -42,29 +42,36 @@ def test_kernel_is_torch_fused_adam_and_cast_bit_for_bit(beta1: float, grad_dtyp
     sizes = [16 * 3 + r for r in range(16)] + [1, 7, 8, 9, 1000]
     for k in (1, 3):
         rows, ref = [], []
-        for n in sizes:
+        shared = torch.zeros(())  # the step count of the first rows: advanced once a step
+        for i, n in enumerate(sizes):
             p = torch.randn(k, n) * 0.05
             rows.append([p, torch.zeros(k, n), torch.zeros(k, n), None, None,
-                         torch.empty(k, n, dtype=torch.bfloat16), torch.zeros(())])
+                         torch.empty(k, n, dtype=torch.bfloat16),
+                         shared if i < 4 else torch.zeros(())])
             ref.append([p.clone(), torch.zeros(k, n), torch.zeros(k, n), torch.zeros(())])
         adam = native.AdamBF16(k)
+        stats = torch.zeros(k, 6)
         for s in range(5):
             grads = [torch.randn(k, n) * 10.0 ** -s for n in sizes]
             for row, r, g in zip(rows, ref, grads):
                 low = g.bfloat16()
                 row[3], row[4] = (low, g) if grad_dtype == "bf16" else (None, g)
-                row[6].add_(1)
                 r[3].add_(1)
                 r.append(low.float() if grad_dtype == "bf16" else g)
-            sums = adam.step([tuple(row) for row in rows], 2e-4, (beta1, 0.999), 1e-8)
+            sums = adam.step([tuple(row) for row in rows], 2e-4, (beta1, 0.999), 1e-8,
+                             stats[:, 5])  # the norms into a column, as the step's statistics
             for t, (row, r) in enumerate(zip(rows, ref)):
                 g_read = r.pop()
                 low = torch_update(r[0], r[1], r[2], g_read, r[3], 2e-4, (beta1, 0.999), 1e-8, k)
                 for mine, theirs, what in ((row[0], r[0], "weight"), (row[1], r[1], "exp_avg"),
                                            (row[2], r[2], "exp_avg_sq"),
-                                           (row[5], low, "bf16 copy")):
+                                           (row[5], low, "bf16 copy"), (row[6], r[3], "step")):
                     assert torch.equal(mine, theirs), (k, sizes[t], s, what)
                 torch.testing.assert_close(sums[t], g_read.pow(2).sum(1), rtol=1e-5, atol=0)
+            total = torch.zeros(k)
+            for t in range(len(sizes)):  # the tensors' sums added in order, in fp32
+                total = total + sums[t]
+            assert torch.equal(stats[:, 5], total.sqrt()) and not stats[:, :5].any()
 
 
 @needs_kernel
@@ -81,12 +88,12 @@ def test_kernel_results_do_not_depend_on_the_number_of_threads() -> None:
             torch.manual_seed(1)
             p, m, v = torch.randn(k, n) * 0.05, torch.zeros(k, n), torch.zeros(k, n)
             w, step = torch.empty(k, n, dtype=torch.bfloat16), torch.zeros(())
-            adam = native.AdamBF16(k)
+            adam, norms = native.AdamBF16(k), torch.empty(k)
             for s in range(3):
                 g = torch.randn(k, n) * 10.0 ** -s
-                step.add_(1)
-                sums = adam.step([(p, m, v, g.bfloat16(), g, w, step)], 1e-3, (0.5, 0.999), 1e-8)
-            out[threads] = (p, m, v, w, sums.clone())
+                sums = adam.step([(p, m, v, g.bfloat16(), g, w, step)], 1e-3, (0.5, 0.999), 1e-8,
+                                 norms)
+            out[threads] = (p, m, v, w, sums.clone(), norms.clone(), step.clone())
     finally:
         torch.set_num_threads(before)
     for a, b in zip(out[1], out[2]):

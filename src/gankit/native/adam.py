@@ -23,7 +23,8 @@ from gankit.native import build
 
 NAME = "adam_bf16"
 _P, _I, _D = ctypes.c_void_p, ctypes.c_int64, ctypes.c_double
-KERNEL = build.Kernel(NAME, (("gankit_adam_bf16", None, (_I, _I, _P, _P, _D, _D, _D, _D, _P)),))
+KERNEL = build.Kernel(NAME, (("gankit_adam_bf16", None,
+                               (_I, _I, _P, _P, _D, _D, _D, _D, _P, _P, _I)),))
 kernel, why_not = KERNEL.load, KERNEL.why_not
 
 
@@ -38,8 +39,8 @@ class AdamBF16:
 
     `step`'s rows hold, per tensor: its weight, exp_avg and exp_avg_sq (fp32), its gradient in
     bf16 (or None: then the fp32 one is read), in fp32, its bf16 weight copy (written) and its
-    step count (a float32 scalar, already advanced); all on the CPU, contiguous, the members
-    first. The tensors are checked and their addresses packed when the rows hold other tensor
+    step count (a float32 scalar, advanced by one first; rows may share it); all on the CPU,
+    contiguous, the members first. The tensors are checked and their addresses packed when the rows hold other tensor
     objects than at the last call (a loaded checkpoint replaces the moments; a rebound net its
     weights), and kept referenced until then: checking them every call took ~40 us of a
     ~2.5-ms step."""
@@ -51,8 +52,13 @@ class AdamBF16:
         self._packed: tuple[ctypes.Array, ctypes.Array] | None = None
 
     def step(self, rows: list[tuple[torch.Tensor, ...]], lr: float, betas: tuple[float, float],
-             eps: float) -> torch.Tensor:
-        """Update every tensor in place; returns the squared gradient sums, (T, k) fp32."""
+             eps: float, norms: torch.Tensor) -> torch.Tensor:
+        """Advance the step counts and update every tensor in place; each member's gradient
+        norm into `norms` (k fp32 values, at a stride: e.g. a column of the step's statistics);
+        returns the squared gradient sums, (T, k) fp32."""
+        if (norms.dtype != torch.float32 or norms.device.type != "cpu"
+                or norms.numel() != self.k):
+            raise ValueError("the native Adam kernel writes k fp32 CPU gradient norms")
         lib = kernel()
         if lib is None:
             raise RuntimeError(f"the native Adam kernel is not available: {why_not()}")
@@ -66,7 +72,8 @@ class AdamBF16:
         if self.sums is None or self.sums.shape != (T, self.k):
             self.sums = torch.empty(T, self.k)
         lib.gankit_adam_bf16(T, self.k, arr, n, float(lr), float(betas[0]), float(betas[1]),
-                             float(eps), self.sums.data_ptr())
+                             float(eps), self.sums.data_ptr(), norms.data_ptr(),
+                             norms.stride(-1) if norms.ndim else 1)
         return self.sums
 
     def _pack(self, rows: list[tuple[torch.Tensor, ...]]) -> tuple[ctypes.Array, ctypes.Array]:

@@ -18,20 +18,25 @@ def plain_fused(opt: torch.optim.Adam) -> bool:
             and not group["amsgrad"] and not group["maximize"])
 
 
-def advanced_states(opt: torch.optim.Adam, params: list[torch.Tensor]) -> list[dict]:
-    """Each parameter's Adam state, created as torch.optim.Adam creates it at a first step,
-    with its step count advanced by one (the first thing torch's step does)."""
-    states = []
+def states(opt: torch.optim.Adam, params: list[torch.Tensor]) -> list[dict]:
+    """Each parameter's Adam state, created as torch.optim.Adam creates it at a first step."""
+    out = []
     for p in params:
         st = opt.state[p]
         if not st:
             st["step"] = torch.zeros((), dtype=torch.float32, device=p.device)
             st["exp_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
             st["exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
-        states.append(st)
+        out.append(st)
+    return out
+
+
+def advanced_states(opt: torch.optim.Adam, params: list[torch.Tensor]) -> list[dict]:
+    """`states`, with each step count advanced by one (the first thing torch's step does)."""
+    states_ = states(opt, params)
     with torch.no_grad():
-        _advance(opt, params, [st["step"] for st in states])
-    return states
+        _advance(opt, params, [st["step"] for st in states_])
+    return states_
 
 
 def adam_step(opt: torch.optim.Adam, params: list[torch.Tensor] | None = None,

@@ -57,8 +57,7 @@ class FusedEnsembleStep(MLPStep):
         return self.ens.opt_g if net == "G" else self.ens.opt_d
 
     def _states(self, opt: torch.optim.Adam, params: list[torch.Tensor]) -> list[dict]:
-        """The stacked Adam states (`Ensemble._adam_from_members`), step counts advanced."""
-        self.ens.advance_steps(opt)
+        """The stacked Adam states (`Ensemble._adam_from_members`)."""
         return [opt.state[p] for p in params]
 
     def _adam(self, net: str) -> None:

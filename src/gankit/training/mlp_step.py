@@ -51,7 +51,7 @@ from gankit.errors import NonFiniteLoss
 from gankit.models.conditioning import projects
 from gankit.native import adam as native
 from gankit.native import mlp_parts, onednn, program, table
-from gankit.training.adam import adam_step, advanced_states
+from gankit.training import adam
 
 LOSSES = ("minimax", "nonsaturating")
 
@@ -549,9 +549,8 @@ class MLPStep:
             self._cast("G")
             self._cast("D")
         self._region("D", B, x, y)
-        self._update("D", 0)
         st = B.stats
-        st[..., 5].copy_(self.gn[0])
+        self._update("D", st[..., 5])
         self._record("D", st)
         if not do_g:
             self._check_finite()
@@ -559,10 +558,9 @@ class MLPStep:
         if low:
             self._cast("D")  # D updated (the native pass makes its copies itself)
         self._region("G", B, x, y)
-        self._update("G", 1)
-        self._ema()
         gs = B.g_stats
-        gs[..., 1].copy_(self.gn[1])
+        self._update("G", gs[..., 1])
+        self._ema()
         self._record("G", gs)
         self._check_finite()
 
@@ -705,12 +703,15 @@ class MLPStep:
                 out[f"{net}.{n}"] = Glow[n].float() if native_low else G[n]
         return out
 
-    def _update(self, net: str, i: int) -> None:
-        """A net's gradient norm into gn[i] and its Adam update (its bf16 weight copies then
-        stale: `_cast` makes them again), or with the native kernel all three in one pass."""
+    def _update(self, net: str, norm: torch.Tensor) -> None:
+        """A net's gradient norm into `norm` (*lead) and its Adam update (its bf16 weight
+        copies then stale: `_cast` makes them again), or with the native kernel all three, and
+        the step counts' advance, in one pass."""
         names, params, P, G, Glow, W, flat = self._net(net)
         if self.native is None:
+            i = 0 if net == "D" else 1
             self._norm(G, names, flat, i)
+            norm.copy_(self.gn[i])
             self._adam(net)
             self._stepped.add(net)
             return
@@ -720,10 +721,7 @@ class MLPStep:
         rows = [(P[n], st["exp_avg"], st["exp_avg_sq"], None if n in fp32 else Glow[n], G[n],
                  W[n], st["step"]) for n, st in zip(names, states)]
         group = opt.param_groups[0]
-        sums = self.native[net].step(rows, group["lr"], group["betas"], group["eps"])
-        norm = self.gn[i].view(-1)
-        torch.sum(sums, 0, out=norm)
-        norm.sqrt_()
+        self.native[net].step(rows, group["lr"], group["betas"], group["eps"], norm)
         self._versions[net] = [p._version for p in params]  # the copies are the new weights
 
     def _net(self, net: str) -> tuple:
@@ -742,15 +740,15 @@ class MLPStep:
         return self.tr.opt_d if net == "D" else self.tr.opt_g
 
     def _states(self, opt: torch.optim.Adam, params: list[torch.Tensor]) -> list[dict]:
-        """Each parameter's Adam state, step counts advanced (adam.advanced_states)."""
-        return advanced_states(opt, params)
+        """Each parameter's Adam state (adam.states; the native kernel advances the counts)."""
+        return adam.states(opt, params)
 
     def _adam(self, net: str) -> None:
         tr = self.tr
         if net == "D":
-            adam_step(tr.opt_d, self.d_params, self.d_grads)
+            adam.adam_step(tr.opt_d, self.d_params, self.d_grads)
         else:
-            adam_step(tr.opt_g, self.g_params, self.g_grads)
+            adam.adam_step(tr.opt_g, self.g_params, self.g_grads)
 
     def _ema(self) -> None:
         if self.tr.ema:

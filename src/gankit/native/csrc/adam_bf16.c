@@ -4,6 +4,8 @@
    (for the logged gradient norm), torch's fused Adam update of the fp32 weight and moments,
    and the bf16 copy of the updated weight that the next GEMMs read. The gradient is read in
    bf16, as the step's GEMMs wrote it (no fp32 copy first), or in fp32 (D's head, embeddings).
+   The call also advances the step counts first and writes each member's gradient norm after
+   (three and one torch operations a net before: 10-30 us of Python each, per update).
 
    The update is torch 2.13's CPU `_fused_adam_` (aten/src/ATen/native/cpu/FusedAdamKernel.cpp)
    operation for operation, as its wheel was compiled, so that its numbers are torch's bit for
@@ -94,13 +96,40 @@ static float adam_one(float *p, float *m, float *v, const uint16_t *gl, const fl
    and the order its squared sums are added in, do not depend on the number of threads. */
 #define CHUNK 16384
 
+/* Add 1 to each distinct step count of the T tensors (tensors stepped together may share
+   one), as torch's Adam does before its update. */
+static void advance(int64_t T, const int64_t *ptrs) {
+    for (int64_t t = 0; t < T; t++) {
+        int seen = 0;
+        for (int64_t u = 0; u < t && !seen; u++) seen = ptrs[7 * u + 6] == ptrs[7 * t + 6];
+        if (!seen) *(float *)ptrs[7 * t + 6] += 1.0f;
+    }
+}
+
 /* T stacked tensors of k members each, member j's slice at offset j * n[t] of every pointer.
    ptrs holds 7 addresses per tensor: weight, exp_avg, exp_avg_sq (fp32), gradient in bf16 or
-   0, gradient in fp32 or 0, bf16 weight copy, step count (a float32 scalar, already advanced).
-   sums[t * k + j]: member j's sum of squared gradients of tensor t. Runs on the OpenMP threads
-   of the process (torch's: this library is loaded after it and shares its libgomp). */
+   0, gradient in fp32 or 0, bf16 weight copy, step count (a float32 scalar, advanced here
+   first). sums[t * k + j]: member j's sum of squared gradients of tensor t; norms[j * stride]:
+   member j's gradient norm, the square root of its sums over the tensors added in order.
+   Runs on the OpenMP threads of the process (torch's: this library is loaded after it and
+   shares its libgomp). */
+static void adam_all(int64_t T, int64_t k, const int64_t *ptrs, const int64_t *n, double lr,
+                     double beta1, double beta2, double eps, float *sums);
+
 void gankit_adam_bf16(int64_t T, int64_t k, const int64_t *ptrs, const int64_t *n,
-                      double lr, double beta1, double beta2, double eps, float *sums) {
+                      double lr, double beta1, double beta2, double eps, float *sums,
+                      float *norms, int64_t stride) {
+    advance(T, ptrs);
+    adam_all(T, k, ptrs, n, lr, beta1, beta2, eps, sums);
+    for (int64_t j = 0; j < k; j++) {
+        float s = 0.f;
+        for (int64_t t = 0; t < T; t++) s += sums[t * k + j];
+        norms[j * stride] = sqrtf(s);
+    }
+}
+
+static void adam_all(int64_t T, int64_t k, const int64_t *ptrs, const int64_t *n, double lr,
+                     double beta1, double beta2, double eps, float *sums) {
     int64_t items = 0;
     for (int64_t t = 0; t < T; t++) items += k * ((n[t] + CHUNK - 1) / CHUNK);
     int64_t *item_t = malloc(sizeof(int64_t) * 2 * (size_t)(items + 1));
