@@ -71,8 +71,10 @@ def _compile(src: Path, cc: str, lib_path: Path, extra: tuple[str, ...] = (),
 
 
 def library_path(name: str, cc: str, extra: tuple[str, ...] = (), avx512: bool = True) -> Path:
-    """Where the library built from kernel `name`'s source by compiler `cc` is kept."""
-    key = hashlib.sha256(source(name).read_bytes()
+    """Where the library built from kernel `name`'s source (and the headers beside it, which
+    it may include) by compiler `cc` is kept."""
+    headers = b"".join(h.read_bytes() for h in sorted(CSRC.glob("*.h")))
+    key = hashlib.sha256(source(name).read_bytes() + headers
                          + " ".join([cc, *flags(avx512), *extra]).encode())
     return cache_root() / "native" / f"{name}-{key.hexdigest()[:16]}.so"
 

@@ -13,17 +13,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 
-typedef union { uint32_t u; float f; } bits;
-
-#define INLINE static inline __attribute__((always_inline))
-
-INLINE float bf2f(uint16_t v) { bits c; c.u = (uint32_t)v << 16; return c.f; }
-
-INLINE uint16_t f2bf(float f) {  /* round to nearest even; NaN as torch rounds it */
-    bits c; c.f = f;
-    const uint32_t r = (c.u + 0x7fffu + ((c.u >> 16) & 1u)) >> 16;
-    return (c.u & 0x7fffffffu) > 0x7f800000u ? 0x7fc0 : (uint16_t)r;
-}
+#include "bf16.h"
 
 INLINE void add_row(float *acc, const void *src, int64_t c, int bf) {
     if (bf) { const uint16_t *s = src; for (int64_t i = 0; i < c; i++) acc[i] += bf2f(s[i]); }

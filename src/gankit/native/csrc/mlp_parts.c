@@ -27,17 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-typedef union { uint32_t u; float f; } bits;
-
-#define INLINE static inline __attribute__((always_inline))
-
-INLINE float bf2f(uint16_t v) { bits c; c.u = (uint32_t)v << 16; return c.f; }
-
-INLINE uint16_t f2bf(float f) {  /* round to nearest even; NaN as torch rounds it */
-    bits c; c.f = f;
-    const uint32_t r = (c.u + 0x7fffu + ((c.u >> 16) & 1u)) >> 16;
-    return (c.u & 0x7fffffffu) > 0x7f800000u ? 0x7fc0 : (uint16_t)r;
-}
+#include "bf16.h"
 
 INLINE float ld(const void *p, int64_t i, int bf) {
     return bf ? bf2f(((const uint16_t *)p)[i]) : ((const float *)p)[i];
