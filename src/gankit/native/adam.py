@@ -40,10 +40,10 @@ class AdamBF16:
     `step`'s rows hold, per tensor: its weight, exp_avg and exp_avg_sq (fp32), its gradient in
     bf16 (or None: then the fp32 one is read), in fp32, its bf16 weight copy (written) and its
     step count (a float32 scalar, advanced by one first; rows may share it); all on the CPU,
-    contiguous, the members first. The tensors are checked and their addresses packed when the rows hold other tensor
-    objects than at the last call (a loaded checkpoint replaces the moments; a rebound net its
-    weights), and kept referenced until then: checking them every call took ~40 us of a
-    ~2.5-ms step."""
+    contiguous, the members first. The tensors are checked and their addresses packed when
+    the rows hold other tensor objects than at the last call (a loaded checkpoint replaces the
+    moments; a rebound net its weights), and kept referenced until then: checking them every
+    call took ~40 us of a ~2.5-ms step."""
 
     def __init__(self, k: int) -> None:
         self.k = k
