@@ -117,7 +117,8 @@ def test_bf16_and_fp32_steps_agree(tmp_path: Path, preset: str) -> None:
 
 
 @needs_bf16
-@pytest.mark.parametrize("preset,over", [("mlp-cgan-m4", {}), ("default", {"data__limit": 128})])
+@pytest.mark.parametrize("preset,over", [("mlp-cgan-m4", {}), ("default", {"data__limit": 128}),
+                                         ("dcgan-r004", {"data__limit": 128})])
 def test_bf16_run_resumes_bit_identically(tmp_path: Path, preset: str, over: dict) -> None:
     cfg = tiny(preset, precision="bf16", **over)
     Trainer(cfg, tmp_path / "a", progress=False).run()
