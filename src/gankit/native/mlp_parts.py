@@ -161,10 +161,10 @@ def g_input(z: torch.Tensor, y: torch.Tensor | None, table: torch.Tensor | None,
     (table None, E = classes); E = 0 for an unconditional G (y None)."""
     k, b, nz = (1, *z.shape) if z.ndim == 2 else z.shape
     e = xg.shape[-1] - nz
-    _bf(xg, z, xg, y, table)
+    bf = _bf(xg, z, xg, y, table)
     if z.dtype != torch.float32:
         raise ValueError("g_input takes fp32 noise")
-    if _call("gankit_g_input", program.G_INPUT, k, b, nz, e, classes, _bf(xg), z.data_ptr(),
+    if _call("gankit_g_input", program.G_INPUT, k, b, nz, e, classes, bf, z.data_ptr(),
              _ptr(y), _ptr(table), xg.data_ptr()):
         raise _labels_refused(classes)
 
@@ -177,10 +177,10 @@ def d_input(x: torch.Tensor, fake: torch.Tensor, y: torch.Tensor | None,
     label vector (as `g_input`'s; E = 0: none), and y2 (K, 2b) = [y; y] (when E)."""
     k, b2, width = (1, *xd.shape) if xd.ndim == 2 else xd.shape
     img = fake.shape[-1]
-    _bf(xd, x, fake, xd, y, table, y2)
+    bf = _bf(xd, x, fake, xd, y, table, y2)
     if x.dtype != torch.float32 or fake.dtype != xd.dtype or x.numel() != k * b2 // 2 * img:
         raise ValueError("d_input takes fp32 images and G's output in D's input type")
-    if _call("gankit_d_input", program.D_INPUT, k, b2 // 2, img, width - img, classes, _bf(xd),
+    if _call("gankit_d_input", program.D_INPUT, k, b2 // 2, img, width - img, classes, bf,
              x.data_ptr(), fake.data_ptr(), _ptr(y), _ptr(table), xd.data_ptr(),
              y2.data_ptr()):
         raise _labels_refused(classes)

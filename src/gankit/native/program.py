@@ -4,10 +4,10 @@
 The fused MLP step calls some 30 kernels a step (kept GEMMs, native/mlp_parts.py's parts)
 on buffers it allocated once; only the batch's and the labels' addresses change from step to
 step. Inside `recording()`, native/onednn.py's `Matmuls` and native/mlp_parts.py append
-their calls here instead of making them; `replay` then runs them all with one ctypes call,
-the batch's and labels' addresses written into the places they were recorded at. What a
-call costs in Python (argument checks, plan lookup, ctypes marshalling: 5-10 us a call) is
-then paid once per region of the step instead of once per call.
+their calls here instead of making them; native/mlp_parts.py's `run` then makes them all
+with one ctypes call, the batch's and labels' addresses written into the places they were
+recorded at. What a call costs in Python (argument checks, plan lookup, ctypes marshalling:
+5-10 us a call) is then paid once per region of the step instead of once per call.
 
 Only the kernels record. A torch operation made while recording would run once and never be
 replayed, so the callers record only code that makes none (training/mlp_step.py says which),
@@ -85,7 +85,8 @@ def active() -> Program | None:
 @contextlib.contextmanager
 def recording(dynamic: dict[str, torch.Tensor | None]) -> Iterator[Program]:
     """Record the kernel calls made inside into a new Program. `dynamic`: the tensors whose
-    addresses change from run to run (the batch, the labels), passed again to `replay`."""
+    addresses change from run to run (the batch, the labels), passed again to each run
+    (native/mlp_parts.py's `run`)."""
     prog = Program(dynamic)
     _recording.append(prog)
     try:

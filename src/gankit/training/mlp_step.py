@@ -290,7 +290,6 @@ class MLPStep:
         smoothing = self.loss.label_smoothing if self.loss.smoothable else 0.0
         self.t_real = 1.0 - smoothing
         self.d_scale = 0.5 if self.loss.d_average else 1.0
-        self.gn = torch.zeros(2, *lead, device=self.device)
         self.onednn = onednn_linear_available(self.device, self.dtype) and not lead
         cpu_fast = device.type == "cpu" and cfg.kernels == "fast"
         # The GEMMs (one run's, or the members' batched) as kept oneDNN primitives
@@ -709,9 +708,7 @@ class MLPStep:
         the step counts' advance, in one pass."""
         names, params, P, G, Glow, W, flat = self._net(net)
         if self.native is None:
-            i = 0 if net == "D" else 1
-            self._norm(G, names, flat, i)
-            norm.copy_(self.gn[i])
+            self._norm(G, names, flat, norm)
             self._adam(net)
             self._stepped.add(net)
             return
@@ -831,16 +828,17 @@ class MLPStep:
             self._stepped.discard(net)
 
     def _norm(self, grads: dict[str, torch.Tensor], names: list[str], flat: torch.Tensor,
-              i: int) -> None:
-        """A net's gradient norm into gn[i]: one norm over its flat buffer, or with a lead,
-        each member's norm over its own slices of the stacked gradients."""
+              out: torch.Tensor) -> None:
+        """A net's gradient norm into `out` (*lead; a column of the step's statistics): one
+        norm over its flat buffer, or with a lead, each member's norm over its own slices of
+        the stacked gradients."""
         if not self.lead:
-            torch.linalg.vector_norm(flat, out=self.gn[i])
+            out.copy_(torch.linalg.vector_norm(flat))
             return
         k = self.lead[0]
         each = torch.stack([torch.linalg.vector_norm(grads[n].reshape(k, -1), dim=1)
                             for n in names], 1)
-        torch.linalg.vector_norm(each, dim=1, out=self.gn[i])
+        out.copy_(torch.linalg.vector_norm(each, dim=1))
 
 
 def sums_due(tr: Any) -> bool:
