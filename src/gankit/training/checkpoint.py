@@ -81,7 +81,11 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
         state = torch.load(path, map_location=map_location, weights_only=True, mmap=mmap)
     except (RuntimeError, EOFError, OSError, pickle.UnpicklingError, zipfile.BadZipFile,
             ValueError) as e:
-        why = f"{type(e).__name__}: {str(e).splitlines()[0][:200] if str(e) else ''}"
+        # torch's text for bytes that do not unpickle is advice on `weights_only`, which
+        # would mislead here: the file is not a torch save (truncated or overwritten)
+        text = ("not a torch save file" if isinstance(e, pickle.UnpicklingError) else
+                str(e).splitlines()[0][:200] if str(e) else "")
+        why = f"{type(e).__name__}: {text}"
         raise CheckpointError(f"checkpoint {path} is corrupt or not a gankit checkpoint ({why}); "
                               "resume from another checkpoint (`gankit train --resume RUN --from "
                               "best`) or start the run again", f"unreadable ({why})") from None
