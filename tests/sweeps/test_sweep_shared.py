@@ -85,3 +85,19 @@ def test_a_killed_workers_point_resumes_in_the_next_worker(tmp_path: Path) -> No
     assert trials[1].system_attrs["failed_trial"] == 0
     epochs = [json.loads(ln)["epoch"] for ln in (run / "metrics.jsonl").read_text().splitlines()]
     assert epochs == list(range(1, 41))
+
+
+def test_a_point_belongs_to_its_first_claimed_trial() -> None:
+    """Two workers enqueueing at once: a point's lower-numbered copy can be claimed after the
+    other one; the point stays with the copy claimed first (the later one is a duplicate)."""
+    from gankit.sweeps import shared
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study()
+    for _ in range(2):
+        study.add_trial(optuna.trial.create_trial(state=optuna.trial.TrialState.WAITING,
+                                                  user_attrs={shared.POINT: "x"}))
+    assert shared._owner(study, "x") is None  # nobody has claimed it yet
+    second = study.get_trials(deepcopy=False)[1]
+    study._storage.set_trial_state_values(second._trial_id, optuna.trial.TrialState.RUNNING)
+    assert study.ask().number == 0            # the other copy, claimed later
+    assert shared._owner(study, "x") == 1

@@ -5,8 +5,8 @@
 `point`); each worker claims the next waiting trial through the database (Optuna's ask()
 takes a waiting trial atomically), trains that point into OUT/POINT (its own folder, or a
 shared filesystem), and marks the trial COMPLETE, or FAILED when training failed. A point
-is trained by the lowest-numbered trial of it that has not failed, so a point enqueued twice
-(two workers starting at once) runs once. A point whose worker dies is failed by the
+is trained by the first trial of it that a worker claimed and that has not failed, so a point
+enqueued twice (two workers starting at once) runs once. A point whose worker dies is failed by the
 heartbeat after the grace period and retried once by the next worker, resuming from its last
 checkpoint when the folder is shared (`study`). Each worker runs until no point is waiting
 or running, then writes the table of the folders it can see.
@@ -90,11 +90,15 @@ class PointObjective:
 
 
 def _owner(study: Any, name: str) -> int | None:
-    """The trial that trains point `name`: the lowest-numbered one that has not failed."""
+    """The trial that trains point `name`: the first one claimed (started) that has not
+    failed. Not the lowest-numbered: two workers enqueueing at once can commit a point's
+    lower-numbered copy after a worker claimed the other, and the later claim then took the
+    point over and emptied its folder under the first (seen once in the test suite)."""
     import optuna
-    mine = [t.number for t in study.get_trials(deepcopy=False)
-            if t.user_attrs.get(POINT) == name and t.state != optuna.trial.TrialState.FAIL]
-    return min(mine) if mine else None
+    mine = [(t.datetime_start, t.number) for t in study.get_trials(deepcopy=False)
+            if t.user_attrs.get(POINT) == name and t.state != optuna.trial.TrialState.FAIL
+            and t.datetime_start is not None]
+    return min(mine)[1] if mine else None
 
 
 def _enqueue(study: Any, sweep: Sweep) -> int:
