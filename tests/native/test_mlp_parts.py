@@ -57,8 +57,9 @@ def sum_tol(dtype: torch.dtype) -> float:
 @pytest.mark.parametrize("act", ACTS)
 @pytest.mark.parametrize("masked", [False, True])
 def test_a_layers_backward_is_torchs(dtype, act, masked) -> None:
-    """Mask and activation backward bit for bit, in place; the bias gradient to its sum's
-    rounding; rows read at a stride (G's output gradient, a column slice) and written so."""
+    """Mask and activation backward bit for bit, in place or into a contiguous output; the
+    bias gradient to its sum's rounding; rows read at a stride (G's output gradient, a column
+    slice) and written so."""
     y = act_fwd(rand(37, 53, dtype=dtype, seed=2), act)
     mask = mask_of((37, 53), dtype) if masked else None
     full = rand(37, 60, dtype=dtype, seed=3)
@@ -70,8 +71,15 @@ def test_a_layers_backward_is_torchs(dtype, act, masked) -> None:
     ref = act_bwd(ref, y, act)
     db = torch.empty(53, dtype=dtype)
     untouched = full[:, 53:].clone()
+    before = dh.clone()
+    out = torch.full((37, 53), float("nan"), dtype=dtype)
+    out_db = torch.empty(53, dtype=dtype)
+    # into a contiguous buffer (G's output gradient, whose GEMMs then read contiguous rows):
+    # the same values, dh untouched
+    assert mlp_parts.act_bwd(dh, y, mask, act, out_db, out) is out
+    assert torch.equal(out, ref) and torch.equal(dh, before)
     assert mlp_parts.act_bwd(dh, y, mask, act, db) is dh
-    assert torch.equal(dh, ref)
+    assert torch.equal(dh, ref) and torch.equal(db, out_db)
     assert torch.equal(full[:, 53:], untouched)
     close(db, ref.float().sum(0), sum_tol(dtype))
 
@@ -177,6 +185,10 @@ def test_members_are_each_run_alone() -> None:
     mlp_parts.embed_grad(dh, y, cols, g)
     lay, lay_db = dh.clone(), torch.empty(K, n, dtype=dtype)
     mlp_parts.act_bwd(lay, h, mask, "tanh", lay_db)
+    wide = torch.cat([dh, torch.zeros(K, 2 * b, 3, dtype=dtype)], -1)  # members' strided rows
+    into = torch.empty(K, 2 * b, n, dtype=dtype)
+    mlp_parts.act_bwd(wide[..., :n], h, mask, "tanh", None, into)
+    assert torch.equal(into, lay)
     for k in range(K):
         one = (torch.empty(2 * b), torch.empty(6), torch.empty(1, n), torch.empty(1),
                torch.empty(2 * b, n, dtype=dtype), torch.empty(n, dtype=dtype))
@@ -199,6 +211,9 @@ def test_refuses_other_types_and_layouts() -> None:
     with pytest.raises(ValueError, match="fp32 or bf16 CPU"):
         mlp_parts.act_bwd(torch.zeros(4, 4, dtype=torch.float16),
                           torch.zeros(4, 4, dtype=torch.float16), None, "relu", None)
+    with pytest.raises(ValueError, match="an output of their shape and type"):
+        mlp_parts.act_bwd(torch.zeros(4, 4), torch.zeros(4, 4), None, "relu", None,
+                          torch.zeros(4, 4, dtype=torch.bfloat16))
     h = torch.zeros(2, 8, 4)
     with pytest.raises(ValueError, match="contiguous"):
         mlp_parts.head_g(h[:, :4], torch.zeros(2, 1, 4), torch.zeros(2, 1), torch.zeros(2, 1, 4),

@@ -25,7 +25,8 @@ KERNEL = build.Kernel(NAME, (
                              _P, _P, _I, _P, _P, _P, _P)),
     ("gankit_head_g", None, (_I, _I, _I, ctypes.c_int, _P, _P, _P, _P, _P, ctypes.c_int,
                              ctypes.c_int, _P, _I, _P, _I, _P)),
-    ("gankit_act_bwd", None, (_I, _I, _I, ctypes.c_int, _P, _I, _I, _P, _P, ctypes.c_int, _P)),
+    ("gankit_act_bwd", None, (_I, _I, _I, ctypes.c_int, _P, _I, _I, _P, _P, ctypes.c_int, _P,
+                              _P)),
     ("gankit_embed_grad", None, (_I, _I, _I, _I, _I, ctypes.c_int, _P, _P, _P, _I, _I, _P)),
     ("gankit_g_input", ctypes.c_int, (_I, _I, _I, _I, _I, ctypes.c_int, _P, _P, _P, _P)),
     ("gankit_d_input", ctypes.c_int, (_I, _I, _I, _I, _I, ctypes.c_int, _P, _P, _P, _P, _P, _P)),
@@ -123,17 +124,19 @@ def head_g(h: torch.Tensor, w: torch.Tensor, bias: torch.Tensor, wd: torch.Tenso
 
 
 def act_bwd(dh: torch.Tensor, y: torch.Tensor, mask: torch.Tensor | None, act: str | None,
-            db: torch.Tensor | None) -> torch.Tensor:
-    """dh (K, rows, n; rows may be strided, elements contiguous) in place: times the dropout
-    mask, through the activation from its output y (contiguous like dh); db (K, n) = the
-    rows' sum (or None). Returns dh."""
+            db: torch.Tensor | None, out: torch.Tensor | None = None) -> torch.Tensor:
+    """dh (K, rows, n; rows may be strided, elements contiguous) times the dropout mask,
+    through the activation from its output y (contiguous like dh), in place or into `out`
+    (contiguous, dh's shape: a strided dh's GEMMs after it read contiguous rows); db (K, n) =
+    the rows' sum (or None). Returns dh or out."""
     k, rows, n = (1, *dh.shape) if dh.ndim == 2 else dh.shape
-    if dh.stride(-1) != 1:
-        raise ValueError("act_bwd takes rows of contiguous elements")
-    _call("gankit_act_bwd", program.ACT_BWD, k, rows, n, _bf(dh, y, mask, db), dh.data_ptr(),
-          dh.stride(0) if dh.ndim == 3 else 0, dh.stride(-2), y.data_ptr(), _ptr(mask),
-          ACTS[act], _ptr(db))
-    return dh
+    if dh.stride(-1) != 1 or (out is not None and (out.shape, out.dtype) != (dh.shape, dh.dtype)):
+        raise ValueError("act_bwd takes rows of contiguous elements, and an output of their "
+                         "shape and type")
+    _call("gankit_act_bwd", program.ACT_BWD, k, rows, n, _bf(dh, y, mask, db, out),
+          dh.data_ptr(), dh.stride(0) if dh.ndim == 3 else 0, dh.stride(-2), y.data_ptr(),
+          _ptr(mask), ACTS[act], _ptr(db), _ptr(out))
+    return dh if out is None else out
 
 
 def embed_grad(dh: torch.Tensor, y: torch.Tensor, w_cols: torch.Tensor,

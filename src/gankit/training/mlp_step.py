@@ -165,6 +165,7 @@ class _Bufs:
     g_stats: torch.Tensor                # (2,) G loss and gradient norm of this step
     dh_d: torch.Tensor                   # (2b, n) gradient of D's last hidden Linear output
     dh_g: torch.Tensor                   # (b, n) the same in the G step
+    dg: torch.Tensor                     # (b, img) G's output gradient after its tanh
 
 
 def _flat_zeros(params: dict[str, torch.Tensor], dtype: torch.dtype = torch.float32
@@ -359,7 +360,8 @@ class MLPStep:
                      l32=e(2 * b, d=torch.float32), target=target, sign=sign,
                      y2=torch.empty(*k, 2 * b, dtype=torch.long, device=dev),
                      g_d_act=gd_act, g_d_mask=gd_mask, stats=e(6, d=torch.float32),
-                     g_stats=e(2, d=torch.float32), dh_d=e(2 * b, top), dh_g=e(b, top))
+                     g_stats=e(2, d=torch.float32), dh_d=e(2 * b, top), dh_g=e(b, top),
+                     dg=e(b, self.img))
         self.bufs[b] = bufs
         return bufs
 
@@ -451,18 +453,22 @@ class MLPStep:
 
     def _backward(self, layers: list[_Layer], W: dict, Wg: dict | None, x: torch.Tensor,
                   acts: list[torch.Tensor], masks: list[torch.Tensor | None],
-                  dh: torch.Tensor, top_done: bool = False) -> torch.Tensor:
+                  dh: torch.Tensor, top_done: bool = False,
+                  top_out: torch.Tensor | None = None) -> torch.Tensor:
         """Back through `layers` from dh (the gradient of the last layer's output; top_done:
         of its Linear's output, its bias gradient already in Wg), weight and bias gradients
         into Wg (when given); returns the gradient of the first Linear's output (the caller
-        takes the input gradient columns it needs from it)."""
+        takes the input gradient columns it needs from it). top_out: a contiguous buffer for
+        the last layer's gradient through its activation, when dh is a strided view (the C
+        parts write it there)."""
         for i in range(len(layers) - 1, -1, -1):
             L = layers[i]
             bias = Wg[L.b] if Wg is not None else None
             if top_done and i == len(layers) - 1:
                 bias = None
             elif self.parts is not None:
-                dh = self.parts.act_bwd(dh, acts[i], masks[i], L.act, bias)
+                out = top_out if i == len(layers) - 1 else None
+                dh = self.parts.act_bwd(dh, acts[i], masks[i], L.act, bias, out)
                 bias = None
             else:
                 if masks[i] is not None:
@@ -679,12 +685,17 @@ class MLPStep:
         # 8-member bf16 step, profiled), where mm reads it in place.
         # oneDNN's kept primitive is faster through all columns too (69 against 86 us, one
         # run; its column slice takes a slower kernel).
+        # Its image columns are a strided view, which oneDNN 3.2 multiplies by its slower
+        # gemm:jit kernel, not AMX's brgemm: G's last layer's two GEMMs took 219 and 112 us
+        # on it against ~60 and ~85 on a contiguous copy (one run, bf16, ONEDNN_VERBOSE), so
+        # the C parts write the gradient through G's tanh into the contiguous B.dg.
         w1 = self.dW[self.d_layers[0].w]
         if self.gemm is not None or self.lead:
             dg = self._product(dh1, w1)[..., :self.img]
         else:
             dg = _mm(dh1, w1[:, :self.img])
-        dh1 = self._backward(self.g_layers, self.gW, self.gWg, B.xg, B.g_act, B.g_mask, dg)
+        dh1 = self._backward(self.g_layers, self.gW, self.gWg, B.xg, B.g_act, B.g_mask, dg,
+                             top_out=B.dg)
         if low and not self.native:
             self.g_flat.copy_(self.g_low)
         if self.g_embed is not None:

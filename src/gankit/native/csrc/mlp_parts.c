@@ -9,7 +9,8 @@
      logits' gradient, the head's weight and bias gradients, and the gradient back through
      the last hidden layer's dropout and activation (and that layer's bias gradient);
    - gankit_head_g: the same for the G step on the fake half (G's loss, no head gradients);
-   - gankit_act_bwd: a layer's dropout and activation backward in place, and its bias gradient;
+   - gankit_act_bwd: a layer's dropout and activation backward (in place or into a contiguous
+     buffer), and its bias gradient;
    - gankit_embed_grad: a label embedding's gradient through the first Linear's columns;
    - gankit_g_input, gankit_d_input: G's input [z | label vector] and D's input
      [real; fake] | label vector, in the activation type;
@@ -209,20 +210,22 @@ void gankit_head_g(int64_t K, int64_t b, int64_t n, int bf, const void *h, const
 }
 
 INLINE void layer_bwd(int64_t K, int64_t rows, int64_t n, void *dh, int64_t dh_k,
-                      int64_t dh_r, const void *y, const void *mask, void *db, int bf,
-                      int act) {
+                      int64_t dh_r, const void *y, const void *mask, void *db, void *out,
+                      int bf, int act) {
     const size_t es = bf ? 2 : 4;
     float *scratch = malloc(2 * n * sizeof(float));
     float *g = scratch, *acc = db ? scratch + n : NULL;
     for (int64_t k = 0; k < K; k++) {
         char *dk = (char *)dh + k * dh_k * es;
+        char *ok = out ? (char *)out + k * rows * n * es : NULL;
         const char *yk = (const char *)y + k * rows * n * es;
         const char *mk = mask ? (const char *)mask + k * rows * n * es : NULL;
         if (acc) memset(acc, 0, n * sizeof(float));
         for (int64_t r = 0; r < rows; r++) {
             char *row = dk + r * dh_r * es;
             for (int64_t j = 0; j < n; j++) g[j] = ld(row, j, bf);
-            row_bwd(n, g, mk ? mk + r * n * es : NULL, yk + r * n * es, row, acc, bf, act);
+            row_bwd(n, g, mk ? mk + r * n * es : NULL, yk + r * n * es,
+                    ok ? ok + r * n * es : row, acc, bf, act);
         }
         if (acc)
             for (int64_t j = 0; j < n; j++) st((char *)db + k * n * es, j, acc[j], bf);
@@ -230,12 +233,15 @@ INLINE void layer_bwd(int64_t K, int64_t rows, int64_t n, void *dh, int64_t dh_k
     free(scratch);
 }
 
-/* A layer's backward before its GEMMs, in place: dh (K members at dh_k elements apart, rows
-   at dh_r) times the dropout mask (K, rows, n; or NULL), through the activation from its
-   output y (K, rows, n); the bias gradient db (K, n) = the rows' sum (or NULL). */
+/* A layer's backward before its GEMMs: dh (K members at dh_k elements apart, rows at dh_r)
+   times the dropout mask (K, rows, n; or NULL), through the activation from its output y
+   (K, rows, n), in place, or into out (K, rows, n), contiguous, when not NULL (the GEMMs
+   after it then read contiguous rows); the bias gradient db (K, n) = the rows' sum (or
+   NULL). */
 void gankit_act_bwd(int64_t K, int64_t rows, int64_t n, int bf, void *dh, int64_t dh_k,
-                    int64_t dh_r, const void *y, const void *mask, int act, void *db) {
-    BY_TYPE_AND_ACT(layer_bwd, bf, act, K, rows, n, dh, dh_k, dh_r, y, mask, db);
+                    int64_t dh_r, const void *y, const void *mask, int act, void *db,
+                    void *out) {
+    BY_TYPE_AND_ACT(layer_bwd, bf, act, K, rows, n, dh, dh_k, dh_r, y, mask, db, out);
 }
 
 INLINE void embed_grad(int64_t K, int64_t rows, int64_t out, int64_t E, int64_t C,
@@ -349,7 +355,7 @@ int gankit_d_input(int64_t K, int64_t b, int64_t img, int64_t E, int64_t C, int 
 /* ---- a recorded program (native/program.py) ------------------------------------------ */
 
 enum { OP_MM = 1, OP_HEAD_D, OP_HEAD_G, OP_ACT_BWD, OP_EMBED_GRAD, OP_G_INPUT, OP_D_INPUT };
-static const int64_t NARGS[] = {0, 6, 19, 16, 11, 12, 10, 12};
+static const int64_t NARGS[] = {0, 6, 19, 16, 12, 12, 10, 12};
 
 typedef int (*mm_run_fn)(void *, void *, void *, void *, void *);
 
@@ -380,7 +386,7 @@ int gankit_run(int64_t n, const int64_t *w) {
             break;
         case OP_ACT_BWD:
             gankit_act_bwd(a[0], a[1], a[2], (int)a[3], P(4), a[5], a[6], P(7), P(8), (int)a[9],
-                           P(10));
+                           P(10), P(11));
             break;
         case OP_EMBED_GRAD:
             gankit_embed_grad(a[0], a[1], a[2], a[3], a[4], (int)a[5], P(6), P(7), P(8), a[9],
