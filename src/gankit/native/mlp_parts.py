@@ -130,7 +130,8 @@ def act_bwd(dh: torch.Tensor, y: torch.Tensor, mask: torch.Tensor | None, act: s
     (contiguous, dh's shape: a strided dh's GEMMs after it read contiguous rows); db (K, n) =
     the rows' sum (or None). Returns dh or out."""
     k, rows, n = (1, *dh.shape) if dh.ndim == 2 else dh.shape
-    if dh.stride(-1) != 1 or (out is not None and (out.shape, out.dtype) != (dh.shape, dh.dtype)):
+    if dh.stride(-1) != 1 or (out is not None
+                              and (out.shape, out.dtype) != (dh.shape, dh.dtype)):
         raise ValueError("act_bwd takes rows of contiguous elements, and an output of their "
                          "shape and type")
     _call("gankit_act_bwd", program.ACT_BWD, k, rows, n, _bf(dh, y, mask, db, out),

@@ -685,10 +685,10 @@ class MLPStep:
         # 8-member bf16 step, profiled), where mm reads it in place.
         # oneDNN's kept primitive is faster through all columns too (69 against 86 us, one
         # run; its column slice takes a slower kernel).
-        # Its image columns are a strided view, which oneDNN 3.2 multiplies by its slower
-        # gemm:jit kernel, not AMX's brgemm: G's last layer's two GEMMs took 219 and 112 us
-        # on it against ~60 and ~85 on a contiguous copy (one run, bf16, ONEDNN_VERBOSE), so
-        # the C parts write the gradient through G's tanh into the contiguous B.dg.
+        # Its image columns are a strided view, which oneDNN 3.2 multiplies by its gemm:jit
+        # kernel, not AMX's brgemm: G's last layer's two GEMMs took 219 and 112 us on it, 84
+        # and 109 on contiguous rows in a 1.6x slower minute (one run, bf16, ONEDNN_VERBOSE),
+        # so the C parts write the gradient through G's tanh into the contiguous B.dg.
         w1 = self.dW[self.d_layers[0].w]
         if self.gemm is not None or self.lead:
             dg = self._product(dh1, w1)[..., :self.img]
