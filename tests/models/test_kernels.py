@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import torch
+import torch.nn.functional as F
 import yaml
 from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode
@@ -521,6 +522,31 @@ def test_the_swapped_route_computes_only_the_gradients_wanted() -> None:
     for layer, cin in ((nn.Conv2d(6, 5, 3, 1, 1), 6), (nn.Conv2d(4, 5, 4, 2, 1), 4)):
         kernels.use([layer], "fast")
         assert type(layer(torch.randn(2, cin, 8, 8)).grad_fn).__name__ == "ConvolutionBackward0"
+
+
+@pytest.mark.parametrize("shape", SWAPPED)
+def test_the_gemm_weight_gradient_is_the_convolutions(shape: tuple) -> None:
+    """bf16 channels-last maps take the weight gradient as one GEMM over x's windows: exact
+    in float64 (the same function on any type; the route itself is chosen for bf16), and
+    the weight's channels-last layout."""
+    cin, cout, k, s, p, size = shape
+    k, s, p = ((v, v) if isinstance(v, int) else v for v in (k, s, p))
+    cl = torch.channels_last
+    torch.manual_seed(0)
+    x = torch.randn(3, cin, *size, dtype=torch.float64).contiguous(memory_format=cl)
+    out = F.conv2d(x, torch.zeros(cout, cin, *k, dtype=torch.float64), None, s, p)
+    g = torch.randn_like(out).contiguous(memory_format=cl)
+    want = torch.ops.aten.convolution_backward(g, x, torch.zeros(cout, cin, *k,
+                                               dtype=torch.float64), None, s, p, [1, 1],
+                                               False, [0, 0], 1, [False, True, False])[1]
+    got = kernels._gemm_weight_grad(x, g, k, s, p)
+    torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-12)
+    assert got.is_contiguous(memory_format=cl)
+    xb, gb = x.bfloat16(), g.bfloat16()
+    assert torch.equal(kernels._weight_grad(xb, gb, k, s, p),
+                       kernels._gemm_weight_grad(xb, gb, k, s, p))
+    assert torch.equal(kernels._weight_grad(x, g, k, s, p),  # float64: the swapped route
+                       kernels._swapped_weight_grad(x, g, k, s, p))
 
 
 def test_the_swapped_route_in_bf16() -> None:

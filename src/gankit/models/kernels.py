@@ -75,7 +75,14 @@ torch 2.13's oneDNN (benchmarks/train_speed.py,
   primitive's time alone (batch 64 and 128). The copies are native/swap_axes.py's AVX-512
   gathers: torch's strided copy took 4.3 ms for D's batch-128 input in bf16, the kernel 0.23
   (`default`'s step 0.901x in bf16 and in fp32, report 001's bf16 0.867x, switched every 20
-  steps in one process, 10 rounds). In the step, in one process with the route
+  steps in one process, 10 rounds). In bf16 over channels-last maps the weight gradient is
+  one GEMM instead: the output gradient's pixels against the windows of x they saw (the
+  padded map copied window by window, im2col, 4x its size for k4 s2), g^T @ windows, in the
+  weight's channels-last layout. oneDNN's AMX kernel ran the swapped convolution (4 x 4
+  outputs per image) at half its forward's rate: 4.8 against 2.3 ms for `default`'s D layer
+  at batch 64, 10.9 against 4.4 at 128; the step 0.876x (`default`), 0.903x (report 001),
+  1.015x (report 004, maps of 13 x 13 and 5 x 5: equal times alone), switched every 20 steps
+  in one process. In fp32 the swapped convolution stays (the GEMM 1.0-1.6x its time). In the step, in one process with the route
   switched every 40 steps: `default` 0.915x (D's layer; its R1 steps differentiate the
   layer's input gradient again through `_ConvInputGrad`, whose weight gradient is the same
   swapped convolution) and 0.955-0.980x more for G's 7x7 -> 14x14 layer, report 001's DCGAN
@@ -344,7 +351,7 @@ class _TransposedWeightGrad(torch.autograd.Function):
         if need_w:
             kernel = tuple(wc.shape[2:])
             gw = (_transposed_weight_grad(g, xc, s, p, kernel) if small
-                  else _swapped_weight_grad(g, xc, kernel, s, p)).to(w_dtype)
+                  else _weight_grad(g, xc, kernel, s, p)).to(w_dtype)
         if need_b:
             gb = g.sum((0, 2, 3)).to(b_dtype)  # in g's dtype, as oneDNN's (an fp32 sum copied g)
         return gx, gw, gb, None, None, None, None
@@ -407,6 +414,35 @@ def _one_pixel_conv(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None) ->
     wt = w.permute(0, 2, 3, 1).reshape(o, kh * kw * c).t()
     out = xs @ wt if b is None else torch.addmm(b, xs, wt)
     return out.view(x.shape[0], o, 1, 1)
+
+
+def _weight_grad(x: torch.Tensor, g: torch.Tensor, kernel: tuple[int, int],
+                 stride: tuple[int, int], padding: tuple[int, int]) -> torch.Tensor:
+    """The weight gradient (O, C, kh, kw) of conv2d(x, w, stride, padding) for the output
+    gradient g (N, O, P, Q): one GEMM over x's windows for bf16 channels-last maps, else the
+    swapped convolution (module doc)."""
+    cl = torch.channels_last
+    if (x.dtype == torch.bfloat16 and x.is_contiguous(memory_format=cl)
+            and g.is_contiguous(memory_format=cl)):
+        return _gemm_weight_grad(x, g, kernel, stride, padding)
+    return _swapped_weight_grad(x, g, kernel, stride, padding)
+
+
+def _gemm_weight_grad(x: torch.Tensor, g: torch.Tensor, kernel: tuple[int, int],
+                      stride: tuple[int, int], padding: tuple[int, int]) -> torch.Tensor:
+    """`_weight_grad` as one GEMM: g's pixels (N P Q, O) against x's windows (N P Q, kh kw C;
+    the zero-padded channels-last map copied window by window, im2col), g^T @ windows =
+    (O, kh kw C), the weight's channels-last layout (returned as that view)."""
+    n, c, h, w = x.shape
+    o, p, q = g.shape[1:]
+    (kh, kw), (sh, sw), (ph, pw) = kernel, stride, padding
+    hp, wp = max(h + 2 * ph, sh * (p - 1) + kh), max(w + 2 * pw, sw * (q - 1) + kw)
+    xp = F.pad(x, (pw, wp - w - pw, ph, hp - h - ph)).permute(0, 2, 3, 1).contiguous()
+    st = xp.stride()
+    windows = xp.as_strided((n, p, q, kh, kw, c),
+                            (st[0], sh * st[1], sw * st[2], st[1], st[2], 1))
+    out = g.permute(0, 2, 3, 1).reshape(n * p * q, o).t() @ windows.reshape(n * p * q, -1)
+    return out.view(o, kh, kw, c).permute(0, 3, 1, 2)
 
 
 def _swapped_weight_grad(x: torch.Tensor, g: torch.Tensor, kernel: tuple[int, int],
@@ -481,7 +517,7 @@ class _SwappedWeightGrad(torch.autograd.Function):
                 if need_x:
                     gx = _conv_input_grad(g, xc, wc, s, p)
                 if need_w:
-                    gw = _swapped_weight_grad(xc, g, tuple(wc.shape[2:]), s, p)
+                    gw = _weight_grad(xc, g, tuple(wc.shape[2:]), s, p)
                 if need_b:
                     gb = g.sum((0, 2, 3))
         return (gx.to(x_dtype) if need_x else None, gw.to(w.dtype) if need_w else None,
@@ -507,7 +543,7 @@ class _ConvInputGrad(torch.autograd.Function):
         s, p = ctx.conf
         gg = gg.to(g.dtype)
         dg = F.conv2d(gg, w, None, s, p) if ctx.needs_input_grad[0] else None
-        dw = (_swapped_weight_grad(gg, g, tuple(w.shape[2:]), s, p)
+        dw = (_weight_grad(gg, g, tuple(w.shape[2:]), s, p)
               if ctx.needs_input_grad[1] else None)
         return dg, dw, None, None, None
 
