@@ -76,13 +76,15 @@ torch 2.13's oneDNN (benchmarks/train_speed.py,
   gathers: torch's strided copy took 4.3 ms for D's batch-128 input in bf16, the kernel 0.23
   (`default`'s step 0.901x in bf16 and in fp32, report 001's bf16 0.867x, switched every 20
   steps in one process, 10 rounds). In bf16 over channels-last maps the weight gradient is
-  one GEMM instead: the output gradient's pixels against the windows of x they saw (the
-  padded map copied window by window, im2col, 4x its size for k4 s2), g^T @ windows, in the
+  one GEMM instead: the output gradient's pixels against the windows of x they saw (copied
+  window by window by native/im2col.py, 4x the map's size for k4 s2), g^T @ windows, in the
   weight's channels-last layout. oneDNN's AMX kernel ran the swapped convolution (4 x 4
   outputs per image) at half its forward's rate: 4.8 against 2.3 ms for `default`'s D layer
   at batch 64, 10.9 against 4.4 at 128; the step 0.876x (`default`), 0.903x (report 001),
   1.015x (report 004, maps of 13 x 13 and 5 x 5: equal times alone), switched every 20 steps
-  in one process. In fp32 the swapped convolution stays (the GEMM 1.0-1.6x its time). In the step, in one process with the route
+  in one process, with torch copying the windows; the C copy made `default`'s step 0.920x
+  more and report 001's 0.981x (1.38 against 0.64 ms for the windows of D's batch-128 input
+  alone). In fp32 the swapped convolution stays (the GEMM 1.0-1.6x its time). In the step, in one process with the route
   switched every 40 steps: `default` 0.915x (D's layer; its R1 steps differentiate the
   layer's input gradient again through `_ConvInputGrad`, whose weight gradient is the same
   swapped convolution) and 0.955-0.980x more for G's 7x7 -> 14x14 layer, report 001's DCGAN
@@ -118,6 +120,7 @@ from gankit.models import fast_batchnorm
 from gankit.models.conditioning import PlanesConv2d
 from gankit.models.pooling import GlobalMeanPool
 from gankit.native import col2im as native_col2im
+from gankit.native.im2col import windows
 from gankit.native.swap_axes import swap_batch_channels
 
 KERNELS = ("fast", "plain")
@@ -431,18 +434,13 @@ def _weight_grad(x: torch.Tensor, g: torch.Tensor, kernel: tuple[int, int],
 def _gemm_weight_grad(x: torch.Tensor, g: torch.Tensor, kernel: tuple[int, int],
                       stride: tuple[int, int], padding: tuple[int, int]) -> torch.Tensor:
     """`_weight_grad` as one GEMM: g's pixels (N P Q, O) against x's windows (N P Q, kh kw C;
-    the zero-padded channels-last map copied window by window, im2col), g^T @ windows =
-    (O, kh kw C), the weight's channels-last layout (returned as that view)."""
-    n, c, h, w = x.shape
+    native/im2col.py), g^T @ windows = (O, kh kw C), the weight's channels-last layout
+    (returned as that view)."""
+    n, c = x.shape[:2]
     o, p, q = g.shape[1:]
-    (kh, kw), (sh, sw), (ph, pw) = kernel, stride, padding
-    hp, wp = max(h + 2 * ph, sh * (p - 1) + kh), max(w + 2 * pw, sw * (q - 1) + kw)
-    xp = F.pad(x, (pw, wp - w - pw, ph, hp - h - ph)).permute(0, 2, 3, 1).contiguous()
-    st = xp.stride()
-    windows = xp.as_strided((n, p, q, kh, kw, c),
-                            (st[0], sh * st[1], sw * st[2], st[1], st[2], 1))
-    out = g.permute(0, 2, 3, 1).reshape(n * p * q, o).t() @ windows.reshape(n * p * q, -1)
-    return out.view(o, kh, kw, c).permute(0, 3, 1, 2)
+    cols = windows(x, kernel, stride, padding, (p, q))
+    out = g.permute(0, 2, 3, 1).reshape(n * p * q, o).t() @ cols
+    return out.view(o, *kernel, c).permute(0, 3, 1, 2)
 
 
 def _swapped_weight_grad(x: torch.Tensor, g: torch.Tensor, kernel: tuple[int, int],
