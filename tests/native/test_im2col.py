@@ -54,22 +54,14 @@ def test_it_takes_channels_last_maps_only() -> None:
         im2col.windows(torch.zeros(2, 3, 5, 5), (3, 3), (1, 1), (0, 0), (3, 3))
 
 
-def test_where_it_cannot_run_one_line_and_torchs_copy(monkeypatch, capsys) -> None:
-    """Without the kernel (emulated: no C compiler) the windows say so once and are torch's
-    copy of the window view."""
-    from gankit.native import build
-    monkeypatch.setenv("CC", "gankit-no-such-compiler")
-    build._build.cache_clear()
-    im2col.report_unavailable.cache_clear()
-    try:
-        assert "no C compiler" in im2col.why_not()
-        x = torch.randn(2, 3, 6, 6).contiguous(memory_format=CL)
-        for _ in range(2):
-            got = im2col.windows(x, (4, 4), (2, 2), (1, 1), (3, 3))
-            assert torch.equal(got, defined(x, (4, 4), (2, 2), (1, 1), (3, 3)))
-        err = capsys.readouterr().err
-        assert err.count("convolution windows copied by torch (slower)") == 1
-        assert len(err.strip().splitlines()) == 1
-    finally:
-        build._build.cache_clear()
-        im2col.report_unavailable.cache_clear()
+def test_where_it_cannot_run_one_line_and_torchs_copy(unavailable, capsys) -> None:
+    """Where the kernel cannot be built (emulated: no C compiler) the windows say so once and
+    are torch's copy of the window view."""
+    assert "no C compiler" in unavailable(im2col)
+    x = torch.randn(2, 3, 6, 6).contiguous(memory_format=CL)
+    for _ in range(2):
+        got = im2col.windows(x, (4, 4), (2, 2), (1, 1), (3, 3))
+        assert torch.equal(got, defined(x, (4, 4), (2, 2), (1, 1), (3, 3)))
+    err = capsys.readouterr().err
+    assert err.count("convolution windows copied by torch (slower)") == 1
+    assert len(err.strip().splitlines()) == 1
