@@ -72,26 +72,27 @@ torch 2.13's oneDNN (benchmarks/train_speed.py,
   ordinary convolution with the batch and channel axes swapped: the input's C channels as
   images of N channels, convolved with the output gradient's O channels as filters whose
   taps are dilated by the stride. With the two transposed copies it needs: 0.52x the
-  primitive's time alone (batch 64 and 128). The copies are native/swap_axes.py's AVX-512
-  gathers: torch's strided copy took 4.3 ms for D's batch-128 input in bf16, the kernel 0.23
-  (`default`'s step 0.901x in bf16 and in fp32, report 001's bf16 0.867x, switched every 20
-  steps in one process, 10 rounds). In bf16 over channels-last maps the weight gradient is
-  one GEMM instead: the output gradient's pixels against the windows of x they saw (copied
-  window by window by native/im2col.py, 4x the map's size for k4 s2), g^T @ windows, in the
-  weight's channels-last layout. oneDNN's AMX kernel ran the swapped convolution (4 x 4
-  outputs per image) at half its forward's rate: 4.8 against 2.3 ms for `default`'s D layer
-  at batch 64, 10.9 against 4.4 at 128; the step 0.876x (`default`), 0.903x (report 001),
-  1.015x (report 004, maps of 13 x 13 and 5 x 5: equal times alone), switched every 20 steps
-  in one process, with torch copying the windows; the C copy made `default`'s step 0.920x
-  more and report 001's 0.981x (1.38 against 0.64 ms for the windows of D's batch-128 input
-  alone). In fp32 the swapped convolution stays (the GEMM 1.0-1.6x its time). In the step, in one process with the route
+  primitive's time alone (batch 64 and 128). In the step, in one process with the route
   switched every 40 steps: `default` 0.915x (D's layer; its R1 steps differentiate the
   layer's input gradient again through `_ConvInputGrad`, whose weight gradient is the same
   swapped convolution) and 0.955-0.980x more for G's 7x7 -> 14x14 layer, report 001's DCGAN
   0.881x and 0.980x, report 004's 0.967x (D's 16 -> 32 layer; 1.008x in another run).
   Stride-1 layers keep oneDNN's (report 002's ResNet D: 1.10x slower with it, the swapped
   convolution's kernel being the whole feature map), as do inputs of few channels (the
-  image: 0.89 against 0.42 ms).
+  image: 0.89 against 0.42 ms). The copies are native/swap_axes.py's AVX-512 gathers:
+  torch's strided copy took 4.3 ms for D's batch-128 input in bf16, the kernel 0.23
+  (`default`'s step 0.901x in bf16 and in fp32, report 001's bf16 0.867x, switched every 20
+  steps in one process, 10 rounds).
+  In bf16 over channels-last maps the same weight gradient is one GEMM instead: the output
+  gradient's pixels against the windows of x they saw (copied window by window by
+  native/im2col.py, 4x the map's size for k4 s2), g^T @ windows, in the weight's
+  channels-last layout. oneDNN's AMX kernel ran the swapped convolution (4 x 4 outputs per
+  image) at half its forward's rate: 4.8 against 2.3 ms for `default`'s D layer at batch 64,
+  10.9 against 4.4 at 128. The step 0.876x (`default`), 0.903x (report 001), 1.015x (report
+  004, maps of 13 x 13 and 5 x 5: equal times alone), switched every 20 steps in one process
+  with torch copying the windows; the C copy then made `default`'s step 0.920x and report
+  001's 0.981x (0.64 against 1.38 ms for the windows of D's batch-128 input alone). In fp32
+  the swapped convolution stays (the GEMM took 1.0-1.6x its time).
 - A convolution without padding whose output is one pixel (report 004's D's 32 -> 64 layer,
   5 x 5 -> 1 x 1; a DCGAN D's head) is one GEMM of the pixels against the kernel: 0.44 ms
   forward and backward in bf16 at batch 128, against 0.99 ms as oneDNN's convolution. Report
@@ -316,9 +317,9 @@ class _GemmTransposed(torch.autograd.Function):
 class _TransposedWeightGrad(torch.autograd.Function):
     """conv_transpose2d(x, w, b, stride, padding, output_padding) whose weight gradient is
     computed here where oneDNN's weight-gradient primitive runs slowly: for a small input
-    (`small`) one GEMM (`_transposed_weight_grad`), else the swapped convolution of a strided
-    convolution's weight gradient (`_swapped_weight_grad` with the output gradient as the
-    input: the transposed layer's weight gradient is that of the convolution it transposes).
+    (`small`) one GEMM (`_transposed_weight_grad`), else a strided convolution's weight
+    gradient (`_weight_grad` with the output gradient as the input: the transposed layer's
+    weight gradient is that of the convolution it transposes).
     Measured alone in bf16: report 004's 256 -> 128 layer (3 -> 6, batch 128) 7.4 ms by
     oneDNN, 3.2-3.8 by the GEMM, 3.4 swapped; its 128 -> 64 one (6 -> 13) 3.5, 2.2-2.3 and
     3.2; `default`'s 128 -> 64 (7 -> 14, batch 64) 3.2, 2.6 and 2.4. For one output channel
@@ -403,8 +404,8 @@ def _conv2d(layer: nn.Conv2d, x: torch.Tensor, w: torch.Tensor, b: torch.Tensor 
             and torch.is_grad_enabled():
         # views of the parameters: torch cannot tell whether a leaf's gradient is wanted
         # while autograd.grad runs (R1), a view's it can (`_needed`)
-        return _SwappedWeightGrad.apply(x, w.view_as(w), None if b is None else b.view_as(b),
-                                        layer.stride, pad)
+        return _StridedConv.apply(x, w.view_as(w), None if b is None else b.view_as(b),
+                                  layer.stride, pad)
     return layer._conv_forward(x, w, b)
 
 
@@ -476,14 +477,14 @@ def _needed(ctx, i: int) -> bool:
         return True
 
 
-class _SwappedWeightGrad(torch.autograd.Function):
-    """conv2d(x, w, b, stride, padding) whose weight gradient is one convolution with batch
-    and channels swapped (`_swapped_weight_grad`), where oneDNN's weight-gradient primitive
-    runs well below its forward's rate (module doc). The input gradient is oneDNN's; when a
-    penalty differentiates it again (create_graph: R1, WGAN-GP) it is `_ConvInputGrad`, whose
-    weight gradient is the swapped convolution too, and a weight gradient wanted in such a
-    pass is oneDNN's differentiable one. Under autocast it computes in the autocast dtype, as
-    the plain layer does."""
+class _StridedConv(torch.autograd.Function):
+    """A strided conv2d(x, w, b, stride, padding) whose weight gradient is `_weight_grad` (one
+    GEMM over x's windows in bf16, else one convolution with batch and channels swapped),
+    where oneDNN's weight-gradient primitive runs well below its forward's rate (module doc).
+    The input gradient is oneDNN's; when a penalty differentiates it again (create_graph: R1,
+    WGAN-GP) it is `_ConvInputGrad`, whose weight gradient is `_weight_grad` too, and a weight
+    gradient wanted in such a pass is oneDNN's differentiable one. Under autocast it computes
+    in the autocast dtype, as the plain layer does."""
 
     @staticmethod
     def forward(ctx, x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None,
