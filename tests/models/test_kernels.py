@@ -549,6 +549,22 @@ def test_the_gemm_weight_gradient_is_the_convolutions(shape: tuple) -> None:
                        kernels._swapped_weight_grad(x, g, k, s, p))
 
 
+def test_windows_over_the_bound_take_the_swapped_route(monkeypatch) -> None:
+    """A bf16 weight gradient whose windows would exceed WINDOWS_BYTES (large maps or
+    batches) is the swapped convolution's, which copies no windows."""
+    cl = torch.channels_last
+    x = torch.randn(4, 6, 9, 9).bfloat16().contiguous(memory_format=cl)
+    g = torch.randn(4, 5, 4, 4).bfloat16().contiguous(memory_format=cl)  # k4 s2 p1: 9 -> 4
+    routes: list[str] = []
+    monkeypatch.setattr(kernels, "_gemm_weight_grad", lambda *a: routes.append("gemm"))
+    monkeypatch.setattr(kernels, "_swapped_weight_grad", lambda *a: routes.append("swapped"))
+    windows_bytes = 4 * 4 * 4 * 16 * 6 * 2  # rows N P Q, kh kw C bf16 values each
+    for bound in (windows_bytes, windows_bytes - 1):
+        monkeypatch.setattr(kernels, "WINDOWS_BYTES", bound)
+        kernels._weight_grad(x, g, (4, 4), (2, 2), (1, 1))
+    assert routes == ["gemm", "swapped"]
+
+
 def test_the_swapped_route_in_bf16() -> None:
     """Under bf16 autocast (`default`'s D 64 -> 128 layer, channels-last, batch 16): a bf16
     output like the plain layer's, within 2^-6 of it, and gradients as close."""
