@@ -31,14 +31,6 @@ def states(opt: torch.optim.Adam, params: list[torch.Tensor]) -> list[dict]:
     return out
 
 
-def advanced_states(opt: torch.optim.Adam, params: list[torch.Tensor]) -> list[dict]:
-    """`states`, with each step count advanced by one (the first thing torch's step does)."""
-    states_ = states(opt, params)
-    with torch.no_grad():
-        _advance(opt, params, [st["step"] for st in states_])
-    return states_
-
-
 def adam_step(opt: torch.optim.Adam, params: list[torch.Tensor] | None = None,
               grads: list[torch.Tensor] | None = None) -> None:
     """`opt.step()` for a fused torch Adam without weight decay or amsgrad, as one call of its
@@ -57,12 +49,13 @@ def adam_step(opt: torch.optim.Adam, params: list[torch.Tensor] | None = None,
         grads = [p.grad for p in params]
     if not params:
         return
-    states = advanced_states(opt, params)
+    sts = states(opt, params)
     beta1, beta2 = group["betas"]
     with torch.no_grad():
+        _advance(opt, params, [st["step"] for st in sts])  # the first thing torch's step does
         torch._fused_adam_([p.detach() for p in params], grads,
-                           [st["exp_avg"] for st in states], [st["exp_avg_sq"] for st in states],
-                           [], [st["step"] for st in states], lr=group["lr"], beta1=beta1,
+                           [st["exp_avg"] for st in sts], [st["exp_avg_sq"] for st in sts],
+                           [], [st["step"] for st in sts], lr=group["lr"], beta1=beta1,
                            beta2=beta2, weight_decay=0.0, eps=group["eps"], amsgrad=False,
                            maximize=False)
 

@@ -505,19 +505,15 @@ class Ensemble:
         once (`_adam_views`); only the gradients are new each step (the stacks' `.grad`, or
         `grads`: each member's slices in the same order, from the fused step's buffers)."""
         group = opt.param_groups[0]
-        params, avgs, sqs, member_steps, _ = self._views[id(opt)]
+        params, avgs, sqs, member_steps, steps = self._views[id(opt)]
         k = len(self.members)
         if grads is None:
             grads = [p.grad[i] for p in group["params"] for i in range(k)]
-        self.advance_steps(opt)
+        torch._foreach_add_(steps, 1)  # each stacked tensor's count once, before the update
         beta1, beta2 = group["betas"]
         torch._fused_adam_(params, grads, avgs, sqs, [], member_steps, lr=group["lr"],
                            beta1=beta1, beta2=beta2, weight_decay=0.0, eps=group["eps"],
                            amsgrad=False, maximize=False)
-
-    def advance_steps(self, opt: torch.optim.Adam) -> None:
-        """Add 1 to the step count of every stacked Adam state of `opt` (before its update)."""
-        torch._foreach_add_(self._views[id(opt)][4], 1)
 
     def _check_finite(self, losses: torch.Tensor, which: str) -> None:
         """A member's NonFiniteLoss (naming its folder) when its loss is NaN or inf."""
