@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import random
 from pathlib import Path
 
 import pytest
@@ -39,6 +40,12 @@ def test_corrupt_checkpoint_is_refused(run_dir: Path, tmp_path: Path) -> None:
     bad.write_bytes(b"not a checkpoint at all")
     with pytest.raises(CheckpointError, match="corrupt"):
         load_checkpoint(bad)
+    # random bytes trip torch's unpickler on IndexError, KeyError, UnicodeDecodeError (seeds
+    # found by trying 200): each a CheckpointError, not a traceback
+    for seed in (2, 20, 195):
+        bad.write_bytes(random.Random(seed).randbytes(1000))
+        with pytest.raises(CheckpointError, match="corrupt or not a gankit checkpoint"):
+            load_checkpoint(bad)
 
 
 def test_a_missing_checkpoint_names_those_its_folder_holds(tmp_path: Path) -> None:

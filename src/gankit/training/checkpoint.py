@@ -9,7 +9,6 @@ leaves a state to resume from.
 from __future__ import annotations
 
 import os
-import pickle
 import shutil
 import zipfile
 from pathlib import Path
@@ -79,12 +78,14 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
         raise CheckpointError(f"no checkpoint at {path}: {where}", "missing")
     try:
         state = torch.load(path, map_location=map_location, weights_only=True, mmap=mmap)
-    except (RuntimeError, EOFError, OSError, pickle.UnpicklingError, zipfile.BadZipFile,
-            ValueError) as e:
-        # torch's text for bytes that do not unpickle is advice on `weights_only`, which
-        # would mislead here: the file is not a torch save (truncated or overwritten)
-        text = ("not a torch save file" if isinstance(e, pickle.UnpicklingError) else
-                str(e).splitlines()[0][:200] if str(e) else "")
+    except Exception as e:  # noqa: BLE001 - arbitrary bytes fail torch's unpickler anyhow
+        # Errors that say something about the file keep their text. Bytes that do not
+        # unpickle raise UnpicklingError (whose text is advice on `weights_only`, which would
+        # mislead here) or, for other garbage, whatever the unpickler trips on (IndexError,
+        # KeyError, UnicodeDecodeError...): the file is not a torch save.
+        told = (RuntimeError, EOFError, OSError, zipfile.BadZipFile, ValueError)
+        text = (str(e).splitlines()[0][:200] if str(e) else "") if isinstance(e, told) \
+            else "not a torch save file"
         why = f"{type(e).__name__}: {text}"
         raise CheckpointError(f"checkpoint {path} is corrupt or not a gankit checkpoint ({why}); "
                               "resume from another checkpoint (`gankit train --resume RUN --from "
