@@ -33,7 +33,8 @@ Variants, each timed on the same model in the same process:
             preset's random rotation (report 004) as one affine_grid + grid_sample per batch
             (before 2026-12-05's eighth session it skipped it: 0.74 ms of a ~38-ms step)
   jax       ../shared/bench/report000_jax.py (report 000's MLP only; needs the `bench` extra)
-  limit     FLOPs per epoch (counted on one step) / the peak GEMM rate measured here
+  limit     FLOPs per epoch (counted on one step) / the peak GEMM rate measured here; with
+            the ensembles, 8 members' Adam update alone (memory traffic, timed after the rounds)
 
 The machine is shared and its speed drifts, so the variants are timed in interleaved rounds
 (every variant N batches per round: by default a whole epoch for the MLP, 40 batches for the
@@ -71,7 +72,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from gankit.config import resolve
 from gankit.data import load_dataset
 from gankit.data.loader import rotate
-from gankit.native import onednn
+from gankit.native import adam, onednn
 from gankit.training.ensemble import Ensemble
 from gankit.training.fast import (activations_in_place, autocast, cpu_bf16_hardware, nets,
                                   resolve_precision)
@@ -146,6 +147,10 @@ class GankitTimer:
             tr.step += 1  # as the loop counts them: lazy R1 is due every r1_every-th step
         _ = tr.epoch_means()
         return (clock() - t0) / n
+
+    def params(self) -> int:
+        """G's and D's parameters, counted."""
+        return sum(p.numel() for net in nets(self.trainer) for p in net.parameters())
 
     def flops(self) -> int:
         """FLOPs of one training step (D and G), counted by torch's FLOP counter."""
@@ -344,6 +349,27 @@ def peak_gflops(threads: int) -> dict[str, float]:
     return out
 
 
+def update_seconds(params: int, members: int, threads: int, reps: int = 20) -> float | None:
+    """Seconds of one Adam update of `members` runs of `params` parameters each as the fused
+    bf16 step makes it (native/adam.py's one pass: fp32 weights and moments read and written,
+    bf16 gradients read, bf16 weight copies written, 28 bytes a parameter) on `threads`
+    threads; None where the native kernel is not built. Memory traffic, which no GEMM rate
+    speeds up: the share of an ensemble's per-run time that batching cannot shrink."""
+    if adam.why_not():
+        return None
+    torch.set_num_threads(threads)
+    n = params * members
+    f32 = [torch.rand(n) * 1e-3 for _ in range(3)]
+    grads, copies = torch.rand(n).bfloat16(), torch.empty(n, dtype=torch.bfloat16)
+    row = (*f32, grads, None, copies, torch.zeros(()))
+    update, norms = adam.AdamBF16(members), torch.empty(members)
+    update.step([row], 2e-4, (0.5, 0.999), 1e-8, norms)
+    t0 = time.perf_counter()
+    for _ in range(reps):
+        update.step([row], 2e-4, (0.5, 0.999), 1e-8, norms)
+    return (time.perf_counter() - t0) / reps
+
+
 def jax_installed() -> bool:
     """Whether report 000's stack (the `bench` extra) is importable here."""
     try:
@@ -430,6 +456,7 @@ def run_case(key: str, args: argparse.Namespace, train) -> None:
             if with_jax:  # in the same rounds: the machine's speed drifts
                 times["jax"].append(jax_epoch() or float("nan"))
         flops = timers["old"].call("flops") * per_epoch
+        params = timers["old"].call("params")
         if args.profile:
             for name in ("old", "bf16", "fused-fp32", "fused-bf16"):
                 if name in timers:
@@ -437,6 +464,7 @@ def run_case(key: str, args: argparse.Namespace, train) -> None:
         for timer in [*timers.values(), *split]:
             timer.close()
         peaks = peak_gflops(timers["old"].threads)
+        update = update_seconds(params, 8, timers["old"].threads) if split else None
     med = {k: statistics.median(v) for k, v in times.items()}
     spread = {k: (min(v), max(v)) for k, v in times.items()}
     old = med["old"]
@@ -480,6 +508,13 @@ def run_case(key: str, args: argparse.Namespace, train) -> None:
         print(f"  an ensemble member's arithmetic at the bf16 GEMM peak: "
               f"{flops / 1e9 / peaks['bf16'] / med['fused-bf16']:.3f}x one fused bf16 run (the "
               "floor of its per-run ratio)")
+    if update and "fused-bf16" in med:
+        # each member's update streams its weights and moments, however fast the GEMMs run
+        per_run = update / 8 * per_epoch
+        print(f"  8 members' Adam update alone (28 bytes a parameter, {params:,} a run; "
+              f"measured after the rounds): {update * 1e3:.2f} ms a step, {per_run:.2f} s per "
+              f"run-epoch: {per_run / med['fused-bf16']:.3f}x one fused bf16 run of the "
+              "8-seed ratio is memory traffic")
 
 
 def main() -> None:

@@ -106,6 +106,46 @@ def test_another_thread_count_makes_another_primitive() -> None:
 
 
 @needs_onednn
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+@pytest.mark.parametrize("members", [0, 3])
+def test_a_pair_runs_its_two_products_side_by_side(dtype, members) -> None:
+    """A layer's weight and input gradients as one pair on two threads: each the product its
+    one-thread primitive makes alone, bit for bit (each thread runs its own primitive on its
+    own scratchpad), and torch's product within rounding; one run's and a batch of members'."""
+    lead = (members,) if members else ()
+    g = torch.Generator().manual_seed(1)
+    dh, a, w = (torch.randn(*lead, *s, generator=g).to(dtype)
+                for s in ((64, 256), (64, 138), (256, 138)))
+    mm = onednn.Matmuls()
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        dw, dx = mm.pair((dh.mT, a), (dh, w))
+        torch.set_num_threads(1)
+        alone = onednn.Matmuls()
+        assert torch.equal(dw, alone(dh.mT, a)) and torch.equal(dx, alone(dh, w))
+    finally:
+        torch.set_num_threads(threads)
+    close(dw, dh.mT.float() @ a.float(), dtype)
+    close(dx, dh.float() @ w.float(), dtype)
+    assert sorted(k[-1] for k in mm._plans) == [0, 1]  # two primitives, one per side
+
+
+@needs_onednn
+def test_on_one_thread_a_pair_is_two_calls() -> None:
+    mm = onednn.Matmuls()
+    x, w, b = operands(16, 24, 8, torch.bfloat16)
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        h, y = mm.pair((x, w.mT, None, b, "relu"), (x, w.mT))
+    finally:
+        torch.set_num_threads(threads)
+    assert torch.equal(h, mm(x, w.mT, bias=b, act="relu")) and torch.equal(y, mm(x, w.mT))
+    assert [k[-1] for k in mm._plans] == [None, None]
+
+
+@needs_onednn
 def test_what_it_refuses() -> None:
     mm = onednn.Matmuls()
     x = torch.randn(4, 5)

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from gankit.errors import GankitError
-from gankit.native import mlp_parts, onednn
+from gankit.native import mlp_parts, onednn, program
 from gankit.training import fast
 from gankit.training.ensemble import Ensemble
 from gankit.training.loop import Trainer
@@ -67,6 +67,29 @@ def test_replayed_halves_are_the_calls_made_one_by_one(tmp_path: Path, variant: 
     a = runs[True].fused
     assert a._recordable() and len(a._programs) >= 3 and all(a._programs.values())
     assert not runs[False].fused._programs
+    same_state(runs[True], runs[False])
+
+
+def test_on_two_threads_the_paired_products_replay_too(tmp_path: Path) -> None:
+    """On two threads each layer's weight and input gradients run as one pair (Matmuls.pair):
+    recorded as one call, replayed to the same bits as made one by one."""
+    runs = {}
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        for programs in (True, False):
+            tr = Trainer(cfg_of("bf16"), tmp_path / str(programs), progress=False)
+            tr.fused.use_programs = programs
+            steps(tr, 3)
+            runs[programs] = tr
+    finally:
+        torch.set_num_threads(threads)
+    for prog in runs[True].fused._programs.values():
+        ops, i = [], 0
+        while i < len(prog.words):
+            ops.append(prog.words[i])
+            i += 2 + prog.words[i + 1]
+        assert program.MM2 in ops
     same_state(runs[True], runs[False])
 
 

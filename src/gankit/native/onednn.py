@@ -56,6 +56,7 @@ def _flags() -> tuple[tuple[str, ...], str | None]:
 KERNEL = build.Kernel(NAME, (
     ("gankit_mm_make", _P, (_I, _I, _I, _I, _P, _P, _P, _C, _C, _C, _C, _C, _C, _F)),
     ("gankit_mm_run", _C, (_P, _P, _P, _P, _P)),
+    ("gankit_mm_run2", _C, (_P, _P, _P, _P, _P, _P, _P, _P, _P, _P)),
     ("gankit_mm_impl", ctypes.c_char_p, (_P,)),
     ("gankit_mm_error", ctypes.c_char_p, ())), extra=_flags, avx512=False)
 kernel, why_not = KERNEL.load, KERNEL.why_not
@@ -93,13 +94,20 @@ class Matmuls:
         self._plans: dict[tuple, int] = {}
 
     def plan(self, a: torch.Tensor, b: torch.Tensor, out: torch.Tensor,
-             bias: torch.Tensor | None, act: str | None) -> int:
-        """The primitive for these operands (made on first use)."""
+             bias: torch.Tensor | None, act: str | None, lane: int | None = None) -> int:
+        """The primitive for these operands (made on first use); with `lane` (0 or 1), one
+        made for one thread, for that side of `pair`."""
+        threads = torch.get_num_threads()
         key = (a.shape, a.stride(), b.shape, b.stride(), out.stride(), a.dtype, b.dtype,
-               out.dtype, None if bias is None else bias.dtype, act, torch.get_num_threads())
+               out.dtype, None if bias is None else bias.dtype, act, threads, lane)
         plan = self._plans.get(key)
         if plan is None:
-            plan = self._make(a, b, out, bias, act)
+            if lane is not None:
+                torch.set_num_threads(1)  # oneDNN fits a primitive to the threads it sees
+            try:
+                plan = self._make(a, b, out, bias, act)
+            finally:
+                torch.set_num_threads(threads)
             self._plans[key] = plan
         return plan
 
@@ -149,6 +157,31 @@ class Matmuls:
             raise RuntimeError(self.lib.gankit_mm_error().decode())
         return out
 
+    def pair(self, first: tuple, second: tuple) -> tuple[torch.Tensor, torch.Tensor]:
+        """Two independent products, each given as a call's arguments (a, b[, out[, bias[,
+        act]]]): side by side, one per thread, where there are two threads or more (each
+        primitive made for one thread; gankit_mm_run2 in csrc/onednn_matmul.c), else one after
+        the other. Neither may read what the other writes. Returns both results."""
+        if torch.get_num_threads() < 2:
+            return self(*first), self(*second)
+        calls = []
+        for lane, args in enumerate((first, second)):
+            a, b, out, bias, act = (*args, None, None, None)[:5]
+            if out is None:
+                out = torch.empty(*a.shape[:-1], b.shape[-1], dtype=a.dtype)
+            calls.append((a, b, out, bias, act, self.plan(a, b, out, bias, act, lane)))
+        if not (calls[0][5] and calls[1][5]):  # torch's fallback, one after the other
+            return self(*calls[0][:5]), self(*calls[1][:5])
+        words = [w for a, b, out, bias, _, plan in calls
+                 for w in (plan, a.data_ptr(), b.data_ptr(), _ptr(bias), out.data_ptr())]
+        prog = program.active()
+        if prog is not None:
+            prog.keep += [calls[0][2], calls[1][2]]
+            prog.add(program.MM2, program.address(self.lib.gankit_mm_run2), *words)
+        elif self.lib.gankit_mm_run2(*words):
+            raise RuntimeError(self.lib.gankit_mm_error().decode())
+        return calls[0][2], calls[1][2]
+
     def _record(self, prog: program.Program, plan: int, a: torch.Tensor, b: torch.Tensor,
                 out: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
         """Append this product to the program being recorded (native/program.py); `out` kept
@@ -165,3 +198,7 @@ class Matmuls:
         out = torch.empty(*a.shape[:-1], b.shape[-1], dtype=a.dtype)
         plan = self.plan(a, b, out, None, act)
         return self.lib.gankit_mm_impl(plan).decode() if plan else "torch (no oneDNN primitive)"
+
+
+def _ptr(t: torch.Tensor | None) -> int | None:
+    return None if t is None else t.data_ptr()

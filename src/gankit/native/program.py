@@ -26,7 +26,7 @@ from typing import Any
 import torch
 
 # operation codes, as gankit_run in csrc/mlp_parts.c reads them
-MM, HEAD_D, HEAD_G, ACT_BWD, EMBED_GRAD, G_INPUT, D_INPUT = range(1, 8)
+MM, HEAD_D, HEAD_G, ACT_BWD, EMBED_GRAD, G_INPUT, D_INPUT, MM2 = range(1, 9)
 # gankit_run's return codes
 FAILED_GEMM, BAD_LABELS = 1, 3
 

@@ -30,7 +30,10 @@ What it computes is the autograd step of `Trainer.train_step` (loop.py) for what
   (native/mlp_parts.py), where it was some 40 torch operations (one run's bf16 step 0.80x);
   and each half step's kernel calls recorded once and replayed by one C call
   (native/program.py, `_region`: 0.81-0.83x again; a 4-member ensemble's 0.91x, its wide
-  weight gradient a torch call inside), where no dropout mask is drawn.
+  weight gradient a torch call inside), where no dropout mask is drawn; on two threads or
+  more each layer's weight and input gradients side by side, one product per thread
+  (`Matmuls.pair`: two threads on one of these small products were barely faster than one;
+  one run's bf16 step 0.945x, the same bits here).
 - dropout masks drawn from the process RNG in the order and dtype autograd draws them.
 - d_steps (the Trainer's `do_g`), EMA, learning-rate schedules (the optimisers' groups),
   checkpoints (the Trainer's own modules and optimisers hold every state).
@@ -476,6 +479,8 @@ class MLPStep:
                 dh = self._act_bwd(dh, acts[i], L.act)
             if Wg is not None:
                 a = acts[i - 1] if i else x
+                if bias is not None:
+                    torch.sum(dh, -2, out=bias)
                 # Batched, a layer of over 512 inputs (D's first, 794) takes its output
                 # gradient's transpose copied contiguous: oneDNN's bf16 bmm took 375-439
                 # against 572-630 us for 4 members, one thread (the same numbers; slower at
@@ -485,10 +490,11 @@ class MLPStep:
                 # Xeon, 2026-12-06), the one GEMM of the step where it was slower.
                 if self.lead and a.shape[-1] > 512:
                     program.call(_transposed_mm, dh, a, Wg[L.w])
+                elif i and self.gemm is not None:
+                    _, dh = self.gemm.pair((dh.mT, a, Wg[L.w]), (dh, W[L.w]))
+                    continue
                 else:
                     self._product(dh.mT, a, out=Wg[L.w])
-                if bias is not None:
-                    torch.sum(dh, -2, out=bias)
             if i:
                 dh = self._product(dh, W[L.w])
         return dh

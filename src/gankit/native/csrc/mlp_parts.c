@@ -354,10 +354,12 @@ int gankit_d_input(int64_t K, int64_t b, int64_t img, int64_t E, int64_t C, int 
 
 /* ---- a recorded program (native/program.py) ------------------------------------------ */
 
-enum { OP_MM = 1, OP_HEAD_D, OP_HEAD_G, OP_ACT_BWD, OP_EMBED_GRAD, OP_G_INPUT, OP_D_INPUT };
-static const int64_t NARGS[] = {0, 6, 19, 16, 12, 12, 10, 12};
+enum { OP_MM = 1, OP_HEAD_D, OP_HEAD_G, OP_ACT_BWD, OP_EMBED_GRAD, OP_G_INPUT, OP_D_INPUT, OP_MM2 };
+static const int64_t NARGS[] = {0, 6, 19, 16, 12, 12, 10, 12, 11};
 
 typedef int (*mm_run_fn)(void *, void *, void *, void *, void *);
+typedef int (*mm_run2_fn)(void *, void *, void *, void *, void *, void *, void *, void *,
+                          void *, void *);
 
 static inline float f32(int64_t w) { bits c; c.u = (uint32_t)w; return c.f; }
 
@@ -365,15 +367,19 @@ static inline float f32(int64_t w) { bits c; c.u = (uint32_t)w; return c.f; }
 
 /* Run n words of recorded calls: per call its operation code, its number of arguments and the
    arguments (addresses and integers, floats as float32 bits; OP_MM: the address of
-   native/onednn.py's gankit_mm_run, then its arguments). Returns 0; 1 when a GEMM failed
+   native/onednn.py's gankit_mm_run, then its arguments; OP_MM2 the same of gankit_mm_run2). Returns 0; 1 when a GEMM failed
    (gankit_mm_error says why), 2 for a malformed program, 3 for a label outside the classes. */
 int gankit_run(int64_t n, const int64_t *w) {
     for (int64_t i = 0; i < n;) {
         const int64_t op = w[i], na = w[i + 1], *a = w + i + 2;
-        if (op < OP_MM || op > OP_D_INPUT || na != NARGS[op] || i + 2 + na > n) return 2;
+        if (op < OP_MM || op > OP_MM2 || na != NARGS[op] || i + 2 + na > n) return 2;
         switch (op) {
         case OP_MM:
             if (((mm_run_fn)a[0])(P(1), P(2), P(3), P(4), P(5))) return 1;
+            break;
+        case OP_MM2:
+            if (((mm_run2_fn)a[0])(P(1), P(2), P(3), P(4), P(5), P(6), P(7), P(8), P(9), P(10)))
+                return 1;
             break;
         case OP_HEAD_D:
             gankit_head_d(a[0], a[1], a[2], (int)a[3], P(4), P(5), P(6), P(7), P(8), (int)a[9],

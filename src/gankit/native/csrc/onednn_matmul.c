@@ -4,20 +4,25 @@
  * torch reaches oneDNN through ideep, which builds the primitive's descriptors and looks it up
  * in a cache at every call: 25-40 us of a small bf16 GEMM's 30-50 (docs/speed.md). Here the
  * primitive and its memory objects are kept; a call sets four data handles and executes.
- * oneDNN (pip's onednn-cpu-gomp) runs on the OpenMP threads of the libgomp torch loaded. */
+ * oneDNN (pip's onednn-cpu-gomp) runs on the OpenMP threads of the libgomp torch loaded.
+ *
+ * Each plan owns its scratchpad (oneDNN's user mode), so that two plans can run at once, one
+ * per thread (`gankit_mm_run2`). */
 #include <oneapi/dnnl/dnnl.h>
+#include <omp.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 static dnnl_engine_t engine;
-static dnnl_stream_t stream;
+static dnnl_stream_t streams[2];  /* one per thread of gankit_mm_run2 */
 static char error[256];
 
 typedef struct {
     dnnl_primitive_t prim;
-    dnnl_memory_t a, b, bias, c;
+    dnnl_memory_t a, b, bias, c, scratch;
+    void *scratch_buf;
     int has_bias;
     /* a batched bias written into C's rows before the product is added (`gankit_mm_make`) */
     int64_t fill_nb, fill_m, fill_bytes, fill_batch_stride, fill_row_stride;
@@ -55,7 +60,8 @@ void *gankit_mm_make(int64_t nb, int64_t M, int64_t K, int64_t N, const int64_t 
     if (!p) { snprintf(error, sizeof error, "out of memory"); return NULL; }
     if (!engine) {
         TRY(dnnl_engine_create(&engine, dnnl_cpu, 0));
-        TRY(dnnl_stream_create(&stream, engine, dnnl_stream_default_flags));
+        for (int i = 0; i < 2; i++)
+            TRY(dnnl_stream_create(&streams[i], engine, dnnl_stream_default_flags));
     }
     int nd = nb > 0 ? 3 : 2, o = nb > 0;  /* o: where the matrix axes start */
     if (nb > 0 && accumulate && bias_type >= 0) {
@@ -81,6 +87,7 @@ void *gankit_mm_make(int64_t nb, int64_t M, int64_t K, int64_t N, const int64_t 
         TRY(dnnl_memory_desc_create_with_tag(&biasmd, nd, biasd + 1 - o, dtype(bias_type),
                                              nb > 0 ? dnnl_abc : dnnl_ab));
     TRY(dnnl_primitive_attr_create(&attr));
+    TRY(dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user));
     if (act || accumulate) {
         TRY(dnnl_post_ops_create(&ops));
         if (accumulate) TRY(dnnl_post_ops_append_sum(ops, 1.f, 0, dnnl_data_type_undef));
@@ -92,6 +99,13 @@ void *gankit_mm_make(int64_t nb, int64_t M, int64_t K, int64_t N, const int64_t 
     }
     TRY(dnnl_matmul_primitive_desc_create(&pd, engine, amd, bmd, biasmd, cmd, attr));
     TRY(dnnl_primitive_create(&p->prim, pd));
+    const_dnnl_memory_desc_t smd = dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0);
+    size_t scratch_bytes = smd ? dnnl_memory_desc_get_size(smd) : 0;
+    if (scratch_bytes) {
+        p->scratch_buf = aligned_alloc(64, (scratch_bytes + 63) / 64 * 64);
+        if (!p->scratch_buf) { snprintf(error, sizeof error, "out of memory"); goto fail; }
+        TRY(dnnl_memory_create(&p->scratch, smd, engine, p->scratch_buf));
+    }
     TRY(dnnl_memory_create(&p->a, amd, engine, DNNL_MEMORY_NONE));
     TRY(dnnl_memory_create(&p->b, bmd, engine, DNNL_MEMORY_NONE));
     TRY(dnnl_memory_create(&p->c, cmd, engine, DNNL_MEMORY_NONE));
@@ -100,6 +114,7 @@ void *gankit_mm_make(int64_t nb, int64_t M, int64_t K, int64_t N, const int64_t 
     goto done;
 fail:
     if (p->prim) dnnl_primitive_destroy(p->prim);
+    free(p->scratch_buf);
     free(p);
     p = NULL;
 done:
@@ -123,21 +138,52 @@ const char *gankit_mm_impl(void *plan) {
     return impl;
 }
 
-/* Execute a plan on these addresses; 0, or 1 (gankit_mm_error says why). */
-int gankit_mm_run(void *plan, void *a, void *b, void *bias, void *c) {
-    plan_t *p = plan;
+static int run_on(dnnl_stream_t stream, plan_t *p, void *a, void *b, void *bias, void *c) {
     for (int64_t j = 0; j < p->fill_nb; j++)
         for (int64_t r = 0; r < p->fill_m; r++)
             memcpy((char *)c + j * p->fill_batch_stride + r * p->fill_row_stride,
                    (const char *)bias + j * p->fill_bytes, (size_t)p->fill_bytes);
-    dnnl_exec_arg_t args[4] = {{DNNL_ARG_SRC, p->a}, {DNNL_ARG_WEIGHTS, p->b},
-                               {DNNL_ARG_DST, p->c}, {DNNL_ARG_BIAS, p->bias}};
+    dnnl_exec_arg_t args[5] = {{DNNL_ARG_SRC, p->a}, {DNNL_ARG_WEIGHTS, p->b},
+                               {DNNL_ARG_DST, p->c}};
+    int nargs = 3;
+    if (p->scratch) args[nargs++] = (dnnl_exec_arg_t){DNNL_ARG_SCRATCHPAD, p->scratch};
+    if (p->has_bias) args[nargs++] = (dnnl_exec_arg_t){DNNL_ARG_BIAS, p->bias};
     if (failed(dnnl_memory_set_data_handle(p->a, a), "setting A") ||
         failed(dnnl_memory_set_data_handle(p->b, b), "setting B") ||
         failed(dnnl_memory_set_data_handle(p->c, c), "setting C") ||
         (p->has_bias && failed(dnnl_memory_set_data_handle(p->bias, bias), "setting the bias")))
         return 1;
-    if (failed(dnnl_primitive_execute(p->prim, stream, p->has_bias ? 4 : 3, args), "execute"))
+    if (failed(dnnl_primitive_execute(p->prim, stream, nargs, args), "execute"))
         return 1;
     return failed(dnnl_stream_wait(stream), "wait");
+}
+
+/* Execute a plan on these addresses; 0, or 1 (gankit_mm_error says why). */
+int gankit_mm_run(void *plan, void *a, void *b, void *bias, void *c) {
+    return run_on(streams[0], plan, a, b, bias, c);
+}
+
+/* Two independent products at once, one per OpenMP thread, each plan run by its thread alone
+ * (oneDNN runs a primitive called inside a parallel region on the calling thread): for the
+ * step's small GEMMs two threads on one product were barely faster than one (oneDNN 3.2,
+ * the Intel Xeon with AMX, docs/speed.md), where two products side by side take about what
+ * one takes alone. The plans are made for one thread and must be two different plans (each
+ * holds its operands' memory objects); in sequence where one thread is all there is. */
+int gankit_mm_run2(void *p1, void *a1, void *b1, void *bias1, void *c1,
+                   void *p2, void *a2, void *b2, void *bias2, void *c2) {
+    int r[2] = {0, 0};
+    if (omp_in_parallel() || omp_get_max_threads() < 2)
+        return run_on(streams[0], p1, a1, b1, bias1, c1) || run_on(streams[0], p2, a2, b2, bias2, c2);
+    #pragma omp parallel num_threads(2)
+    {
+        const int t = omp_get_thread_num();
+        if (omp_get_num_threads() < 2)
+            r[0] = run_on(streams[0], p1, a1, b1, bias1, c1)
+                   || run_on(streams[0], p2, a2, b2, bias2, c2);
+        else if (t == 0)
+            r[0] = run_on(streams[0], p1, a1, b1, bias1, c1);
+        else
+            r[1] = run_on(streams[1], p2, a2, b2, bias2, c2);
+    }
+    return r[0] || r[1];
 }
