@@ -367,8 +367,9 @@ static inline float f32(int64_t w) { bits c; c.u = (uint32_t)w; return c.f; }
 
 /* Run n words of recorded calls: per call its operation code, its number of arguments and the
    arguments (addresses and integers, floats as float32 bits; OP_MM: the address of
-   native/onednn.py's gankit_mm_run, then its arguments; OP_MM2 the same of gankit_mm_run2). Returns 0; 1 when a GEMM failed
-   (gankit_mm_error says why), 2 for a malformed program, 3 for a label outside the classes. */
+   native/onednn.py's gankit_mm_run, then its arguments; OP_MM2: the same of gankit_mm_run2).
+   Returns 0; 1 when a GEMM failed (gankit_mm_error says why), 2 for a malformed program, 3
+   for a label outside the classes. */
 int gankit_run(int64_t n, const int64_t *w) {
     for (int64_t i = 0; i < n;) {
         const int64_t op = w[i], na = w[i + 1], *a = w + i + 2;

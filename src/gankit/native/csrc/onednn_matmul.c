@@ -172,12 +172,10 @@ int gankit_mm_run(void *plan, void *a, void *b, void *bias, void *c) {
 int gankit_mm_run2(void *p1, void *a1, void *b1, void *bias1, void *c1,
                    void *p2, void *a2, void *b2, void *bias2, void *c2) {
     int r[2] = {0, 0};
-    if (omp_in_parallel() || omp_get_max_threads() < 2)
-        return run_on(streams[0], p1, a1, b1, bias1, c1) || run_on(streams[0], p2, a2, b2, bias2, c2);
     #pragma omp parallel num_threads(2)
     {
         const int t = omp_get_thread_num();
-        if (omp_get_num_threads() < 2)
+        if (omp_get_num_threads() < 2)  /* one thread here (or already inside a region) */
             r[0] = run_on(streams[0], p1, a1, b1, bias1, c1)
                    || run_on(streams[0], p2, a2, b2, bias2, c2);
         else if (t == 0)
