@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from gankit.native import onednn
+from tests.conftest import on_threads
 
 needs_onednn = pytest.mark.skipif(onednn.kernel() is None,
                                   reason=f"oneDNN matmul: {onednn.why_not()}")
@@ -95,13 +96,9 @@ def test_a_kept_primitive_reads_each_calls_data() -> None:
 def test_another_thread_count_makes_another_primitive() -> None:
     mm = onednn.Matmuls()
     x, w, _ = operands(32, 48, 40, torch.float32)
-    threads = torch.get_num_threads()
-    try:
-        for t in (1, 2):
-            torch.set_num_threads(t)
+    for t in (1, 2):
+        with on_threads(t):
             close(mm(x, w.mT), x @ w.mT, torch.float32)
-    finally:
-        torch.set_num_threads(threads)
     assert len(mm._plans) == 2
 
 
@@ -117,15 +114,11 @@ def test_a_pair_runs_its_two_products_side_by_side(dtype, members) -> None:
     dh, a, w = (torch.randn(*lead, *s, generator=g).to(dtype)
                 for s in ((64, 256), (64, 138), (256, 138)))
     mm = onednn.Matmuls()
-    threads = torch.get_num_threads()
-    try:
-        torch.set_num_threads(2)
+    with on_threads(2):
         dw, dx = mm.pair((dh.mT, a), (dh, w))
-        torch.set_num_threads(1)
+    with on_threads(1):
         alone = onednn.Matmuls()
         assert torch.equal(dw, alone(dh.mT, a)) and torch.equal(dx, alone(dh, w))
-    finally:
-        torch.set_num_threads(threads)
     close(dw, dh.mT.float() @ a.float(), dtype)
     close(dx, dh.float() @ w.float(), dtype)
     assert sorted(k[-1] for k in mm._plans) == [0, 1]  # two primitives, one per side
@@ -135,12 +128,8 @@ def test_a_pair_runs_its_two_products_side_by_side(dtype, members) -> None:
 def test_on_one_thread_a_pair_is_two_calls() -> None:
     mm = onednn.Matmuls()
     x, w, b = operands(16, 24, 8, torch.bfloat16)
-    threads = torch.get_num_threads()
-    try:
-        torch.set_num_threads(1)
+    with on_threads(1):
         h, y = mm.pair((x, w.mT, None, b, "relu"), (x, w.mT))
-    finally:
-        torch.set_num_threads(threads)
     assert torch.equal(h, mm(x, w.mT, bias=b, act="relu")) and torch.equal(y, mm(x, w.mT))
     assert [k[-1] for k in mm._plans] == [None, None]
 

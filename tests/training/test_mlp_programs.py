@@ -16,7 +16,7 @@ from gankit.native import mlp_parts, onednn, program
 from gankit.training import fast
 from gankit.training.ensemble import Ensemble
 from gankit.training.loop import Trainer
-from tests.conftest import tiny
+from tests.conftest import on_threads, tiny
 
 pytestmark = pytest.mark.skipif(
     mlp_parts.kernel() is None or onednn.kernel() is None,
@@ -74,16 +74,12 @@ def test_on_two_threads_the_paired_products_replay_too(tmp_path: Path) -> None:
     """On two threads each layer's weight and input gradients run as one pair (Matmuls.pair):
     recorded as one call, replayed to the same bits as made one by one."""
     runs = {}
-    threads = torch.get_num_threads()
-    try:
-        torch.set_num_threads(2)
+    with on_threads(2):
         for programs in (True, False):
             tr = Trainer(cfg_of("bf16"), tmp_path / str(programs), progress=False)
             tr.fused.use_programs = programs
             steps(tr, 3)
             runs[programs] = tr
-    finally:
-        torch.set_num_threads(threads)
     for prog in runs[True].fused._programs.values():
         ops, i = [], 0
         while i < len(prog.words):
