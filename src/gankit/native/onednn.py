@@ -101,14 +101,14 @@ class Matmuls:
         key = (a.shape, a.stride(), b.shape, b.stride(), out.stride(), a.dtype, b.dtype,
                out.dtype, None if bias is None else bias.dtype, act, threads, lane)
         plan = self._plans.get(key)
-        if plan is None:
-            if lane is not None:
-                torch.set_num_threads(1)  # oneDNN fits a primitive to the threads it sees
+        if plan is None and lane is None:
+            plan = self._plans[key] = self._make(a, b, out, bias, act)
+        elif plan is None:
+            torch.set_num_threads(1)  # oneDNN fits a primitive to the threads it sees
             try:
-                plan = self._make(a, b, out, bias, act)
+                plan = self._plans[key] = self._make(a, b, out, bias, act)
             finally:
                 torch.set_num_threads(threads)
-            self._plans[key] = plan
         return plan
 
     def _make(self, a: torch.Tensor, b: torch.Tensor, out: torch.Tensor,

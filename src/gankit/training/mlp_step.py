@@ -490,7 +490,7 @@ class MLPStep:
                 # Xeon, 2026-12-06), the one GEMM of the step where it was slower.
                 if self.lead and a.shape[-1] > 512:
                     program.call(_transposed_mm, dh, a, Wg[L.w])
-                elif i and self.gemm is not None:
+                elif i and self.gemm is not None:  # beside the input gradient (module doc)
                     _, dh = self.gemm.pair((dh.mT, a, Wg[L.w]), (dh, W[L.w]))
                     continue
                 else:
