@@ -38,10 +38,6 @@ def takes(x: torch.Tensor) -> bool:
             and x.is_contiguous(memory_format=torch.channels_last))
 
 
-def _ptr(t: torch.Tensor | None) -> int | None:
-    return None if t is None else t.data_ptr()
-
-
 def _check_vectors(c: int, *vectors: torch.Tensor | None) -> None:
     for v in vectors:
         if v is not None and (v.dtype != torch.float32 or v.device.type != "cpu"
@@ -62,8 +58,9 @@ def forward(x: torch.Tensor, weight: torch.Tensor | None, bias: torch.Tensor | N
     _check_vectors(c, weight, bias, running_mean, running_var)
     y = torch.empty_like(x, memory_format=torch.channels_last)
     mean, invstd = torch.empty(c), torch.empty(c)
-    if kernel().gankit_bn_forward(n * h * w, c, x.data_ptr(), _ptr(weight), _ptr(bias), slope,
-                                  eps, momentum, _ptr(running_mean), _ptr(running_var),
+    if kernel().gankit_bn_forward(n * h * w, c, x.data_ptr(), build.ptr(weight),
+                                  build.ptr(bias), slope, eps, momentum,
+                                  build.ptr(running_mean), build.ptr(running_var),
                                   y.data_ptr(), mean.data_ptr(), invstd.data_ptr()):
         raise MemoryError("the BatchNorm kernel could not allocate its sums")
     return y, mean, invstd
@@ -83,8 +80,9 @@ def backward(x: torch.Tensor, dy: torch.Tensor, weight: torch.Tensor | None,
     dx = torch.empty_like(x, memory_format=torch.channels_last) if input_grad else None
     dw = torch.empty(c) if affine_grads else None
     db = torch.empty(c) if affine_grads else None
-    if kernel().gankit_bn_backward(n * h * w, c, x.data_ptr(), dy.data_ptr(), _ptr(weight),
-                                   _ptr(bias), mean.data_ptr(), invstd.data_ptr(), slope,
-                                   _ptr(dx), _ptr(dw), _ptr(db)):
+    if kernel().gankit_bn_backward(n * h * w, c, x.data_ptr(), dy.data_ptr(),
+                                   build.ptr(weight), build.ptr(bias), mean.data_ptr(),
+                                   invstd.data_ptr(), slope,
+                                   build.ptr(dx), build.ptr(dw), build.ptr(db)):
         raise MemoryError("the BatchNorm kernel could not allocate its sums")
     return dx, dw, db

@@ -95,6 +95,11 @@ def _unsupported(avx512: bool = True) -> str | None:
     return None
 
 
+def ptr(t: torch.Tensor | None) -> int | None:
+    """A tensor's address for a C call, or None (a null pointer) for no tensor."""
+    return None if t is None else t.data_ptr()
+
+
 def reporter(what: str, why: Callable[[], str | None]) -> Callable[[], None]:
     """A function that says once per process, on stderr, that `what` runs slower here and why
     (`why()`, asked when it speaks); its `cache_clear` lets it speak again."""

@@ -71,10 +71,6 @@ def run(prog: program.Program, dynamic: dict[str, torch.Tensor | None], classes:
         start = end
 
 
-def _ptr(t: torch.Tensor | None) -> int | None:
-    return None if t is None else t.data_ptr()
-
-
 def _bf(t: torch.Tensor, *contiguous: torch.Tensor | None) -> int:
     """1 for a bf16 tensor t, 0 for fp32 (anything else refused); the tensors `contiguous`
     (their addresses are read as such) checked to be."""
@@ -103,10 +99,10 @@ def head_d(h: torch.Tensor, w: torch.Tensor, bias: torch.Tensor, wd: torch.Tenso
     and activation; db (K, n): that layer's bias gradient (or None)."""
     k, rows, n = (1, *h.shape) if h.ndim == 2 else h.shape
     _call("gankit_head_d", program.HEAD_D, k, rows // 2, n, _bf(h, h, mask, dh, db),
-          h.data_ptr(), w.data_ptr(), bias.data_ptr(), wd.data_ptr(), _ptr(mask), ACTS[act],
-          t_real, scale, logits.data_ptr(), stats.data_ptr(),
+          h.data_ptr(), w.data_ptr(), bias.data_ptr(), wd.data_ptr(), build.ptr(mask),
+          ACTS[act], t_real, scale, logits.data_ptr(), stats.data_ptr(),
           stats.stride(-2) if stats.ndim == 2 else 0, gw.data_ptr(), gb.data_ptr(),
-          dh.data_ptr(), _ptr(db))
+          dh.data_ptr(), build.ptr(db))
 
 
 def head_g(h: torch.Tensor, w: torch.Tensor, bias: torch.Tensor, wd: torch.Tensor,
@@ -118,9 +114,9 @@ def head_g(h: torch.Tensor, w: torch.Tensor, bias: torch.Tensor, wd: torch.Tenso
     through the head, that layer's dropout mask and activation."""
     k, rows, n = (1, *h.shape) if h.ndim == 2 else h.shape
     _call("gankit_head_g", program.HEAD_G, k, rows, n, _bf(h, h, mask, dh), h.data_ptr(),
-          w.data_ptr(), bias.data_ptr(), wd.data_ptr(), _ptr(mask), ACTS[act], int(minimax),
-          logits.data_ptr(), logits.stride(0) if logits.ndim == 2 else 0, loss.data_ptr(),
-          loss.stride(0) if loss.ndim == 1 else 0, dh.data_ptr())
+          w.data_ptr(), bias.data_ptr(), wd.data_ptr(), build.ptr(mask), ACTS[act],
+          int(minimax), logits.data_ptr(), logits.stride(0) if logits.ndim == 2 else 0,
+          loss.data_ptr(), loss.stride(0) if loss.ndim == 1 else 0, dh.data_ptr())
 
 
 def act_bwd(dh: torch.Tensor, y: torch.Tensor, mask: torch.Tensor | None, act: str | None,
@@ -136,7 +132,7 @@ def act_bwd(dh: torch.Tensor, y: torch.Tensor, mask: torch.Tensor | None, act: s
                          "shape and type")
     _call("gankit_act_bwd", program.ACT_BWD, k, rows, n, _bf(dh, y, mask, db, out),
           dh.data_ptr(), dh.stride(0) if dh.ndim == 3 else 0, dh.stride(-2), y.data_ptr(),
-          _ptr(mask), ACTS[act], _ptr(db), _ptr(out))
+          build.ptr(mask), ACTS[act], build.ptr(db), build.ptr(out))
     return dh if out is None else out
 
 
@@ -169,7 +165,7 @@ def g_input(z: torch.Tensor, y: torch.Tensor | None, table: torch.Tensor | None,
     if z.dtype != torch.float32:
         raise ValueError("g_input takes fp32 noise")
     if _call("gankit_g_input", program.G_INPUT, k, b, nz, e, classes, bf, z.data_ptr(),
-             _ptr(y), _ptr(table), xg.data_ptr()):
+             build.ptr(y), build.ptr(table), xg.data_ptr()):
         raise _labels_refused(classes)
 
 
@@ -185,6 +181,6 @@ def d_input(x: torch.Tensor, fake: torch.Tensor, y: torch.Tensor | None,
     if x.dtype != torch.float32 or fake.dtype != xd.dtype or x.numel() != k * b2 // 2 * img:
         raise ValueError("d_input takes fp32 images and G's output in D's input type")
     if _call("gankit_d_input", program.D_INPUT, k, b2 // 2, img, width - img, classes, bf,
-             x.data_ptr(), fake.data_ptr(), _ptr(y), _ptr(table), xd.data_ptr(),
+             x.data_ptr(), fake.data_ptr(), build.ptr(y), build.ptr(table), xd.data_ptr(),
              y2.data_ptr()):
         raise _labels_refused(classes)

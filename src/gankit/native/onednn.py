@@ -173,7 +173,7 @@ class Matmuls:
         if not (calls[0][5] and calls[1][5]):  # torch's fallback, one after the other
             return self(*calls[0][:5]), self(*calls[1][:5])
         words = [w for a, b, out, bias, _, plan in calls
-                 for w in (plan, a.data_ptr(), b.data_ptr(), _ptr(bias), out.data_ptr())]
+                 for w in (plan, a.data_ptr(), b.data_ptr(), build.ptr(bias), out.data_ptr())]
         prog = program.active()
         if prog is not None:
             prog.keep += [calls[0][2], calls[1][2]]
@@ -198,7 +198,3 @@ class Matmuls:
         out = torch.empty(*a.shape[:-1], b.shape[-1], dtype=a.dtype)
         plan = self.plan(a, b, out, None, act)
         return self.lib.gankit_mm_impl(plan).decode() if plan else "torch (no oneDNN primitive)"
-
-
-def _ptr(t: torch.Tensor | None) -> int | None:
-    return None if t is None else t.data_ptr()

@@ -83,9 +83,9 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
         # unpickle raise UnpicklingError (whose text is advice on `weights_only`, which would
         # mislead here) or, for other garbage, whatever the unpickler trips on (IndexError,
         # KeyError, UnicodeDecodeError...): the file is not a torch save.
-        told = (RuntimeError, EOFError, OSError, zipfile.BadZipFile, ValueError)
-        text = (str(e).splitlines()[0][:200] if str(e) else "") if isinstance(e, told) \
-            else "not a torch save file"
+        text = "not a torch save file"
+        if isinstance(e, (RuntimeError, EOFError, OSError, zipfile.BadZipFile, ValueError)):
+            text = str(e).splitlines()[0][:200] if str(e) else ""
         why = f"{type(e).__name__}: {text}"
         raise CheckpointError(f"checkpoint {path} is corrupt or not a gankit checkpoint ({why}); "
                               "resume from another checkpoint (`gankit train --resume RUN --from "
