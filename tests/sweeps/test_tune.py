@@ -3,6 +3,7 @@ shared by two processes through SQLite."""
 from __future__ import annotations
 
 import sys
+import threading
 from pathlib import Path
 
 import optuna
@@ -10,6 +11,7 @@ import pytest
 
 from gankit.cli.main import main
 from gankit.config import ConfigError
+from gankit.sweeps.study import open_storage, open_study
 from gankit.sweeps.tune import tune
 from gankit.sweeps.tune_file import load_tune, parse_tune
 from tests.sweeps.conftest import TINY, gankit, write_yaml
@@ -171,3 +173,34 @@ def test_two_processes_share_one_study(tmp_path: Path) -> None:
     for t in finished:
         assert (Path(t.user_attrs["run_dir"]) / "metrics.jsonl").exists()
     assert "best: trial" in outs[0][0] + outs[1][0]
+
+
+def claims_of_three_workers(url: str, trials: int) -> list[int]:
+    """The trials that three workers (threads, each with its own storage and connections)
+    claimed from `trials` waiting ones, each claim as Optuna's ask() makes it."""
+    first = open_study(open_storage(url), "claims")
+    for _ in range(trials):
+        first.add_trial(optuna.trial.create_trial(state=optuna.trial.TrialState.WAITING))
+    claims: list[int] = []
+
+    def worker() -> None:
+        study = open_study(open_storage(url), "claims")
+        while (trial := study._pop_waiting_trial_id()) is not None:
+            claims.append(trial)
+    threads = [threading.Thread(target=worker) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return claims
+
+
+@pytest.mark.parametrize("db", ["sqlite", pytest.param("postgres", marks=pytest.mark.slow)])
+def test_each_waiting_trial_is_claimed_once(db: str, tmp_path: Path,
+                                            request: pytest.FixtureRequest) -> None:
+    """Before BEGIN IMMEDIATE, three SQLite workers made 197 claims of 150 trials (two
+    workers trained one point into one folder)."""
+    url = (f"sqlite:///{tmp_path / 'claims.db'}" if db == "sqlite"
+           else request.getfixturevalue("pg_url"))
+    claims = claims_of_three_workers(url, 60)
+    assert sorted(claims) == sorted(set(claims)) and len(claims) == 60

@@ -103,10 +103,13 @@ def open_storage(url: str, heartbeat: int = HEARTBEAT_S, grace: int = GRACE_S) -
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # heartbeat is "experimental" in Optuna
-                return optuna.storages.RDBStorage(
+                storage = optuna.storages.RDBStorage(
                     engine_url, engine_kwargs=engine_kwargs, heartbeat_interval=heartbeat,
                     grace_period=grace,
                     heartbeat_stale_trial_callback=retry(max_retry=MAX_RETRY))
+            if storage.engine.name == "sqlite":
+                _lock_at_begin(storage.engine)
+            return storage
         except (exc.IntegrityError, exc.OperationalError, exc.ProgrammingError) as e:
             # Several processes creating one new database race to create its tables: the
             # losers see an integrity error, PostgreSQL's "type ... already exists" (its
@@ -121,6 +124,27 @@ def open_storage(url: str, heartbeat: int = HEARTBEAT_S, grace: int = GRACE_S) -
         except Exception as e:  # noqa: BLE001 - an unreachable server, a refused login
             _storage_error(url, e)
     raise AssertionError("unreachable")
+
+
+def _lock_at_begin(engine: Any) -> None:
+    """Make every SQLite transaction of `engine` take the database's write lock when it
+    begins (BEGIN IMMEDIATE), so that a read and the write that depends on it are one step.
+
+    Python's sqlite3 module begins a transaction only at the first write: Optuna's claim of a
+    waiting trial (read its state, then write RUNNING) read outside any transaction, and two
+    workers could both read WAITING and both claim the same trial. The suite saw it as one
+    point trained twice into one folder. PostgreSQL locks the row (SELECT ... FOR UPDATE).
+    SQLAlchemy's recipe for pysqlite ("Serializable isolation / Savepoints / Transactional
+    DDL"); the pooled connections Optuna opened before are dropped so that all get it."""
+    import sqlalchemy
+
+    def no_implicit_begin(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+
+    sqlalchemy.event.listen(engine, "connect", no_implicit_begin)
+    sqlalchemy.event.listen(engine, "begin",
+                            lambda conn: conn.exec_driver_sql("BEGIN IMMEDIATE"))
+    engine.dispose()
 
 
 def _first_line(e: BaseException) -> str:
