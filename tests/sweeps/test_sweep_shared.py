@@ -44,6 +44,7 @@ def test_two_workers_share_a_sweeps_points(db: str, tmp_path: Path,
     assert sorted(t.user_attrs["point"] for t in done) == NAMES
     assert len({t.user_attrs["worker"] for t in done}) == 2
     assert all(t.user_attrs.get("duplicate") for t in trials if t not in done)
+    assert len(trials) == len(NAMES)    # one copy of each point: only the creator enqueued
     for name in NAMES:           # trained once: one record per epoch, not two
         lines = (out / name / "metrics.jsonl").read_text().splitlines()
         assert [json.loads(ln)["epoch"] for ln in lines] == [1]
@@ -101,3 +102,31 @@ def test_a_point_belongs_to_its_first_claimed_trial() -> None:
     study._storage.set_trial_state_values(second._trial_id, optuna.trial.TrialState.RUNNING)
     assert study.ask().number == 0            # the other copy, claimed later
     assert shared._owner(study, "x") == 1
+
+
+def test_only_the_studys_creator_enqueues_its_points(tmp_path: Path, monkeypatch) -> None:
+    """The worker that creates the study enqueues and marks it; one that finds it adds only the
+    points of a grown sweep file, and without the mark (its creator stopped while enqueueing)
+    waits for it, says so, and enqueues what is missing."""
+    from gankit.sweeps import shared
+    from gankit.sweeps.spec import load_sweep
+    from gankit.sweeps.study import join_study, open_storage
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    url, said = f"sqlite:///{tmp_path / 'points.db'}", []
+    sweep = load_sweep(sweep_file(tmp_path))
+    first, created = join_study(open_storage(url), "s")
+    assert created and shared._enqueue(first, sweep, created, said.append) == 8
+    second, created = join_study(open_storage(url), "s")
+    assert not created and shared._enqueue(second, sweep, created, said.append) == 0
+    grown = load_sweep(write_yaml(tmp_path / "grown.yaml", {
+        "preset": "mlp-cgan-m4", "set": TINY, "grid": {"model.nz": [8, 16, 32]}, "seeds": [0]}))
+    assert shared._enqueue(second, grown, False, said.append) == 1      # 002-model.nz=32-seed=0
+    assert len(first.get_trials()) == 9 and said == []
+
+    monkeypatch.setattr(shared, "ENQUEUE_WAIT_S", 0.5)
+    bare, created = join_study(open_storage(url), "bare")
+    assert created                       # made, then its worker stopped before enqueueing
+    late, created = join_study(open_storage(url), "bare")
+    assert not created and shared._enqueue(late, sweep, created, said.append) == 8
+    assert len(said) == 1 and "not marked as enqueued within 0 s" in said[0]
+    assert shared.ENQUEUED in bare.user_attrs

@@ -1,12 +1,12 @@
 """A sweep shared by workers on several machines: its points are trials of an Optuna study.
 
-`gankit sweep FILE --storage URL` on each machine is one worker. The first to open the study
+`gankit sweep FILE --storage URL` on each machine is one worker. The one that creates the study
 (named `sweep-NAME`, or --study) enqueues one WAITING trial per point (user attribute
 `point`); each worker claims the next waiting trial through the database (Optuna's ask()
 takes a waiting trial atomically), trains that point into OUT/POINT (its own folder, or a
 shared filesystem), and marks the trial COMPLETE, or FAILED when training failed. A point
 is trained by the first trial of it that a worker claimed and that has not failed, so a point
-enqueued twice (two workers starting at once) runs once. A point whose worker dies is failed by the
+enqueued twice (two workers adding the points of a grown sweep file at once) runs once. A point whose worker dies is failed by the
 heartbeat after the grace period and retried once by the next worker, resuming from its last
 checkpoint when the folder is shared (`study`). Each worker runs until no point is waiting
 or running, then writes the table of the folders it can see.
@@ -29,13 +29,15 @@ from gankit.fileio import atomic_write
 from gankit.sweeps.runner import SweepResult, plan_run, prepare, prepare_folder, run_report
 from gankit.sweeps.spec import Run, Sweep
 from gankit.sweeps.state import State
-from gankit.sweeps.study import (GRACE_S, HEARTBEAT_S, open_storage, open_study, redact,
+from gankit.sweeps.study import (GRACE_S, HEARTBEAT_S, join_study, open_storage, redact,
                                  run_one, tally, wait_s)
 from gankit.sweeps.summary import write_summary
 from gankit.sweeps.worker import train_folder
 from gankit.training.loop import Interrupted
 
 POINT = "point"          # the user attribute naming a trial's point
+ENQUEUED = "enqueued"    # a study's user attribute: its points are enqueued
+ENQUEUE_WAIT_S = 30.0    # how long a worker that found the study waits for that mark
 
 
 class NotOwner(Exception):
@@ -101,14 +103,31 @@ def _owner(study: Any, name: str) -> int | None:
     return min(mine)[1] if mine else None
 
 
-def _enqueue(study: Any, sweep: Sweep) -> int:
-    """A WAITING trial for every point the study does not hold yet; how many were added."""
+def _enqueue(study: Any, sweep: Sweep, created: bool, echo: Callable[[str], None]) -> int:
+    """A WAITING trial for every point the study does not hold yet; how many were added.
+
+    Only the worker that created the study enqueues at first, then marks the study (ENQUEUED);
+    a worker that found it waits for the mark, then adds the points it lacks (a sweep file that
+    grew since). When every worker enqueued, two starting at once made two copies of each
+    point, and which copy a worker had claimed first was decided by the claim times of two
+    machines' clocks."""
     import optuna
+    if not created:
+        deadline = time.monotonic() + ENQUEUE_WAIT_S
+        while ENQUEUED not in study.user_attrs:
+            if time.monotonic() > deadline:
+                echo(f"the study's points were not marked as enqueued within {ENQUEUE_WAIT_S:.0f}"
+                     " s (its first worker stopped while enqueueing them, or an older gankit "
+                     "made it): enqueueing the missing ones here")
+                break
+            time.sleep(0.2)
     known = {t.user_attrs.get(POINT) for t in study.get_trials(deepcopy=False)}
     new = [r.name for r in sweep.runs if r.name not in known]
     for name in new:
         study.add_trial(optuna.trial.create_trial(state=optuna.trial.TrialState.WAITING,
                                                   user_attrs={POINT: name}))
+    if new or created:
+        study.set_user_attr(ENQUEUED, True)
     return len(new)
 
 
@@ -124,10 +143,10 @@ def run_shared(sweep: Sweep, out: str | Path, storage: str, study_name: str | No
     store = open_storage(storage, heartbeat, grace)
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     name = study_name or f"sweep-{sweep.name}"
-    study = open_study(store, name)
+    study, created = join_study(store, name)
     out.mkdir(parents=True, exist_ok=True)
     atomic_write(out / "sweep.yaml", sweep.to_yaml())
-    added = _enqueue(study, sweep)
+    added = _enqueue(study, sweep, created, echo)
     echo(f"gankit sweep {sweep.name}: {len(planned)} points shared through study {name} in "
          f"{redact(storage)}" + (f" ({added} enqueued now)" if added else "")
          + f"; run folders in {out}")

@@ -160,14 +160,25 @@ def _storage_error(url: str, e: Exception) -> typing.NoReturn:
 
 
 def open_study(storage: Any, study_name: str, sampler: Any = None, pruner: Any = None) -> Any:
-    """Create the study, or load it when another process has (load_if_exists)."""
+    """Create the study, or load it when another process has."""
+    return join_study(storage, study_name, sampler, pruner)[0]
+
+
+def join_study(storage: Any, study_name: str, sampler: Any = None, pruner: Any = None
+               ) -> tuple[Any, bool]:
+    """(the study, whether this call created it). The database holds one study of a name, so
+    of several processes starting at once exactly one creates it; the others load it."""
     import optuna
     last: Exception | None = None
-    for _ in range(5):  # two processes creating one study at once: the loser loads it
+    for _ in range(5):  # a transient error (a lock, a dropped connection): try again
         try:
-            return optuna.create_study(storage=storage, study_name=study_name,
-                                       direction="minimize", sampler=sampler, pruner=pruner,
-                                       load_if_exists=True)
+            try:
+                return optuna.create_study(storage=storage, study_name=study_name,
+                                           direction="minimize", sampler=sampler,
+                                           pruner=pruner), True
+            except optuna.exceptions.DuplicatedStudyError:
+                return optuna.load_study(study_name=study_name, storage=storage,
+                                         sampler=sampler, pruner=pruner), False
         except Exception as e:  # noqa: BLE001
             last = e
             time.sleep(0.5)
