@@ -61,6 +61,16 @@ def test_storage_with_jobs_is_refused(tmp_path: Path, capsys) -> None:
     assert "start one per worker" in capsys.readouterr().err
 
 
+def test_a_bad_storage_is_one_line_before_the_estimates(tmp_path: Path, capsys) -> None:
+    """The estimates time steps of every model (seconds to minutes): a storage URL that cannot
+    work is refused first."""
+    f = sweep_file(tmp_path)
+    assert main(["sweep", str(f), "--out", str(tmp_path / "o"),
+                 "--storage", f"sqlite:///{tmp_path}/missing/x.db"]) == 2
+    err = capsys.readouterr().err
+    assert f"the folder {tmp_path}/missing does not exist" in err and "about" not in err
+
+
 @pytest.mark.slow
 def test_a_killed_workers_point_resumes_in_the_next_worker(tmp_path: Path) -> None:
     """Worker A is SIGKILLed inside a long point; worker B finds it without a heartbeat after

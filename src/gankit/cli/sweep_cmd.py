@@ -36,6 +36,12 @@ def run(args: argparse.Namespace) -> int:
     if args.points:
         sweep = select_points(sweep, args.points)
     out = args.out or default_out(sweep)
+    if args.storage:  # before the estimates, which time steps of every model for seconds
+        from gankit.sweeps.study import check_url
+        if args.jobs != 1:
+            raise UserError("with --storage each `gankit sweep` is one worker: start one per "
+                            "worker (e.g. K of them on this machine) instead of --jobs K")
+        check_url(args.storage)
     if not args.no_estimate:
         print_estimates(sweep)
     if args.dry_run:
@@ -47,9 +53,6 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if args.storage:
         from gankit.sweeps.shared import run_shared
-        if args.jobs != 1:
-            raise UserError("with --storage each `gankit sweep` is one worker: start one per "
-                            "worker (e.g. K of them on this machine) instead of --jobs K")
         result = run_shared(sweep, out, args.storage, args.study, heartbeat=args.heartbeat,
                             grace=args.grace, report=not args.no_report)
     else:

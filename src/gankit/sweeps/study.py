@@ -43,7 +43,7 @@ def redact(url: str) -> str:
     return re.sub(r"//([^:/@]+):[^@]*@", r"//\1:***@", url)
 
 
-def _check_url(url: str) -> tuple[str, dict[str, Any]]:
+def check_url(url: str) -> tuple[str, dict[str, Any]]:
     """(url, engine arguments); a ConfigError for a malformed URL or a missing driver.
 
     A bare postgresql:// URL gets the psycopg2 driver (the `postgres` extra) unless only
@@ -96,7 +96,7 @@ def open_storage(url: str, heartbeat: int = HEARTBEAT_S, grace: int = GRACE_S) -
     if heartbeat < 1 or grace <= heartbeat:
         raise ConfigError(f"--heartbeat ({heartbeat}) must be at least 1 s and --grace "
                           f"({grace}) longer than it")
-    engine_url, engine_kwargs = _check_url(url)
+    engine_url, engine_kwargs = check_url(url)
     retry = optuna.storages.RetryHeartbeatStaleTrialCallback
     exc = sqlalchemy.exc
     for attempt in range(6):
