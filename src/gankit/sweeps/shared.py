@@ -1,15 +1,16 @@
 """A sweep shared by workers on several machines: its points are trials of an Optuna study.
 
-`gankit sweep FILE --storage URL` on each machine is one worker. The one that creates the study
-(named `sweep-NAME`, or --study) enqueues one WAITING trial per point (user attribute
-`point`); each worker claims the next waiting trial through the database (Optuna's ask()
-takes a waiting trial atomically), trains that point into OUT/POINT (its own folder, or a
-shared filesystem), and marks the trial COMPLETE, or FAILED when training failed. A point
-is trained by the first trial of it that a worker claimed and that has not failed, so a point
-enqueued twice (two workers adding the points of a grown sweep file at once) runs once. A point whose worker dies is failed by the
-heartbeat after the grace period and retried once by the next worker, resuming from its last
-checkpoint when the folder is shared (`study`). Each worker runs until no point is waiting
-or running, then writes the table of the folders it can see.
+`gankit sweep FILE --storage URL` on each machine is one worker. The worker that creates the
+study (named `sweep-NAME`, or --study) enqueues one WAITING trial per point (user attribute
+`point`) and marks the study; each worker claims the next waiting trial through the database
+(Optuna's ask() takes a waiting trial atomically), trains that point into OUT/POINT (its own
+folder, or a shared filesystem), and marks the trial COMPLETE, or FAILED when training failed.
+A point is trained by the first trial of it that a worker claimed and that has not failed, so
+a point enqueued twice (two workers adding the points of a grown sweep file at once) runs
+once. A point whose worker dies is failed by the heartbeat after the grace period and retried
+once by the next worker, resuming from its last checkpoint when the folder is shared
+(`study`). Each worker runs until no point is waiting or running, then writes the table of
+the folders it can see.
 
 The trial's value is unused (0); the run folders hold the results, the trials their wall
 time, exit code and worker.
@@ -116,7 +117,7 @@ def _enqueue(study: Any, sweep: Sweep, created: bool, echo: Callable[[str], None
         deadline = time.monotonic() + ENQUEUE_WAIT_S
         while ENQUEUED not in study.user_attrs:
             if time.monotonic() > deadline:
-                echo(f"the study's points were not marked as enqueued within {ENQUEUE_WAIT_S:.0f}"
+                echo(f"the study's points were not marked as enqueued within {ENQUEUE_WAIT_S:g}"
                      " s (its first worker stopped while enqueueing them, or an older gankit "
                      "made it): enqueueing the missing ones here")
                 break
