@@ -1,10 +1,11 @@
-"""`gankit serve` in a real browser: the CLI serves the conditional generator that ships with
-gankit (`--pretrained default`, the default preset trained 20 epochs) on a free port of
-127.0.0.1 and headless Chromium (Debian's chromium + chromium-driver, through Selenium) uses
-the page: a slider changes the images, a new class gives digits the reference classifier
-reads as that class, a second tab works alongside, and bad inputs get a clear message. (These
-tests trained a small cDCGAN for 2 epochs first, 65 s of the suite; the shipped model learnt
-its classes better. Run folders in the page: tests/serve/test_app.py.)
+"""`gankit serve` in a real browser: the CLI serves, side by side on a free port of 127.0.0.1, a
+tiny trained run folder (the suite's conditional run, with its D) and the conditional
+generator that ships with gankit (`--pretrained default`, the default preset trained 20
+epochs, G alone), and headless Chromium (Debian's chromium + chromium-driver, through
+Selenium) uses the page: each sample shows D's score or says there is no D, a slider changes
+the images, a new class gives digits the reference classifier reads as that class, a second
+tab works alongside, and bad inputs get a clear message. (These tests trained a small cDCGAN
+for 2 epochs first, 65 s of the suite; the shipped model learnt its classes better.)
 
 Skipped (with the reason) only when Chromium, its driver or Selenium is missing; `make test`
 installs them (scripts/system-deps.sh, the dev extra).
@@ -43,9 +44,14 @@ CLASS_GRID = 36
 NEW_CLASS = 7
 
 
+# the page's boxes: run folders first, then pretrained models
+RUN, PRETRAINED = "#run-0", "#run-1"
+
+
 @pytest.fixture(scope="module")
-def server():
-    with serving([], "--pretrained", "default", "--max-samples", str(CLASS_GRID)) as url:
+def server(cgan_run):
+    with serving([cgan_run], "--which", "last", "--pretrained", "default",
+                 "--max-samples", str(CLASS_GRID)) as url:
         yield url
 
 
@@ -78,9 +84,13 @@ def settled_after(driver, before: int, timeout: float = 120) -> None:
         and body.get_attribute("data-state") == "ready")
 
 
-def tile_images(driver) -> list[str]:
+def tile_images(driver, box: str = PRETRAINED) -> list[str]:
     return [img.get_attribute("src") for img in
-            driver.find_elements(By.CSS_SELECTOR, "#run-0 .grid .tile img")]
+            driver.find_elements(By.CSS_SELECTOR, f"{box} .grid .tile img")]
+
+
+def captions(driver, box: str) -> list[str]:
+    return [c.text for c in driver.find_elements(By.CSS_SELECTOR, f"{box} .grid .tile figcaption")]
 
 
 def decode(srcs: list[str]) -> torch.Tensor:
@@ -104,8 +114,10 @@ def test_slider_and_class_in_chromium(server, browser):
     open_page(browser, server)
     first = tile_images(browser)
     assert len(first) == 16 and all(s.startswith("data:image/png;base64,") for s in first)
-    captions = browser.find_elements(By.CSS_SELECTOR, "#run-0 .grid .tile figcaption")
-    assert [c.text for c in captions] == ["no D"] * 16      # G ships alone: no D score
+    assert captions(browser, PRETRAINED) == ["no D"] * 16      # G ships alone: no D score
+    scores = [float(c.removeprefix("D ")) for c in captions(browser, RUN)]
+    assert len(scores) == 16 and all(0 < d < 1 for d in scores)
+    assert len(tile_images(browser, RUN)) == 16
     assert "error" not in browser.find_element(By.ID, "error").get_attribute("outerHTML") \
         or not browser.find_element(By.ID, "error").is_displayed()
 
@@ -139,15 +151,15 @@ def test_slider_and_class_in_chromium(server, browser):
 
     # interpolation: click two samples, a strip of 9 appears with a GIF link
     n = updates(browser)
-    tiles = browser.find_elements(By.CSS_SELECTOR, "#run-0 .tile")
+    tiles = browser.find_elements(By.CSS_SELECTOR, f"{PRETRAINED} .tile")
     tiles[0].click()
     settled_after(browser, n)
     n = updates(browser)
-    tiles = browser.find_elements(By.CSS_SELECTOR, "#run-0 .tile")
+    tiles = browser.find_elements(By.CSS_SELECTOR, f"{PRETRAINED} .tile")
     tiles[5].click()
     settled_after(browser, n)
-    assert len(browser.find_elements(By.CSS_SELECTOR, "#run-0 .path img")) == 9
-    assert "/api/path.gif?" in browser.find_element(By.CSS_SELECTOR, "#run-0 .dl-gif") \
+    assert len(browser.find_elements(By.CSS_SELECTOR, f"{PRETRAINED} .path img")) == 9
+    assert "/api/path.gif?" in browser.find_element(By.CSS_SELECTOR, f"{PRETRAINED} .dl-gif") \
         .get_attribute("href")
 
 
