@@ -6,7 +6,6 @@ everything.
 """
 from __future__ import annotations
 
-import contextlib
 import os
 from pathlib import Path
 from typing import Any, Iterator
@@ -36,18 +35,6 @@ TINY = {"data.name": "digits", "data.limit": 256, "val_diagnostics": 64, "epochs
 
 # The same at the model level: every family at a width that builds and steps in milliseconds.
 TINY_MODEL = ModelConfig(nz=8, ngf=8, ndf=8, embed_dim=4, g_hidden=[16], d_hidden=[16])
-
-
-@contextlib.contextmanager
-def on_threads(n: int) -> Iterator[None]:
-    """torch (and the native kernels, on its OpenMP threads) on n threads inside; the count
-    before restored after."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def tiny(preset: str = "mlp-cgan-m4", **over: Any) -> TrainConfig:

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from gankit.native import onednn
-from tests.conftest import on_threads
+from gankit.native.build import on_threads
 
 needs_onednn = pytest.mark.skipif(onednn.kernel() is None,
                                   reason=f"oneDNN matmul: {onednn.why_not()}")

@@ -13,10 +13,11 @@ import torch
 
 from gankit.errors import GankitError
 from gankit.native import mlp_parts, onednn, program
+from gankit.native.build import on_threads
 from gankit.training import fast
 from gankit.training.ensemble import Ensemble
 from gankit.training.loop import Trainer
-from tests.conftest import on_threads, tiny
+from tests.conftest import tiny
 
 pytestmark = pytest.mark.skipif(
     mlp_parts.kernel() is None or onednn.kernel() is None,

@@ -11,6 +11,7 @@ torch's own operations.
 """
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import functools
 import hashlib
@@ -20,7 +21,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -93,6 +94,18 @@ def _unsupported(avx512: bool = True) -> str | None:
         # the Adam kernel's numbers are those of torch's AVX-512 kernel, not of the one torch runs
         return f"torch runs its {capability} kernels here (ATEN_CPU_CAPABILITY)"
     return None
+
+
+@contextlib.contextmanager
+def on_threads(n: int) -> Iterator[None]:
+    """torch (and the native kernels, on its OpenMP threads) on n threads inside; the count
+    before restored after."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def ptr(t: torch.Tensor | None) -> int | None:

@@ -101,14 +101,10 @@ class Matmuls:
         key = (a.shape, a.stride(), b.shape, b.stride(), out.stride(), a.dtype, b.dtype,
                out.dtype, None if bias is None else bias.dtype, act, threads, lane)
         plan = self._plans.get(key)
-        if plan is None and lane is None:
-            plan = self._plans[key] = self._make(a, b, out, bias, act)
-        elif plan is None:
-            torch.set_num_threads(1)  # oneDNN fits a primitive to the threads it sees
-            try:
+        if plan is None:
+            # oneDNN fits a primitive to the threads it sees: a pair's side is made for one
+            with build.on_threads(threads if lane is None else 1):
                 plan = self._plans[key] = self._make(a, b, out, bias, act)
-            finally:
-                torch.set_num_threads(threads)
         return plan
 
     def _make(self, a: torch.Tensor, b: torch.Tensor, out: torch.Tensor,
