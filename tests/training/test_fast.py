@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import copy
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -27,6 +29,31 @@ def test_auto_precision_is_resolved_and_recorded(tmp_path: Path) -> None:
     saved = yaml.safe_load((tmp_path / "run" / "config.yaml").read_text())
     assert saved["precision"] == ("bf16" if fast.cpu_has_native_bf16() else "fp32")
     assert saved["compile"] == "off"  # auto compiles on CUDA only
+
+
+# A real `gankit train` on two threads, with a check before and after it: 1e-40 is a
+# denormal float32, and x * 1.5 is 0 only in a thread that flushes denormals. Torch splits the
+# 4M elements between the two threads, so the count covers the pool's worker too.
+FLUSH_CHECK = """
+import sys, torch
+from gankit.cli.main import main
+torch.set_num_threads(2)
+def unflushed():
+    return int((torch.full((1 << 22,), 1e-40) * 1.5).count_nonzero())
+before = unflushed()
+main(["train", "--preset", "mlp-gan-r003", "--out", sys.argv[1], "--quiet", "--set",
+      "data.name=digits", "--set", "data.limit=128", "--set", "epochs=1", "--set", "threads=2"])
+print(before, unflushed())
+"""
+
+
+def test_a_training_process_flushes_denormals_in_every_thread(tmp_path: Path) -> None:
+    out = subprocess.run([sys.executable, "-c", FLUSH_CHECK, str(tmp_path / "run")],
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    before, after = map(int, out.stdout.split()[-2:])
+    assert before == 1 << 22     # the check sees denormals where nothing flushes them
+    assert after == 0
 
 
 def test_auto_precision_is_bf16_where_the_cpu_has_it() -> None:

@@ -78,6 +78,7 @@ class Trainer:
         self.paths = RunPaths(Path(run_dir))
         self.world = distributed.current()  # one process unless torchrun started several
         self.device = distributed.device_for(fast.pick_device(cfg.device), self.world)
+        fast.flush_denormals(self.device)
         if cfg.threads > 0:
             torch.set_num_threads(cfg.threads)
         elif self.world.distributed:
