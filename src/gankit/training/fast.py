@@ -84,15 +84,15 @@ def pick_device(name: str) -> torch.device:
 
 
 def flush_denormals(device: torch.device) -> None:
-    """On a CPU, flush denormal floats to zero in this thread and in the worker threads it
-    starts from now on (they copy its floating-point state), as TensorFlow and XLA run theirs.
+    """On a CPU, flush denormal floats to zero in this thread and torch's worker threads, as
+    TensorFlow and XLA run theirs.
 
     A denormal operand costs x86 cores a microcode assist of ~100 cycles. Report 001's DCGAN
     with a 1000-wide D (its `ablations` sweep, batch 128, bf16) took 22 s a step until D's
     gradients underflowed, then 274 s (step 5); with denormals flushed 28-34 s at every step
     (this Intel Xeon, 2026-12-06). Values below 1.2e-38 become 0: nothing a GAN's training
-    can see. Called before any parallel work of the run, so that the pool's threads inherit it
-    (`tests/training/test_fast.py` checks them after a real `gankit train`)."""
+    can see. Called first in `Trainer.__init__`; `tests/training/test_fast.py` checks every
+    thread after a real `gankit train`."""
     if device.type == "cpu":
         torch.set_flush_denormal(True)
 
