@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from gankit.metrics import features
 from gankit.training.loop import Interrupted, Trainer, resume
 from gankit.training.runs import load_run
 from tests.conftest import tiny
@@ -63,6 +64,23 @@ def test_resume_mid_epoch_is_bit_identical(tmp_path: Path, preset: str, over: di
         for k in ra:
             if k != "time_s":
                 assert ra[k] == rb[k], k
+
+
+def test_resume_then_evaluations_are_bit_identical(tmp_path: Path) -> None:
+    """A resumed process builds its metrics' feature space anew at its first evaluation (an
+    uninterrupted one built it at its first): the evaluation must not draw from the training's
+    RNG, which D's dropout uses (report 003's MLP diverged after a resume, 2026-12-06)."""
+    cfg = tiny("mlp-gan-r003", data__limit=128, epochs=3, eval__every=1)
+    features._space.cache_clear()
+    Trainer(cfg, tmp_path / "a", progress=False).run()
+    features._space.cache_clear()
+    t = Trainer(cfg, tmp_path / "b", progress=False)
+    t.hooks.append(stop_at(1, 1))
+    with pytest.raises(Interrupted):
+        t.run()
+    features._space.cache_clear()       # as in a new process
+    resume(tmp_path / "b", progress=False)
+    same_state(final_weights(tmp_path / "a"), final_weights(tmp_path / "b"))
 
 
 @pytest.mark.slow

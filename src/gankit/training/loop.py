@@ -337,10 +337,15 @@ class Trainer:
         return save_grid(to_uint8(imgs, self.cfg.data.scale), self.paths.grid(epoch), nrow=nrow)
 
     def evaluate(self) -> dict[str, float]:
+        """FID & co. of the sampler, drawing nothing from the training's RNG streams: a process
+        builds its feature space at its first evaluation, which drew from the global RNG (D's
+        dropout's), so a resumed run diverged from the uninterrupted one after its first
+        evaluation (report 003's MLP at full scale, 2026-12-06)."""
         e = self.cfg.eval
-        res = evaluate_generator(self.sampler, self.data_name, split=e.split, n=e.n,
-                                 features=e.features, seed=self.cfg.seed,
-                                 data_dir=self.cfg.data.data_dir, scale=self.cfg.data.scale)
+        with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
+            res = evaluate_generator(self.sampler, self.data_name, split=e.split, n=e.n,
+                                     features=e.features, seed=self.cfg.seed,
+                                     data_dir=self.cfg.data.data_dir, scale=self.cfg.data.scale)
         return {f"{e.split}/{k}": v for k, v in res.items()}
 
     @contextmanager
