@@ -74,7 +74,7 @@ from gankit.data import load_dataset
 from gankit.data.loader import rotate
 from gankit.native import adam, onednn
 from gankit.training.ensemble import Ensemble
-from gankit.training.fast import (activations_in_place, autocast, cpu_bf16_hardware, nets,
+from gankit.training.fast import (activations_in_place, cpu_bf16_hardware, nets,
                                   resolve_precision)
 from gankit.training.loop import Trainer
 
@@ -142,8 +142,7 @@ class GankitTimer:
         t0 = clock()
         for _ in range(n):
             x, y = next(self.batches)
-            with autocast(tr.cfg.precision, tr.device):
-                tr.train_step(x, y, do_g=True)
+            tr.train_step(x, y, do_g=True)
             tr.step += 1  # as the loop counts them: lazy R1 is due every r1_every-th step
         _ = tr.epoch_means()
         return (clock() - t0) / n
@@ -197,8 +196,7 @@ class EnsembleTimer:
         ens = self.ensemble
         t0 = clock()
         for _ in range(n):
-            with autocast(ens.cfg.precision, ens.device):
-                ens.step_stacked(*next(self.batches), do_g=True)
+            ens.step_stacked(*next(self.batches), do_g=True)
         _ = ens.members[0].epoch_means()
         return (clock() - t0) / n / self.k
 

@@ -15,7 +15,6 @@ import torch
 from gankit.native import adam as native
 from gankit.native import build
 from gankit.native.cpu import cpu_flags
-from gankit.training import fast
 from gankit.training.ensemble import Ensemble
 from gankit.training.loop import Trainer
 from tests.conftest import tiny
@@ -109,8 +108,7 @@ def train_steps(tr, n: int) -> None:
     batches = tr.loader.epoch(0)
     for i in range(n):
         x, y = next(batches)
-        with fast.autocast("bf16", tr.device):
-            tr.train_step(x, y, do_g=(i + 1) % tr.d_steps == 0)
+        tr.train_step(x, y, do_g=(i + 1) % tr.d_steps == 0)
         tr.step += 1
 
 
@@ -166,8 +164,7 @@ def test_ensemble_step_with_the_kernel_is_the_step_with_torch_passes(tmp_path: P
         e.fused.gemm = e.fused.parts = None  # torch's GEMMs and elementwise work, as above
         batches = e._batches(0)
         for _ in range(4):
-            with fast.autocast("bf16", e.device):
-                e.step_stacked(*next(batches), do_g=True)
+            e.step_stacked(*next(batches), do_g=True)
         ens[kernels] = e
     a, b = ens["fast"], ens["plain"]
     for net in ("G", "D"):

@@ -14,7 +14,6 @@ import torch
 from gankit.errors import GankitError
 from gankit.native import mlp_parts, onednn, program
 from gankit.native.build import on_threads
-from gankit.training import fast
 from gankit.training.ensemble import Ensemble
 from gankit.training.loop import Trainer
 from tests.conftest import tiny
@@ -42,8 +41,7 @@ def steps(tr: Trainer, n: int, start: int = 0) -> None:
     batches = tr.loader.epoch(0, start)
     for i in range(n):
         x, y = next(batches)
-        with fast.autocast(tr.cfg.precision, tr.device):
-            tr.train_step(x, y, do_g=(tr.step + 1) % tr.d_steps == 0)
+        tr.train_step(x, y, do_g=(tr.step + 1) % tr.d_steps == 0)
         tr.step += 1
 
 
@@ -118,13 +116,12 @@ def test_rebound_parameters_and_other_thread_counts_record_again(tmp_path: Path)
 def test_a_label_outside_the_classes_is_one_line(tmp_path: Path) -> None:
     tr = Trainer(cfg_of("bf16"), tmp_path, progress=False)
     x, y = next(tr.loader.epoch(0))
-    with fast.autocast("bf16", tr.device):
-        tr.train_step(x, y, do_g=True)                # recorded and replayed
-        assert tr.fused._programs
-        y = y.clone()
-        y[3] = 10
-        with pytest.raises(GankitError, match="a label outside 0..9"):
-            tr.train_step(x, y, do_g=True)
+    tr.train_step(x, y, do_g=True)  # recorded and replayed
+    assert tr.fused._programs
+    y = y.clone()
+    y[3] = 10
+    with pytest.raises(GankitError, match="a label outside 0..9"):
+        tr.train_step(x, y, do_g=True)
 
 
 def test_dropout_runs_call_by_call(tmp_path: Path) -> None:
@@ -136,8 +133,7 @@ def test_dropout_runs_call_by_call(tmp_path: Path) -> None:
 def ensemble_steps(ens: Ensemble, n: int) -> None:
     batches = ens._batches(0)
     for i in range(n):
-        with fast.autocast(ens.cfg.precision, ens.device):
-            ens.step_stacked(*next(batches), do_g=True)
+        ens.step_stacked(*next(batches), do_g=True)
 
 
 @pytest.mark.parametrize("precision", ["fp32", "bf16"])

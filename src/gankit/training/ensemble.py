@@ -540,10 +540,15 @@ class Ensemble:
         self.step_stacked(*_stack(batches), do_g)
 
     def step_stacked(self, x: torch.Tensor, y: torch.Tensor | None, do_g: bool) -> None:
-        """`step` from the members' batches stacked: images (K, B, ...), labels (K, B)."""
-        if self.fused is not None:
-            self.fused.step(x, y, do_g)
-            return
+        """`step` from the members' batches stacked: images (K, B, ...), labels (K, B), in the
+        run's precision (the step owns its autocast, as `Trainer.train_step` does)."""
+        with fast.autocast(self.cfg.precision, self.device):
+            if self.fused is not None:
+                self.fused.step(x, y, do_g)
+            else:
+                self._autograd_step(x, y, do_g)
+
+    def _autograd_step(self, x: torch.Tensor, y: torch.Tensor | None, do_g: bool) -> None:
         members = self.members
         x = x.flatten(2)
         n = x.shape[1]
@@ -625,8 +630,7 @@ class Ensemble:
         t0 = time.perf_counter()
         for x, y in self._batches(e):
             b = lead.batch
-            with fast.autocast(cfg.precision, self.device):
-                self.step_stacked(x, y, do_g=(b + 1) % lead.d_steps == 0 or b + 1 == n)
+            self.step_stacked(x, y, do_g=(b + 1) % lead.d_steps == 0 or b + 1 == n)
             if hooked:
                 self.to_members()
             for m, lg in zip(members, loggers):
