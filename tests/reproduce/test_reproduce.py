@@ -75,6 +75,41 @@ def test_list_shows_every_report_with_times(mnist_cache, monkeypatch, capsys) ->
     assert "configs       sweep r004-configs" in out and "full " in out and "short " in out
 
 
+def test_step_timing_warms_up_a_g_step_and_times_whole_cycles(mnist_cache, monkeypatch) -> None:
+    """With 9 D steps per G step (report 002's OurCGAN) the warm-up is one whole cycle, G's
+    step included: its first call builds kernels, and timed it made the estimate 1.5x too long."""
+    calls: list[bool] = []
+    monkeypatch.setattr(speed.Trainer, "train_step",
+                        lambda self, x, y, do_g: calls.append(do_g))
+    cfg = load_report("002").experiments[1].load("short", {"device": "cpu"}).runs[0].cfg
+    assert cfg.d_steps == 9
+    speed._time_steps(cfg)
+    assert calls[:9] == [False] * 8 + [True]                # the warm-up: one cycle
+    assert len(calls) == 27 and calls[9:] == calls[:9] * 2  # then two timed cycles
+
+
+def test_list_applies_set_and_only(mnist_cache, monkeypatch, capsys) -> None:
+    """`--list` estimates what the same command line would run: `--set` applied (it was
+    ignored before), `--only` picking experiments and points."""
+    monkeypatch.setattr(speed, "_time_steps", lambda cfg: 1.0)
+    assert main(["reproduce", "004", "--list", "--only", "dcgan"]) == 0
+    out = capsys.readouterr().out
+    assert "dcgan " in out and "configs " not in out
+    assert "full 3.3 h" in out                            # 25 epochs x 469 batches x 1 s
+    assert main(["reproduce", "004", "--list", "--only", "dcgan", "--set", "epochs=5"]) == 0
+    assert "full 39 min" in capsys.readouterr().out      # 5 x 469 x 1 s
+    assert main(["reproduce", "004", "--list", "--only", "configs:1"]) == 0
+    assert "configs       sweep r004-configs         1 run(s)" in capsys.readouterr().out
+
+
+def test_list_with_a_bad_only_or_set_is_one_line(mnist_cache, capsys) -> None:
+    assert main(["reproduce", "all", "--list", "--only", "dcgan"]) == 2
+    assert main(["reproduce", "004", "--list", "--set", "epochs"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 2 and all(e.startswith("gankit: error: ") for e in err)
+    assert "--only picks experiments of one report" in err[0]
+
+
 @pytest.mark.slow
 def test_measured_step_time_is_positive(mnist_cache) -> None:
     cfg = load_report("004").experiments[0].load("short", {"device": "cpu"}).runs[0].cfg

@@ -4,29 +4,43 @@ from __future__ import annotations
 import argparse
 import shlex
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from gankit.cli.args import count
 from gankit.errors import UserError
 
+if TYPE_CHECKING:
+    from gankit.reproduce.registry import Report
 
-def list_reports(which: str) -> None:
-    """Each report's experiments with their estimated training time on this machine."""
+
+def list_reports(which: str, extra: dict[str, Any], only: list[str]) -> None:
+    """Each report's experiments (or those `--only` picks) with their estimated training time
+    on this machine, with the command line's `--set` applied as a run would apply it."""
     from gankit.reproduce.registry import SCALES, select
-    from gankit.reproduce.run import estimate
+    from gankit.reproduce.run import estimate, parse_only
+    from gankit.sweeps.spec import select_points
     from gankit.training.estimate import SpeedMeter, fmt_duration
+    reports = select(which)
+    _one_report_for_only(reports, only)
     meter = SpeedMeter()
     print("estimated training time on this machine (a few timed batches x batches of every "
           "epoch; evaluation comes on top):")
-    for report in select(which):
+    for report in reports:
         print(f"report {report.number}: {report.title}")
-        for exp in report.experiments:
+        for exp, points in parse_only(report, only):
             what = exp.sweep and f"sweep {exp.sweep}" or f"preset {exp.preset}"
             times = []
             for scale in SCALES:
-                runs = estimate(exp.load(scale), meter)
+                sweep = exp.load(scale, extra)
+                runs = estimate(select_points(sweep, points) if points else sweep, meter)
                 times.append(f"{scale} {fmt_duration(sum(s for _, s in runs))}")
             print(f"  {exp.name:<13} {what:<26} {len(runs)} run(s)  {', '.join(times)}  "
                   f"({len(exp.stated)} stated number(s))")
+
+
+def _one_report_for_only(reports: list[Report], only: list[str]) -> None:
+    if only and len(reports) > 1:
+        raise UserError("--only picks experiments of one report: give a report number, not `all`")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -34,16 +48,15 @@ def run(args: argparse.Namespace) -> int:
     from gankit.reproduce.markdown import write_reproduction
     from gankit.reproduce.registry import select
     from gankit.reproduce.run import default_out, reproduce
+    extra = dict(parse_override(s) for s in args.set)
     if args.list:
-        list_reports(args.report or "all")
+        list_reports(args.report or "all", extra, args.only)
         return 0
     if not args.report:
         raise UserError("give a report number (000 ... 004) or `all`; "
                         "`gankit reproduce --list` shows them")
-    extra = dict(parse_override(s) for s in args.set)
     reports = select(args.report)
-    if args.only and len(reports) > 1:
-        raise UserError("--only picks experiments of one report: give a report number, not `all`")
+    _one_report_for_only(reports, args.only)
     failed = interrupted = False
     for report in reports:
         out = default_out(report, args.scale)
@@ -85,5 +98,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         "more), optionally only some points of its sweep, e.g. --only models:3 "
                         "(report 000's M4)")
     p.add_argument("--list", action="store_true",
-                   help="list each report's experiments with their estimated time here")
+                   help="list each report's experiments (with --only: those) and their "
+                        "estimated time here, with --set applied")
     p.set_defaults(func=run)
