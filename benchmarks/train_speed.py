@@ -43,7 +43,8 @@ ratios, not the absolute times. Each variant runs in a process of its own (`Work
 round by round from this one: a process-wide setting of one variant (gankit's
 cpu_allocator=keep, training/allocator.py) must not speed up another (old, plain).
 
-    python benchmarks/train_speed.py [--which mlp,dcgan,default] [--batches N] [--rounds R]
+    python benchmarks/train_speed.py [--which mlp,dcgan,default,resnet] [--batches N]
+                                     [--rounds R]
                                      [--no-jax] [--profile] [--variants old,bf16,...]
 
 One thread for everything, JAX included (the way issue 11 measures it):
@@ -80,7 +81,8 @@ from gankit.training.loop import Trainer
 
 CASES = {"mlp": ("mlp-cgan-m4", 64, "report 000 MLP cGAN, batch 64"),
          "dcgan": ("dcgan-r004", 128, "report 004 DCGAN, batch 128"),
-         "default": ("default", 64, "default preset, batch 64")}
+         "default": ("default", 64, "default preset, batch 64"),
+         "resnet": ("resnet-cgan-r002", 32, "report 002 ResNet cGAN, batch 32")}
 # 8-seed ensembles: name -> (step, precision)
 ENSEMBLES = {"ensemble8-fp32": ("autograd", "fp32"), "ensemble8-bf16": ("autograd", "bf16"),
              "ensemble8-fused-fp32": ("fused", "fp32"), "ensemble8-fused-bf16": ("fused", "bf16")}
