@@ -102,12 +102,18 @@ def test_list_applies_set_and_only(mnist_cache, monkeypatch, capsys) -> None:
     assert "configs       sweep r004-configs         1 run(s)" in capsys.readouterr().out
 
 
-def test_list_with_a_bad_only_or_set_is_one_line(mnist_cache, capsys) -> None:
+def test_list_with_a_bad_only_or_set_is_one_line_before_any_output(mnist_cache,
+                                                                    capsys) -> None:
     assert main(["reproduce", "all", "--list", "--only", "dcgan"]) == 2
     assert main(["reproduce", "004", "--list", "--set", "epochs"]) == 2
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 2 and all(e.startswith("gankit: error: ") for e in err)
+    assert main(["reproduce", "004", "--list", "--set", "nope=1"]) == 2
+    assert main(["reproduce", "004", "--list", "--only", "configs:9"]) == 2
+    out, err = capsys.readouterr()
+    err = err.strip().splitlines()
+    assert out == ""   # refused before the header and the first report's lines
+    assert len(err) == 4 and all(e.startswith("gankit: error: ") for e in err)
     assert "--only picks experiments of one report" in err[0]
+    assert "--only configs:9: the sweep has points 0..5, not 9" in err[3]
 
 
 @pytest.mark.slow

@@ -17,22 +17,23 @@ def list_reports(which: str, extra: dict[str, Any], only: list[str]) -> None:
     """Each report's experiments (or those `--only` picks) with their estimated training time
     on this machine, with the command line's `--set` applied as a run would apply it."""
     from gankit.reproduce.registry import SCALES, select
-    from gankit.reproduce.run import estimate, parse_only
-    from gankit.sweeps.spec import select_points
+    from gankit.reproduce.run import estimate, experiment_sweep, parse_only
     from gankit.training.estimate import SpeedMeter, fmt_duration
     reports = select(which)
     _one_report_for_only(reports, only)
+    # every experiment resolved first: a bad --set or --only is refused before any output
+    plan = [(report, [(exp, [(scale, experiment_sweep(exp, scale, extra, points)) for scale in SCALES])
+                      for exp, points in parse_only(report, only)]) for report in reports]
     meter = SpeedMeter()
     print("estimated training time on this machine (a few timed batches x batches of every "
           "epoch; evaluation comes on top):")
-    for report in reports:
+    for report, experiments in plan:
         print(f"report {report.number}: {report.title}")
-        for exp, points in parse_only(report, only):
+        for exp, sweeps in experiments:
             what = exp.sweep and f"sweep {exp.sweep}" or f"preset {exp.preset}"
             times = []
-            for scale in SCALES:
-                sweep = exp.load(scale, extra)
-                runs = estimate(select_points(sweep, points) if points else sweep, meter)
+            for scale, sweep in sweeps:
+                runs = estimate(sweep, meter)
                 times.append(f"{scale} {fmt_duration(sum(s for _, s in runs))}")
             print(f"  {exp.name:<13} {what:<26} {len(runs)} run(s)  {', '.join(times)}  "
                   f"({len(exp.stated)} stated number(s))")

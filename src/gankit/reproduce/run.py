@@ -56,6 +56,14 @@ def estimate(sweep: Sweep, meter: SpeedMeter) -> list[tuple[Run, float]]:
     return [(run, meter.run_seconds(run.cfg)) for run in sweep.runs]
 
 
+def experiment_sweep(exp: Experiment, scale: str, extra: dict[str, Any],
+                     points: str | None = None) -> Sweep:
+    """The experiment's sweep at `scale` with `extra` (--set) applied, only `points` (--only
+    NAME:POINTS) when given: what a run trains and what `--list` estimates."""
+    sweep = exp.load(scale, extra)
+    return select_points(sweep, points, f"--only {exp.name}:{points}") if points else sweep
+
+
 def run_experiment(exp: Experiment, scale: str, out: Path, jobs: int, extra: dict[str, Any],
                    meter: SpeedMeter | None = None, echo: Echo = _stderr,
                    points: str | None = None) -> ExperimentResult:
@@ -63,9 +71,7 @@ def run_experiment(exp: Experiment, scale: str, out: Path, jobs: int, extra: dic
 
     `points` ("3", "0,2", "1-3") runs only those points of the experiment's sweep; the stated
     numbers of the others say they were not run."""
-    sweep = exp.load(scale, extra)
-    if points:
-        sweep = select_points(sweep, points)
+    sweep = experiment_sweep(exp, scale, extra, points)
     folder = out / exp.name
     if meter is not None:
         for run, secs in estimate(sweep, meter):

@@ -85,20 +85,22 @@ class Sweep:
         return head + "\n" + yaml.safe_dump(data, sort_keys=False)
 
 
-def select_points(sweep: Sweep, text: str) -> Sweep:
+def select_points(sweep: Sweep, text: str, said: str | None = None) -> Sweep:
     """The sweep with only the points `text` names ("0,2,5" or "1-3", 0-based as in the run
-    folder names). Folders keep their names, so a later run of every point reuses them."""
+    folder names). Folders keep their names, so a later run of every point reuses them.
+    `said`: how the user gave `text`, for the error (default `--points TEXT`)."""
+    said = said or f"--points {text!r}"
     chosen: set[int] = set()
     n = len(sweep.points)
     for part in text.split(","):
         a, sep, b = part.strip().partition("-")
         if not (a.isdigit() and (not sep or b.isdigit())):
-            raise ConfigError(f"--points {text!r}: give point numbers 0..{n - 1} as a list or "
-                              "ranges, e.g. --points 0,2 or --points 1-3")
+            raise ConfigError(f"{said}: give point numbers 0..{n - 1} as a list or ranges, "
+                              "e.g. 0,2 or 1-3")
         chosen.update(range(int(a), int(b or a) + 1))
     bad = sorted(i for i in chosen if i >= n)
     if bad:
-        raise ConfigError(f"--points {text!r}: the sweep has points 0..{n - 1}, not "
+        raise ConfigError(f"{said}: the sweep has points 0..{n - 1}, not "
                           f"{', '.join(map(str, bad))}")
     return dataclasses.replace(sweep, runs=[r for r in sweep.runs if r.point in chosen])
 
