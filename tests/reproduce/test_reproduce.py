@@ -88,6 +88,26 @@ def test_step_timing_warms_up_a_g_step_and_times_whole_cycles(mnist_cache, monke
     assert len(calls) == 27 and calls[9:] == calls[:9] * 2  # then two timed cycles
 
 
+def test_a_stopped_runs_values_so_far(tmp_path) -> None:
+    """An interrupted reproduction still fills REPRODUCTION.md: a stated epoch the run has
+    passed is read, one it has not reached says where the run stopped (it used to read the
+    last epoch's value as if it were the stated epoch's)."""
+    from gankit.reproduce.registry import Stated
+    from gankit.reproduce.run import our_value
+    sweep = load_report("002").experiments[1].load("full")   # OurCGAN: 30 epochs
+    run = tmp_path / sweep.runs[0].name
+    (run / "checkpoints").mkdir(parents=True)
+    (run / "checkpoints" / "last.pt").write_bytes(b"")
+    (run / "metrics.jsonl").write_text("".join(
+        json.dumps({"epoch": e, "step": 1563 * e, "val/is": 1.0 + e / 100}) + "\n"
+        for e in (1, 2, 3)))
+    at = {e: our_value(Stated("IS", "val/is", 1.02, epoch=e), sweep, tmp_path) for e in (2, 5)}
+    assert (at[2].value, at[2].epoch) == (1.02, 2)
+    assert at[5].value is None and "stopped at epoch 3 of 30" in at[5].why
+    final = our_value(Stated("IS", "val/is", 1.02), sweep, tmp_path)   # the run's last value
+    assert final.value is None and "run the same command again" in final.why
+
+
 def test_list_applies_set_and_only(mnist_cache, monkeypatch, capsys) -> None:
     """`--list` estimates what the same command line would run: `--set` applied (it was
     ignored before), `--only` picking experiments and points."""

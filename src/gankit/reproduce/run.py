@@ -83,7 +83,8 @@ def run_experiment(exp: Experiment, scale: str, out: Path, jobs: int, extra: dic
                               res.interrupted)
     if not res.interrupted:
         explore_figures(exp, sweep, folder, echo)
-        result.ours = [our_value(s, sweep, folder) for s in exp.stated]
+    # an interrupted run's values so far too: a stated epoch it has passed is a real value
+    result.ours = [our_value(s, sweep, folder) for s in exp.stated]
     return result
 
 
@@ -118,6 +119,11 @@ def our_value(stated: Stated, sweep: Sweep, folder: Path) -> Ours:
         trained = load_run(path, "last")
         net = trained.G if metric == "G" else trained.D
         return Ours(stated, count_parameters(net), None, path)
+    rows = paths.read_metrics()
+    reached, epochs = (int(rows[-1]["epoch"]) if rows else 0), run.cfg.epochs
+    if reached < epochs and (stated.epoch is None or reached < min(stated.epoch, epochs)):
+        return Ours(stated, None, None, path, f"the run stopped at epoch {reached} of {epochs}, "
+                    "before this value: run the same command again to continue")
     if kind == "test":
         cfg = run.cfg
         trained = load_run(path, "best")
@@ -125,7 +131,7 @@ def our_value(stated: Stated, sweep: Sweep, folder: Path) -> Ours:
                                  split="test", n=cfg.eval.n, features=cfg.eval.features,
                                  seed=cfg.seed, data_dir=cfg.data.data_dir, scale=cfg.data.scale)
         return Ours(stated, res.get(metric), trained.epoch, path)
-    rows = [r for r in paths.read_metrics() if stated.key in r]
+    rows = [r for r in rows if stated.key in r]
     if not rows:
         return Ours(stated, None, None, path, f"{stated.key} was not recorded")
     at = [r for r in rows if r["epoch"] == stated.epoch]
