@@ -46,6 +46,9 @@ def test_every_experiments_command_is_a_valid_gankit_command_line() -> None:
                 args = parser.parse_args(argv[1:])  # argparse exits on a bad command line
                 if exp.preset:
                     assert args.preset == exp.preset
+    # --only NAME:POINTS ran some points: the command says which (it ran them all before)
+    argv = shlex.split(load_report("001").experiments[0].command("full", "out", None, "0,1,4-6"))
+    assert parser.parse_args(argv[1:]).points == "0,1,4-6"
 
 
 def test_report_names_and_errors() -> None:

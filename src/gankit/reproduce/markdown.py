@@ -51,7 +51,7 @@ def experiment_section(r: ExperimentResult, base: Path, scale: str, extra: dict[
     e = r.experiment
     lines = [f"## {e.name}: {e.what}", ""]
     lines.append(f"Command (this experiment alone): "
-                 f"`{e.command(scale, _link(r.out, base), extra)}`  ")
+                 f"`{e.command(scale, _link(r.out, base), extra, r.points)}`  ")
     lines.append(f"Wall time this invocation: {fmt_duration(r.wall_s)}; the sweep table: "
                  f"[summary.md]({_link(r.out / 'summary.md', base)}).")
     if r.failed:

@@ -65,12 +65,15 @@ class Experiment:
                                 source=f"preset {self.preset}", extra=over)
         return sweep
 
-    def command(self, scale: str, out: str, extra: dict[str, Any] | None = None) -> str:
+    def command(self, scale: str, out: str, extra: dict[str, Any] | None = None,
+                points: str | None = None) -> str:
         """The `gankit sweep` / `gankit train` command that runs this experiment alone (into
-        the folder `gankit reproduce` uses: out/RUN for a preset)."""
+        the folder `gankit reproduce` uses: out/RUN for a preset), only `points` of a sweep
+        when given (`--only NAME:POINTS`)."""
         sets = "".join(f" --set {k}={v}" for k, v in self.overrides(scale, extra).items())
         if self.sweep:
-            return f"gankit sweep {self.sweep}{sets} --out {out}"
+            picked = f" --points {points}" if points else ""
+            return f"gankit sweep {self.sweep}{sets}{picked} --out {out}"
         run = self.load(scale, extra).runs[0].name
         return f"gankit train --preset {self.preset}{sets} --out {out}/{run}"
 

@@ -45,6 +45,7 @@ class ExperimentResult:
     failed: list[str]
     interrupted: bool
     ours: list[Ours] = field(default_factory=list)
+    points: str | None = None    # --only NAME:POINTS: the sweep's points run
 
 
 def default_out(report: Report, scale: str) -> Path:
@@ -80,7 +81,7 @@ def run_experiment(exp: Experiment, scale: str, out: Path, jobs: int, extra: dic
     t0 = time.monotonic()
     res = run_sweep(sweep, folder, jobs=jobs, report=False, echo=echo)
     result = ExperimentResult(exp, sweep, folder, time.monotonic() - t0, res.failed,
-                              res.interrupted)
+                              res.interrupted, points=points)
     if not res.interrupted:
         explore_figures(exp, sweep, folder, echo)
     # an interrupted run's values so far too: a stated epoch it has passed is a real value
