@@ -22,8 +22,10 @@ def list_reports(which: str, extra: dict[str, Any], only: list[str]) -> None:
     reports = select(which)
     _one_report_for_only(reports, only)
     # every experiment resolved first: a bad --set or --only is refused before any output
-    plan = [(report, [(exp, [(scale, experiment_sweep(exp, scale, extra, points)) for scale in SCALES])
-                      for exp, points in parse_only(report, only)]) for report in reports]
+    plan = [(report, [(exp, [(scale, experiment_sweep(exp, scale, extra, points))
+                             for scale in SCALES])
+                      for exp, points in parse_only(report, only)])
+            for report in reports]
     meter = SpeedMeter()
     print("estimated training time on this machine (a few timed batches x batches of every "
           "epoch; evaluation comes on top):")
