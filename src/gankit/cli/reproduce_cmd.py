@@ -42,6 +42,7 @@ def list_reports(which: str, extra: dict[str, Any], only: list[str]) -> None:
 
 
 def _one_report_for_only(reports: list[Report], only: list[str]) -> None:
+    """`--only` names experiments of one report: refuse it with `all`."""
     if only and len(reports) > 1:
         raise UserError("--only picks experiments of one report: give a report number, not `all`")
 
