@@ -21,11 +21,11 @@ def list_reports(which: str, extra: dict[str, Any], only: list[str]) -> None:
     from gankit.training.estimate import SpeedMeter, fmt_duration
     reports = select(which)
     _one_report_for_only(reports, only)
-    # every experiment resolved first: a bad --set or --only is refused before any output
-    plan = [(report, [(exp, [(scale, experiment_sweep(exp, scale, extra, points))
-                             for scale in SCALES])
-                      for exp, points in parse_only(report, only)])
-            for report in reports]
+    plan = []  # every experiment resolved first: a bad --set or --only before any output
+    for report in reports:
+        plan.append((report, [(exp, [experiment_sweep(exp, scale, extra, points)
+                                     for scale in SCALES])
+                              for exp, points in parse_only(report, only)]))
     meter = SpeedMeter()
     print("estimated training time on this machine (a few timed batches x batches of every "
           "epoch; evaluation comes on top):")
@@ -34,7 +34,7 @@ def list_reports(which: str, extra: dict[str, Any], only: list[str]) -> None:
         for exp, sweeps in experiments:
             what = exp.sweep and f"sweep {exp.sweep}" or f"preset {exp.preset}"
             times = []
-            for scale, sweep in sweeps:
+            for scale, sweep in zip(SCALES, sweeps):
                 runs = estimate(sweep, meter)
                 times.append(f"{scale} {fmt_duration(sum(s for _, s in runs))}")
             print(f"  {exp.name:<13} {what:<26} {len(runs)} run(s)  {', '.join(times)}  "

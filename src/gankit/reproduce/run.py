@@ -45,7 +45,12 @@ class ExperimentResult:
     failed: list[str]
     interrupted: bool
     ours: list[Ours] = field(default_factory=list)
-    points: str | None = None    # --only NAME:POINTS: the sweep's points run
+
+    @property
+    def points(self) -> str | None:
+        """The points run when `--only NAME:POINTS` picked some ("0,1,4"), else None."""
+        run = sorted({r.point for r in self.sweep.runs})
+        return None if len(run) == len(self.sweep.points) else ",".join(map(str, run))
 
 
 def default_out(report: Report, scale: str) -> Path:
@@ -81,7 +86,7 @@ def run_experiment(exp: Experiment, scale: str, out: Path, jobs: int, extra: dic
     t0 = time.monotonic()
     res = run_sweep(sweep, folder, jobs=jobs, report=False, echo=echo)
     result = ExperimentResult(exp, sweep, folder, time.monotonic() - t0, res.failed,
-                              res.interrupted, points=points)
+                              res.interrupted)
     if not res.interrupted:
         explore_figures(exp, sweep, folder, echo)
     # an interrupted run's values so far too: a stated epoch it has passed is a real value
@@ -122,7 +127,7 @@ def our_value(stated: Stated, sweep: Sweep, folder: Path) -> Ours:
         return Ours(stated, count_parameters(net), None, path)
     rows = paths.read_metrics()
     reached, epochs = (int(rows[-1]["epoch"]) if rows else 0), run.cfg.epochs
-    if reached < epochs and (stated.epoch is None or reached < min(stated.epoch, epochs)):
+    if reached < min(stated.epoch or epochs, epochs):
         return Ours(stated, None, None, path, f"the run stopped at epoch {reached} of {epochs}, "
                     "before this value: run the same command again to continue")
     if kind == "test":
