@@ -59,7 +59,8 @@ VARIANTS = {
     "bf16-ema-clip-projection-embedding-dsteps2": {
         "precision": "bf16", "ema": 0.99, "grad_clip": 0.5, "model.d_cond": "projection",
         "model.g_cond": "embedding", "d_steps": 2},
-    "unconditional-hinge": {"model.conditional": False, "loss.name": "hinge"},
+    "unconditional-hinge-2-d-steps-per-batch": {"model.conditional": False,
+                                                "loss.name": "hinge", "d_steps_per_batch": 2},
     "ema-warm-up": {"ema": 0.99, "ema_rampup": 0.5},
     "dropout-bf16": {"model.dropout": 0.3, "model.g_dropout": 0.2, "precision": "bf16"},
     "onehot-d-smoothing-average": {"model.d_cond": "onehot", "loss.label_smoothing": 0.1,

@@ -26,6 +26,7 @@ def list_reports(which: str, extra: dict[str, Any], only: list[str]) -> None:
         plan.append((report, [(exp, [experiment_sweep(exp, scale, extra, points)
                                      for scale in SCALES])
                               for exp, points in parse_only(report, only)]))
+    width = max(len(exp.name) for _, experiments in plan for exp, _ in experiments)
     meter = SpeedMeter()
     print("estimated training time on this machine (a few timed batches x batches of every "
           "epoch; evaluation comes on top):")
@@ -37,7 +38,7 @@ def list_reports(which: str, extra: dict[str, Any], only: list[str]) -> None:
             for scale, sweep in zip(SCALES, sweeps):
                 runs = estimate(sweep, meter)
                 times.append(f"{scale} {fmt_duration(sum(s for _, s in runs))}")
-            print(f"  {exp.name:<13} {what:<26} {len(runs)} run(s)  {', '.join(times)}  "
+            print(f"  {exp.name:<{width}} {what:<26} {len(runs)} run(s)  {', '.join(times)}  "
                   f"({len(exp.stated)} stated number(s))")
 
 

@@ -118,6 +118,9 @@ class TrainConfig:
     # on one thread: their ops are too small to split, and idle threads spin (benchmarks/).
     threads: int = 0
     d_steps: int = 1               # D steps per G step (report 002's "discriminator advantage")
+    # D steps on each batch (the same real images, fresh noise each) before its G step: the
+    # other reading of report 002's "discriminator advantage" (docs/reproduction.md)
+    d_steps_per_batch: int = 1
     adaptive_d_steps: bool = False  # report 002: one more D step while D accuracy < threshold
     adaptive_threshold: float = 0.8
     max_d_steps: int = 16

@@ -68,8 +68,8 @@ from gankit.training.checkpoint import CheckpointError, load_checkpoint
 from gankit.training.ema import ema_decay
 from gankit.training.logging import Logger
 from gankit.training.mlp_ensemble_step import FusedEnsembleStep
-from gankit.training.loop import (Interrupted, Trainer, check_new_folder, epochs_left,
-                                  epochs_text, make_adam, resume, train)
+from gankit.training.loop import (Interrupted, Trainer, batch_steps, check_new_folder,
+                                  epochs_left, epochs_text, make_adam, resume, train)
 from gankit.training.runs import RunPaths, read_config, resume_state
 from gankit.training.stats import logit_stats
 
@@ -542,11 +542,8 @@ class Ensemble:
     def step_stacked(self, x: torch.Tensor, y: torch.Tensor | None, do_g: bool) -> None:
         """`step` from the members' batches stacked: images (K, B, ...), labels (K, B), in the
         run's precision (the step owns its autocast, as `Trainer.train_step` does)."""
-        with fast.autocast(self.cfg.precision, self.device):
-            if self.fused is not None:
-                self.fused.step(x, y, do_g)
-            else:
-                self._autograd_step(x, y, do_g)
+        batch_steps(self.fused.step if self.fused is not None else self._autograd_step,
+                    x, y, do_g, self.cfg.d_steps_per_batch, self.cfg.precision, self.device)
 
     def _autograd_step(self, x: torch.Tensor, y: torch.Tensor | None, do_g: bool) -> None:
         members = self.members

@@ -2,7 +2,8 @@
 
 Each batch gives one discriminator step; the generator steps after every `d_steps`-th
 D step (report 002's "discriminator advantage" counted in batches, so one epoch is still one
-pass over the data). The generator step reuses the fake batch of the last D step and is
+pass over the data). `d_steps_per_batch` > 1 gives D that many updates on each batch instead,
+then G's (the advantage's other reading). The generator step reuses the fake batch of the last D step and is
 scored by the just-updated D, as in PyTorch's DCGAN example. Fake images are drawn with the
 real batch's labels, so G sees the data's class distribution without extra randomness.
 """
@@ -65,6 +66,19 @@ def make_adam(params: Any, lr: float, betas: list[float]) -> torch.optim.Adam:
     # fused Adam is one kernel per step for all tensors: the biggest single saving on the
     # MLP models, whose steps are dominated by per-op overhead.
     return torch.optim.Adam(params, lr=lr, betas=tuple(betas), fused=True)
+
+
+def batch_steps(step: Callable[[torch.Tensor, torch.Tensor | None, bool], None],
+                x: torch.Tensor, y: torch.Tensor | None, do_g: bool, d_per_batch: int,
+                precision: str, device: torch.device) -> None:
+    """`d_per_batch` D updates on the batch (x, y), G's update with the last when `do_g`
+    (`d_steps_per_batch`, one reading of report 002's "discriminator advantage"), each in an
+    autocast region of its own: autocast keeps its bf16 copies of the weights until its
+    region ends, so a second D update in the same region would run D's weights from before
+    the first (the G update is safe there: it runs D with requires_grad off, uncached)."""
+    for i in range(d_per_batch):
+        with fast.autocast(precision, device):
+            step(x, y, do_g and i == d_per_batch - 1)
 
 
 class Trainer:
@@ -205,17 +219,15 @@ class Trainer:
 
     # ---- one step ----------------------------------------------------------------------
     def train_step(self, x: torch.Tensor, y: torch.Tensor | None, do_g: bool) -> None:
-        """One D update on the batch (x, y), and G's when `do_g`, in the run's precision: the
-        step owns its autocast, so every caller (the loop, `gankit reproduce --list`'s
+        """D's update on the batch (x, y) (`d_steps_per_batch` of them, one by default), and
+        G's when `do_g`, in the run's precision: the step owns its autocast, so every caller (the loop, `gankit reproduce --list`'s
         estimates, the benchmarks) times and trains the same step (the estimates once ran
         bf16 configs in fp32: report 002's ResNet step 0.57 s instead of 0.20)."""
-        with fast.autocast(self.cfg.precision, self.device):
-            # step=fused (training/mlp_step.py): the same step, written out; hooks on G or D
-            # (tests, tools) need the modules called, so they take the autograd step
-            if self.fused is not None and not (self.G._forward_hooks or self.D._forward_hooks):
-                self.fused.step(x, y, do_g)
-            else:
-                self._autograd_step(x, y, do_g)
+        # step=fused (training/mlp_step.py): the same step, written out; hooks on G or D
+        # (tests, tools) need the modules called, so they take the autograd step
+        fused = self.fused is not None and not (self.G._forward_hooks or self.D._forward_hooks)
+        batch_steps(self.fused.step if fused else self._autograd_step, x, y, do_g,
+                    self.cfg.d_steps_per_batch, self.cfg.precision, self.device)
 
     def _autograd_step(self, x: torch.Tensor, y: torch.Tensor | None, do_g: bool) -> None:
         G, D, loss = self.G_step, self.D_step, self.loss
