@@ -201,3 +201,38 @@ def test_the_trainer_fuses_with_fast_kernels_only(tmp_path: Path) -> None:
         types = {type(m) for net in (tr.G, tr.D) for m in net.modules()
                  if isinstance(m, nn.BatchNorm2d)}
         assert types == {want}
+
+
+@needs_kernel
+def test_a_block_names_its_pairs_and_they_fuse(monkeypatch) -> None:
+    """The ResNet's blocks call BatchNorm and ReLU in code (no nn.Sequential): their
+    `bn_act_pairs` fuse them, with the same state_dict keys and the same outputs and
+    gradients as torch's layers (bf16, channels-last, training mode: the kernel's case)."""
+    from gankit.models.resnet import DownBlock
+    slopes = []
+    kernel_forward = native_bn.forward
+    monkeypatch.setattr(native_bn, "forward",
+                        lambda *a: slopes.append(a[3]) or kernel_forward(*a))
+    torch.manual_seed(0)
+    plain = DownBlock(16, 32, bn=True, down=True).to(memory_format=torch.channels_last)
+    fast = copy.deepcopy(plain)
+    keys = list(fast.state_dict())
+    kernels.use([fast], "fast")
+    assert (type(fast.act1), type(fast.act2)) == (FusedReLU, FusedReLU)
+    assert fast.bn1.fused_slope == fast.bn2.fused_slope == 0.0
+    assert list(fast.state_dict()) == keys
+    x = _input((8, 16, 10, 10))
+    outs, grads = [], []
+    for m in (plain, fast):
+        xi = x.clone().requires_grad_()
+        with torch.autocast("cpu", torch.bfloat16):
+            out = m(xi)
+        out.float().square().sum().backward()
+        outs.append(out.float())
+        grads.append([xi.grad, m.conv1.weight.grad, m.bn1.weight.grad, m.bn2.bias.grad])
+    assert slopes == [0.0, 0.0]     # both BatchNorms ran in the kernel, each with its ReLU
+    torch.testing.assert_close(outs[1], outs[0], rtol=0.02, atol=0.02)
+    for a, b in zip(*grads):
+        torch.testing.assert_close(a, b, rtol=0.05, atol=0.05 * b.abs().max().item())
+    kernels.use([fast], "plain")
+    assert (type(fast.act1), type(fast.act2)) == (nn.ReLU, nn.ReLU)

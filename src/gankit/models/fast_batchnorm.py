@@ -2,20 +2,21 @@
 
 `fuse(modules, True)` turns every `nn.BatchNorm2d` into a `FastBatchNorm2d` (the class only:
 the same parameters, buffers and state_dict keys) and, where an `nn.ReLU` or `nn.LeakyReLU`
-follows it in an `nn.Sequential`, gives the BatchNorm that activation (`fused_slope`) and
-turns the activation into a pass-through (`FusedReLU`, `FusedLeakyReLU`): the layers compute
-what they computed before, the BatchNorm's output being the activated one. In training mode,
-on a bf16 channels-last CPU map (a bf16 run's convolution outputs), the BatchNorm and its
-activation run as native/batchnorm.py's C kernel, forward and backward; anywhere else (eval
-mode, fp32, another device, no kernel here) torch's BatchNorm and then the activation.
-`fuse(modules, False)` turns them all back.
+follows it in an `nn.Sequential` or in a pair a module names in its `bn_act_pairs` (blocks that
+call their layers in code, as the ResNet's), gives the BatchNorm that activation
+(`fused_slope`) and turns the activation into a pass-through (`FusedReLU`, `FusedLeakyReLU`):
+the layers compute what they computed before, the BatchNorm's output being the activated one.
+In training mode, on a bf16 channels-last CPU map (a bf16 run's convolution outputs), the
+BatchNorm and its activation run as native/batchnorm.py's C kernel, forward and backward;
+anywhere else (eval mode, fp32, another device, no kernel here) torch's BatchNorm and then the
+activation. `fuse(modules, False)` turns them all back.
 
 A second derivative through the layer (R1, WGAN-GP) is taken by torch's own operations,
 recomputed from the saved input: the kernel's backward is not differentiable.
 """
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
 import torch
 import torch.nn.functional as F
@@ -111,13 +112,20 @@ def fuse(modules: Iterable[nn.Module], on: bool) -> None:
             if type(layer) in (nn.BatchNorm2d, FastBatchNorm2d):
                 layer.__class__ = FastBatchNorm2d if on else nn.BatchNorm2d
                 layer.__dict__.pop("fused_slope", None)
-        for seq in m.modules():
-            if not isinstance(seq, nn.Sequential):
-                continue
-            children = list(seq)
-            for bn, act in zip(children, children[1:]):
-                if type(act) in _PLAIN:
-                    act.__class__ = _PLAIN[type(act)]
-                if on and type(bn) is FastBatchNorm2d and type(act) in _FUSED:
-                    bn.fused_slope = 0.0 if type(act) is nn.ReLU else act.negative_slope
-                    act.__class__ = _FUSED[type(act)]
+        for bn, act in _pairs(m):
+            if type(act) in _PLAIN:
+                act.__class__ = _PLAIN[type(act)]
+            if on and type(bn) is FastBatchNorm2d and type(act) in _FUSED:
+                bn.fused_slope = 0.0 if type(act) is nn.ReLU else act.negative_slope
+                act.__class__ = _FUSED[type(act)]
+
+
+def _pairs(m: nn.Module) -> Iterator[tuple[nn.Module, nn.Module]]:
+    """Every (layer, the layer applied to its output) of `m`: neighbours in an nn.Sequential,
+    and the pairs of child names a module lists in `bn_act_pairs`."""
+    for mod in m.modules():
+        if isinstance(mod, nn.Sequential):
+            children = list(mod)
+            yield from zip(children, children[1:])
+        for first, then in getattr(mod, "bn_act_pairs", ()):
+            yield getattr(mod, first), getattr(mod, then)
