@@ -71,11 +71,10 @@ class DownBlock(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = self.conv1(self.act1(self.bn1(x)))
-        h = self.conv2(self.act2(self.bn2(h)))
-        s = self.skip(x)
-        if self.down:
-            h, s = F.avg_pool2d(h, 2), F.avg_pool2d(s, 2)
-        return h + s
+        # one pool of the sum, not a pool of each (the same function: pooling is linear):
+        # report 002's step 0.96x, CPU time, alternated in one process, 2026-12-07
+        h = self.conv2(self.act2(self.bn2(h))) + self.skip(x)
+        return F.avg_pool2d(h, 2) if self.down else h
 
 
 class ResNetGenerator(Generator):
