@@ -151,3 +151,16 @@ def test_onehot_plus_projection_joins_the_label_and_projects_it(arch):
         torch.testing.assert_close(both(x, y), onehot(x, y))
         both.cond.projection.embed.weight.normal_()
         assert not torch.allclose(both(x, y), onehot(x, y))
+
+
+@pytest.mark.parametrize("layout", [torch.channels_last, torch.contiguous_format])
+def test_label_planes_join_a_map_in_its_layout(layout) -> None:
+    """The joined map keeps h's layout (a channels-last h came out contiguous, to be
+    reordered by every layer after it) and holds h, then the label vector as planes."""
+    from gankit.models.conditioning import join_planes
+    h = torch.randn(4, 6, 5, 5).contiguous(memory_format=layout)
+    v = torch.randn(4, 3)
+    out = join_planes(h, v)
+    assert out.is_contiguous(memory_format=layout)
+    assert torch.equal(out[:, :6], h)
+    assert torch.equal(out[:, 6:], v[:, :, None, None].expand(4, 3, 5, 5))

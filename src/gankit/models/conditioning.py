@@ -96,8 +96,13 @@ class ConditionalBatchNorm2d(nn.Module):
 
 def join_planes(h: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
     """A map h (B, C, H, W) with a label vector v (B, E) joined as E constant planes:
-    (B, C + E, H, W) (Reed et al. 2016)."""
-    return torch.cat([h, v.to(h.dtype)[:, :, None, None].expand(-1, -1, *h.shape[2:])], dim=1)
+    (B, C + E, H, W) (Reed et al. 2016), in h's layout: `cat` with the broadcast planes
+    wrote a channels-last h contiguous, and the BatchNorm kernel and convolution after it
+    reordered it back (report 002's D, the middle block)."""
+    planes = v.to(h.dtype)[:, :, None, None].expand(-1, -1, *h.shape[2:])
+    if not h.is_contiguous() and h.is_contiguous(memory_format=torch.channels_last):
+        planes = planes.contiguous(memory_format=torch.channels_last)
+    return torch.cat([h, planes], dim=1)
 
 
 class PlanesConv2d(nn.Conv2d):
