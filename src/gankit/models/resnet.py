@@ -40,7 +40,7 @@ class UpBlock(nn.Module):
     """Gulrajani et al.'s generator block with nearest-neighbour resize-conv (x2)."""
 
     # `kernels: fast` runs each BatchNorm and its ReLU as one kernel (models/fast_batchnorm.py;
-    # report 002's D step 0.94x, CPU time, alternated in one process, 2026-12-07)
+    # report 002's step 0.91x, CPU time, alternated in one process, 2026-12-07)
     bn_act_pairs = (("bn1", "act1"), ("bn2", "act2"))
 
     def __init__(self, cin: int, cout: int, bn: bool) -> None:

@@ -23,8 +23,8 @@ BUDGET_S = 5.0         # stop timing a slow model after this long (whole d_steps
 
 def _key(cfg: TrainConfig) -> tuple:
     """What the cost of a step depends on."""
-    return (repr(cfg.model), cfg.batch_size, cfg.d_steps, cfg.d_steps_per_batch, cfg.data.name, repr(cfg.loss),
-            cfg.threads)
+    return (repr(cfg.model), cfg.batch_size, cfg.d_steps, cfg.d_steps_per_batch, cfg.data.name,
+            repr(cfg.loss), cfg.threads)
 
 
 class SpeedMeter:

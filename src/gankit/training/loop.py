@@ -2,10 +2,11 @@
 
 Each batch gives one discriminator step; the generator steps after every `d_steps`-th
 D step (report 002's "discriminator advantage" counted in batches, so one epoch is still one
-pass over the data). `d_steps_per_batch` > 1 gives D that many updates on each batch instead,
-then G's (the advantage's other reading). The generator step reuses the fake batch of the last D step and is
-scored by the just-updated D, as in PyTorch's DCGAN example. Fake images are drawn with the
-real batch's labels, so G sees the data's class distribution without extra randomness.
+pass over the data). `d_steps_per_batch` > 1 gives D that many updates on each batch
+instead, then G's (the advantage's other reading). The generator step reuses the fake batch
+of the last D step and is scored by the just-updated D, as in PyTorch's DCGAN example. Fake
+images are drawn with the real batch's labels, so G sees the data's class distribution
+without extra randomness.
 """
 from __future__ import annotations
 
@@ -220,9 +221,10 @@ class Trainer:
     # ---- one step ----------------------------------------------------------------------
     def train_step(self, x: torch.Tensor, y: torch.Tensor | None, do_g: bool) -> None:
         """D's update on the batch (x, y) (`d_steps_per_batch` of them, one by default), and
-        G's when `do_g`, in the run's precision: the step owns its autocast, so every caller (the loop, `gankit reproduce --list`'s
-        estimates, the benchmarks) times and trains the same step (the estimates once ran
-        bf16 configs in fp32: report 002's ResNet step 0.57 s instead of 0.20)."""
+        G's when `do_g`, in the run's precision: the step owns its autocast, so every caller
+        (the loop, `gankit reproduce --list`'s estimates, the benchmarks) times and trains the
+        same step (the estimates once ran bf16 configs in fp32: report 002's ResNet step 0.57
+        s instead of 0.20)."""
         # step=fused (training/mlp_step.py): the same step, written out; hooks on G or D
         # (tests, tools) need the modules called, so they take the autograd step
         fused = self.fused is not None and not (self.G._forward_hooks or self.D._forward_hooks)

@@ -72,7 +72,8 @@ class Range:
 # Keys holding numbers (or lists of numbers) and the range every value must lie in.
 RANGES: dict[str, Range] = {
     "seed": Range(0), "epochs": Range(1), "batch_size": Range(1), "threads": Range(0),
-    "d_steps": Range(1), "d_steps_per_batch": Range(1), "max_d_steps": Range(1), "adaptive_threshold": Range(0, 1),
+    "d_steps": Range(1), "d_steps_per_batch": Range(1), "max_d_steps": Range(1),
+    "adaptive_threshold": Range(0, 1),
     "ema": Range(0, 1, open_high=True), "ema_rampup": Range(0), "sample_every": Range(1),
     "checkpoint_every": Range(1),
     "log_every": Range(0),
