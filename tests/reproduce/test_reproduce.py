@@ -112,7 +112,7 @@ def test_a_stopped_runs_values_so_far(tmp_path) -> None:
         for e in (1, 2, 3)))
     at = {e: our_value(Stated("IS", "val/is", 1.02, epoch=e), sweep, tmp_path) for e in (2, 5)}
     assert (at[2].value, at[2].epoch) == (1.02, 2)
-    assert at[5].value is None and "stopped at epoch 3 of 30" in at[5].why
+    assert at[5].value is None and "stopped with 3 of 30 epochs done" in at[5].why
     final = our_value(Stated("IS", "val/is", 1.02), sweep, tmp_path)   # the run's last value
     assert final.value is None and "run the same command again" in final.why
 

@@ -128,8 +128,8 @@ def our_value(stated: Stated, sweep: Sweep, folder: Path) -> Ours:
     rows = paths.read_metrics()
     reached, epochs = (int(rows[-1]["epoch"]) if rows else 0), run.cfg.epochs
     if reached < min(stated.epoch or epochs, epochs):
-        return Ours(stated, None, None, path, f"the run stopped at epoch {reached} of {epochs}, "
-                    "before this value: run the same command again to continue")
+        return Ours(stated, None, None, path, f"the run stopped with {reached} of {epochs} "
+                    "epochs done, before this value: run the same command again to continue")
     if kind == "test":
         cfg = run.cfg
         trained = load_run(path, "best")
