@@ -191,10 +191,10 @@ def test_only_picks_one_experiment_and_its_points() -> None:
 @pytest.mark.slow
 def test_only_runs_the_chosen_points_and_says_so_for_the_others(tmp_path, capsys) -> None:
     out = tmp_path / "r004"
-    args = ["reproduce", "004", "--scale", "short", "--out", str(out), "--only", "configs:1"]
+    base = ["reproduce", "004", "--scale", "short", "--out", str(out)]
     for s in TINY_SET:
-        args += ["--set", s]
-    assert main(args) == 0
+        base += ["--set", s]
+    assert main(base + ["--only", "configs:1"]) == 0
     assert sorted(p.name for p in (out / "configs").iterdir() if p.name[0].isdigit()) == \
         ["001-batch_size=64"]
     text = (out / "REPRODUCTION.md").read_text()
@@ -202,5 +202,12 @@ def test_only_runs_the_chosen_points_and_says_so_for_the_others(tmp_path, capsys
     assert text.count("point not run this time (--only)") == 10    # 5 points x D and G loss
     rec = json.loads((out / "configs" / "001-batch_size=64" / "metrics.jsonl").read_text()
                      .splitlines()[-1])
+    row = next(ln for ln in text.splitlines() if "| 0.0107 |" in ln)
+    assert f"| {fmt(rec['train/d_loss'])} (epoch 1;" in row
+    # another experiment into the same folder: REPRODUCTION.md keeps the first one's values
+    assert main(base + ["--only", "dcgan"]) == 0
+    text = (out / "REPRODUCTION.md").read_text()
+    assert text.index("## dcgan") < text.index("## configs")    # the report's order
+    assert "Run by an earlier invocation into this folder" in text
     row = next(ln for ln in text.splitlines() if "| 0.0107 |" in ln)
     assert f"| {fmt(rec['train/d_loss'])} (epoch 1;" in row

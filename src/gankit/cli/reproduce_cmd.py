@@ -52,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
     from gankit.config.keys import parse_override
     from gankit.reproduce.markdown import write_reproduction
     from gankit.reproduce.registry import select
-    from gankit.reproduce.run import default_out, reproduce
+    from gankit.reproduce.run import default_out, earlier_results, reproduce
     extra = dict(parse_override(s) for s in args.set)
     if args.list:
         list_reports(args.report or "all", extra, args.only)
@@ -73,7 +73,9 @@ def run(args: argparse.Namespace) -> int:
                            + [f"--only {shlex.quote(o)}" for o in args.only]
                            + ["--out", shlex.quote(str(out))]
                            + [f"--set {shlex.quote(s)}" for s in args.set])
-        path = write_reproduction(report, results, out, args.scale, command, extra)
+        path = write_reproduction(report, results + earlier_results(report, results, out,
+                                                                    args.scale, extra),
+                                  out, args.scale, command, extra)
         print(path)
         failed |= any(r.failed for r in results)
         interrupted |= any(r.interrupted for r in results)

@@ -52,8 +52,9 @@ def experiment_section(r: ExperimentResult, base: Path, scale: str, extra: dict[
     lines = [f"## {e.name}: {e.what}", ""]
     lines.append(f"Command (this experiment alone): "
                  f"`{e.command(scale, _link(r.out, base), extra, r.points)}`  ")
-    lines.append(f"Wall time this invocation: {fmt_duration(r.wall_s)}; the sweep table: "
-                 f"[summary.md]({_link(r.out / 'summary.md', base)}).")
+    when = ("Run by an earlier invocation into this folder (read here, not run again)"
+            if r.earlier else f"Wall time this invocation: {fmt_duration(r.wall_s)}")
+    lines.append(f"{when}; the sweep table: [summary.md]({_link(r.out / 'summary.md', base)}).")
     if r.failed:
         lines.append(f"\n**Failed runs:** {', '.join(r.failed)} (their logs are in "
                      f"{_link(r.out / 'logs', base)}).")
@@ -98,7 +99,9 @@ def write_reproduction(report: Report, results: list[ExperimentResult], out: Pat
             "measures in the reports' space.", ""]
     if report.notes:
         head += [report.notes, ""]
-    body = [experiment_section(r, out, scale, extra) for r in results]
+    order = [e.name for e in report.experiments]
+    body = [experiment_section(r, out, scale, extra)
+            for r in sorted(results, key=lambda r: order.index(r.experiment.name))]
     path = out / "REPRODUCTION.md"
     atomic_write(path, "\n".join(head) + "\n" + "\n".join(body))
     return path

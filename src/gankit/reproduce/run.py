@@ -45,6 +45,7 @@ class ExperimentResult:
     failed: list[str]
     interrupted: bool
     ours: list[Ours] = field(default_factory=list)
+    earlier: bool = False        # read from a folder an earlier invocation trained, not run
 
     @property
     def points(self) -> str | None:
@@ -92,6 +93,30 @@ def run_experiment(exp: Experiment, scale: str, out: Path, jobs: int, extra: dic
     # an interrupted run's values so far too: a stated epoch it has passed is a real value
     result.ours = [our_value(s, sweep, folder) for s in exp.stated]
     return result
+
+
+def earlier_results(report: Report, done: list[ExperimentResult], out: Path, scale: str,
+                    extra: dict[str, Any]) -> list[ExperimentResult]:
+    """The report's other experiments whose runs an earlier invocation left in `out`, read
+    (not run), so that a REPRODUCTION.md written after `--only A`, then `--only B` into the
+    same folder holds both. Only the points with a run folder count; the commands shown
+    carry this invocation's `--set`."""
+    ran = {r.experiment.name for r in done}
+    found = []
+    for exp in report.experiments:
+        folder = out / exp.name
+        if exp.name in ran or not folder.is_dir():
+            continue
+        sweep = experiment_sweep(exp, scale, extra)
+        present = sorted({r.point for r in sweep.runs if (folder / r.name).is_dir()})
+        if not present:
+            continue
+        if len(present) < len(sweep.points):
+            sweep = select_points(sweep, ",".join(map(str, present)))
+        found.append(ExperimentResult(exp, sweep, folder, 0.0, [], False,
+                                      [our_value(st, sweep, folder) for st in exp.stated],
+                                      earlier=True))
+    return found
 
 
 def explore_figures(exp: Experiment, sweep: Sweep, folder: Path, echo: Echo) -> None:
