@@ -45,6 +45,7 @@ from gankit.config import ConfigError
 from gankit.data.loader import shard
 from gankit.errors import GankitError
 from gankit.models import fast_batchnorm
+from gankit.training.cores import cores_per_process
 
 T = TypeVar("T")
 TIMEOUT_ENV = "GANKIT_DDP_TIMEOUT"
@@ -125,15 +126,6 @@ def rank_seed(seed: int, rank: int, step: int = 0) -> int:
     """The seed of rank `rank`'s own generator, from the run's seed (and, when a run resumes
     on another number of processes, the step it resumes at, so no stream is replayed)."""
     return (seed * 1_000_003 + (rank + 1) * 7_919 + step * 104_729) % (2**63)
-
-
-def threads_per_rank(local_size: int) -> int:
-    """CPU threads for each of `local_size` processes on this machine: its cores shared out."""
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        cores = os.cpu_count() or 1
-    return max(1, cores // max(1, local_size))
 
 
 def timeout_s() -> float:
@@ -376,7 +368,7 @@ def launch(nproc: int, argv: list[str], run_dir: str) -> int:
     from torch.distributed.launcher.api import LaunchConfig, elastic_launch
     if under_torchrun():
         raise DistributedError("--nproc starts torchrun itself; inside torchrun, drop --nproc")
-    os.environ.setdefault("OMP_NUM_THREADS", str(threads_per_rank(nproc)))
+    os.environ.setdefault("OMP_NUM_THREADS", str(cores_per_process(nproc)))
     # The agent's own log lines (a worker's exit, closing signals) become our one message;
     # each of its modules' loggers has its level set when imported.
     for name in list(logging.root.manager.loggerDict):

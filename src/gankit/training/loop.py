@@ -32,7 +32,7 @@ from gankit.models import build_models, describe
 from gankit.models.base import batch_coupled, evaluating, judging
 from gankit.plots.grid import composite, save_grid
 from gankit.sampling import grid_inputs
-from gankit.training import distributed, fast
+from gankit.training import cores, distributed, fast
 from gankit.training.adam import adam_step
 from gankit.training.augment import diff_augment, parse_policy
 from gankit.training.checkpoint import FORMAT_VERSION, CheckpointError, save_checkpoint
@@ -94,10 +94,8 @@ class Trainer:
         self.world = distributed.current()  # one process unless torchrun started several
         self.device = distributed.device_for(fast.pick_device(cfg.device), self.world)
         fast.flush_denormals(self.device)
-        if cfg.threads > 0:
-            torch.set_num_threads(cfg.threads)
-        elif self.world.distributed:
-            torch.set_num_threads(distributed.threads_per_rank(self.world.local_size))
+        cores.set_threads(cfg.threads, self.world.local_size if self.world.distributed else None,
+                          warn=self.device.type == "cpu")
         self.progress = progress and self.world.main
         self.hooks: list[Callable[["Trainer", int, int], None]] = []
         d = cfg.data
