@@ -63,7 +63,7 @@ from tqdm import tqdm
 from gankit.config import TrainConfig, dump, keys, to_dict
 from gankit.data.loader import stackable, stacked_epoch
 from gankit.losses.gan import differentiates_twice
-from gankit.training import fast
+from gankit.training import fast, run_lock
 from gankit.training.checkpoint import CheckpointError, load_checkpoint
 from gankit.training.ema import ema_decay
 from gankit.training.logging import Logger
@@ -177,7 +177,10 @@ def train_group(jobs: list[tuple[TrainConfig, Path]], progress: bool = True) -> 
               "epochs=N with a larger N trains on)", file=sys.stderr)
     problem = _group_problem(todo)
     if problem is None:
-        Ensemble.build(todo, progress).run()
+        with contextlib.ExitStack() as locks:   # every member's folder (training/run_lock.py)
+            for _, path in todo:
+                locks.enter_context(run_lock.held(RunPaths(path)))
+            Ensemble.build(todo, progress).run()
     else:
         if len(todo) > 1:
             print(f"gankit: training {len(todo)} runs one after another in this process, not "

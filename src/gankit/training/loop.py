@@ -10,6 +10,7 @@ without extra randomness.
 """
 from __future__ import annotations
 
+import contextlib
 import math
 import signal
 import sys
@@ -32,7 +33,7 @@ from gankit.models import build_models, describe
 from gankit.models.base import batch_coupled, evaluating, judging
 from gankit.plots.grid import composite, save_grid
 from gankit.sampling import grid_inputs
-from gankit.training import cores, distributed, fast
+from gankit.training import cores, distributed, fast, run_lock
 from gankit.training.adam import adam_step
 from gankit.training.augment import diff_augment, parse_policy
 from gankit.training.checkpoint import FORMAT_VERSION, CheckpointError, save_checkpoint
@@ -500,16 +501,26 @@ def check_new_folder(out: str | Path) -> None:
 
 
 def train(cfg: TrainConfig, out: str | Path, progress: bool = True) -> Path:
-    """Train a new run into folder `out` (which must not hold another run)."""
+    """Train a new run into folder `out` (which must not hold another run), holding its lock
+    (training/run_lock.py)."""
     check_new_folder(out)
     with distributed.session(fast.pick_device(cfg.device)) as world:
         out = distributed.from_main(lambda: out)  # one folder, named by rank 0
-        trainer = Trainer(cfg, out, progress=progress)
-        if world.main:
-            print(f"gankit: {cfg.preset}: {trainer.model_summary}; {len(trainer.train_ds)} "
-                  f"training images; device {trainer.device}{distributed.describe(world)}; "
-                  f"run folder {out}", file=sys.stderr)
-        return trainer.run()
+        with _held(Path(out), world.main):
+            check_new_folder(out)   # again, locked: another process may have begun it since
+            trainer = Trainer(cfg, out, progress=progress)
+            if world.main:
+                print(f"gankit: {cfg.preset}: {trainer.model_summary}; "
+                      f"{len(trainer.train_ds)} training images; device "
+                      f"{trainer.device}{distributed.describe(world)}; run folder {out}",
+                      file=sys.stderr)
+            return trainer.run()
+
+
+def _held(folder: Path, main: bool) -> contextlib.AbstractContextManager:
+    """The run folder's lock in the process that writes the run (rank 0 of a distributed
+    run: the others write nothing)."""
+    return run_lock.held(RunPaths(folder)) if main else contextlib.nullcontext()
 
 
 def epochs_text(n: int) -> str:
@@ -540,8 +551,9 @@ def resume(run_dir: str | Path, epochs: int | None = None, progress: bool = True
     if epochs is not None:
         cfg.epochs = epochs
     device = fast.pick_device(cfg.device)
-    with distributed.session(device) as world:
-        # Rank 0 reads the checkpoint and hands it to the others (on the CPU).
+    with distributed.session(device) as world, _held(Path(run_dir), world.main):
+        # Rank 0 reads the checkpoint (under the lock: the one a running process would still
+        # overwrite cannot be read) and hands it to the others (on the CPU).
         state, path = distributed.from_main(lambda: resume_state(
             RunPaths(Path(run_dir)), which, to_dict(cfg),
             "cpu" if world.distributed else device))

@@ -38,7 +38,7 @@ def warn(msg: str) -> None:
 class RunPaths:
     """The layout of one run folder:
 
-        config.yaml  metrics.jsonl  tb/  grids/epoch_NNNN.png  grids/progression.png
+        config.yaml  metrics.jsonl  .lock  tb/  grids/epoch_NNNN.png  grids/progression.png
         checkpoints/{last,last.prev,best}.pt  eval/metrics.json  eval/RECORD/*.png
         plots/  explore/  report.html
     """
@@ -54,6 +54,11 @@ class RunPaths:
     @property
     def metrics(self) -> Path:
         return self.root / "metrics.jsonl"
+
+    @property
+    def lock(self) -> Path:
+        """.lock: held by the process training the run (training/run_lock.py)."""
+        return self.root / ".lock"
 
     @property
     def steps(self) -> Path:
