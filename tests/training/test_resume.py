@@ -10,7 +10,9 @@ from pathlib import Path
 
 import pytest
 import torch
+import yaml
 
+from gankit.cli.main import main
 from gankit.metrics import features
 from gankit.training.loop import Interrupted, Trainer, resume
 from gankit.training.runs import load_run
@@ -133,3 +135,17 @@ def test_a_trained_run_is_not_resumed_past_or_short_of_its_epochs(tmp_path: Path
     assert "epochs=1 is fewer than the 2 epochs" in err and "N > 2" in err
     assert (out / "config.yaml").read_text() == config
     assert (out / "checkpoints/last.pt").read_bytes() == last
+
+
+def test_a_one_thread_run_goes_on_with_two(tmp_path: Path) -> None:
+    """`threads` may change on resume (the same step up to rounding): a run started on one
+    core beside other work continues on both once they are free (it was refused)."""
+    Trainer(tiny(epochs=1, data__limit=64, threads=1), tmp_path, progress=False).run()
+    try:
+        assert main(["train", "--resume", str(tmp_path), "--set", "threads=2", "--set",
+                     "epochs=2", "--quiet"]) == 0
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(1)   # the suite's one thread per process (tests/conftest.py)
+    assert yaml.safe_load((tmp_path / "config.yaml").read_text())["threads"] == 2
+    assert len((tmp_path / "metrics.jsonl").read_text().splitlines()) == 2

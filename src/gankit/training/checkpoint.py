@@ -29,9 +29,11 @@ FORMAT_VERSION = 1
 # a run may continue with either (runs saved before it existed trained with autograd); so is
 # `memory_format` (channels_last | contiguous: the same step up to rounding); `cpu_allocator`
 # changes only where memory comes from; `kernels` (fast | plain) computes the same layers up to
-# rounding.
+# rounding; so does `threads` (a run started on one thread beside other work may go on with
+# both cores once they are free).
 RESUMABLE_KEYS = ("epochs", "device", "sample_every", "checkpoint_every", "eval", "notes",
-                  "report", "preset", "step", "memory_format", "cpu_allocator", "kernels")
+                  "report", "preset", "step", "memory_format", "cpu_allocator", "kernels",
+                  "threads")
 
 
 class CheckpointError(GankitError):
