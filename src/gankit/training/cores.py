@@ -17,7 +17,7 @@ import time
 
 import torch
 
-BUSY = 0.5          # cores other processes keep busy before the warning (of one per thread)
+BUSY = 0.5          # cores other processes must keep busy for the warning
 SAMPLE_S = 0.25     # how long the CPU's counters are watched
 
 
