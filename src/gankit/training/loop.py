@@ -552,8 +552,8 @@ def resume(run_dir: str | Path, epochs: int | None = None, progress: bool = True
         cfg.epochs = epochs
     device = fast.pick_device(cfg.device)
     with distributed.session(device) as world, _held(Path(run_dir), world.main):
-        # Rank 0 reads the checkpoint (under the lock: the one a running process would still
-        # overwrite cannot be read) and hands it to the others (on the CPU).
+        # Rank 0 reads the checkpoint (under the lock, so no other process is still writing
+        # the run) and hands it to the others (on the CPU).
         state, path = distributed.from_main(lambda: resume_state(
             RunPaths(Path(run_dir)), which, to_dict(cfg),
             "cpu" if world.distributed else device))
