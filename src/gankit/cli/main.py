@@ -25,7 +25,7 @@ from gankit.log import set_quiet
 __all__ = ["GankitError", "UserError", "build_parser", "main"]  # UserError: for older imports
 
 SUBCOMMANDS = ["data", "presets", "train", "sample", "eval", "classifier", "explore", "report",
-               "sweep", "tune", "reproduce", "serve", "pretrained"]
+               "runs", "sweep", "tune", "reproduce", "serve", "pretrained"]
 EXIT_INTERRUPTED = 130  # stopped by a signal (the shell's 128 + SIGINT)
 
 

@@ -1,0 +1,176 @@
+"""Every run folder below some folders, one line each: `gankit runs`.
+
+A student with a `runs/` of twenty runs, a sweep and a reproduction asks which are still
+training, which stopped half way (and so want `--resume`), and which is best. Each row is read
+from the files a run keeps (config.yaml, metrics.jsonl, eval/metrics.json) and from the run's
+lock (training/run_lock.py), never from its checkpoints, so a listing of many runs is quick
+and touches nothing. A folder whose files cannot be read is listed with what is wrong with it
+instead of stopping the listing.
+"""
+from __future__ import annotations
+
+import math
+import os
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Iterable, Iterator
+
+from gankit.errors import GankitError
+from gankit.report.metrics import read_eval
+from gankit.training.run_lock import holder
+from gankit.training.runs import RunPaths, read_records
+
+# Folders below a root deeper than this are not searched: a sweep's seeds sit at
+# ROOT/sweep/point/seedNNN and a reproduction's at ROOT/rNNN/experiment/point.
+MAX_DEPTH = 6
+# The `gankit eval` record whose FID the table shows (the command's default record name).
+TEST_RECORD = "best-test-classifier"
+
+
+@dataclass
+class RunRow:
+    """What one run folder says about itself.
+
+    state: "training" (a process holds its lock: `pid`), "done" (all its epochs are
+    recorded), "stopped" (some are: `gankit train --resume` continues it), "new" (none yet),
+    or "unreadable" (a file of it cannot be read: `problem` says which and why)."""
+    path: str
+    preset: str
+    state: str
+    pid: int | None
+    epochs_done: int
+    epochs: int | None
+    val_fid: float | None           # the last validation FID (metrics.jsonl)
+    best_val_fid: float | None      # the lowest, and at which epoch
+    best_epoch: int | None
+    label_acc: float | None         # the last validation label accuracy (conditional runs)
+    test_fid: float | None          # eval/metrics.json, TEST_RECORD
+    updated: float                  # when a file of the run last changed (seconds since 1970)
+    problem: str | None = None
+
+
+def find_runs(roots: Iterable[str | Path]) -> list[Path]:
+    """The run folders (those with a config.yaml) at or below each root, in path order;
+    hidden folders (.venv, .git) and a run's own subfolders are not searched."""
+    found: list[Path] = []
+    for root in roots:
+        root = Path(root)
+        if not root.is_dir():
+            raise GankitError(f"{root} is not a folder; give folders that hold run folders "
+                              "(for example runs/ or a sweep's --out)")
+        found += _walk(root)
+    return sorted(dict.fromkeys(found))
+
+
+def _walk(root: Path) -> Iterator[Path]:
+    for top, dirs, files in os.walk(root):
+        if "config.yaml" in files and RunPaths(Path(top)).is_run():
+            dirs.clear()
+            yield Path(top)
+            continue
+        depth = len(Path(top).relative_to(root).parts)
+        dirs[:] = sorted(d for d in dirs if not d.startswith(".")) if depth < MAX_DEPTH else []
+
+
+def run_row(path: Path) -> RunRow:
+    """The row of one run folder (see RunRow)."""
+    paths = RunPaths(path)
+    row = RunRow(str(path), "", "new", None, 0, None, None, None, None, None, None,
+                 _updated(paths))
+    try:
+        config = paths.config_dict()
+        records, _ = read_records(paths.metrics, quiet=True)
+    except GankitError as e:
+        row.state, row.problem = "unreadable", str(e)
+        return row
+    row.preset = str(config.get("preset") or "")
+    epochs = config.get("epochs")
+    row.epochs = epochs if isinstance(epochs, int) else None
+    row.epochs_done = max((int(r.get("epoch", 0)) for r in records), default=0)
+    fids = [(r["val/fid"], int(r.get("epoch", 0))) for r in records if _number(r.get("val/fid"))]
+    if fids:
+        row.val_fid = fids[-1][0]
+        row.best_val_fid, row.best_epoch = min(fids, key=lambda f: f[0])
+    accs = [r["val/label_acc"] for r in records if _number(r.get("val/label_acc"))]
+    row.label_acc = accs[-1] if accs else None
+    row.test_fid = _test_fid(read_eval(path))
+    row.pid = holder(paths)
+    if row.pid is not None:
+        row.state = "training"
+    elif row.epochs is not None and row.epochs_done >= row.epochs:
+        row.state = "done"
+    elif row.epochs_done or paths.has_checkpoint():
+        row.state = "stopped"
+    return row
+
+
+def _number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _test_fid(data: Any) -> float | None:
+    record = data.get(TEST_RECORD) if isinstance(data, dict) else None
+    metrics = record.get("metrics") if isinstance(record, dict) else None
+    fid = metrics.get("fid") if isinstance(metrics, dict) else None
+    return fid if _number(fid) else None
+
+
+def _updated(paths: RunPaths) -> float:
+    """The newest modification time among the files a run rewrites as it goes."""
+    times = []
+    for p in (paths.config, paths.metrics, paths.checkpoint("last"), paths.eval_metrics):
+        try:
+            times.append(p.stat().st_mtime)
+        except OSError:
+            pass
+    return max(times, default=0.0)
+
+
+def sort_rows(rows: list[RunRow], by: str) -> list[RunRow]:
+    """Rows by "path", by "fid" (the lowest validation FID first, runs without one last) or
+    by "updated" (newest first)."""
+    if by == "fid":
+        return sorted(rows, key=lambda r: (r.best_val_fid is None, r.best_val_fid or 0.0,
+                                           r.path))
+    if by == "updated":
+        return sorted(rows, key=lambda r: -r.updated)
+    return sorted(rows, key=lambda r: r.path)
+
+
+def as_dicts(rows: list[RunRow]) -> list[dict[str, Any]]:
+    return [asdict(r) for r in rows]
+
+
+def _num(v: float | None) -> str:
+    return "-" if v is None else f"{v:.4g}"
+
+
+def table(rows: list[RunRow], base: Path | None = None) -> str:
+    """The rows as aligned text columns (paths relative to `base` when below it), with a
+    line on how to continue the stopped runs."""
+    header = ("run", "preset", "state", "epochs", "val fid", "best val fid", "label acc",
+              "test fid", "updated")
+    cells = [header]
+    for r in rows:
+        path = r.path
+        if base is not None:
+            try:
+                path = str(Path(r.path).resolve().relative_to(base.resolve())) or "."
+            except ValueError:
+                pass
+        state = f"training (pid {r.pid})" if r.state == "training" else r.state
+        best = "-" if r.best_val_fid is None else f"{r.best_val_fid:.4g} (epoch {r.best_epoch})"
+        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(r.updated)) if r.updated else "-"
+        epochs = f"{r.epochs_done}/{r.epochs if r.epochs is not None else '?'}"
+        cells.append((path, r.preset or "-", state, epochs, _num(r.val_fid), best,
+                      _num(r.label_acc), _num(r.test_fid), when))
+    widths = [max(len(c[i]) for c in cells) for i in range(len(header) - 1)]
+    lines = ["  ".join(f"{c:<{w}}" for c, w in zip(row, widths)) + "  " + row[-1]
+             for row in cells]
+    lines += [r.problem for r in rows if r.problem]  # each names its file
+    stopped = [r for r in rows if r.state == "stopped"]
+    if stopped:
+        lines.append(f"{len(stopped)} stopped before their last epoch: `gankit train --resume "
+                     "RUN` continues one where it stopped")
+    return "\n".join(lines)
