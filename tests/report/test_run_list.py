@@ -54,11 +54,11 @@ def test_a_finished_and_a_stopped_run(runs: Path) -> None:
                                                                         2, 2)
     assert done.val_fid == fids[-1] and done.best_val_fid == min(fids)
     assert done.best_epoch == 1 + fids.index(min(fids))
-    assert (stopped.state, stopped.epochs_done, stopped.epochs) == ("stopped", 1, 3)
+    assert (stopped.state, stopped.epochs_done, stopped.epochs) == ("partial", 1, 3)
     assert stopped.pid is None and done.test_fid is None
     text = table([done, stopped], base=runs)
     assert text.splitlines()[1].split()[:4] == ["done", "mlp-cgan-m4", "done", "2/2"]
-    assert "1 stopped before their last epoch: `gankit train --resume RUN`" in text
+    assert "1 partial (stopped before their last epoch): `gankit train --resume RUN`" in text
 
 
 def test_a_run_another_process_trains_is_training_and_no_more_once_it_ends(
@@ -115,7 +115,7 @@ def test_what_is_searched(tmp_path: Path, runs: Path, capsys) -> None:
 
 def test_sorting_and_json(runs: Path, capsys) -> None:
     rows = [run_row(p) for p in find_runs([runs])]
-    nofid = run_list.RunRow("x", "", "new", None, 0, 1, None, None, None, None, None, 0.0)
+    nofid = run_list.RunRow("x", "", "pending", None, 0, 1, None, None, None, None, None, 0.0)
     by_fid = sort_rows([nofid, *rows], "fid")
     assert by_fid[-1] is nofid
     assert [r.best_val_fid for r in by_fid[:-1]] == sorted(r.best_val_fid for r in rows)

@@ -26,10 +26,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "runs", help="list the run folders below some folders: state, epochs, FIDs",
         description="One line per run folder found at or below each DIR (default: the "
-                    "current folder; hidden folders are skipped): its preset; whether a "
-                    "process is training it now (and which), it has run all its epochs, it "
-                    "stopped before them (`gankit train --resume RUN` continues it) or it has "
-                    "not finished one; epochs done; the last and the lowest validation FID; the "
+                    "current folder; hidden folders are skipped): its preset; its state: "
+                    "training (a process trains it now: its pid), done, partial (stopped "
+                    "before its last epoch: `gankit train --resume RUN` continues it), "
+                    "pending (nothing yet) or unreadable; epochs done; the last and the lowest validation FID; the "
                     "last validation label accuracy; the test FID of `gankit eval RUN --split "
                     "test`; when its files last changed. Reads only the runs' small files and "
                     "locks, never a checkpoint.")

@@ -19,7 +19,7 @@ from typing import Any, Iterable, Iterator
 from gankit.errors import GankitError
 from gankit.report.metrics import read_eval
 from gankit.training.run_lock import holder
-from gankit.training.runs import RunPaths, read_records
+from gankit.training.runs import RunPaths, progress, read_records
 
 # Folders below a root deeper than this are not searched: a sweep's seeds sit at
 # ROOT/sweep/point/seedNNN and a reproduction's at ROOT/rNNN/experiment/point.
@@ -32,9 +32,10 @@ TEST_RECORD = "best-test-classifier"
 class RunRow:
     """What one run folder says about itself.
 
-    state: "training" (a process holds its lock: `pid`), "done" (all its epochs are
-    recorded), "stopped" (some are: `gankit train --resume` continues it), "new" (none yet),
-    or "unreadable" (a file of it cannot be read: `problem` says which and why)."""
+    state: "training" (a process holds its lock: `pid`), else as `gankit sweep`'s tables
+    say it (training/runs.py's `progress`): "done", "partial" (stopped before its last
+    epoch: `gankit train --resume` continues it), "pending" (nothing yet); or "unreadable"
+    (a file of it cannot be read: `problem` says which and why)."""
     path: str
     preset: str
     state: str
@@ -76,7 +77,7 @@ def _walk(root: Path) -> Iterator[Path]:
 def run_row(path: Path) -> RunRow:
     """The row of one run folder (see RunRow)."""
     paths = RunPaths(path)
-    row = RunRow(str(path), "", "new", None, 0, None, None, None, None, None, None,
+    row = RunRow(str(path), "", "pending", None, 0, None, None, None, None, None, None,
                  _updated(paths))
     try:
         config = paths.config_dict()
@@ -96,12 +97,7 @@ def run_row(path: Path) -> RunRow:
     row.label_acc = accs[-1] if accs else None
     row.test_fid = _test_fid(read_eval(path))
     row.pid = holder(paths)
-    if row.pid is not None:
-        row.state = "training"
-    elif row.epochs is not None and row.epochs_done >= row.epochs:
-        row.state = "done"
-    elif row.epochs_done or paths.has_checkpoint():
-        row.state = "stopped"
+    row.state = "training" if row.pid is not None else progress(paths, records, row.epochs)
     return row
 
 
@@ -148,7 +144,7 @@ def _num(v: float | None) -> str:
 
 def table(rows: list[RunRow], base: Path | None = None) -> str:
     """The rows as aligned text columns (paths relative to `base` when below it), with a
-    line on how to continue the stopped runs."""
+    line on how to continue the partial runs."""
     header = ("run", "preset", "state", "epochs", "val fid", "best val fid", "label acc",
               "test fid", "updated")
     cells = [header]
@@ -169,8 +165,8 @@ def table(rows: list[RunRow], base: Path | None = None) -> str:
     lines = ["  ".join(f"{c:<{w}}" for c, w in zip(row, widths)) + "  " + row[-1]
              for row in cells]
     lines += [r.problem for r in rows if r.problem]  # each names its file
-    stopped = [r for r in rows if r.state == "stopped"]
-    if stopped:
-        lines.append(f"{len(stopped)} stopped before their last epoch: `gankit train --resume "
-                     "RUN` continues one where it stopped")
+    partial = [r for r in rows if r.state == "partial"]
+    if partial:
+        lines.append(f"{len(partial)} partial (stopped before their last epoch): `gankit train "
+                     "--resume RUN` continues one where it stopped")
     return "\n".join(lines)

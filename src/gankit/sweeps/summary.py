@@ -24,7 +24,7 @@ from gankit.metrics import keys as K
 from gankit.sweeps.spec import Run, Sweep
 from gankit.sweeps.state import State
 from gankit.sweeps.tables import fmt, markdown, to_csv
-from gankit.training.runs import RunPaths
+from gankit.training.runs import RunPaths, progress
 
 # Evaluation keys shown, in this order (standard deviations over KID subsets / IS splits and
 # the sample count are left to the run's own files).
@@ -45,15 +45,9 @@ def run_row(run: Run, path: Path, state: Any) -> dict[str, Any]:
     epochs = int(last.get("epoch", 0))
     info = state.get(run.name) if state is not None else {}
     code = info.get("exit_code")
-    has_ckpt = paths.has_checkpoint()
-    if has_ckpt and epochs >= run.cfg.epochs:
-        status = "done"
-    elif code not in (None, 0, 130) and code > 0:
+    status = progress(paths, recs, run.cfg.epochs)
+    if status != "done" and code not in (None, 0, 130) and code > 0:
         status = "failed"
-    elif has_ckpt or recs:
-        status = "partial"
-    else:
-        status = "pending"
     row: dict[str, Any] = {"run": run.name, "point": run.point, "seed": run.seed,
                            "status": status, "epochs_done": epochs}
     row.update({k: last[k] for k in metric_keys(last)})
