@@ -9,7 +9,7 @@ import pytest
 
 from gankit.errors import GankitError
 from gankit.fileio import atomic_path, atomic_write
-from gankit.training.runs import RunFolderError, RunPaths
+from gankit.training.runs import RunFolderError, RunPaths, progress
 
 RECORDS = [{"epoch": 1, "val/fid": 30.0}, {"epoch": 2, "val/fid": 20.0}]
 
@@ -64,6 +64,20 @@ def test_resume_candidates(tmp_path: Path) -> None:
     assert paths.resume_candidates("best") == [paths.checkpoint("best")]
     other = tmp_path / "elsewhere.pt"
     assert paths.resume_candidates(str(other)) == [other]
+
+
+def test_progress_from_records_and_checkpoints(tmp_path: Path) -> None:
+    paths = RunPaths(tmp_path)
+    assert progress(paths, [], 2) == "pending"
+    assert progress(paths, RECORDS[:1], 2) == "partial"       # a record, no checkpoint yet
+    assert progress(paths, RECORDS, 2) == "partial"           # every epoch, but no checkpoint
+    paths.checkpoints.mkdir()
+    paths.checkpoint("last").write_bytes(b"x")
+    assert progress(paths, [], 2) == "partial"                # stopped inside its first epoch
+    assert progress(paths, RECORDS[:1], 2) == "partial"
+    assert progress(paths, RECORDS, 2) == "done"
+    assert progress(paths, RECORDS, 3) == "partial"           # resumed with more epochs
+    assert progress(paths, RECORDS, None) == "partial"        # no epoch count to reach
 
 
 def test_atomic_write_replaces_whole_files_only(tmp_path: Path) -> None:
