@@ -56,8 +56,11 @@ def test_a_finished_and_a_stopped_run(runs: Path) -> None:
     assert done.best_epoch == 1 + fids.index(min(fids))
     assert (stopped.state, stopped.epochs_done, stopped.epochs) == ("partial", 1, 3)
     assert stopped.pid is None and done.test_fid is None
+    first = json.loads((runs / "done" / "metrics.jsonl").read_text().split("\n")[0])
+    first_epoch_s = first["time_s"]
+    assert stopped.left_s == 2 * first_epoch_s and done.left_s is None  # 2 epochs at its pace
     text = table([done, stopped], base=runs)
-    assert text.splitlines()[1].split()[:4] == ["done", "mlp-cgan-m4", "done", "2/2"]
+    assert text.splitlines()[1].split()[:5] == ["done", "mlp-cgan-m4", "done", "2/2", "-"]
     assert "1 partial (stopped before their last epoch): `gankit train --resume RUN`" in text
 
 

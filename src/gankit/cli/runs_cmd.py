@@ -29,7 +29,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                     "current folder; hidden folders are skipped): its preset; its state: "
                     "training (a process trains it now: its pid), done, partial (stopped "
                     "before its last epoch: `gankit train --resume RUN` continues it), "
-                    "pending (nothing yet) or unreadable; epochs done; the last and the lowest validation FID; the "
+                    "pending (nothing yet) or unreadable; epochs done and the training time the "
+                    "rest take at the run's own pace; the last and the lowest validation FID; the "
                     "last validation label accuracy; the test FID of `gankit eval RUN --split "
                     "test`; when its files last changed. Reads only the runs' small files and "
                     "locks, never a checkpoint.")

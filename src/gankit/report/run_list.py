@@ -18,12 +18,15 @@ from typing import Any, Iterable, Iterator
 
 from gankit.errors import GankitError
 from gankit.report.metrics import read_eval
+from gankit.training.estimate import fmt_duration
 from gankit.training.run_lock import holder
 from gankit.training.runs import RunPaths, progress, read_records
 
 # Folders below a root deeper than this are not searched: a sweep's seeds sit at
 # ROOT/sweep/point/seedNNN and a reproduction's at ROOT/rNNN/experiment/point.
 MAX_DEPTH = 6
+# The recorded epochs whose mean training time paces the time left.
+LAST_EPOCHS = 5
 # The `gankit eval` record whose FID the table shows (the command's default record name).
 TEST_RECORD = "best-test-classifier"
 
@@ -49,6 +52,7 @@ class RunRow:
     test_fid: float | None          # eval/metrics.json, TEST_RECORD
     updated: float                  # when a file of the run last changed (seconds since 1970)
     problem: str | None = None
+    left_s: float | None = None     # training time its remaining epochs take at its pace
 
 
 def find_runs(roots: Iterable[str | Path]) -> list[Path]:
@@ -98,7 +102,17 @@ def run_row(path: Path) -> RunRow:
     row.test_fid = _test_fid(read_eval(path))
     row.pid = holder(paths)
     row.state = "training" if row.pid is not None else progress(paths, records, row.epochs)
+    row.left_s = _left(records, row.epochs, row.epochs_done)
     return row
+
+
+def _left(records: list[dict[str, Any]], epochs: int | None, done: int) -> float | None:
+    """The remaining epochs times the mean training time (`time_s`) of the last few recorded
+    ones: the pace of its own machine and settings (evaluations not included)."""
+    times = [r["time_s"] for r in records if _number(r.get("time_s"))][-LAST_EPOCHS:]
+    if epochs is None or done >= epochs or not times:
+        return None
+    return (epochs - done) * sum(times) / len(times)
 
 
 def _number(v: Any) -> bool:
@@ -145,8 +159,8 @@ def _num(v: float | None) -> str:
 def table(rows: list[RunRow], base: Path | None = None) -> str:
     """The rows as aligned text columns (paths relative to `base` when below it), with a
     line on how to continue the partial runs."""
-    header = ("run", "preset", "state", "epochs", "val fid", "best val fid", "label acc",
-              "test fid", "updated")
+    header = ("run", "preset", "state", "epochs", "left", "val fid", "best val fid",
+              "label acc", "test fid", "updated")
     cells = [header]
     for r in rows:
         path = r.path
@@ -159,7 +173,8 @@ def table(rows: list[RunRow], base: Path | None = None) -> str:
         best = "-" if r.best_val_fid is None else f"{r.best_val_fid:.4g} (epoch {r.best_epoch})"
         when = time.strftime("%Y-%m-%d %H:%M", time.localtime(r.updated)) if r.updated else "-"
         epochs = f"{r.epochs_done}/{r.epochs if r.epochs is not None else '?'}"
-        cells.append((path, r.preset or "-", state, epochs, _num(r.val_fid), best,
+        left = "-" if r.left_s is None else fmt_duration(r.left_s)
+        cells.append((path, r.preset or "-", state, epochs, left, _num(r.val_fid), best,
                       _num(r.label_acc), _num(r.test_fid), when))
     widths = [max(len(c[i]) for c in cells) for i in range(len(header) - 1)]
     lines = ["  ".join(f"{c:<{w}}" for c, w in zip(row, widths)) + "  " + row[-1]
