@@ -169,7 +169,7 @@ def table(rows: list[RunRow], base: Path | None = None) -> str:
                 path = str(Path(r.path).resolve().relative_to(base.resolve())) or "."
             except ValueError:
                 pass
-        state = f"training (pid {r.pid})" if r.state == "training" else r.state
+        state = f"training (pid {r.pid})" if r.state == "training" and r.pid else r.state
         best = "-" if r.best_val_fid is None else f"{r.best_val_fid:.4g} (epoch {r.best_epoch})"
         when = time.strftime("%Y-%m-%d %H:%M", time.localtime(r.updated)) if r.updated else "-"
         epochs = f"{r.epochs_done}/{r.epochs if r.epochs is not None else '?'}"

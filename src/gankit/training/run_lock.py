@@ -61,7 +61,8 @@ def held(paths: RunPaths) -> Iterator[None]:
 
 
 def holder(paths: RunPaths) -> int | None:
-    """The pid of the process that trains the run folder, or None when none does.
+    """The pid of the process that trains the run folder (0 when it runs outside this
+    process's pid namespace, e.g. in another container), or None when none does.
 
     Read from Linux's /proc/locks, which lists every held flock with its process and file,
     without taking the lock: a probe that took it, even for an instant, would turn away a
@@ -81,7 +82,7 @@ def holder(paths: RunPaths) -> int | None:
         # "2: FLOCK  ADVISORY  WRITE 22094 fe:00:2173335 0 EOF"; a waiter's line has "->"
         fields = line.split()
         if len(fields) >= 6 and fields[1] == "FLOCK" and fields[5] == file_id:
-            return int(fields[4])
+            return int(fields[4]) if fields[4].isdigit() else 0  # 0: outside our pid space
     return None
 
 
