@@ -87,19 +87,21 @@ def test_a_run_another_process_trains_is_training_and_no_more_once_it_ends(
 
 def test_damaged_folders_are_listed_with_what_is_wrong(runs: Path, tmp_path: Path,
                                                        capsys) -> None:
-    for name in ("bad-config", "bad-metrics"):
+    for name in ("bad-config", "bad-metrics", "bad-epoch"):
         shutil.copytree(runs / "done", tmp_path / name)
     with open(tmp_path / "bad-config" / "config.yaml", "a") as f:
         f.write("model: [\n")
     lines = (tmp_path / "bad-metrics" / "metrics.jsonl").read_text().split("\n")
     (tmp_path / "bad-metrics" / "metrics.jsonl").write_text("\n".join(["{oops", *lines]))
+    (tmp_path / "bad-epoch" / "metrics.jsonl").write_text('{"epoch": "two"}\n')
     rows = [run_row(p) for p in find_runs([tmp_path])]
-    assert [(r.state, r.problem is not None) for r in rows] == [("unreadable", True)] * 2
+    assert [(r.state, r.problem is not None) for r in rows] == [("unreadable", True)] * 3
     assert "config.yaml is not valid YAML" in rows[0].problem
-    assert "metrics.jsonl, line 1: not a JSON record" in rows[1].problem
+    assert "a record's epoch is not a whole number" in rows[1].problem
+    assert "metrics.jsonl, line 1: not a JSON record" in rows[2].problem
     assert main(["runs", str(tmp_path)]) == 0
     out = capsys.readouterr().out
-    assert out.count("unreadable") == 2 and "not valid YAML" in out
+    assert out.count("unreadable") == 3 and "not valid YAML" in out
 
 
 def test_what_is_searched(tmp_path: Path, runs: Path, capsys) -> None:

@@ -86,8 +86,14 @@ def run_row(path: Path) -> RunRow:
     try:
         config = paths.config_dict()
         records, _ = read_records(paths.metrics, quiet=True)
+        for r in records:
+            int(r.get("epoch", 0))
     except GankitError as e:
         row.state, row.problem = "unreadable", str(e)
+        return row
+    except (TypeError, ValueError):
+        row.state, row.problem = "unreadable", (f"{paths.metrics}: a record's epoch is not a "
+                                                "whole number; the file was edited or damaged")
         return row
     row.preset = str(config.get("preset") or "")
     epochs = config.get("epochs")
