@@ -18,6 +18,7 @@ from typing import Any, Iterable, Iterator
 
 from gankit.errors import GankitError
 from gankit.report.metrics import read_eval
+from gankit.sweeps.tables import fmt
 from gankit.training.estimate import fmt_duration
 from gankit.training.run_lock import holder
 from gankit.training.runs import RunPaths, progress, read_records
@@ -159,7 +160,7 @@ def as_dicts(rows: list[RunRow]) -> list[dict[str, Any]]:
 
 
 def _num(v: float | None) -> str:
-    return "-" if v is None else f"{v:.4g}"
+    return fmt(v) or "-"
 
 
 def table(rows: list[RunRow], base: Path | None = None) -> str:
@@ -176,7 +177,7 @@ def table(rows: list[RunRow], base: Path | None = None) -> str:
             except ValueError:
                 pass
         state = f"training (pid {r.pid})" if r.state == "training" and r.pid else r.state
-        best = "-" if r.best_val_fid is None else f"{r.best_val_fid:.4g} (epoch {r.best_epoch})"
+        best = "-" if r.best_val_fid is None else f"{fmt(r.best_val_fid)} (epoch {r.best_epoch})"
         when = time.strftime("%Y-%m-%d %H:%M", time.localtime(r.updated)) if r.updated else "-"
         epochs = f"{r.epochs_done}/{r.epochs if r.epochs is not None else '?'}"
         left = "-" if r.left_s is None else fmt_duration(r.left_s)
