@@ -21,7 +21,7 @@ from gankit.report.metrics import read_eval
 from gankit.sweeps.tables import fmt
 from gankit.training.estimate import fmt_duration
 from gankit.training.run_lock import holder
-from gankit.training.runs import RunPaths, progress, read_records
+from gankit.training.runs import RunPaths, epochs_done, progress, read_records
 
 # Folders below a root deeper than this are not searched: a sweep's seeds sit at
 # ROOT/sweep/point/seedNNN and a reproduction's at ROOT/rNNN/experiment/point.
@@ -41,17 +41,17 @@ class RunRow:
     epoch: `gankit train --resume` continues it), "pending" (nothing yet); or "unreadable"
     (a file of it cannot be read: `problem` says which and why)."""
     path: str
-    preset: str
-    state: str
-    pid: int | None
-    epochs_done: int
-    epochs: int | None
-    val_fid: float | None           # the last validation FID (metrics.jsonl)
-    best_val_fid: float | None      # the lowest, and at which epoch
-    best_epoch: int | None
-    label_acc: float | None         # the last validation label accuracy (conditional runs)
-    test_fid: float | None          # eval/metrics.json, TEST_RECORD
-    updated: float                  # when a file of the run last changed (seconds since 1970)
+    preset: str = ""
+    state: str = "pending"
+    pid: int | None = None
+    epochs_done: int = 0
+    epochs: int | None = None
+    val_fid: float | None = None        # the last validation FID (metrics.jsonl)
+    best_val_fid: float | None = None   # the lowest, and at which epoch
+    best_epoch: int | None = None
+    label_acc: float | None = None      # the last validation label accuracy (conditional runs)
+    test_fid: float | None = None       # eval/metrics.json, TEST_RECORD
+    updated: float = 0.0                # when a file of the run last changed (s since 1970)
     problem: str | None = None
     left_s: float | None = None     # training time its remaining epochs take at its pace
 
@@ -82,13 +82,11 @@ def _walk(root: Path) -> Iterator[Path]:
 def run_row(path: Path) -> RunRow:
     """The row of one run folder (see RunRow)."""
     paths = RunPaths(path)
-    row = RunRow(str(path), "", "pending", None, 0, None, None, None, None, None, None,
-                 _updated(paths))
+    row = RunRow(str(path), updated=_updated(paths))
     try:
         config = paths.config_dict()
         records, _ = read_records(paths.metrics, quiet=True)
-        for r in records:
-            int(r.get("epoch", 0))
+        row.epochs_done = epochs_done(records)
     except GankitError as e:
         row.state, row.problem = "unreadable", str(e)
         return row
@@ -99,7 +97,6 @@ def run_row(path: Path) -> RunRow:
     row.preset = str(config.get("preset") or "")
     epochs = config.get("epochs")
     row.epochs = epochs if isinstance(epochs, int) else None
-    row.epochs_done = max((int(r.get("epoch", 0)) for r in records), default=0)
     fids = [(r["val/fid"], int(r.get("epoch", 0))) for r in records if _number(r.get("val/fid"))]
     if fids:
         row.val_fid = fids[-1][0]

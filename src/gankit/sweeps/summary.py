@@ -24,7 +24,7 @@ from gankit.metrics import keys as K
 from gankit.sweeps.spec import Run, Sweep
 from gankit.sweeps.state import State
 from gankit.sweeps.tables import fmt, markdown, to_csv
-from gankit.training.runs import RunPaths, progress
+from gankit.training.runs import RunPaths, epochs_done, progress
 
 # Evaluation keys shown, in this order (standard deviations over KID subsets / IS splits and
 # the sample count are left to the run's own files).
@@ -42,7 +42,7 @@ def run_row(run: Run, path: Path, state: Any) -> dict[str, Any]:
     paths = RunPaths(path)
     recs = paths.read_metrics()
     last = recs[-1] if recs else {}
-    epochs = int(last.get("epoch", 0))
+    epochs = epochs_done(recs)
     info = state.get(run.name) if state is not None else {}
     code = info.get("exit_code")
     status = progress(paths, recs, run.cfg.epochs)

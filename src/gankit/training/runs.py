@@ -218,13 +218,18 @@ def read_records(path: Path, quiet: bool = False) -> tuple[list[dict[str, Any]],
     return rows, False
 
 
+def epochs_done(records: list[dict[str, Any]]) -> int:
+    """The last epoch metrics.jsonl's records hold (0 for none); a ValueError or TypeError
+    when a record's epoch is not a whole number (the file was edited)."""
+    return max((int(r.get("epoch", 0)) for r in records), default=0)
+
+
 def progress(paths: RunPaths, records: list[dict[str, Any]], epochs: int | None) -> str:
     """How far a run got, from its folder: "done" (a checkpoint, and a record of its last
     epoch), "partial" (a record or a checkpoint: `--resume` goes on from it) or "pending"
     (nothing yet). The one vocabulary of `gankit sweep`'s tables and `gankit runs`."""
     has_checkpoint = paths.has_checkpoint()
-    done = max((int(r.get("epoch", 0)) for r in records), default=0)
-    if has_checkpoint and epochs is not None and done >= epochs:
+    if has_checkpoint and epochs is not None and epochs_done(records) >= epochs:
         return "done"
     return "partial" if has_checkpoint or records else "pending"
 
