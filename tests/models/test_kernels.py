@@ -572,3 +572,81 @@ def test_the_swapped_route_in_bf16() -> None:
     fast = _assert_bf16_close(nn.Conv2d(64, 128, 4, 2, 1), (16, 64, 14, 14))
     with torch.autocast("cpu", dtype=torch.bfloat16):
         assert fast(torch.randn(2, 64, 14, 14)).dtype == torch.bfloat16
+
+
+class _Spy:
+    """Wraps a function of models/kernels.py, counting its calls."""
+
+    def __init__(self, monkeypatch, name: str) -> None:
+        self.calls, self._f = 0, getattr(kernels, name)
+        monkeypatch.setattr(kernels, name, self)
+
+    def __call__(self, *args, **kwargs):
+        self.calls += 1
+        return self._f(*args, **kwargs)
+
+
+@pytest.mark.parametrize("shape", SWAPPED)
+@pytest.mark.parametrize("bias", [True, False])
+@pytest.mark.parametrize("bf16", [False, True])
+def test_a_large_convolution_is_gemms_throughout(monkeypatch, shape: tuple, bias: bool,
+                                                 bf16: bool) -> None:
+    """A strided convolution of a large weight (LARGE_WEIGHT lowered to take these small
+    layers) computes its forward, input and weight gradients as GEMMs over windows: equal to
+    the plain layer to the sums' order in fp32 (1e-5 of the largest value) and to bf16
+    rounding under autocast (2^-6), for odd sizes, strides that do not divide the input, no
+    padding, non-square kernels and strides; R1's double backward too (fp32); without a
+    gradient the same output."""
+    monkeypatch.setattr(kernels, "LARGE_WEIGHT", 0)
+    forward, input_grad = (_Spy(monkeypatch, n) for n in ("_gemm_conv", "_gemm_conv_input_grad"))
+    *layer, size = shape
+    torch.manual_seed(0)
+    plain = nn.Conv2d(*layer, bias=bias).to(memory_format=torch.channels_last)
+    fast = copy.deepcopy(plain)
+    kernels.use([fast], "fast")
+    x = torch.randn(3, layer[0], *size)
+    tol = 2 ** -6 if bf16 else 1e-5
+    for a, b in zip(_run(plain, x, bf16), _run(fast, x, bf16)):
+        assert a.shape == b.shape and a.dtype == b.dtype
+        assert float((a - b).abs().max()) <= tol * float(a.abs().max())
+    assert forward.calls == 1 and input_grad.calls == 1
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+        torch.testing.assert_close(fast(x), plain(x), rtol=tol, atol=tol * 10)
+    assert forward.calls == 2
+    if not bf16:
+        for a, b in zip(_penalised(plain, x), _penalised(fast, x)):
+            torch.testing.assert_close(b, a, rtol=1e-4, atol=1e-5)
+
+
+def test_the_large_routes_take_large_layers_only(monkeypatch) -> None:
+    """At the real bound: a 256 -> 256 k4 s2 convolution (2^20 weights) takes the GEMMs, a
+    255 -> 256 one, a stride-1 one and one whose windows would exceed GEMM_WINDOWS do not; a
+    transposed convolution of a 7 x 7 input (past the small-input route) takes its GEMM
+    route when large (2000 -> 1000 in report 001's 1000-wide G; here 256 -> 256) and matches
+    the plain layer."""
+    forward = _Spy(monkeypatch, "_gemm_conv")
+    for cin, stride, taken in ((256, 2, 1), (255, 2, 0), (256, 1, 0)):
+        layer = nn.Conv2d(cin, 256, 4, stride, 1)
+        kernels.use([layer], "fast")
+        before = forward.calls
+        with torch.no_grad():
+            layer(torch.randn(2, cin, 8, 8).contiguous(memory_format=torch.channels_last))
+        assert forward.calls - before == taken, (cin, stride)
+    torch.manual_seed(0)
+    plain = nn.ConvTranspose2d(256, 256, 4, 2, 1).to(memory_format=torch.channels_last)
+    fast = copy.deepcopy(plain)
+    kernels.use([fast], "fast")
+    x = torch.randn(2, 256, 7, 7)
+    for a, b in zip(_run(plain, x, False), _run(fast, x, False)):
+        assert float((a - b).abs().max()) <= 1e-5 * float(a.abs().max())
+    assert type(fast(x).grad_fn).__name__ == "_GemmTransposedBackward"
+    smaller = nn.ConvTranspose2d(255, 256, 4, 2, 1)
+    kernels.use([smaller], "fast")
+    assert type(smaller(x[:, :255]).grad_fn).__name__ == "_TransposedWeightGradBackward"
+    monkeypatch.setattr(kernels, "GEMM_WINDOWS", 2 * 4 * 4 * 16 * 256 - 1)  # one value short
+    with torch.no_grad():
+        layer = nn.Conv2d(256, 256, 4, 2, 1)
+        kernels.use([layer], "fast")
+        layer(torch.randn(2, 256, 8, 8))
+    assert forward.calls == 1
+    assert type(fast(x).grad_fn).__name__ == "_TransposedWeightGradBackward"

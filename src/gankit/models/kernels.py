@@ -5,7 +5,7 @@ The models build plain `nn.ConvTranspose2d`, `nn.Conv2d`, `GlobalMeanPool` and
 `FastConv2d`, `FastGlobalMeanPool` or `FastPlanesConv2d` in place (the class only: the same
 Parameter objects, the same state_dict keys, so optimisers, the EMA copy and checkpoints do
 not notice), whose forward computes the same function by a faster route where one is known;
-`use(modules, "plain")` turns them back. Eleven routes, each measured on
+`use(modules, "plain")` turns them back. Twelve routes, each measured on
 this machine's 2-core AMD EPYC (AVX512-BF16) or, where said, its Intel Xeon with AMX, with
 torch 2.13's oneDNN (benchmarks/train_speed.py,
 `--variants bf16,bf16-plain`):
@@ -98,6 +98,17 @@ torch 2.13's oneDNN (benchmarks/train_speed.py,
   forward and backward in bf16 at batch 128, against 0.99 ms as oneDNN's convolution. Report
   004's bf16 step 0.951x, `default`'s 0.992x (its head), in one process, alternated.
 
+- A large strided layer (a weight of at least 2^20 values: report 001's 1000-wide D's
+  1000 -> 2000 convolution and 1000-wide G's 2000 -> 1000 transposed one) is GEMMs
+  throughout, in fp32 and bf16: a convolution's forward x's windows @ w^T, its input
+  gradient the output gradient's pixels @ w scattered back by native/col2im.py, its weight
+  gradient g^T @ windows (with g^T copied contiguous: 398 against 849 ms); a transposed
+  convolution `_GemmTransposed` as for a small input. oneDNN's convolutions of such
+  weights, which no longer fit the caches it blocks for, ran at a third of its GEMM rate or
+  less (module constants LARGE_WEIGHT, GEMM_WINDOWS; benchmarks/wide_layers.py). A training
+  step of report 001's 1000-wide D (batch 128, one thread, bf16) 15.6 -> 4.9 s, of its
+  1000-wide G 5.8 -> 1.7 s; no preset's own layers are that large.
+
 - BatchNorm in training mode over a bf16 channels-last map, with the ReLU or LeakyReLU after
   it, as one C kernel forward and one backward (models/fast_batchnorm.py,
   native/batchnorm.py): torch's bf16 channels-last BatchNorm and its activations were four
@@ -110,6 +121,7 @@ Everything else runs the plain forward. Results equal the plain layer's up to fl
 """
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 
 import torch
@@ -141,11 +153,13 @@ class FastConvTranspose2d(nn.ConvTranspose2d):
                 and _phases_fit(k, st, p, op):
             return _PhaseForward.apply(x, self.weight, self.bias, st, p, op)
         small = x.shape[-2] * x.shape[-1] <= SMALL_INPUT
-        if self.out_channels > FEW_CHANNELS and small and x.device.type == "cpu" \
-                and (_is_bf16(x) or x.dtype == torch.float32):
+        large = _large(self.weight, x.shape[0] * x.shape[-2] * x.shape[-1] * k * k2
+                       * self.out_channels)
+        if self.out_channels > FEW_CHANNELS and (small or large) \
+                and x.device.type == "cpu" and (_is_bf16(x) or x.dtype == torch.float32):
             if native_col2im.kernel() is not None:
                 return _GemmTransposed.apply(x, self.weight, self.bias, self.stride,
-                                             self.padding, self.output_padding)
+                                             self.padding, self.output_padding, large)
             native_col2im.report_unavailable()
         if self.out_channels > FEW_CHANNELS and (small or min(st, s2) > 1) \
                 and self.weight.requires_grad and torch.is_grad_enabled():
@@ -242,6 +256,8 @@ def _windows(g: torch.Tensor, h: int, w: int, stride: tuple[int, int],
     """For each pixel of an h x w input of conv_transpose2d(stride, padding, kernel), the
     kh x kw window of the output gradient g its kernel reached: (N H W, kh kw Cout), from a
     strided view of g padded by the padding, copied once."""
+    if g.device.type == "cpu" and g.is_contiguous(memory_format=torch.channels_last):
+        return windows(g, kernel, stride, padding, (h, w))  # the same rows, copied in C
     n = g.shape[0]
     (kh, kw), (sh, sw), (ph, pw) = kernel, stride, padding
     # g padded so that row s i + a holds output row s i + a - p for every input row i and tap
@@ -267,20 +283,24 @@ def _transposed_weight_grad(g: torch.Tensor, x: torch.Tensor, stride: tuple[int,
 
 
 class _GemmTransposed(torch.autograd.Function):
-    """conv_transpose2d(x, w, b, stride, padding, output_padding) of a small input as GEMMs:
+    """conv_transpose2d(x, w, b, stride, padding, output_padding) of a small input or a large
+    layer (`large`: `_large`, report 001's 1000-wide G's 2000 -> 1000 layer) as GEMMs:
     forward x's pixels (N H W, Cin) @ w (Cin, kh kw Cout), each row the window of outputs that
     pixel's kernel reaches, added up with the bias by native/col2im.py (in fp32, rounded once);
     backward from the output gradient's windows (`_windows`, made once): the input gradient
     windows @ w^T, the weight gradient x^T @ windows. oneDNN's bf16 layer runs far below its
     GEMM rate at these sizes (report 004's 256 -> 128 layer, 3x3 -> 6x6, batch 128, on the
     Intel Xeon with AMX: forward 2.3 against 1.0 ms, 128 -> 64 (6x6 -> 13x13) 2.1 against
-    0.9; fp32 6.9 against 4.3 and 6.9 against 3.0). Under autocast it computes in the
+    0.9; fp32 6.9 against 4.3 and 6.9 against 3.0), and for large layers (report 001's 2000 ->
+    1000, 7x7 -> 14x14, batch 128, one thread, bf16: a step of its G 5.8 against 2.1 s with
+    the 1000-wide D's routes). Under autocast it computes in the
     autocast dtype, as the plain layer does. Differentiable once (G's layers: no penalty
     differentiates through them)."""
 
     @staticmethod
     def forward(ctx, x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None,
-                s: tuple[int, int], p: tuple[int, int], op: tuple[int, int]) -> torch.Tensor:
+                s: tuple[int, int], p: tuple[int, int], op: tuple[int, int],
+                large: bool) -> torch.Tensor:
         dtype = torch.bfloat16 if _is_bf16(x) else x.dtype
         n, cin, h, w_ = x.shape
         _, cout, kh, kw = w.shape
@@ -293,14 +313,15 @@ class _GemmTransposed(torch.autograd.Function):
         bias = None if b is None else b.detach().float().contiguous()
         out = native_col2im.col2im(cols, bias, s, p, size)
         ctx.save_for_backward(xm, wm)
-        ctx.conf = (s, p, (h, w_), (kh, kw), None if b is None else b.dtype, x.dtype, w.dtype)
+        ctx.conf = (s, p, (h, w_), (kh, kw), None if b is None else b.dtype, x.dtype, w.dtype,
+                    large)
         return out
 
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, g: torch.Tensor):
         xm, wm = ctx.saved_tensors
-        s, p, (h, w), kernel, b_dtype, x_dtype, w_dtype = ctx.conf
+        s, p, (h, w), kernel, b_dtype, x_dtype, w_dtype, large = ctx.conf
         need_x, need_w, need_b = ctx.needs_input_grad[:3]
         n, cout = g.shape[:2]
         cols = _windows(g.to(xm.dtype), h, w, s, p, kernel)
@@ -308,10 +329,12 @@ class _GemmTransposed(torch.autograd.Function):
         if need_x:
             gx = (cols @ wm.t()).view(n, h, w, -1).permute(0, 3, 1, 2).to(x_dtype)
         if need_w:
-            gw = (xm.t() @ cols).view(-1, *kernel, cout).permute(0, 3, 1, 2).to(w_dtype)
+            # x^T copied contiguous first for a large layer (`_gemm_weight_grad`'s copy_gt)
+            xt = xm.t().contiguous() if large else xm.t()
+            gw = (xt @ cols).view(-1, *kernel, cout).permute(0, 3, 1, 2).to(w_dtype)
         if need_b:
             gb = g.sum((0, 2, 3)).to(b_dtype)
-        return gx, gw, gb, None, None, None
+        return gx, gw, gb, None, None, None, None
 
 
 class _TransposedWeightGrad(torch.autograd.Function):
@@ -366,6 +389,24 @@ class _TransposedWeightGrad(torch.autograd.Function):
 # inputs); for `default`'s 7x7 -> 14x14 layer the GEMM gained nothing in its step (1.00x).
 SMALL_INPUT = 36
 
+# A layer whose weight has at least this many values takes the GEMM routes (`_large`):
+# oneDNN's convolutions of such layers run far below its GEMM rate here (report 001's
+# 1000-wide D, 1000 -> 2000 at 14 -> 7, batch 128, one thread, bf16: forward 1,155 ms against
+# 465 as windows @ w^T, input gradient 2,742 against 467; fp32 4,762 against 2,252 and 6,760
+# against 2,568). At 128 -> 256 (0.5M values) the two were within 15% either way, at
+# 64 -> 128 (`default`'s D) oneDNN's was faster (1.9 against 2.9 ms forward).
+LARGE_WEIGHT = 1 << 20
+# ... when the windows it copies (rows x kh kw C values) hold at most this many values
+GEMM_WINDOWS = 1 << 29
+
+
+def _large(w: torch.Tensor, cols: int) -> bool:
+    """Whether a convolution with weight w whose windows hold `cols` values takes the GEMM
+    routes: a large weight, windows within GEMM_WINDOWS, and the C scatter (col2im) here."""
+    return w.numel() >= LARGE_WEIGHT and cols <= GEMM_WINDOWS \
+        and native_col2im.kernel() is not None
+
+
 # An input with at most this many channels (an image: grey, RGB, RGBA) takes the few-channel
 # route; measured with 1 and 3 (and 8, where it still won).
 FEW_CHANNELS = 4
@@ -383,8 +424,9 @@ def _conv2d(layer: nn.Conv2d, x: torch.Tensor, w: torch.Tensor, b: torch.Tensor 
             ) -> torch.Tensor:
     """`layer`'s convolution of x with weight w and bias b: by the few-channel route when x has
     few channels, needs a gradient and the geometry allows it; by the one-pixel GEMM when the
-    output is 1 x 1 without padding; with the swapped weight gradient when the layer is
-    strided and its weight needs a gradient; else the layer's own."""
+    output is 1 x 1 without padding; as GEMMs throughout when the layer is strided and large
+    (`_large`); with the swapped weight gradient when the layer is strided and its weight
+    needs a gradient; else the layer's own."""
     if not _routable(layer, x):
         return layer._conv_forward(x, w, b)
     (k, k2), (s, s2), pad = layer.kernel_size, layer.stride, layer.padding
@@ -399,13 +441,18 @@ def _conv2d(layer: nn.Conv2d, x: torch.Tensor, w: torch.Tensor, b: torch.Tensor 
     if pad == (0, 0) and all(kk <= n < kk + ss
                              for n, kk, ss in zip(x.shape[-2:], (k, k2), (s, s2))):
         return _one_pixel_conv(x, w, b)
+    gemm = (w.numel() >= LARGE_WEIGHT and min(s, s2) > 1 and x.device.type == "cpu"
+            and (_is_bf16(x) or x.dtype == torch.float32)
+            and _large(w, math.prod((n + 2 * pp - kk) // ss + 1 for n, pp, kk, ss
+                                    in zip(x.shape[-2:], pad, (k, k2), (s, s2)))
+                       * x.shape[0] * k * k2 * w.shape[1]))
     # (stride 1 is left to oneDNN: there the swapped convolution's kernel is the whole map)
-    if w.shape[1] > FEW_CHANNELS and min(s, s2) > 1 and w.requires_grad \
-            and torch.is_grad_enabled():
+    if gemm or (w.shape[1] > FEW_CHANNELS and min(s, s2) > 1 and w.requires_grad
+                and torch.is_grad_enabled()):
         # views of the parameters: torch cannot tell whether a leaf's gradient is wanted
         # while autograd.grad runs (R1), a view's it can (`_needed`)
         return _StridedConv.apply(x, w.view_as(w), None if b is None else b.view_as(b),
-                                  layer.stride, pad)
+                                  layer.stride, pad, gemm)
     return layer._conv_forward(x, w, b)
 
 
@@ -441,14 +488,18 @@ def _weight_grad(x: torch.Tensor, g: torch.Tensor, kernel: tuple[int, int],
 
 
 def _gemm_weight_grad(x: torch.Tensor, g: torch.Tensor, kernel: tuple[int, int],
-                      stride: tuple[int, int], padding: tuple[int, int]) -> torch.Tensor:
+                      stride: tuple[int, int], padding: tuple[int, int],
+                      copy_gt: bool = False) -> torch.Tensor:
     """`_weight_grad` as one GEMM: g's pixels (N P Q, O) against x's windows (N P Q, kh kw C;
     native/im2col.py), g^T @ windows = (O, kh kw C), the weight's channels-last layout
-    (returned as that view)."""
+    (returned as that view). `copy_gt`: g^T copied contiguous first (the large layers' route:
+    report 001's 1000-wide D, one thread, bf16: 398 against 849 ms; for `default`'s layer it
+    gained 2% of a step and changes the rounding, so that route keeps the view)."""
     n, c = x.shape[:2]
     o, p, q = g.shape[1:]
     cols = windows(x, kernel, stride, padding, (p, q))
-    out = g.permute(0, 2, 3, 1).reshape(n * p * q, o).t() @ cols
+    gt = g.permute(0, 2, 3, 1).reshape(n * p * q, o).t()
+    out = (gt.contiguous() if copy_gt else gt) @ cols
     return out.view(o, *kernel, c).permute(0, 3, 1, 2)
 
 
@@ -462,6 +513,32 @@ def _swapped_weight_grad(x: torch.Tensor, g: torch.Tensor, kernel: tuple[int, in
     taps no output reached)."""
     out = F.conv2d(swap_batch_channels(x), swap_batch_channels(g), None, 1, padding, stride)
     return out[:, :, :kernel[0], :kernel[1]].transpose(0, 1)
+
+
+def _gemm_conv(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None,
+               stride: tuple[int, int], padding: tuple[int, int]) -> torch.Tensor:
+    """conv2d(x, w, b, stride, padding) of a channels-last x as one GEMM: x's windows
+    (N P Q, kh kw C; native/im2col.py) @ w^T (kh kw C, O), plus the bias; the output
+    channels-last."""
+    n, c, h, w_ = x.shape
+    o, _, kh, kw = w.shape
+    p, q = ((i + 2 * pad - k) // s + 1 for i, pad, k, s in zip((h, w_), padding, (kh, kw), stride))
+    wt = w.permute(0, 2, 3, 1).reshape(o, kh * kw * c).t()
+    cols = windows(x, (kh, kw), stride, padding, (p, q))
+    out = cols @ wt if b is None else torch.addmm(b, cols, wt)
+    return out.view(n, p, q, o).permute(0, 3, 1, 2)
+
+
+def _gemm_conv_input_grad(g: torch.Tensor, w: torch.Tensor, stride: tuple[int, int],
+                          padding: tuple[int, int], size: tuple[int, int]) -> torch.Tensor:
+    """The input gradient (N, C, *size), channels-last, of conv2d(x, w, stride, padding) for
+    the output gradient g (N, O, P, Q): g's pixels (N P Q, O) @ w (O, kh kw C), each row the
+    gradient of the window that output pixel read, added up into the map by native/col2im.py
+    (in fp32, rounded once)."""
+    n, o, p, q = g.shape
+    _, c, kh, kw = w.shape
+    cols = g.permute(0, 2, 3, 1).reshape(n * p * q, o) @ w.permute(0, 2, 3, 1).reshape(o, -1)
+    return native_col2im.col2im(cols.view(n, p, q, kh, kw, c), None, stride, padding, size)
 
 
 def _conv_input_grad(g: torch.Tensor, x: torch.Tensor, w: torch.Tensor, s: tuple[int, int],
@@ -489,26 +566,33 @@ class _StridedConv(torch.autograd.Function):
     """A strided conv2d(x, w, b, stride, padding) whose weight gradient is `_weight_grad` (one
     GEMM over x's windows in bf16, else one convolution with batch and channels swapped),
     where oneDNN's weight-gradient primitive runs well below its forward's rate (module doc).
-    The input gradient is oneDNN's; when a penalty differentiates it again (create_graph: R1,
-    WGAN-GP) it is `_ConvInputGrad`, whose weight gradient is `_weight_grad` too, and a weight
-    gradient wanted in such a pass is oneDNN's differentiable one. Under autocast it computes
-    in the autocast dtype, as the plain layer does."""
+    The input gradient is oneDNN's. With `gemm` (a large layer, `_large`) the forward, input
+    and weight gradients are GEMMs over windows (`_gemm_conv`, `_gemm_conv_input_grad`,
+    `_gemm_weight_grad`), in fp32 as in bf16. Either way, when a penalty differentiates the
+    input gradient again (create_graph: R1, WGAN-GP) it is `_ConvInputGrad`, whose weight
+    gradient is `_weight_grad` too, and a weight gradient wanted in such a pass is oneDNN's
+    differentiable one. Under autocast it computes in the autocast dtype, as the plain layer
+    does."""
 
     @staticmethod
     def forward(ctx, x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None,
-                s: tuple[int, int], p: tuple[int, int]) -> torch.Tensor:
+                s: tuple[int, int], p: tuple[int, int], gemm: bool) -> torch.Tensor:
         dtype = torch.bfloat16 if _is_bf16(x) else x.dtype
         with torch.autocast(x.device.type, enabled=False):
-            xc = x.to(dtype)
-            out = F.conv2d(xc, w.to(dtype), None if b is None else b.to(dtype), s, p)
+            xc, bc = x.to(dtype), None if b is None else b.to(dtype)
+            if gemm:
+                xc = xc.contiguous(memory_format=torch.channels_last)
+                out = _gemm_conv(xc, w.to(dtype), bc, s, p)
+            else:
+                out = F.conv2d(xc, w.to(dtype), bc, s, p)
         ctx.save_for_backward(xc, w)
-        ctx.conf = (s, p, None if b is None else b.dtype, x.dtype)
+        ctx.conf = (s, p, None if b is None else b.dtype, x.dtype, gemm)
         return out
 
     @staticmethod
     def backward(ctx, g: torch.Tensor):
         xc, w = ctx.saved_tensors
-        s, p, b_dtype, x_dtype = ctx.conf
+        s, p, b_dtype, x_dtype, gemm = ctx.conf
         need_x, need_w, need_b = (_needed(ctx, i) for i in range(3))
         gx = gw = gb = None
         with torch.autocast(xc.device.type, enabled=False):
@@ -521,14 +605,17 @@ class _StridedConv(torch.autograd.Function):
                         g, xc, wc, None if b_dtype is None else [wc.shape[0]], s, p, [1, 1],
                         False, [0, 0], 1, [False, need_w, need_b])
             else:
+                kernel, size = tuple(wc.shape[2:]), tuple(xc.shape[2:])
                 if need_x:
-                    gx = _conv_input_grad(g, xc, wc, s, p)
+                    gx = (_gemm_conv_input_grad(g, wc, s, p, size) if gemm
+                          else _conv_input_grad(g, xc, wc, s, p))
                 if need_w:
-                    gw = _weight_grad(xc, g, tuple(wc.shape[2:]), s, p)
+                    gw = (_gemm_weight_grad(xc, g, kernel, s, p, copy_gt=True) if gemm
+                          else _weight_grad(xc, g, kernel, s, p))
                 if need_b:
                     gb = g.sum((0, 2, 3))
         return (gx.to(x_dtype) if need_x else None, gw.to(w.dtype) if need_w else None,
-                gb.to(b_dtype) if need_b else None, None, None)
+                gb.to(b_dtype) if need_b else None, None, None, None)
 
 
 class _ConvInputGrad(torch.autograd.Function):
