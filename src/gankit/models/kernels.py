@@ -441,6 +441,7 @@ def _conv2d(layer: nn.Conv2d, x: torch.Tensor, w: torch.Tensor, b: torch.Tensor 
     if pad == (0, 0) and all(kk <= n < kk + ss
                              for n, kk, ss in zip(x.shape[-2:], (k, k2), (s, s2))):
         return _one_pixel_conv(x, w, b)
+    # (the weight's size first: every convolution of a run passes here)
     gemm = (w.numel() >= LARGE_WEIGHT and min(s, s2) > 1 and x.device.type == "cpu"
             and (_is_bf16(x) or x.dtype == torch.float32)
             and _large(w, math.prod((n + 2 * pp - kk) // ss + 1 for n, pp, kk, ss
