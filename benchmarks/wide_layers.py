@@ -8,10 +8,10 @@
    (and fp32 with --fp32), channels-last: milliseconds of the forward, the input gradient and
    the weight gradient by oneDNN (`F.conv2d`, `convolution_backward`) and as GEMMs over
    windows (`_gemm_conv`, `_gemm_conv_input_grad`, `_gemm_weight_grad`), medians of 3, and
-   which one `kernels: fast` takes (LARGE_WEIGHT).
+   which one `kernels: fast` takes (LARGE_WEIGHT, LARGE_WEIGHT_FP32).
 2. Training steps of report 001's two 1000-wide points (`dcgan-r001` with model.ndf=1000 or
    model.ngf=1000, bf16 where the CPU has it), with the route on and off
-   (LARGE_WEIGHT lowered past every layer) in one process, in interleaved rounds: seconds a
+   (the bounds raised past every layer) in one process, in interleaved rounds: seconds a
    step (median) and the 5-epoch point's training time at that pace.
 
 Compare the ratios within one run: this machine's speed drifts from hour to hour.
@@ -63,7 +63,7 @@ def layer_row(c: int, dtype: torch.dtype) -> str:
     gemm = (median_ms(lambda: kernels._gemm_conv(x, w, None, s, p)),
             median_ms(lambda: kernels._gemm_conv_input_grad(g, w, s, p, (SIZE, SIZE))),
             median_ms(lambda: kernels._gemm_weight_grad(x, g, (K, K), s, p, copy_gt=True)))
-    large = kernels._large(w, BATCH * q * q * K * K * c)
+    large = kernels._large(w, BATCH * q * q * K * K * c, dtype == torch.bfloat16)
     cells = "  ".join(f"{a:8.1f} {b:8.1f} {b / a:5.2f}x" for a, b in zip(onednn, gemm))
     return f"  {c:>5} -> {o:<5} {w.numel() / 1e6:6.2f}M  {cells}  {'GEMMs' if large else 'oneDNN'}"
 
@@ -81,7 +81,10 @@ def layers(widths: list[int], dtypes: list[torch.dtype]) -> None:
 def steps(rounds: int, n: int, threads: int) -> None:
     print(f"\n== training steps of report 001's 1000-wide points (dcgan-r001, batch 128, "
           f"{threads} thread{'s' * (threads > 1)}); {rounds} rounds of {n} steps each way")
-    bound = kernels.LARGE_WEIGHT
+    bounds = kernels.LARGE_WEIGHT, kernels.LARGE_WEIGHT_FP32
+
+    def route(large: bool) -> None:
+        kernels.LARGE_WEIGHT, kernels.LARGE_WEIGHT_FP32 = bounds if large else (1 << 62,) * 2
     for key in ("model.ndf", "model.ngf"):
         cfg = resolve("dcgan-r001", [f"{key}=1000", f"threads={threads}"])
         cfg = replace(cfg, val_diagnostics=cfg.batch_size,
@@ -91,17 +94,17 @@ def steps(rounds: int, n: int, threads: int) -> None:
             trainer = Trainer(cfg, tmp, progress=False)
             batches = iter(trainer.loader.epoch(0))
             for large in (True, False):  # warm-up: each route's first step builds its kernels
-                kernels.LARGE_WEIGHT = bound if large else 1 << 62
+                route(large)
                 trainer.train_step(*next(batches), do_g=True)
             for _ in range(rounds):
                 for large in (True, False):
-                    kernels.LARGE_WEIGHT = bound if large else 1 << 62
+                    route(large)
                     for _ in range(n):
                         x, y = next(batches)
                         t0 = time.perf_counter()
                         trainer.train_step(x, y, do_g=True)
                         times[large].append(time.perf_counter() - t0)
-        kernels.LARGE_WEIGHT = bound
+        route(True)
         on, off = (statistics.median(times[k]) for k in (True, False))
         epoch_steps = -(-60_000 // cfg.batch_size)  # train-full, as the preset trains
         print(f"  {key}=1000 ({cfg.precision}): GEMMs {on:.2f} s a step, oneDNN {off:.2f}: "

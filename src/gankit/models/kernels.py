@@ -98,16 +98,17 @@ torch 2.13's oneDNN (benchmarks/train_speed.py,
   forward and backward in bf16 at batch 128, against 0.99 ms as oneDNN's convolution. Report
   004's bf16 step 0.951x, `default`'s 0.992x (its head), in one process, alternated.
 
-- A large strided layer (a weight of at least 2^20 values: report 001's 1000-wide D's
-  1000 -> 2000 convolution and 1000-wide G's 2000 -> 1000 transposed one) is GEMMs
-  throughout, in fp32 and bf16: a convolution's forward x's windows @ w^T, its input
+- A large strided layer (a weight of at least 2^20 values in bf16, 2^23 in fp32: report
+  001's 1000-wide D's 1000 -> 2000 convolution and 1000-wide G's 2000 -> 1000 transposed
+  one) is GEMMs throughout: a convolution's forward x's windows @ w^T, its input
   gradient the output gradient's pixels @ w scattered back by native/col2im.py, its weight
   gradient g^T @ windows (with g^T copied contiguous: 398 against 849 ms); a transposed
   convolution `_GemmTransposed` as for a small input. oneDNN's convolutions of such
   weights, which no longer fit the caches it blocks for, ran at a third of its GEMM rate or
-  less (module constants LARGE_WEIGHT, GEMM_WINDOWS; benchmarks/wide_layers.py). A training
-  step of report 001's 1000-wide D (batch 128, one thread, bf16) 15.6 -> 4.9 s, of its
-  1000-wide G 5.8 -> 1.7 s; no preset's own layers are that large.
+  less (the constants LARGE_WEIGHT, LARGE_WEIGHT_FP32 and GEMM_WINDOWS below;
+  benchmarks/wide_layers.py). A training step of report 001's 1000-wide D (batch 128, one
+  thread, bf16) 0.29x (4.49 against 15.66 s), of its 1000-wide G 0.28x (1.64 against 5.76);
+  no preset's own layers are that large.
 
 - BatchNorm in training mode over a bf16 channels-last map, with the ReLU or LeakyReLU after
   it, as one C kernel forward and one backward (models/fast_batchnorm.py,
@@ -154,7 +155,7 @@ class FastConvTranspose2d(nn.ConvTranspose2d):
             return _PhaseForward.apply(x, self.weight, self.bias, st, p, op)
         small = x.shape[-2] * x.shape[-1] <= SMALL_INPUT
         large = _large(self.weight, x.shape[0] * x.shape[-2] * x.shape[-1] * k * k2
-                       * self.out_channels)
+                       * self.out_channels, _is_bf16(x))
         if self.out_channels > FEW_CHANNELS and (small or large) \
                 and x.device.type == "cpu" and (_is_bf16(x) or x.dtype == torch.float32):
             if native_col2im.kernel() is not None:
@@ -389,22 +390,26 @@ class _TransposedWeightGrad(torch.autograd.Function):
 # inputs); for `default`'s 7x7 -> 14x14 layer the GEMM gained nothing in its step (1.00x).
 SMALL_INPUT = 36
 
-# A layer whose weight has at least this many values takes the GEMM routes (`_large`):
-# oneDNN's convolutions of such layers run far below its GEMM rate here (report 001's
-# 1000-wide D, 1000 -> 2000 at 14 -> 7, batch 128, one thread, bf16: forward 1,155 ms against
-# 465 as windows @ w^T, input gradient 2,742 against 467; fp32 4,762 against 2,252 and 6,760
-# against 2,568). At 128 -> 256 (0.5M values) the two were within 15% either way, at
-# 64 -> 128 (`default`'s D) oneDNN's was faster (1.9 against 2.9 ms forward).
+# A layer whose weight has at least this many values takes the GEMM routes (`_large`) in
+# bf16, and in fp32 LARGE_WEIGHT_FP32: oneDNN's convolutions of such layers run far below its
+# GEMM rate here (benchmarks/wide_layers.py, k4 s2 14 -> 7, batch 128, one thread, the Intel
+# Xeon with AMX; forward, input and weight gradient as GEMMs against oneDNN's: report 001's
+# 1000-wide D's 1000 -> 2000 0.44x, 0.19x, 0.05x in bf16 and 0.47x, 0.37x, 0.59x in fp32;
+# 256 -> 512 (2^21 values) 0.96x, 0.88x, 0.49x in bf16 but 1.23x, 1.21x, 1.05x in fp32;
+# 512 -> 1024 (2^23) 1.00x, 0.78x, 0.76x in fp32; at 128 -> 256 (2^19) and `default`'s
+# 64 -> 128 oneDNN's forward and input gradient were the faster in both).
 LARGE_WEIGHT = 1 << 20
+LARGE_WEIGHT_FP32 = 1 << 23
 # ... when the windows it copies (rows x kh kw C values) hold at most this many values
 GEMM_WINDOWS = 1 << 29
 
 
-def _large(w: torch.Tensor, cols: int) -> bool:
+def _large(w: torch.Tensor, cols: int, bf16: bool) -> bool:
     """Whether a convolution with weight w whose windows hold `cols` values takes the GEMM
-    routes: a large weight, windows within GEMM_WINDOWS, and the C scatter (col2im) here."""
-    return w.numel() >= LARGE_WEIGHT and cols <= GEMM_WINDOWS \
-        and native_col2im.kernel() is not None
+    routes in bf16 (or fp32): a large weight, windows within GEMM_WINDOWS, and the C scatter
+    (col2im) here."""
+    return w.numel() >= (LARGE_WEIGHT if bf16 else LARGE_WEIGHT_FP32) \
+        and cols <= GEMM_WINDOWS and native_col2im.kernel() is not None
 
 
 # An input with at most this many channels (an image: grey, RGB, RGBA) takes the few-channel
@@ -443,10 +448,10 @@ def _conv2d(layer: nn.Conv2d, x: torch.Tensor, w: torch.Tensor, b: torch.Tensor 
         return _one_pixel_conv(x, w, b)
     # (the weight's size first: every convolution of a run passes here)
     gemm = (w.numel() >= LARGE_WEIGHT and min(s, s2) > 1 and x.device.type == "cpu"
-            and (_is_bf16(x) or x.dtype == torch.float32)
+            and ((bf16 := _is_bf16(x)) or x.dtype == torch.float32)
             and _large(w, math.prod((n + 2 * pp - kk) // ss + 1 for n, pp, kk, ss
                                     in zip(x.shape[-2:], pad, (k, k2), (s, s2)))
-                       * x.shape[0] * k * k2 * w.shape[1]))
+                       * x.shape[0] * k * k2 * w.shape[1], bf16))
     # (stride 1 is left to oneDNN: there the swapped convolution's kernel is the whole map)
     if gemm or (w.shape[1] > FEW_CHANNELS and min(s, s2) > 1 and w.requires_grad
                 and torch.is_grad_enabled()):
