@@ -620,19 +620,23 @@ def test_a_large_convolution_is_gemms_throughout(monkeypatch, shape: tuple, bias
 
 
 def test_the_large_routes_take_large_layers_only(monkeypatch) -> None:
-    """The bounds: 2^20 weights in bf16, 2^23 in fp32, windows of at most GEMM_WINDOWS
-    values. At the real bf16 bound (under autocast, as a bf16 run computes): a 256 -> 256 k4
-    s2 convolution takes the GEMMs, a 255 -> 256 one, a stride-1 one and one whose windows
-    would exceed GEMM_WINDOWS do not; a transposed convolution of a 7 x 7 input (past the
-    small-input route) takes its GEMM route when large (2000 -> 1000 in report 001's
-    1000-wide G; here 256 -> 256) and matches the plain layer."""
+    """The bounds: 2^20 weights in bf16, 2^23 in fp32, windows of at most GEMM_WINDOWS_BYTES
+    (2 bytes a value in bf16, 4 in fp32). At the real bf16 bound (under autocast, as a bf16
+    run computes): a 256 -> 256 k4 s2 convolution takes the GEMMs, a 255 -> 256 one, a
+    stride-1 one and one whose windows would exceed GEMM_WINDOWS_BYTES do not; a transposed
+    convolution of a 7 x 7 input (past the small-input route) takes its GEMM route when large
+    (2000 -> 1000 in report 001's 1000-wide G; here 256 -> 256) and matches the plain
+    layer."""
     meta = lambda *shape: torch.empty(*shape, device="meta")
     assert kernels._large(meta(256, 256, 4, 4), 1, True)
     assert not kernels._large(meta(255, 256, 4, 4), 1, True)
     assert not kernels._large(meta(256, 256, 4, 4), 1, False)
     assert kernels._large(meta(1024, 512, 4, 4), 1, False)
     assert not kernels._large(meta(1023, 512, 4, 4), 1, False)
-    assert not kernels._large(meta(256, 256, 4, 4), kernels.GEMM_WINDOWS + 1, True)
+    bound = kernels.GEMM_WINDOWS_BYTES
+    assert kernels._large(meta(256, 256, 4, 4), bound // 2, True)
+    assert not kernels._large(meta(256, 256, 4, 4), bound // 2 + 1, True)
+    assert not kernels._large(meta(1024, 512, 4, 4), bound // 4 + 1, False)
     forward = _Spy(monkeypatch, "_gemm_conv")
     bf16 = torch.autocast("cpu", dtype=torch.bfloat16)
     for cin, stride, taken in ((256, 2, 1), (255, 2, 0), (256, 1, 0)):
@@ -652,7 +656,8 @@ def test_the_large_routes_take_large_layers_only(monkeypatch) -> None:
     with bf16:
         assert type(fast(x).grad_fn).__name__ == "_GemmTransposedBackward"
     assert type(fast(x).grad_fn).__name__ == "_TransposedWeightGradBackward"  # fp32: small
-    monkeypatch.setattr(kernels, "GEMM_WINDOWS", 2 * 4 * 4 * 16 * 256 - 1)  # one value short
+    # one byte short of the windows (rows N P Q, kh kw C bf16 values each)
+    monkeypatch.setattr(kernels, "GEMM_WINDOWS_BYTES", 2 * 4 * 4 * 16 * 256 * 2 - 1)
     layer = nn.Conv2d(256, 256, 4, 2, 1)
     kernels.use([layer], "fast")
     with bf16:

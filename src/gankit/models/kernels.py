@@ -105,7 +105,7 @@ torch 2.13's oneDNN (benchmarks/train_speed.py,
   gradient g^T @ windows (with g^T copied contiguous: 398 against 849 ms); a transposed
   convolution `_GemmTransposed` as for a small input. oneDNN's convolutions of such
   weights, which no longer fit the caches it blocks for, ran at a third of its GEMM rate or
-  less (the constants LARGE_WEIGHT, LARGE_WEIGHT_FP32 and GEMM_WINDOWS below;
+  less (the constants LARGE_WEIGHT, LARGE_WEIGHT_FP32 and GEMM_WINDOWS_BYTES below;
   benchmarks/wide_layers.py). A training step of report 001's 1000-wide D (batch 128, one
   thread, bf16) 0.29x (4.49 against 15.66 s), of its 1000-wide G 0.28x (1.64 against 5.76);
   no preset's own layers are that large.
@@ -400,16 +400,18 @@ SMALL_INPUT = 36
 # 64 -> 128 oneDNN's forward and input gradient were the faster in both).
 LARGE_WEIGHT = 1 << 20
 LARGE_WEIGHT_FP32 = 1 << 23
-# ... when the windows it copies (rows x kh kw C values) hold at most this many values
-GEMM_WINDOWS = 1 << 29
+# ... when the windows it copies (rows x kh kw C values) take at most this many bytes (they
+# are made and freed within a call: 200 MB for the 1000-wide D's layer at batch 128 in bf16;
+# past the bound, as for a large batch or image, the layer keeps its other routes)
+GEMM_WINDOWS_BYTES = 1 << 30
 
 
 def _large(w: torch.Tensor, cols: int, bf16: bool) -> bool:
     """Whether a convolution with weight w whose windows hold `cols` values takes the GEMM
-    routes in bf16 (or fp32): a large weight, windows within GEMM_WINDOWS, and the C scatter
-    (col2im) here."""
+    routes in bf16 (or fp32): a large weight, windows within GEMM_WINDOWS_BYTES, and the C
+    scatter (col2im) here."""
     return w.numel() >= (LARGE_WEIGHT if bf16 else LARGE_WEIGHT_FP32) \
-        and cols <= GEMM_WINDOWS and native_col2im.kernel() is not None
+        and cols * (2 if bf16 else 4) <= GEMM_WINDOWS_BYTES and native_col2im.kernel() is not None
 
 
 # An input with at most this many channels (an image: grey, RGB, RGBA) takes the few-channel
