@@ -128,3 +128,31 @@ def test_sorting_and_json(runs: Path, capsys) -> None:
     data = json.loads(capsys.readouterr().out)
     assert [d["path"] for d in data] == [str(p) for p in find_runs([runs])]
     assert data[0]["val_fid"] == val_fids(runs / "done")[-1]
+
+
+def test_a_training_runs_place_in_its_epoch(runs: Path, tmp_path: Path, capsys) -> None:
+    """While a run trains, its heartbeat.json (training/logging.py) says where it is within
+    the epoch after its last record: the row shows the batch, and the time left is that
+    epoch's remaining steps at the heartbeat's pace plus the later epochs at the recorded
+    pace. A heartbeat of another epoch, a damaged one, or a run no process trains: no batch."""
+    run = tmp_path / "run"
+    shutil.copytree(runs / "sweep" / "p0" / "seed000", run)  # 1 of 3 epochs recorded
+    epoch_s = json.loads((run / "metrics.jsonl").read_text().split("\n")[0])["time_s"]
+    beat = {"epoch": 2, "epochs": 3, "batch": 150, "batches": 469, "step_s": 0.5, "time": 0}
+    (run / "heartbeat.json").write_text(json.dumps(beat))
+    assert run_row(run).batch is None  # no process trains it: the heartbeat is old
+    p = hold_lock(run)
+    try:
+        row = run_row(run)
+        assert (row.state, row.epochs_done, row.batch, row.batches) == ("training", 1, 150, 469)
+        assert row.left_s == pytest.approx(319 * 0.5 + epoch_s)
+        assert main(["runs", str(tmp_path)]) == 0
+        assert "1/3 (batch 150/469)" in capsys.readouterr().out
+        (run / "heartbeat.json").write_text(json.dumps({**beat, "epoch": 3}))
+        row = run_row(run)
+        assert row.batch is None and row.left_s == 2 * epoch_s
+        (run / "heartbeat.json").write_text('{"epoch": 2, "batch"')
+        assert run_row(run).batch is None
+    finally:
+        p.kill()
+        p.wait()

@@ -2,13 +2,15 @@
 
 A student with a `runs/` of twenty runs, a sweep and a reproduction asks which are still
 training, which stopped half way (and so want `--resume`), and which is best. Each row is read
-from the files a run keeps (config.yaml, metrics.jsonl, eval/metrics.json) and from the run's
-lock (training/run_lock.py), never from its checkpoints, so a listing of many runs is quick
+from the files a run keeps (config.yaml, metrics.jsonl, eval/metrics.json, and while it trains
+heartbeat.json: where it is within its epoch) and from the run's lock (training/run_lock.py),
+never from its checkpoints, so a listing of many runs is quick
 and touches nothing. A folder whose files cannot be read is listed with what is wrong with it
 instead of stopping the listing.
 """
 from __future__ import annotations
 
+import json
 import math
 import os
 import time
@@ -54,6 +56,8 @@ class RunRow:
     updated: float = 0.0                # when a file of the run last changed (s since 1970)
     problem: str | None = None
     left_s: float | None = None     # training time its remaining epochs take at its pace
+    batch: int | None = None        # while it trains: steps done of the current epoch's
+    batches: int | None = None
 
 
 def find_runs(roots: Iterable[str | Path]) -> list[Path]:
@@ -106,17 +110,40 @@ def run_row(path: Path) -> RunRow:
     row.test_fid = _test_fid(read_eval(path))
     row.pid = holder(paths)
     row.state = "training" if row.pid is not None else progress(paths, records, row.epochs)
-    row.left_s = _left(records, row.epochs, row.epochs_done)
+    beat = _heartbeat(paths) if row.state == "training" else None
+    if beat is not None and beat["epoch"] == row.epochs_done + 1:
+        row.batch, row.batches = beat["batch"], beat["batches"]
+    row.left_s = _left(records, row.epochs, row.epochs_done,
+                       beat if row.batch is not None else None)
     return row
 
 
-def _left(records: list[dict[str, Any]], epochs: int | None, done: int) -> float | None:
-    """The remaining epochs times the mean training time (`time_s`) of the last few recorded
-    ones: the pace of its own machine and settings (evaluations not included)."""
-    times = [r["time_s"] for r in records if _number(r.get("time_s"))][-LAST_EPOCHS:]
-    if epochs is None or done >= epochs or not times:
+def _heartbeat(paths: RunPaths) -> dict[str, Any] | None:
+    """heartbeat.json of a training run (training/logging.py), or None where there is none
+    yet or it is not what a run writes (the listing goes on without it)."""
+    try:
+        beat = json.loads(paths.heartbeat.read_text())
+    except (OSError, ValueError):
         return None
-    return (epochs - done) * sum(times) / len(times)
+    keys = ("epoch", "batch", "batches", "step_s")
+    if not isinstance(beat, dict) or not all(_number(beat.get(k)) for k in keys):
+        return None
+    return beat
+
+
+def _left(records: list[dict[str, Any]], epochs: int | None, done: int,
+          beat: dict[str, Any] | None = None) -> float | None:
+    """The remaining epochs times the mean training time (`time_s`) of the last few recorded
+    ones: the pace of its own machine and settings (evaluations not included). With a
+    heartbeat of the epoch in progress, that epoch's remaining steps at its measured pace,
+    and the epochs after it at the recorded pace (or, before any, at that step pace)."""
+    times = [r["time_s"] for r in records if _number(r.get("time_s"))][-LAST_EPOCHS:]
+    if epochs is None or done >= epochs or not (times or beat):
+        return None
+    if beat is None:
+        return (epochs - done) * sum(times) / len(times)
+    epoch_s = sum(times) / len(times) if times else beat["batches"] * beat["step_s"]
+    return (beat["batches"] - beat["batch"]) * beat["step_s"] + (epochs - done - 1) * epoch_s
 
 
 def _number(v: Any) -> bool:
@@ -133,7 +160,8 @@ def _test_fid(data: Any) -> float | None:
 def _updated(paths: RunPaths) -> float:
     """The newest modification time among the files a run rewrites as it goes."""
     times = []
-    for p in (paths.config, paths.metrics, paths.checkpoint("last"), paths.eval_metrics):
+    for p in (paths.config, paths.metrics, paths.heartbeat, paths.checkpoint("last"),
+              paths.eval_metrics):
         try:
             times.append(p.stat().st_mtime)
         except OSError:
@@ -177,6 +205,8 @@ def table(rows: list[RunRow], base: Path | None = None) -> str:
         best = "-" if r.best_val_fid is None else f"{fmt(r.best_val_fid)} (epoch {r.best_epoch})"
         when = time.strftime("%Y-%m-%d %H:%M", time.localtime(r.updated)) if r.updated else "-"
         epochs = f"{r.epochs_done}/{r.epochs if r.epochs is not None else '?'}"
+        if r.batch is not None:
+            epochs += f" (batch {r.batch}/{r.batches})"
         left = "-" if r.left_s is None else fmt_duration(r.left_s)
         cells.append((path, r.preset or "-", state, epochs, left, _num(r.val_fid), best,
                       _num(r.label_acc), _num(r.test_fid), when))

@@ -591,11 +591,13 @@ class Ensemble:
     def run(self) -> list[Path]:
         """Train every member to cfg.epochs; returns their run folders."""
         loggers = []
-        for m in self.members:
+        for k, m in enumerate(self.members):
             m.paths.root.mkdir(parents=True, exist_ok=True)
             m.paths.config.write_text(dump(m.cfg))
             m.paths.truncate_metrics(m.epoch, m.step)
-            loggers.append(Logger(m.paths, m.epoch, progress=False))
+            # the ensemble draws one bar; in a log without one, the lead's lines stand for all
+            loggers.append(Logger(m.paths, m.epoch, progress=False,
+                                  lines=False if self.progress or k else None))
         lead = self.members[0]
         try:
             with lead._signals():

@@ -445,6 +445,7 @@ class Trainer:
         """Count step b of epoch e, log its window when due, call the hooks."""
         self.batch += 1
         self.step += 1
+        logger.heartbeat(e + 1, self.cfg.epochs, self.batch, len(self.loader))
         if self.cfg.log_every and self.step % self.cfg.log_every == 0:
             logger.log_steps(self.window_means())
         for hook in self.hooks:

@@ -38,7 +38,8 @@ def warn(msg: str) -> None:
 class RunPaths:
     """The layout of one run folder:
 
-        config.yaml  metrics.jsonl  .lock  tb/  grids/epoch_NNNN.png  grids/progression.png
+        config.yaml  metrics.jsonl  heartbeat.json  .lock  tb/  grids/epoch_NNNN.png
+        grids/progression.png
         checkpoints/{last,last.prev,best}.pt  eval/metrics.json  eval/RECORD/*.png
         plots/  explore/  report.html
     """
@@ -64,6 +65,12 @@ class RunPaths:
     def steps(self) -> Path:
         """steps.jsonl: training statistics every `log_every` steps (when it is > 0)."""
         return self.root / "steps.jsonl"
+
+    @property
+    def heartbeat(self) -> Path:
+        """heartbeat.json: where the run is within its epoch and its pace, rewritten every
+        half minute while it trains (training/logging.py; read by `gankit runs`)."""
+        return self.root / "heartbeat.json"
 
     @property
     def tensorboard(self) -> Path:

@@ -1,0 +1,49 @@
+"""training/logging.py's heartbeat: where a run is within its epoch, in heartbeat.json and as
+a line in a log without a progress bar."""
+from __future__ import annotations
+
+import json
+
+from gankit.training import logging as run_logging
+from gankit.training.logging import Logger
+from gankit.training.loop import train
+from gankit.training.runs import RunPaths
+from tests.conftest import tiny
+
+
+def test_the_heartbeat_paces_each_epoch_from_its_own_start(tmp_path, monkeypatch,
+                                                            capsys) -> None:
+    """The first step of an epoch only sets the mark; later ones (HEARTBEAT_S apart) write
+    the batch and the seconds a step since the mark, and print a line where no bar is drawn;
+    a new epoch starts a new mark."""
+    monkeypatch.setattr(run_logging, "HEARTBEAT_S", 0.0)
+    clock = iter([100.0, 104.0, 110.0, 200.0])
+    monkeypatch.setattr(run_logging.time, "monotonic", lambda: next(clock))
+    paths = RunPaths(tmp_path)
+    log = Logger(paths, 0, progress=False, lines=True)
+    log.heartbeat(1, 5, 10, 40)
+    assert not paths.heartbeat.exists()
+    log.heartbeat(1, 5, 12, 40)
+    beat = json.loads(paths.heartbeat.read_text())
+    assert (beat["epoch"], beat["epochs"], beat["batch"], beat["batches"]) == (1, 5, 12, 40)
+    assert beat["step_s"] == 2.0  # 4 s for 2 steps
+    log.heartbeat(1, 5, 15, 40)
+    assert json.loads(paths.heartbeat.read_text())["step_s"] == 2.0  # 10 s for 5 steps
+    log.heartbeat(2, 5, 1, 40)   # a new epoch: a new mark, nothing written
+    assert json.loads(paths.heartbeat.read_text())["epoch"] == 1
+    err = capsys.readouterr().err
+    assert "epoch 1/5: batch 12/40, 2 s a step, the epoch's steps done in 0.9 min" in err
+    log.close()
+
+
+def test_a_run_writes_its_heartbeat_and_a_log_gets_lines(tmp_path, monkeypatch, capsys) -> None:
+    """A real run (no bar, stderr not a terminal, as a parallel sweep's log): heartbeat.json
+    at its last step and a line for each epoch and heartbeat; with a bar, no lines."""
+    monkeypatch.setattr(run_logging, "HEARTBEAT_S", 0.0)
+    out = train(tiny(epochs=2, data__limit=128), tmp_path / "run", progress=False)
+    beat = json.loads(RunPaths(out).heartbeat.read_text())
+    assert (beat["epoch"], beat["epochs"]) == (2, 2) and beat["batch"] == beat["batches"] > 1
+    err = capsys.readouterr().err
+    assert "epoch 1: d_loss" in err and "epoch 2: d_loss" in err
+    assert f"epoch 2/2: batch {beat['batches']}/{beat['batches']}" in err
+    assert not Logger(RunPaths(tmp_path / "x"), 0, progress=True).lines
