@@ -69,9 +69,12 @@ class Logger:
             return
         self._due = now + HEARTBEAT_S
         step_s = (now - self._mark[2]) / (batch - self._mark[1])
-        atomic_write(self.paths.heartbeat, json.dumps(
-            {"epoch": epoch, "epochs": epochs, "batch": batch, "batches": batches,
-             "step_s": step_s, "time": time.time()}) + "\n")
+        try:
+            atomic_write(self.paths.heartbeat, json.dumps(
+                {"epoch": epoch, "epochs": epochs, "batch": batch, "batches": batches,
+                 "step_s": step_s, "time": time.time()}) + "\n")
+        except OSError:  # advisory: a full disk or a lost folder stops the next checkpoint
+            pass
         if self.lines:
             left = (batches - batch) * step_s
             print(f"epoch {epoch}/{epochs}: batch {batch}/{batches}, {step_s:.3g} s a step, "
