@@ -85,3 +85,6 @@ def test_killed_sweep_continues_where_it_stopped(tmp_path: Path) -> None:
     assert "| model.nz | epochs | status | epochs_done |" in table
     assert stdout.count("| 00") == 4     # the table is printed too
     assert {"summary.csv", "sweep.yaml", "state.json", "logs"} <= {p.name for p in out.iterdir()}
+    # each run's log (no bar: it is a file) has a line for each epoch it trained
+    log = (out / "logs" / f"{names[1]}.log").read_text()
+    assert "epoch 30: d_loss" in log and "\r" not in log

@@ -20,7 +20,7 @@ def test_the_heartbeat_paces_each_epoch_from_its_own_start(tmp_path, monkeypatch
     clock = iter([100.0, 104.0, 110.0, 200.0])
     monkeypatch.setattr(run_logging.time, "monotonic", lambda: next(clock))
     paths = RunPaths(tmp_path)
-    log = Logger(paths, 0, progress=False, lines=True)
+    log = Logger(paths, 0, progress="lines")
     log.heartbeat(1, 5, 10, 40)
     assert not paths.heartbeat.exists()
     log.heartbeat(1, 5, 12, 40)
@@ -37,13 +37,16 @@ def test_the_heartbeat_paces_each_epoch_from_its_own_start(tmp_path, monkeypatch
 
 
 def test_a_run_writes_its_heartbeat_and_a_log_gets_lines(tmp_path, monkeypatch, capsys) -> None:
-    """A real run (no bar, stderr not a terminal, as a parallel sweep's log): heartbeat.json
-    at its last step and a line for each epoch and heartbeat; with a bar, no lines."""
+    """A real run with progress="lines" (a parallel sweep's worker, whose output goes to a
+    log file): heartbeat.json at its last step and a line for each epoch and heartbeat;
+    quiet (progress=False, `gankit train --quiet`): the heartbeat file but no line."""
     monkeypatch.setattr(run_logging, "HEARTBEAT_S", 0.0)
-    out = train(tiny(epochs=2, data__limit=128), tmp_path / "run", progress=False)
+    out = train(tiny(epochs=2, data__limit=128), tmp_path / "run", progress="lines")
     beat = json.loads(RunPaths(out).heartbeat.read_text())
     assert (beat["epoch"], beat["epochs"]) == (2, 2) and beat["batch"] == beat["batches"] > 1
     err = capsys.readouterr().err
     assert "epoch 1: d_loss" in err and "epoch 2: d_loss" in err
     assert f"epoch 2/2: batch {beat['batches']}/{beat['batches']}" in err
-    assert not Logger(RunPaths(tmp_path / "x"), 0, progress=True).lines
+    out = train(tiny(epochs=1, data__limit=128), tmp_path / "quiet", progress=False)
+    assert RunPaths(out).heartbeat.is_file()
+    assert "epoch" not in capsys.readouterr().err

@@ -33,10 +33,12 @@ def thread_env(jobs: int) -> tuple[int, dict[str, str]]:
     return threads, env
 
 
-def worker_command(paths: list[Path], quiet: bool) -> list[str]:
-    """The command of a worker training the run folders `paths` (several: one ensemble)."""
+def worker_command(paths: list[Path], quiet: bool, lines: bool = False) -> list[str]:
+    """The command of a worker training the run folders `paths` (several: one ensemble):
+    `quiet` without a bar or lines, `lines` with a line per epoch and per heartbeat and no
+    bar (its output goes to a log file)."""
     return [sys.executable, "-m", "gankit.sweeps.worker", *map(str, paths)] + (
-        ["--quiet"] if quiet else [])
+        ["--lines"] if lines else ["--quiet"] if quiet else [])
 
 
 class Stopper:

@@ -254,7 +254,7 @@ def _start(job: list[Planned], out: Path, env: dict, quiet: bool,
         stdout = stderr = log
     else:
         stdout = stderr = None  # one run at a time: its progress bar goes to our terminal
-    proc = subprocess.Popen(worker_command([p.path for p in job], quiet), env=env,
+    proc = subprocess.Popen(worker_command([p.path for p in job], quiet, lines=quiet), env=env,
                             stdout=stdout, stderr=stderr)
     return proc, job, time.monotonic(), log
 

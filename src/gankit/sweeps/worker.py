@@ -21,7 +21,7 @@ from gankit.training.loop import Interrupted, resume, train
 from gankit.training.runs import RunPaths, read_config
 
 
-def train_folder(run_dir: Path, progress: bool = True) -> None:
+def train_folder(run_dir: Path, progress: bool | str = True) -> None:
     """Train RUN_DIR/config.yaml into RUN_DIR, or resume it from its last checkpoint."""
     if RunPaths(run_dir).has_checkpoint():
         resume(run_dir, progress=progress)
@@ -32,16 +32,19 @@ def train_folder(run_dir: Path, progress: bool = True) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m gankit.sweeps.worker")
     parser.add_argument("run_dirs", type=Path, nargs="+")
-    parser.add_argument("--quiet", action="store_true")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar or lines")
+    parser.add_argument("--lines", action="store_true",
+                        help="a line per epoch and per heartbeat, no bar (for a log file)")
     args = parser.parse_args(argv)
+    progress = "lines" if args.lines else not args.quiet
     threads = os.environ.get("GANKIT_THREADS")
     if threads:
         torch.set_num_threads(int(threads))
     try:
         if len(args.run_dirs) == 1:
-            train_folder(args.run_dirs[0], progress=not args.quiet)
+            train_folder(args.run_dirs[0], progress=progress)
         else:
-            train_group([(read_config(d), d) for d in args.run_dirs], progress=not args.quiet)
+            train_group([(read_config(d), d) for d in args.run_dirs], progress=progress)
     except GankitError as e:
         print(f"gankit: {e.kind}: {e}", file=sys.stderr)
         return e.exit_code

@@ -139,7 +139,7 @@ def _group_problem(jobs: list[tuple[TrainConfig, Path]]) -> str | None:
 
 
 def train_seeds(cfg: TrainConfig, seeds: list[int], out: str | Path,
-                progress: bool = True) -> list[Path]:
+                progress: bool | str = True) -> list[Path]:
     """Train `cfg` once per seed into OUT/seedNNN (new folders), as one ensemble."""
     jobs = [(dataclasses.replace(cfg, seed=s), member_dir(out, s)) for s in seeds]
     for _, path in jobs:
@@ -148,7 +148,7 @@ def train_seeds(cfg: TrainConfig, seeds: list[int], out: str | Path,
 
 
 def resume_seeds(folder: str | Path, cfgs: list[TrainConfig] | None = None,
-                 progress: bool = True) -> list[Path]:
+                 progress: bool | str = True) -> list[Path]:
     """Continue an ensemble folder's members from their last checkpoints (`cfgs`: their
     configs with resumable changes, in the order of `members_of`)."""
     dirs = members_of(folder)
@@ -165,7 +165,7 @@ def unfinished(jobs: list[tuple[TrainConfig, Path]]) -> list[tuple[TrainConfig, 
     return [(c, p) for c, p in jobs if epochs_left(p, *_position(RunPaths(p)), c.epochs)]
 
 
-def train_group(jobs: list[tuple[TrainConfig, Path]], progress: bool = True) -> list[Path]:
+def train_group(jobs: list[tuple[TrainConfig, Path]], progress: bool | str = True) -> list[Path]:
     """Train each (config, folder): a folder with a checkpoint resumes from it, a finished one
     is left as it is. Batched as one ensemble when the configs differ only by seed, the
     family allows it and all stand at the same point; else one after another, saying why."""
@@ -306,7 +306,7 @@ class Ensemble:
     """
 
     def __init__(self, members: list[Trainer], rng: list[torch.Tensor],
-                 progress: bool = True) -> None:
+                 progress: bool | str = True) -> None:
         self.members = members
         self.rng = rng              # each member's process-wide RNG state (see `_as`)
         self.progress = progress
@@ -332,7 +332,7 @@ class Ensemble:
         self.stats = torch.func.vmap(logit_stats)
 
     @classmethod
-    def build(cls, jobs: list[tuple[TrainConfig, Path]], progress: bool = True) -> "Ensemble":
+    def build(cls, jobs: list[tuple[TrainConfig, Path]], progress: bool | str = True) -> "Ensemble":
         """Member Trainers for (config, folder) pairs, each resumed from its folder's last
         checkpoint when it has one, exactly as a solo run starts or resumes."""
         members, rng = [], []
@@ -595,9 +595,10 @@ class Ensemble:
             m.paths.root.mkdir(parents=True, exist_ok=True)
             m.paths.config.write_text(dump(m.cfg))
             m.paths.truncate_metrics(m.epoch, m.step)
-            # the ensemble draws one bar; in a log without one, the lead's lines stand for all
-            loggers.append(Logger(m.paths, m.epoch, progress=False,
-                                  lines=False if self.progress or k else None))
+            # the ensemble draws one bar; in a log file the lead's lines stand for all
+            loggers.append(Logger(m.paths, m.epoch,
+                                  progress="lines" if self.progress == "lines" and k == 0
+                                  else False))
         lead = self.members[0]
         try:
             with lead._signals():
@@ -627,7 +628,8 @@ class Ensemble:
             for group in opt.param_groups:
                 group["lr"] = lr
         n = len(lead.loader)
-        bar = _bar(e + 1, cfg.epochs, n, lead.batch, len(members)) if self.progress else None
+        bar = (_bar(e + 1, cfg.epochs, n, lead.batch, len(members)) if self.progress is True
+               else None)
         hooked = any(m.hooks for m in members)
         t0 = time.perf_counter()
         for x, y in self._batches(e):
@@ -658,7 +660,7 @@ class Ensemble:
         for k, (rate, lg) in enumerate(zip(rates, loggers)):
             with self._as(k) as m:
                 m.end_epoch(lg, rate[0], rate[1], share)
-        if self.progress:
+        if self.progress is True:
             last = [m.paths.last_record() for m in members]
             print(f"epoch {e + 1}: {len(members)} runs, {share * len(members):.1f} s; d_loss "
                   + " ".join(f"{r.get('train/d_loss', float('nan')):.3f}" for r in last)

@@ -24,14 +24,13 @@ HEARTBEAT_S = 30.0
 class Logger:
     """Appends one JSON line per epoch, mirrors it to TensorBoard, and drives tqdm bars.
 
-    `lines`: print each epoch's line and the heartbeat's where no bar is drawn; by default
-    when stderr is not a terminal (a log file), and never with a bar."""
+    `progress`: True, a bar and a line per epoch (a terminal); "lines", each epoch's line and
+    the heartbeat's without a bar (a log file: a parallel sweep's); False, neither."""
 
-    def __init__(self, paths: RunPaths, start_epoch: int, progress: bool = True,
-                 lines: bool | None = None) -> None:
+    def __init__(self, paths: RunPaths, start_epoch: int, progress: bool | str = True) -> None:
         self.paths = paths
-        self.progress = progress
-        self.lines = not progress and (not sys.stderr.isatty() if lines is None else lines)
+        self.progress = progress is True
+        self.lines = progress == "lines"
         self.tb = SummaryWriter(str(paths.tensorboard), purge_step=start_epoch + 1)
         self._mark: tuple[int, int, float] | None = None  # (epoch, batch, time) pace is from
         self._due = 0.0

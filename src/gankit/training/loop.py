@@ -89,7 +89,8 @@ class Trainer:
     `hooks` (for tests and tools) are called as hook(trainer, epoch, batch) after each step.
     """
 
-    def __init__(self, cfg: TrainConfig, run_dir: str | Path, progress: bool = True) -> None:
+    def __init__(self, cfg: TrainConfig, run_dir: str | Path,
+                 progress: bool | str = True) -> None:
         self.cfg = cfg
         self.paths = RunPaths(Path(run_dir))
         self.world = distributed.current()  # one process unless torchrun started several
@@ -97,7 +98,7 @@ class Trainer:
         fast.flush_denormals(self.device)
         cores.set_threads(cfg.threads, self.world.local_size if self.world.distributed else None,
                           warn=self.device.type == "cpu")
-        self.progress = progress and self.world.main
+        self.progress = progress if self.world.main else False  # training/logging.Logger's
         self.hooks: list[Callable[["Trainer", int, int], None]] = []
         d = cfg.data
         self.data_name = qualified_name(d.name, d.classes)
@@ -501,7 +502,7 @@ def check_new_folder(out: str | Path) -> None:
                               f"`gankit train --resume {out}` or choose another --out")
 
 
-def train(cfg: TrainConfig, out: str | Path, progress: bool = True) -> Path:
+def train(cfg: TrainConfig, out: str | Path, progress: bool | str = True) -> Path:
     """Train a new run into folder `out` (which must not hold another run), holding its lock
     (training/run_lock.py)."""
     check_new_folder(out)
@@ -541,7 +542,7 @@ def epochs_left(where: str | Path, epoch: int, batch: int, epochs: int) -> bool:
     return epoch < epochs
 
 
-def resume(run_dir: str | Path, epochs: int | None = None, progress: bool = True,
+def resume(run_dir: str | Path, epochs: int | None = None, progress: bool | str = True,
            which: str = "last", cfg: TrainConfig | None = None) -> Path:
     """Continue a run from checkpoint `which` (last | best | a file), optionally to a new
     number of epochs, with the run's own config or `cfg` (that config with resumable changes,
