@@ -17,11 +17,12 @@ import torch
 
 from gankit.errors import GankitError
 from gankit.training.ensemble import train_group
+from gankit.training.logging import Progress
 from gankit.training.loop import Interrupted, resume, train
 from gankit.training.runs import RunPaths, read_config
 
 
-def train_folder(run_dir: Path, progress: bool | str = True) -> None:
+def train_folder(run_dir: Path, progress: Progress = True) -> None:
     """Train RUN_DIR/config.yaml into RUN_DIR, or resume it from its last checkpoint."""
     if RunPaths(run_dir).has_checkpoint():
         resume(run_dir, progress=progress)

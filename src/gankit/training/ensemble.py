@@ -66,7 +66,7 @@ from gankit.losses.gan import differentiates_twice
 from gankit.training import fast, run_lock
 from gankit.training.checkpoint import CheckpointError, load_checkpoint
 from gankit.training.ema import ema_decay
-from gankit.training.logging import Logger
+from gankit.training.logging import Logger, Progress
 from gankit.training.mlp_ensemble_step import FusedEnsembleStep
 from gankit.training.loop import (Interrupted, Trainer, batch_steps, check_new_folder,
                                   epochs_left, epochs_text, make_adam, resume, train)
@@ -139,7 +139,7 @@ def _group_problem(jobs: list[tuple[TrainConfig, Path]]) -> str | None:
 
 
 def train_seeds(cfg: TrainConfig, seeds: list[int], out: str | Path,
-                progress: bool | str = True) -> list[Path]:
+                progress: Progress = True) -> list[Path]:
     """Train `cfg` once per seed into OUT/seedNNN (new folders), as one ensemble."""
     jobs = [(dataclasses.replace(cfg, seed=s), member_dir(out, s)) for s in seeds]
     for _, path in jobs:
@@ -148,7 +148,7 @@ def train_seeds(cfg: TrainConfig, seeds: list[int], out: str | Path,
 
 
 def resume_seeds(folder: str | Path, cfgs: list[TrainConfig] | None = None,
-                 progress: bool | str = True) -> list[Path]:
+                 progress: Progress = True) -> list[Path]:
     """Continue an ensemble folder's members from their last checkpoints (`cfgs`: their
     configs with resumable changes, in the order of `members_of`)."""
     dirs = members_of(folder)
@@ -165,7 +165,7 @@ def unfinished(jobs: list[tuple[TrainConfig, Path]]) -> list[tuple[TrainConfig, 
     return [(c, p) for c, p in jobs if epochs_left(p, *_position(RunPaths(p)), c.epochs)]
 
 
-def train_group(jobs: list[tuple[TrainConfig, Path]], progress: bool | str = True) -> list[Path]:
+def train_group(jobs: list[tuple[TrainConfig, Path]], progress: Progress = True) -> list[Path]:
     """Train each (config, folder): a folder with a checkpoint resumes from it, a finished one
     is left as it is. Batched as one ensemble when the configs differ only by seed, the
     family allows it and all stand at the same point; else one after another, saying why."""
@@ -306,7 +306,7 @@ class Ensemble:
     """
 
     def __init__(self, members: list[Trainer], rng: list[torch.Tensor],
-                 progress: bool | str = True) -> None:
+                 progress: Progress = True) -> None:
         self.members = members
         self.rng = rng              # each member's process-wide RNG state (see `_as`)
         self.progress = progress
@@ -332,7 +332,7 @@ class Ensemble:
         self.stats = torch.func.vmap(logit_stats)
 
     @classmethod
-    def build(cls, jobs: list[tuple[TrainConfig, Path]], progress: bool | str = True) -> "Ensemble":
+    def build(cls, jobs: list[tuple[TrainConfig, Path]], progress: Progress = True) -> "Ensemble":
         """Member Trainers for (config, folder) pairs, each resumed from its folder's last
         checkpoint when it has one, exactly as a solo run starts or resumes."""
         members, rng = [], []

@@ -6,7 +6,7 @@ import json
 import math
 import sys
 import time
-from typing import Any
+from typing import Any, Literal, Union
 
 from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
@@ -20,14 +20,17 @@ from gankit.training.runs import RunPaths
 # progress bar (a parallel sweep's logs/NAME.log).
 HEARTBEAT_S = 30.0
 
+# What a training process shows as it goes: True, a progress bar and a line per epoch (a
+# terminal); "lines", each epoch's line and the heartbeat's without a bar (a log file: a
+# parallel sweep's); False, neither (`gankit train --quiet`).
+Progress = Union[bool, Literal["lines"]]
+
 
 class Logger:
-    """Appends one JSON line per epoch, mirrors it to TensorBoard, and drives tqdm bars.
+    """Appends one JSON line per epoch, mirrors it to TensorBoard, drives tqdm bars (or
+    lines, as `progress` says) and writes the heartbeat."""
 
-    `progress`: True, a bar and a line per epoch (a terminal); "lines", each epoch's line and
-    the heartbeat's without a bar (a log file: a parallel sweep's); False, neither."""
-
-    def __init__(self, paths: RunPaths, start_epoch: int, progress: bool | str = True) -> None:
+    def __init__(self, paths: RunPaths, start_epoch: int, progress: Progress = True) -> None:
         self.paths = paths
         self.progress = progress is True
         self.lines = progress == "lines"

@@ -38,7 +38,7 @@ from gankit.training.adam import adam_step
 from gankit.training.augment import diff_augment, parse_policy
 from gankit.training.checkpoint import FORMAT_VERSION, CheckpointError, save_checkpoint
 from gankit.training.ema import EMA
-from gankit.training.logging import Logger
+from gankit.training.logging import Logger, Progress
 from gankit.training.runs import RunPaths, read_config, resume_state
 from gankit.training.schedules import rates
 from gankit.training.stats import D_STATS, G_STATS, LOGIT_STATS, logit_stats, named
@@ -90,7 +90,7 @@ class Trainer:
     """
 
     def __init__(self, cfg: TrainConfig, run_dir: str | Path,
-                 progress: bool | str = True) -> None:
+                 progress: Progress = True) -> None:
         self.cfg = cfg
         self.paths = RunPaths(Path(run_dir))
         self.world = distributed.current()  # one process unless torchrun started several
@@ -502,7 +502,7 @@ def check_new_folder(out: str | Path) -> None:
                               f"`gankit train --resume {out}` or choose another --out")
 
 
-def train(cfg: TrainConfig, out: str | Path, progress: bool | str = True) -> Path:
+def train(cfg: TrainConfig, out: str | Path, progress: Progress = True) -> Path:
     """Train a new run into folder `out` (which must not hold another run), holding its lock
     (training/run_lock.py)."""
     check_new_folder(out)
@@ -542,7 +542,7 @@ def epochs_left(where: str | Path, epoch: int, batch: int, epochs: int) -> bool:
     return epoch < epochs
 
 
-def resume(run_dir: str | Path, epochs: int | None = None, progress: bool | str = True,
+def resume(run_dir: str | Path, epochs: int | None = None, progress: Progress = True,
            which: str = "last", cfg: TrainConfig | None = None) -> Path:
     """Continue a run from checkpoint `which` (last | best | a file), optionally to a new
     number of epochs, with the run's own config or `cfg` (that config with resumable changes,
