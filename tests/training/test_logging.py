@@ -15,7 +15,8 @@ def test_the_heartbeat_paces_each_epoch_from_its_own_start(tmp_path, monkeypatch
                                                             capsys) -> None:
     """The first step of an epoch only sets the mark; later ones (HEARTBEAT_S apart) write
     the batch and the seconds a step since the mark, and print a line where no bar is drawn;
-    a new epoch starts a new mark."""
+    a new epoch starts a new mark, but not a new wait: epochs shorter than HEARTBEAT_S get
+    theirs at the first step after it is due."""
     monkeypatch.setattr(run_logging, "HEARTBEAT_S", 0.0)
     clock = iter([100.0, 104.0, 110.0, 200.0])
     monkeypatch.setattr(run_logging.time, "monotonic", lambda: next(clock))
@@ -33,6 +34,17 @@ def test_the_heartbeat_paces_each_epoch_from_its_own_start(tmp_path, monkeypatch
     assert json.loads(paths.heartbeat.read_text())["epoch"] == 1
     err = capsys.readouterr().err
     assert "epoch 1/5: batch 12/40, 2 s a step, the epoch's steps done in 0.9 min" in err
+    log.close()
+    # every 30 s from the first step, across epochs of 20 s
+    monkeypatch.setattr(run_logging, "HEARTBEAT_S", 30.0)
+    times = iter([0.0, 10.0, 20.0, 25.0, 31.0])
+    monkeypatch.setattr(run_logging.time, "monotonic", lambda: next(times))
+    paths.heartbeat.unlink()
+    log = Logger(paths, 0, progress=False)
+    for epoch, batch in ((1, 0), (1, 1), (2, 0), (2, 1), (2, 2)):
+        log.heartbeat(epoch, 5, batch, 2)
+        assert paths.heartbeat.exists() == ((epoch, batch) >= (2, 2))
+    assert json.loads(paths.heartbeat.read_text())["step_s"] == 11.0 / 2  # epoch 2 from 20 s
     log.close()
 
 

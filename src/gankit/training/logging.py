@@ -36,7 +36,7 @@ class Logger:
         self.lines = progress == "lines"
         self.tb = SummaryWriter(str(paths.tensorboard), purge_step=start_epoch + 1)
         self._mark: tuple[int, int, float] | None = None  # (epoch, batch, time) pace is from
-        self._due = 0.0
+        self._due: float | None = None  # when the next heartbeat is due
 
     def log(self, record: dict[str, Any]) -> None:
         with open(self.paths.metrics, "a") as f:
@@ -60,12 +60,15 @@ class Logger:
                 self.tb.add_scalar(f"steps/{k}", v, record["step"])
 
     def heartbeat(self, epoch: int, epochs: int, batch: int, batches: int) -> None:
-        """After each step (batch steps of epoch `epoch` done, of `batches`): at most every
-        HEARTBEAT_S, heartbeat.json with where the run is and its seconds a step since the
-        epoch (or this process) began, and one line when `lines`."""
+        """After each step (batch steps of epoch `epoch` done, of `batches`): every
+        HEARTBEAT_S from this process's first step, heartbeat.json with where the run is and
+        its seconds a step since the epoch (or this process) began, and one line when
+        `lines`. Epochs shorter than HEARTBEAT_S get one now and then, at whatever step is due."""
         now = time.monotonic()
+        if self._due is None:
+            self._due = now + HEARTBEAT_S
         if self._mark is None or self._mark[0] != epoch:
-            self._mark, self._due = (epoch, batch, now), now + HEARTBEAT_S
+            self._mark = (epoch, batch, now)
             return
         if now < self._due or batch <= self._mark[1]:
             return
