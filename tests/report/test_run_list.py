@@ -132,9 +132,10 @@ def test_sorting_and_json(runs: Path, capsys) -> None:
 
 def test_a_training_runs_place_in_its_epoch(runs: Path, tmp_path: Path, capsys) -> None:
     """While a run trains, its heartbeat.json (training/logging.py) says where it is within
-    the epoch after its last record: the row shows the batch, and the time left is that
-    epoch's remaining steps at the heartbeat's pace plus the later epochs at the recorded
-    pace. A heartbeat of another epoch, a damaged one, or a run no process trains: no batch."""
+    the epoch after its last record: the row shows the batch, and the time left is the
+    remaining steps of that epoch and the later ones at the heartbeat's pace (the process
+    training it now). A heartbeat of another epoch, a damaged one, or a run no process
+    trains: no batch, and the recorded epochs' pace."""
     run = tmp_path / "run"
     shutil.copytree(runs / "sweep" / "p0" / "seed000", run)  # 1 of 3 epochs recorded
     epoch_s = json.loads((run / "metrics.jsonl").read_text().split("\n")[0])["time_s"]
@@ -145,7 +146,7 @@ def test_a_training_runs_place_in_its_epoch(runs: Path, tmp_path: Path, capsys) 
     try:
         row = run_row(run)
         assert (row.state, row.epochs_done, row.batch, row.batches) == ("training", 1, 150, 469)
-        assert row.left_s == pytest.approx(319 * 0.5 + epoch_s)
+        assert row.left_s == pytest.approx((319 + 469) * 0.5)
         assert main(["runs", str(tmp_path)]) == 0
         assert "1/3 (batch 150/469)" in capsys.readouterr().out
         (run / "heartbeat.json").write_text(json.dumps({**beat, "epoch": 3}))

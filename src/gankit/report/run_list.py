@@ -135,15 +135,15 @@ def _left(records: list[dict[str, Any]], epochs: int | None, done: int,
           beat: dict[str, Any] | None = None) -> float | None:
     """The remaining epochs times the mean training time (`time_s`) of the last few recorded
     ones: the pace of its own machine and settings (evaluations not included). With a
-    heartbeat of the epoch in progress, that epoch's remaining steps at its measured pace,
-    and the epochs after it at the recorded pace (or, before any, at that step pace)."""
-    times = [r["time_s"] for r in records if _number(r.get("time_s"))][-LAST_EPOCHS:]
-    if epochs is None or done >= epochs or not (times or beat):
+    heartbeat of the epoch in progress, its remaining steps and those of the epochs after it
+    at the heartbeat's pace: that of the process training it now, whose threads or machine
+    may differ from those of the recorded epochs (a resume on two threads)."""
+    if epochs is None or done >= epochs:
         return None
-    if beat is None:
-        return (epochs - done) * sum(times) / len(times)
-    epoch_s = sum(times) / len(times) if times else beat["batches"] * beat["step_s"]
-    return (beat["batches"] - beat["batch"]) * beat["step_s"] + (epochs - done - 1) * epoch_s
+    if beat is not None:
+        return ((epochs - done) * beat["batches"] - beat["batch"]) * beat["step_s"]
+    times = [r["time_s"] for r in records if _number(r.get("time_s"))][-LAST_EPOCHS:]
+    return (epochs - done) * sum(times) / len(times) if times else None
 
 
 def _number(v: Any) -> bool:
