@@ -283,6 +283,24 @@ def _transposed_weight_grad(g: torch.Tensor, x: torch.Tensor, stride: tuple[int,
     return out.view(cin, *kernel, g.shape[1]).permute(0, 3, 1, 2)
 
 
+def _scatter_product(xm: torch.Tensor, wm: torch.Tensor, pixels: tuple[int, int, int],
+                     kernel: tuple[int, int], stride: tuple[int, int],
+                     padding: tuple[int, int], size: tuple[int, int],
+                     bias: torch.Tensor | None = None) -> torch.Tensor:
+    """A transposed convolution's output (N, C, *size), channels-last, from its input's pixels
+    xm (N H W, Cin; `pixels` = (N, H, W)) and its weight wm (Cin, kh kw C): each row of
+    xm @ wm is the window of outputs one pixel's kernel reaches, added up by native/col2im.py
+    from the bias (fp32, or None), in fp32, rounded once."""
+    cols = (xm @ wm).view(*pixels, *kernel, -1)
+    return native_col2im.col2im(cols, bias, stride, padding, size)
+
+
+def _conv_out(size: Iterable[int], kernel: Iterable[int], stride: Iterable[int],
+              padding: Iterable[int]) -> tuple[int, ...]:
+    """The output size of a convolution of an input of `size` pixels (each axis)."""
+    return tuple((n + 2 * p - k) // s + 1 for n, k, s, p in zip(size, kernel, stride, padding))
+
+
 class _GemmTransposed(torch.autograd.Function):
     """conv_transpose2d(x, w, b, stride, padding, output_padding) of a small input or a large
     layer (`large`: `_large`, report 001's 1000-wide G's 2000 -> 1000 layer) as GEMMs:
@@ -305,14 +323,13 @@ class _GemmTransposed(torch.autograd.Function):
         dtype = torch.bfloat16 if _is_bf16(x) else x.dtype
         n, cin, h, w_ = x.shape
         _, cout, kh, kw = w.shape
-        with torch.autocast(x.device.type, enabled=False):
-            xm = x.to(dtype).permute(0, 2, 3, 1).reshape(n * h * w_, cin)
-            wm = w.to(dtype).permute(0, 2, 3, 1).reshape(cin, kh * kw * cout)
-            cols = (xm @ wm).view(n, h, w_, kh, kw, cout)
         size = tuple((i - 1) * st - 2 * pad + k + o
                      for i, st, pad, k, o in zip((h, w_), s, p, (kh, kw), op))
         bias = None if b is None else b.detach().float().contiguous()
-        out = native_col2im.col2im(cols, bias, s, p, size)
+        with torch.autocast(x.device.type, enabled=False):
+            xm = x.to(dtype).permute(0, 2, 3, 1).reshape(n * h * w_, cin)
+            wm = w.to(dtype).permute(0, 2, 3, 1).reshape(cin, kh * kw * cout)
+            out = _scatter_product(xm, wm, (n, h, w_), (kh, kw), s, p, size, bias)
         ctx.save_for_backward(xm, wm)
         ctx.conf = (s, p, (h, w_), (kh, kw), None if b is None else b.dtype, x.dtype, w.dtype,
                     large)
@@ -451,8 +468,7 @@ def _conv2d(layer: nn.Conv2d, x: torch.Tensor, w: torch.Tensor, b: torch.Tensor 
     # (the weight's size first: every convolution of a run passes here)
     gemm = (w.numel() >= LARGE_WEIGHT and min(s, s2) > 1 and x.device.type == "cpu"
             and ((bf16 := _is_bf16(x)) or x.dtype == torch.float32)
-            and _large(w, math.prod((n + 2 * pp - kk) // ss + 1 for n, pp, kk, ss
-                                    in zip(x.shape[-2:], pad, (k, k2), (s, s2)))
+            and _large(w, math.prod(_conv_out(x.shape[-2:], (k, k2), (s, s2), pad))
                        * x.shape[0] * k * k2 * w.shape[1], bf16))
     # (stride 1 is left to oneDNN: there the swapped convolution's kernel is the whole map)
     if gemm or (w.shape[1] > FEW_CHANNELS and min(s, s2) > 1 and w.requires_grad
@@ -528,9 +544,9 @@ def _gemm_conv(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None,
     """conv2d(x, w, b, stride, padding) of a channels-last x as one GEMM: x's windows
     (N P Q, kh kw C; native/im2col.py) @ w^T (kh kw C, O), plus the bias; the output
     channels-last."""
-    n, c, h, w_ = x.shape
+    n, c = x.shape[:2]
     o, _, kh, kw = w.shape
-    p, q = ((i + 2 * pad - k) // s + 1 for i, pad, k, s in zip((h, w_), padding, (kh, kw), stride))
+    p, q = _conv_out(x.shape[2:], (kh, kw), stride, padding)
     wt = w.permute(0, 2, 3, 1).reshape(o, kh * kw * c).t()
     cols = windows(x, (kh, kw), stride, padding, (p, q))
     out = cols @ wt if b is None else torch.addmm(b, cols, wt)
@@ -541,12 +557,12 @@ def _gemm_conv_input_grad(g: torch.Tensor, w: torch.Tensor, stride: tuple[int, i
                           padding: tuple[int, int], size: tuple[int, int]) -> torch.Tensor:
     """The input gradient (N, C, *size), channels-last, of conv2d(x, w, stride, padding) for
     the output gradient g (N, O, P, Q): g's pixels (N P Q, O) @ w (O, kh kw C), each row the
-    gradient of the window that output pixel read, added up into the map by native/col2im.py
-    (in fp32, rounded once)."""
+    gradient of the window that output pixel read, added up into the map: the transposed
+    convolution of g (`_scatter_product`)."""
     n, o, p, q = g.shape
-    _, c, kh, kw = w.shape
-    cols = g.permute(0, 2, 3, 1).reshape(n * p * q, o) @ w.permute(0, 2, 3, 1).reshape(o, -1)
-    return native_col2im.col2im(cols.view(n, p, q, kh, kw, c), None, stride, padding, size)
+    return _scatter_product(g.permute(0, 2, 3, 1).reshape(n * p * q, o),
+                            w.permute(0, 2, 3, 1).reshape(o, -1), (n, p, q),
+                            tuple(w.shape[2:]), stride, padding, size)
 
 
 def _conv_input_grad(g: torch.Tensor, x: torch.Tensor, w: torch.Tensor, s: tuple[int, int],

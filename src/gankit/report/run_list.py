@@ -111,10 +111,11 @@ def run_row(path: Path) -> RunRow:
     row.pid = holder(paths)
     row.state = "training" if row.pid is not None else progress(paths, records, row.epochs)
     beat = _heartbeat(paths) if row.state == "training" else None
-    if beat is not None and beat["epoch"] == row.epochs_done + 1:
+    if beat is not None and beat["epoch"] != row.epochs_done + 1:
+        beat = None  # of an epoch metrics.jsonl already holds
+    if beat is not None:
         row.batch, row.batches = beat["batch"], beat["batches"]
-    row.left_s = _left(records, row.epochs, row.epochs_done,
-                       beat if row.batch is not None else None)
+    row.left_s = _left(records, row.epochs, row.epochs_done, beat)
     return row
 
 
