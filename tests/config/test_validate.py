@@ -81,6 +81,14 @@ def test_cuda_without_cuda(monkeypatch):
         validate(resolve("default", {"device": "cuda"}), data=False)
     with pytest.raises(ConfigError, match=r"device='gpu' is not valid"):
         validate(resolve("default", {"device": "gpu"}), data=False)
+    for other in ("mps", "xla", "meta"):
+        with pytest.raises(ConfigError, match=rf"device='{other}': gankit trains on cpu or cuda"):
+            validate(resolve("default", {"device": other}), data=False)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    validate(resolve("default", {"device": "cuda:1"}), data=False)
+    with pytest.raises(ConfigError, match=r"device='cuda:2', but PyTorch sees 2 CUDA"):
+        validate(resolve("default", {"device": "cuda:2"}), data=False)
 
 
 def test_loss_options_are_checked():

@@ -192,9 +192,17 @@ def _check_device(device: str) -> None:
     except (RuntimeError, ValueError):
         raise ConfigError(f"device={device!r} is not valid; choose one of: auto, cpu, cuda, "
                           "cuda:N") from None
+    if dev.type not in ("cpu", "cuda"):
+        # gankit's kernels and tests cover CPUs and CUDA only; torch accepts more names (mps,
+        # xla, ...) and would fail on them deep inside the first `.to(device)`
+        raise ConfigError(f"device={device!r}: gankit runs on cpu or cuda only; use "
+                          "device=cpu, cuda, cuda:N or auto")
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise ConfigError(f"device={device!r}, but PyTorch sees no CUDA device here; use "
                           "device=cpu (or auto)")
+    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
+        raise ConfigError(f"device={device!r}, but PyTorch sees {torch.cuda.device_count()} "
+                          f"CUDA device(s) here (cuda:0 to cuda:{torch.cuda.device_count() - 1})")
 
 
 def _check_eval(cfg: TrainConfig) -> None:
