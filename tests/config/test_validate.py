@@ -82,7 +82,7 @@ def test_cuda_without_cuda(monkeypatch):
     with pytest.raises(ConfigError, match=r"device='gpu' is not valid"):
         validate(resolve("default", {"device": "gpu"}), data=False)
     for other in ("mps", "xla", "meta"):
-        with pytest.raises(ConfigError, match=rf"device='{other}': gankit trains on cpu or cuda"):
+        with pytest.raises(ConfigError, match=rf"device='{other}': gankit runs on cpu or cuda"):
             validate(resolve("default", {"device": other}), data=False)
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
