@@ -18,9 +18,11 @@ def two_threads():
     before = torch.get_num_threads()
     torch.set_num_threads(2)
     cores.warn_if_shared.cache_clear()
+    cores.warn_if_oversubscribed.cache_clear()
     yield
     torch.set_num_threads(before)
     cores.warn_if_shared.cache_clear()
+    cores.warn_if_oversubscribed.cache_clear()
 
 
 @pytest.mark.parametrize("busy, warned", [(1.0, True), (0.2, False), (None, False)])
@@ -63,3 +65,18 @@ def test_cores_are_shared_out_among_processes() -> None:
     n = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     assert cores.cores_per_process(1) == n
     assert cores.cores_per_process(n * 4) == 1
+
+
+def test_more_threads_than_cores_warn_once(two_threads, monkeypatch, capsys) -> None:
+    monkeypatch.setattr(cores, "cores_per_process", lambda processes: 2)
+    cores.set_threads(2)
+    assert capsys.readouterr().err == ""
+    cores.set_threads(3)
+    cores.set_threads(3)   # an ensemble's second member: no second line
+    err = capsys.readouterr().err
+    assert err == ("gankit: threads=3 is more than the 2 core(s) this process may use; its "
+                   "threads take turns and every step waits (22x slower measured at 999 on 2 "
+                   "cores): --set threads=2 (or 0, one per core) is faster\n")
+    assert torch.get_num_threads() == 3
+    cores.set_threads(5, warn=False)   # a CUDA run's CPU threads: no line
+    assert capsys.readouterr().err == ""
