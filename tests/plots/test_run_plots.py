@@ -9,8 +9,8 @@ from PIL import Image
 
 from gankit.plots.run import read_index
 from gankit.report.run_plots import write_run_plots
-from gankit.plots.samples import ClassifierUnavailable, class_distribution, real_vs_generated, \
-    reference_predictor
+from gankit.metrics.classes import ClassifierUnavailable, reference_predictor
+from gankit.plots.samples import class_distribution, real_vs_generated
 
 
 def test_write_run_plots_conditional(cgan_run, tmp_path):

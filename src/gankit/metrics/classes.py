@@ -8,6 +8,7 @@
   half their fair share (`modes`), and KL(histogram || uniform).
 - per-class mean and std images (real and generated side by side).
 - report 002's per-class discriminator accuracy on real and generated images.
+- `reference_predictor`: the reference classifier's class prediction, for figures.
 """
 from __future__ import annotations
 
@@ -23,6 +24,23 @@ from gankit.sampling import generate
 
 IS_SPLITS = 10
 MODE_SHARE_OF_FAIR = 0.5   # a class counts as a covered mode with >= 0.5 / K of the samples
+
+
+class ClassifierUnavailable(Exception):
+    """gankit.metrics has no reference classifier usable for this dataset."""
+
+
+def reference_predictor(dataset: str):
+    """A function uint8 images (N, C, H, W) -> predicted classes (N,) from the reference
+    classifier of `dataset`, or ClassifierUnavailable saying why not."""
+    try:
+        space = get_feature_space("classifier", dataset)
+    except Exception as e:  # noqa: BLE001 - WeightsError, MetricError, a bad weights file ...
+        raise ClassifierUnavailable(f"no reference classifier for {dataset!r}: {e}") from None
+    predict = getattr(space, "predict", None)
+    if predict is None:
+        raise ClassifierUnavailable("the classifier feature space cannot predict classes")
+    return predict
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:

@@ -6,8 +6,8 @@ From metrics.jsonl: G/D losses (train and val), D(x) vs D(G(z)), D accuracy on r
 generated images, gradient norms, validation metrics (when evaluated during training).
 From the grids: an animated GIF of the fixed-noise grid over epochs (grids/progression.png,
 the composite, is written by training). From the checkpoint: real beside generated, and the
-class distribution of the samples by the reference classifier (skipped with a note when
-gankit.metrics has none for the dataset).
+class distribution of the samples by the caller's classifier (`Predictor`: skipped with a
+note when there is none for the dataset).
 """
 from __future__ import annotations
 
@@ -16,17 +16,20 @@ import logging
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Callable, Protocol
 
 from gankit.data.datasets import load_dataset, qualified_name
 from gankit.data.errors import DataError
 from gankit.plots import curves
 from gankit.plots.animation import grid_animation
-from gankit.plots.samples import (ClassifierUnavailable, class_distribution, real_vs_generated,
-                                  reference_predictor)
+from gankit.plots.samples import class_distribution, real_vs_generated
 from gankit.fileio import atomic_write
 
 INDEX = "index.json"
+# The class predictor of a run's dataset: () -> (images -> classes, None), or (None, why there
+# is none). Given by the caller (gankit.report: the reference classifier of gankit.metrics),
+# asked only when the validation images are here.
+Predictor = Callable[[], tuple[Callable | None, str | None]]
 
 
 _LOG = logging.getLogger("gankit.plots")
@@ -72,13 +75,15 @@ class TrainedRun(Protocol):
 
 def write_plots(out: str | os.PathLike, rows: list[dict], grids: list[tuple[int, Path]],
                 run: TrainedRun | None, which: str = "best", seed: int = 0,
-                n_samples: int = 2000, steps: list[dict] | None = None) -> dict:
+                n_samples: int = 2000, steps: list[dict] | None = None,
+                predictor: Predictor | None = None) -> dict:
     """Write every plot of a run to `out` and `out`/index.json; returns the index
     {"plots": [entries], "notes": [why something was skipped]}.
 
     `rows`: the run's metrics.jsonl records; `grids`: its (epoch, grid PNG) pairs; `run`: its
     checkpoint `which` loaded (None when there is none: no sample figures, and a note);
-    `steps`: its steps.jsonl records (losses per iteration), when it logged them."""
+    `steps`: its steps.jsonl records (losses per iteration), when it logged them;
+    `predictor`: the classifier of the class-distribution figure (None: no such figure)."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     entries: list[PlotEntry] = []
@@ -103,7 +108,7 @@ def write_plots(out: str | os.PathLike, rows: list[dict], grids: list[tuple[int,
     elif grids:
         notes.append("only one epoch grid: no animation")
     if run is not None:
-        entries += _sample_plots(run, out, which, seed, n_samples, notes)
+        entries += _sample_plots(run, out, which, seed, n_samples, notes, predictor)
     else:
         notes.append(f"no checkpoints/{which}.pt: no real-vs-generated or class-distribution "
                      "plots")
@@ -115,7 +120,7 @@ def write_plots(out: str | os.PathLike, rows: list[dict], grids: list[tuple[int,
 
 
 def _sample_plots(run: TrainedRun, out: Path, which: str, seed: int, n: int,
-                  notes: list[str]) -> list[PlotEntry]:
+                  notes: list[str], predictor: Predictor | None) -> list[PlotEntry]:
     d = run.cfg.data
     try:
         val = load_dataset(qualified_name(d.name, d.classes), "val", d.data_dir)
@@ -130,22 +135,20 @@ def _sample_plots(run: TrainedRun, out: Path, which: str, seed: int, n: int,
     entries.append(PlotEntry("real_vs_generated", "real_vs_generated.png", "Real beside generated",
                              f"Validation images (left) and samples of the {which} checkpoint "
                              f"(epoch {run.epoch}, seed {seed}) (right).", "samples"))
-    try:
-        if d.classes:
-            raise ClassifierUnavailable("the run trains on a subset of the classes")
-        predict = reference_predictor(d.name)
-        _, info = class_distribution(run.G, predict, val.images, out / "class_distribution.png",
-                                     n=n, seed=seed, scale=d.scale, classes=classes,
-                                     num_classes=val.num_classes or 10)
-        extra = (f"; {info['label_acc']:.1%} classified as their conditioning label"
-                 if "label_acc" in info else "")
-        entries.append(PlotEntry("class_distribution", "class_distribution.png",
-                                 "Class distribution of generated samples",
-                                 f"Share of each class among {info['n']} samples and among "
-                                 f"validation images, by the reference classifier{extra}.",
-                                 "samples", info))
-    except ClassifierUnavailable as e:
-        notes.append(f"class distribution skipped: {e}")
+    predict, why = predictor() if predictor is not None else (None, "no classifier given")
+    if predict is None:
+        notes.append(f"class distribution skipped: {why}")
+        return entries
+    _, info = class_distribution(run.G, predict, val.images, out / "class_distribution.png",
+                                 n=n, seed=seed, scale=d.scale, classes=classes,
+                                 num_classes=val.num_classes or 10)
+    extra = (f"; {info['label_acc']:.1%} classified as their conditioning label"
+             if "label_acc" in info else "")
+    entries.append(PlotEntry("class_distribution", "class_distribution.png",
+                             "Class distribution of generated samples",
+                             f"Share of each class among {info['n']} samples and among "
+                             f"validation images, by the reference classifier{extra}.",
+                             "samples", info))
     return entries
 
 

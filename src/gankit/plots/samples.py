@@ -1,5 +1,6 @@
 """Figures that need the generator: real beside generated, and the class distribution of the
-samples according to the reference classifier (gankit.metrics)."""
+samples according to a classifier's predictions (the caller's: gankit.metrics' reference
+classifier in a report)."""
 from __future__ import annotations
 
 import os
@@ -10,7 +11,6 @@ import numpy as np
 import torch
 from torch import nn
 
-from gankit.metrics.features import get_feature_space
 from gankit.plots.charts import grouped_bars
 from gankit.plots.panels import Panel, save_panels
 from gankit.sampling import generate
@@ -47,23 +47,6 @@ def real_vs_generated(G: nn.Module, real_images: torch.Tensor, real_labels: torc
                            else "balanced", seed=seed, scale=scale)
         panels = [Panel(real, 8, "real (validation split)"), Panel(fake, 8, "generated")]
     return save_panels(panels, path, title="Real beside generated")
-
-
-class ClassifierUnavailable(Exception):
-    """gankit.metrics has no reference classifier usable for this dataset."""
-
-
-def reference_predictor(dataset: str):
-    """A function uint8 images (N, C, H, W) -> predicted classes (N,) from gankit.metrics'
-    reference classifier, or ClassifierUnavailable saying why not."""
-    try:
-        space = get_feature_space("classifier", dataset)
-    except Exception as e:  # noqa: BLE001 - WeightsError, MetricError, a bad weights file ...
-        raise ClassifierUnavailable(f"no reference classifier for {dataset!r}: {e}") from None
-    predict = getattr(space, "predict", None)
-    if predict is None:
-        raise ClassifierUnavailable("the classifier feature space cannot predict classes")
-    return predict
 
 
 def class_distribution(G: nn.Module, predict, real_images: torch.Tensor,
