@@ -69,7 +69,7 @@ def test_sweep_with_seeds_trains_each_point_as_an_ensemble(tmp_path: Path) -> No
     s = parse_sweep({"preset": "mlp-cgan-m4", "set": cfg_set, "grid": {"model.nz": [8, 16]},
                      "seeds": [0, 1]})
     lines: list[str] = []
-    result = run_sweep(s, tmp_path / "out", report=False, echo=lines.append)
+    result = run_sweep(s, tmp_path / "out", echo=lines.append)
     assert not result.failed and set(result.exit_codes.values()) == {0}
     assert sum("(one ensemble of 2 seeds)" in ln for ln in lines) == 4
     names = [r.name for r in s.runs]

@@ -51,12 +51,14 @@ def run(args: argparse.Namespace) -> int:
                     "start": "start"}[p.action]
             print(f"{p.name}: {verb} ({out}/{p.name})")
         return 0
+    from gankit.report.compare import compare_runs
+    compare = None if args.no_report else compare_runs
     if args.storage:
         from gankit.sweeps.shared import run_shared
         result = run_shared(sweep, out, args.storage, args.study, heartbeat=args.heartbeat,
-                            grace=args.grace, report=not args.no_report)
+                            grace=args.grace, compare=compare)
     else:
-        result = run_sweep(sweep, out, jobs=args.jobs, report=not args.no_report)
+        result = run_sweep(sweep, out, jobs=args.jobs, compare=compare)
     print(result.summary, end="")
     print(f"table: {result.out / 'summary.md'}, {result.out / 'summary.csv'}")
     if result.report:

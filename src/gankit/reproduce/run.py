@@ -85,7 +85,7 @@ def run_experiment(exp: Experiment, scale: str, out: Path, jobs: int, extra: dic
             echo(f"  {exp.name}/{run.name}: {run.cfg.epochs} epochs, about "
                  f"{fmt_duration(secs)} of training on this machine")
     t0 = time.monotonic()
-    res = run_sweep(sweep, folder, jobs=jobs, report=False, echo=echo)
+    res = run_sweep(sweep, folder, jobs=jobs, echo=echo)
     result = ExperimentResult(exp, sweep, folder, time.monotonic() - t0, res.failed,
                               res.interrupted)
     if not res.interrupted:

@@ -35,7 +35,6 @@ from gankit.config import ConfigError, dump, to_dict
 from gankit.fileio import atomic_write
 from gankit.sweeps.preflight import preflight
 from gankit.sweeps.processes import POLL_S, Stopper, thread_env, worker_command
-from gankit.sweeps.report import compare_runs
 from gankit.sweeps.spec import Run, Sweep
 from gankit.sweeps.state import State
 from gankit.sweeps.summary import metric_keys, write_summary
@@ -169,10 +168,18 @@ def job_name(job: list[Planned]) -> str:
                      "seed=" + "+".join(str(p.run.seed) for p in job)])
 
 
-def run_sweep(sweep: Sweep, out: str | Path | None = None, jobs: int = 1, report: bool = True,
+# Writes the comparison page of some run folders into a folder and returns one line saying
+# what happened (`gankit.report.compare.compare_runs`, given by the command line: the sweeps
+# sit below the report layer)
+Compare = Callable[[list[Path], Path], str]
+
+
+def run_sweep(sweep: Sweep, out: str | Path | None = None, jobs: int = 1,
+              compare: Compare | None = None,
               echo: Callable[[str], None] = lambda s: print(s, file=sys.stderr, flush=True)
               ) -> SweepResult:
-    """Run (or continue) every run of `sweep` into `out`, then write and return the table."""
+    """Run (or continue) every run of `sweep` into `out`, then write and return the table (and,
+    with `compare`, the runs' comparison page in `out`/report)."""
     if jobs < 1:
         raise ConfigError(f"--jobs must be at least 1, got {jobs}")
     out = Path(out) if out is not None else default_out(sweep)
@@ -222,8 +229,8 @@ def run_sweep(sweep: Sweep, out: str | Path | None = None, jobs: int = 1, report
         echo("gankit sweep: interrupted; run the same command again to continue "
              "(finished runs are kept, unfinished ones resume)")
     result.summary = write_summary(sweep, out, state)
-    if report and not result.interrupted:
-        result.report = run_report([p.path for p in planned if p.path.exists()], out / "report")
+    if compare is not None and not result.interrupted:
+        result.report = compare([p.path for p in planned if p.path.exists()], out / "report")
     return result
 
 
@@ -278,7 +285,3 @@ def _finished_line(p: Planned, rc: int, wall: float, log: Path, stopped: bool) -
         tail = (": " + lines[-1][:300]) if lines else ""
     return head + f"FAILED (exit code {rc}){tail}" + (f"; see {log}" if log.is_file() else "")
 
-
-def run_report(runs: list[Path], out: Path) -> str:
-    """`gankit report` over the sweep's runs; a one-line account of what happened."""
-    return compare_runs(runs, out)

@@ -27,7 +27,7 @@ from typing import Any, Callable
 
 from gankit.errors import GankitError
 from gankit.fileio import atomic_write
-from gankit.sweeps.runner import SweepResult, plan_run, prepare, prepare_folder, run_report
+from gankit.sweeps.runner import Compare, SweepResult, plan_run, prepare, prepare_folder
 from gankit.sweeps.spec import Run, Sweep
 from gankit.sweeps.state import State
 from gankit.sweeps.study import (GRACE_S, HEARTBEAT_S, join_study, open_storage, redact,
@@ -133,11 +133,13 @@ def _enqueue(study: Any, sweep: Sweep, created: bool, echo: Callable[[str], None
 
 
 def run_shared(sweep: Sweep, out: str | Path, storage: str, study_name: str | None = None,
-               heartbeat: int = HEARTBEAT_S, grace: int = GRACE_S, report: bool = True,
+               heartbeat: int = HEARTBEAT_S, grace: int = GRACE_S,
+               compare: Compare | None = None,
                echo: Callable[[str], None] = lambda s: print(s, file=sys.stderr, flush=True)
                ) -> SweepResult:
     """One worker of a sweep shared through `storage`: claim and train points until none is
-    waiting or running, then write the table of the run folders under `out`."""
+    waiting or running, then write the table of the run folders under `out` (and, with
+    `compare`, their comparison page)."""
     import optuna
     out = Path(out)
     planned = prepare(sweep, out)               # errors before anything runs
@@ -179,9 +181,8 @@ def run_shared(sweep: Sweep, out: str | Path, storage: str, study_name: str | No
         if point in objective.ran and "exit_code" in trial.user_attrs:
             result.exit_codes[point] = trial.user_attrs["exit_code"]
     result.summary = write_summary(sweep, out, _state(study, out))
-    if report:
-        result.report = run_report([p.path for p in planned if p.path.exists()],
-                                   out / "report")
+    if compare is not None:
+        result.report = compare([p.path for p in planned if p.path.exists()], out / "report")
     return result
 
 

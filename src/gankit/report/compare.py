@@ -1,4 +1,5 @@
-"""The HTML comparison of a sweep's runs: what `gankit report RUN1 RUN2 ... --out DIR` writes."""
+"""The HTML comparison of a sweep's runs: what `gankit report RUN1 RUN2 ... --out DIR` writes,
+handed to the sweep runners (`gankit.sweeps.runner.Compare`) by the command line."""
 from __future__ import annotations
 
 from pathlib import Path
