@@ -31,6 +31,26 @@ def test_auto_precision_is_resolved_and_recorded(tmp_path: Path) -> None:
     assert saved["compile"] == "off"  # auto compiles on CUDA only
 
 
+def test_a_runs_first_line_says_how_its_steps_compute(monkeypatch) -> None:
+    cfg, cpu = tiny("default", epochs=1), torch.device("cpu")
+    before = torch.get_num_threads()
+    monkeypatch.setattr(fast, "cpu_bf16_hardware", lambda: "AMX")
+    try:
+        torch.set_num_threads(1)
+        cfg.precision, cfg.step, cfg.compile = "bf16", "autograd", "off"
+        assert fast.describe(cfg, cpu) == "bf16 on AMX, 1 thread"
+        torch.set_num_threads(2)
+        cfg.precision, cfg.step = "fp32", "fused"
+        assert fast.describe(cfg, cpu) == "fp32, 2 threads, fused step"
+        monkeypatch.setattr(fast, "cpu_bf16_hardware", lambda: None)
+        cfg.precision, cfg.step = "bf16", "autograd"   # --set precision=bf16 without the hardware
+        assert fast.describe(cfg, cpu) == "bf16, 2 threads"
+        cfg.compile = "on"
+        assert fast.describe(cfg, torch.device("cuda")) == "bf16, compiled"
+    finally:
+        torch.set_num_threads(before)
+
+
 # A real `gankit train` on two threads, with a check before and after it: 1e-40 is a
 # denormal float32, and x * 1.5 is 0 only in a thread that flushes denormals. Torch splits the
 # 4M elements between the two threads, so the count covers the pool's worker too.

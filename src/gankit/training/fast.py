@@ -237,6 +237,23 @@ def comparable(saved: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def describe(cfg: TrainConfig, device: torch.device) -> str:
+    """How a set-up run's steps compute, for its first line: its precision (with the CPU's bf16
+    hardware), the CPU threads, and the fused step or compilation where they apply, e.g. "bf16
+    on AMX, 2 threads, fused step". A user who wonders why a run is slow (or fast) here sees
+    what `auto` chose without reading the config."""
+    parts = [cfg.precision]
+    if device.type == "cpu":
+        hardware = cpu_bf16_hardware() if cfg.precision == "bf16" else None
+        parts = [f"{cfg.precision} on {hardware}" if hardware else cfg.precision,
+                 f"{torch.get_num_threads()} thread{'s' * (torch.get_num_threads() != 1)}"]
+    if cfg.step == "fused":
+        parts.append("fused step")
+    if cfg.compile == "on":
+        parts.append("compiled")
+    return ", ".join(parts)
+
+
 def setup(trainer: Any) -> None:
     """Resolve `precision` and `compile` for a Trainer, record the resolved values in its
     config (so a resumed run keeps them), lay out G, D and the EMA copy in `memory_format`

@@ -514,7 +514,8 @@ def train(cfg: TrainConfig, out: str | Path, progress: Progress = True) -> Path:
             if world.main:
                 print(f"gankit: {cfg.preset}: {trainer.model_summary}; "
                       f"{len(trainer.train_ds)} training images; device "
-                      f"{trainer.device}{distributed.describe(world)}; run folder {out}",
+                      f"{trainer.device}{distributed.describe(world)} "
+                      f"({fast.describe(trainer.cfg, trainer.device)}); run folder {out}",
                       file=sys.stderr)
             return trainer.run()
 
@@ -568,7 +569,8 @@ def resume(run_dir: str | Path, epochs: int | None = None, progress: Progress = 
         trainer.load_state_dict(state)
         if world.main:
             print(f"gankit: resuming {run_dir} from {path.name} at epoch {trainer.epoch + 1}, "
-                  f"batch {trainer.batch + 1}{distributed.describe(world)}", file=sys.stderr)
+                  f"batch {trainer.batch + 1}{distributed.describe(world)} "
+                  f"({fast.describe(trainer.cfg, trainer.device)})", file=sys.stderr)
             if trainer.resume_note:
                 print(f"gankit: {trainer.resume_note}", file=sys.stderr)
         return trainer.run()
