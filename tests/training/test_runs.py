@@ -121,3 +121,19 @@ def test_a_run_saved_before_newer_settings_loads_with_their_defaults(cgan_run, t
     loaded = load_run(run, which="last")
     assert loaded.cfg.model.d_norm == "auto" and loaded.cfg.augment == "none"
     assert loaded.cfg.loss.r1_gamma == 0 and loaded.cfg.ema_rampup == 0
+
+
+@pytest.mark.parametrize("text, kind", [("x\n", "str"), ("", "NoneType"), ("- 1\n", "list")])
+def test_a_config_that_holds_no_mapping_is_one_error_everywhere(tmp_path: Path, text: str,
+                                                                kind: str) -> None:
+    from gankit.config import ConfigError
+    from gankit.report.html import write_run_report
+    from gankit.training.runs import read_config
+    (tmp_path / "config.yaml").write_text(text)
+    want = f"config.yaml holds no config mapping (a {kind}); restore the file"
+    for read in (RunPaths(tmp_path).config_dict, lambda: read_config(tmp_path),
+                 lambda: write_run_report(tmp_path, plots=False, explore=False)):
+        with pytest.raises(ConfigError, match=want.replace("(", r"\(").replace(")", r"\)")):
+            read()
+    assert not (tmp_path / "report.html").exists()
+    assert RunPaths(tmp_path / "absent").config_dict() == {}

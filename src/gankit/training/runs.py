@@ -157,15 +157,19 @@ class RunPaths:
                                  "folder written by `gankit train --out`")
 
     def config_dict(self) -> dict[str, Any]:
-        """config.yaml as a plain dict ({} when absent or not a mapping); a ConfigError naming
-        the line when it is not valid YAML (a comparison showed such a run's config as all
-        missing, without a word)."""
+        """config.yaml as a plain dict ({} when absent); a ConfigError naming the line when it
+        is not valid YAML, or saying so when it holds no mapping (a comparison showed such a
+        run's config as all missing, and a report its preset as "?", without a word)."""
         try:
             text = self.config.read_text()
         except OSError:
             return {}
         data = load_yaml(text, str(self.config))
-        return data if isinstance(data, dict) else {}
+        if not isinstance(data, dict):
+            raise ConfigError(f"{self.config} holds no config mapping (a "
+                              f"{type(data).__name__}); restore the file written by `gankit "
+                              "train`")
+        return data
 
     def read_metrics(self) -> list[dict[str, Any]]:
         """The records of metrics.jsonl (see `read_records`)."""
@@ -245,11 +249,7 @@ def read_config(run_dir: str | Path) -> TrainConfig:
     """The resolved config a run was started with."""
     paths = RunPaths(Path(run_dir))
     paths.require_run()
-    data = load_yaml(paths.config.read_text(), str(paths.config))
-    if not isinstance(data, dict):
-        raise ConfigError(f"{paths.config} holds no config mapping (a {type(data).__name__}); "
-                          "restore the file written by `gankit train`")
-    return from_dict(fast.with_legacy(data))
+    return from_dict(fast.with_legacy(paths.config_dict()))
 
 
 def next_run_dir(base: str | Path, name: str) -> Path:
