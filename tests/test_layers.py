@@ -4,8 +4,8 @@ Every module under src/gankit is parsed (not imported), and every import of a ga
 is counted, at the top of a file or inside a function alike: a function-level import that
 points up is still a dependency that points up. The layers, from the bottom (STYLE.md and
 docs/ARCHITECTURE.md): config; data and image conversion; C kernels (native), models, losses,
-sampling; metrics, plots; training; exploration, report, sweeps, serve; cli. A module may import from its own
-layer or below.
+sampling; plots; metrics; training; exploration, sweeps, pretrained; report, serve, reproduce;
+cli. A module may import from its own layer or below.
 """
 from __future__ import annotations
 
@@ -21,10 +21,12 @@ LAYERS: dict[str, int] = {
     "errors": 0, "fileio": 0, "log": 0, "config": 0,
     "data": 1,
     "native": 2, "models": 2, "losses": 2, "sampling": 2,
-    "metrics": 3, "plots": 3,
-    "training": 4,
-    "exploration": 5, "report": 5, "sweeps": 5, "serve": 5, "reproduce": 5, "pretrained": 5,
-    "cli": 6, "__main__": 6,
+    "plots": 3,
+    "metrics": 4,
+    "training": 5,
+    "exploration": 6, "sweeps": 6, "pretrained": 6,
+    "report": 7, "serve": 7, "reproduce": 7,
+    "cli": 8, "__main__": 8,
 }
 
 
@@ -147,8 +149,13 @@ def test_no_import_cycles():
 
 def test_checker_sees_an_upward_import():
     assert upward_imports({"gankit.plots.x": {"gankit.training.loop"}}) == [
-        "gankit.plots.x (layer 3) imports gankit.training.loop (layer 4)"]
+        "gankit.plots.x (layer 3) imports gankit.training.loop (layer 5)"]
     assert upward_imports({"gankit.training.loop": {"gankit.plots.x"}}) == []
+    # the two imports the layers of 2026-12-07 forbid: plots below metrics, sweeps below report
+    assert upward_imports({"gankit.plots.samples": {"gankit.metrics.features"},
+                           "gankit.sweeps.runner": {"gankit.report.compare"}}) == [
+        "gankit.plots.samples (layer 3) imports gankit.metrics.features (layer 4)",
+        "gankit.sweeps.runner (layer 6) imports gankit.report.compare (layer 7)"]
 
 
 def test_checker_sees_a_cycle():
