@@ -284,4 +284,3 @@ def _finished_line(p: Planned, rc: int, wall: float, log: Path, stopped: bool) -
         lines = [ln for ln in log.read_text(errors="replace").splitlines() if ln.strip()]
         tail = (": " + lines[-1][:300]) if lines else ""
     return head + f"FAILED (exit code {rc}){tail}" + (f"; see {log}" if log.is_file() else "")
-

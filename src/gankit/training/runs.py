@@ -164,12 +164,7 @@ class RunPaths:
             text = self.config.read_text()
         except OSError:
             return {}
-        data = load_yaml(text, str(self.config))
-        if not isinstance(data, dict):
-            raise ConfigError(f"{self.config} holds no config mapping (a "
-                              f"{type(data).__name__}); restore the file written by `gankit "
-                              "train`")
-        return data
+        return config_mapping(text, self.config)
 
     def read_metrics(self) -> list[dict[str, Any]]:
         """The records of metrics.jsonl (see `read_records`)."""
@@ -249,7 +244,18 @@ def read_config(run_dir: str | Path) -> TrainConfig:
     """The resolved config a run was started with."""
     paths = RunPaths(Path(run_dir))
     paths.require_run()
-    return from_dict(fast.with_legacy(paths.config_dict()))
+    # read here, not by config_dict: a file that exists but cannot be read is an error, not {}
+    return from_dict(fast.with_legacy(config_mapping(paths.config.read_text(), paths.config)))
+
+
+def config_mapping(text: str, path: Path) -> dict[str, Any]:
+    """The mapping a run's config.yaml (`text`, read from `path`) holds; a ConfigError naming
+    the line when it is not valid YAML, or saying so when it holds no mapping."""
+    data = load_yaml(text, str(path))
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path} holds no config mapping (a {type(data).__name__}); restore "
+                          "the file written by `gankit train`")
+    return data
 
 
 def next_run_dir(base: str | Path, name: str) -> Path:
