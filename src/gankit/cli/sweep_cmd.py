@@ -51,8 +51,9 @@ def run(args: argparse.Namespace) -> int:
                     "start": "start"}[p.action]
             print(f"{p.name}: {verb} ({out}/{p.name})")
         return 0
-    from gankit.report.compare import compare_runs
-    compare = None if args.no_report else compare_runs
+    compare = None
+    if not args.no_report:
+        from gankit.report.compare import compare_runs as compare
     if args.storage:
         from gankit.sweeps.shared import run_shared
         result = run_shared(sweep, out, args.storage, args.study, heartbeat=args.heartbeat,

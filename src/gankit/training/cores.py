@@ -28,8 +28,8 @@ def set_threads(threads: int, ranks_here: int | None = None, warn: bool = True) 
     hold some of the cores, or when `threads` is more than the cores this process may use."""
     if threads > 0:
         torch.set_num_threads(threads)
-        if warn and threads > cores_per_process(1):
-            warn_if_oversubscribed(threads)
+        if warn and threads > (have := cores_per_process(1)):
+            warn_if_oversubscribed(threads, have)
     elif ranks_here is not None:
         torch.set_num_threads(cores_per_process(ranks_here))
     elif warn and torch.get_num_threads() > 1:
@@ -75,12 +75,11 @@ def warn_if_shared(threads: int) -> None:
 
 
 @functools.cache
-def warn_if_oversubscribed(threads: int) -> None:
-    """One line on stderr when a run asks for more threads than it has cores: its threads take
-    turns on the cores and wait for each other at every operation (`default` on 256 images,
-    one epoch: 10.0 s on 2 threads, 20.6 s on 64, 220.5 s on 999; this 2-core Intel Xeon,
-    2026-12-07, beside two one-thread runs)."""
-    have = cores_per_process(1)
+def warn_if_oversubscribed(threads: int, have: int) -> None:
+    """One line on stderr when a run asks for more `threads` than the `have` cores it may
+    use: its threads take turns on the cores and wait for each other at every operation
+    (`default` on 256 images, one epoch: 10.0 s on 2 threads, 20.6 s on 64, 220.5 s on 999;
+    this 2-core Intel Xeon, 2026-12-07, beside two one-thread runs)."""
     print(f"gankit: threads={threads} is more than the {have} core(s) this process may use; "
           f"its threads take turns and every step waits (22x slower measured at 999 on 2 "
           f"cores): --set threads={have} (or 0, one per core) is faster",

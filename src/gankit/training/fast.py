@@ -242,11 +242,12 @@ def describe(cfg: TrainConfig, device: torch.device) -> str:
     hardware), the CPU threads, and the fused step or compilation where they apply, e.g. "bf16
     on AMX, 2 threads, fused step". A user who wonders why a run is slow (or fast) here sees
     what `auto` chose without reading the config."""
-    parts = [cfg.precision]
-    if device.type == "cpu":
-        hardware = cpu_bf16_hardware() if cfg.precision == "bf16" else None
-        parts = [f"{cfg.precision} on {hardware}" if hardware else cfg.precision,
-                 f"{torch.get_num_threads()} thread{'s' * (torch.get_num_threads() != 1)}"]
+    cpu = device.type == "cpu"
+    hardware = cpu_bf16_hardware() if cpu and cfg.precision == "bf16" else None
+    parts = [f"{cfg.precision} on {hardware}" if hardware else cfg.precision]
+    if cpu:
+        threads = torch.get_num_threads()
+        parts.append(f"{threads} thread{'s' * (threads != 1)}")
     if cfg.step == "fused":
         parts.append("fused step")
     if cfg.compile == "on":

@@ -197,12 +197,15 @@ def _check_device(device: str) -> None:
         # xla, ...) and would fail on them deep inside the first `.to(device)`
         raise ConfigError(f"device={device!r}: gankit runs on cpu or cuda only; use "
                           "device=cpu, cuda, cuda:N or auto")
-    if dev.type == "cuda" and not torch.cuda.is_available():
+    if dev.type != "cuda":
+        return
+    if not torch.cuda.is_available():
         raise ConfigError(f"device={device!r}, but PyTorch sees no CUDA device here; use "
                           "device=cpu (or auto)")
-    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
-        raise ConfigError(f"device={device!r}, but PyTorch sees {torch.cuda.device_count()} "
-                          f"CUDA device(s) here (cuda:0 to cuda:{torch.cuda.device_count() - 1})")
+    count = torch.cuda.device_count()
+    if dev.index is not None and dev.index >= count:
+        raise ConfigError(f"device={device!r}, but PyTorch sees {count} CUDA device(s) here "
+                          f"(cuda:0 to cuda:{count - 1})")
 
 
 def _check_eval(cfg: TrainConfig) -> None:
