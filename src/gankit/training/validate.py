@@ -202,8 +202,7 @@ def _check_device(device: str) -> None:
     if not torch.cuda.is_available():
         raise ConfigError(f"device={device!r}, but PyTorch sees no CUDA device here; use "
                           "device=cpu (or auto)")
-    count = torch.cuda.device_count()
-    if dev.index is not None and dev.index >= count:
+    if dev.index is not None and dev.index >= (count := torch.cuda.device_count()):
         raise ConfigError(f"device={device!r}, but PyTorch sees {count} CUDA device(s) here "
                           f"(cuda:0 to cuda:{count - 1})")
 
