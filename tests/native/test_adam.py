@@ -117,12 +117,25 @@ VARIANTS = {"report000": {},
                                    "loss.name": "nonsaturating"}}
 
 
+def replace_state(opt: torch.optim.Adam, how: str) -> None:
+    """New moment tensors: all of them as a loaded checkpoint brings them, or one parameter's
+    state dict put in anew (as the ensemble and adam._advance do)."""
+    if how == "load":
+        opt.load_state_dict(copy.deepcopy(opt.state_dict()))
+    else:
+        p = list(opt.state)[-1]
+        opt.state[p] = {key: t.clone() for key, t in opt.state[p].items()}
+
+
 @needs_kernel
+@pytest.mark.parametrize("replace", ["load", "one-dict"])
 @pytest.mark.parametrize("variant", list(VARIANTS))
-def test_step_with_the_kernel_is_the_step_with_torch_passes(tmp_path: Path, variant: str) -> None:
+def test_step_with_the_kernel_is_the_step_with_torch_passes(tmp_path: Path, variant: str,
+                                                            replace: str) -> None:
     """Weights, Adam states and bf16 weight copies bit for bit; the logged gradient norms
-    (summed in another order) to 1e-5. Midway the optimisers' states are loaded anew (new
-    tensors: the kernel must follow them). Both take their GEMMs and elementwise work from
+    (summed in another order) to 1e-5. Midway the optimisers' states are replaced (new
+    tensors: the kernel must follow them, where the step keeps its Adam rows from step to step
+    while the state dicts stay). Both take their GEMMs and elementwise work from
     torch (`kernels: fast` would also keep the GEMMs as oneDNN primitives and run the rest
     through native/mlp_parts.py, which round differently: test_onednn.py, test_mlp_parts.py)."""
     runs = {}
@@ -132,9 +145,17 @@ def test_step_with_the_kernel_is_the_step_with_torch_passes(tmp_path: Path, vari
         assert (tr.fused.native is not None) == (kernels == "fast")
         tr.fused.gemm = tr.fused.parts = None
         train_steps(tr, 3)
-        for opt in (tr.opt_g, tr.opt_d):  # new moment tensors, as a loaded checkpoint brings
-            opt.load_state_dict(copy.deepcopy(opt.state_dict()))
+        kept = tr.fused._adam_kept.get("D")
+        for opt in (tr.opt_g, tr.opt_d):
+            replace_state(opt, replace)
         train_steps(tr, 3)
+        if kernels == "fast":  # kept from step to step, made anew after the replacement
+            assert kept is not None and tr.fused._adam_kept["D"] is not kept
+            rows = tr.fused._adam_kept["D"][2]
+            train_steps(tr, 1)
+            assert tr.fused._adam_kept["D"][2] is rows
+        else:
+            train_steps(tr, 1)
         runs[kernels] = tr
     a, b = runs["fast"], runs["plain"]
     for net in ("G", "D"):

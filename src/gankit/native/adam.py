@@ -41,14 +41,16 @@ class AdamBF16:
     bf16 (or None: then the fp32 one is read), in fp32, its bf16 weight copy (written) and its
     step count (a float32 scalar, advanced by one first; rows may share it); all on the CPU,
     contiguous, the members first. The tensors are checked and their addresses packed when
-    the rows hold other tensor objects than at the last call (a loaded checkpoint replaces the
-    moments; a rebound net its weights), and kept referenced until then: checking them every
-    call took ~40 us of a ~2.5-ms step."""
+    `rows` is another list object than at the last call, and kept referenced until then: the
+    caller passes the same list, unchanged, while its tensors stay the same, and a new one
+    when they change (a loaded checkpoint replaces the moments; a rebound net its weights).
+    Checking the tensors every call took ~40 us of a ~2.5-ms step, comparing them ~20 us of
+    a 1.45-ms one."""
 
     def __init__(self, k: int) -> None:
         self.k = k
         self.sums: torch.Tensor | None = None
-        self._held: list[torch.Tensor | None] = []
+        self._rows: list[tuple[torch.Tensor, ...]] | None = None
         self._packed: tuple[ctypes.Array, ctypes.Array] | None = None
 
     def step(self, rows: list[tuple[torch.Tensor, ...]], lr: float, betas: tuple[float, float],
@@ -62,11 +64,9 @@ class AdamBF16:
         lib = kernel()
         if lib is None:
             raise RuntimeError(f"the native Adam kernel is not available: {why_not()}")
-        held = [t for row in rows for t in row]
-        if (self._packed is None or len(held) != len(self._held)
-                or any(a is not b for a, b in zip(held, self._held))):
+        if self._packed is None or rows is not self._rows:
             self._packed = self._pack(rows)
-            self._held = held
+            self._rows = rows
         arr, n = self._packed
         T = len(rows)
         if self.sums is None or self.sums.shape != (T, self.k):

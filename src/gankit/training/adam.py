@@ -52,12 +52,12 @@ def adam_step(opt: torch.optim.Adam, params: list[torch.Tensor] | None = None,
     sts = states(opt, params)
     beta1, beta2 = group["betas"]
     with torch.no_grad():
-        _advance(opt, params, [st["step"] for st in sts])  # the first thing torch's step does
+        steps = [st["step"] for st in sts]
+        _advance(opt, params, steps)  # the first thing torch's step does
         torch._fused_adam_([p.detach() for p in params], grads,
                            [st["exp_avg"] for st in sts], [st["exp_avg_sq"] for st in sts],
-                           [], [st["step"] for st in sts], lr=group["lr"], beta1=beta1,
-                           beta2=beta2, weight_decay=0.0, eps=group["eps"], amsgrad=False,
-                           maximize=False)
+                           [], steps, lr=group["lr"], beta1=beta1, beta2=beta2,
+                           weight_decay=0.0, eps=group["eps"], amsgrad=False, maximize=False)
 
 
 def _advance(opt: torch.optim.Adam, params: list[torch.Tensor],
@@ -70,6 +70,7 @@ def _advance(opt: torch.optim.Adam, params: list[torch.Tensor],
         if not bool(torch.stack(steps).eq(first).all()):  # once, after a load
             torch._foreach_add_(steps, 1)
             return
-        for i, p in enumerate(params):
-            opt.state[p]["step"] = steps[i] = first
+        for i, p in enumerate(params):  # new dicts: the fused MLP step keeps rows per dict
+            opt.state[p] = {**opt.state[p], "step": first}
+            steps[i] = first
     first.add_(1)

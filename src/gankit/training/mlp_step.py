@@ -268,6 +268,7 @@ class MLPStep:
         # each half step's recorded kernel calls (`_region`), made again when a net is bound
         self._programs: dict[tuple, program.Program | None] = {}
         self.use_programs = True
+        self._adam_kept: dict[str, tuple] = {}  # `_adam_rows`' lists, dropped by `_bind`
         self._bind("G")
         self._bind("D")
         # each net's gradients are views of one flat buffer, so that their norm (logged every
@@ -729,14 +730,31 @@ class MLPStep:
             self._adam(net)
             self._stepped.add(net)
             return
-        fp32 = self._fp32_grads[net]
         opt = self._opt(net)  # one fused Adam group without weight decay (loop.make_adam)
+        group = opt.param_groups[0]
+        self.native[net].step(self._adam_rows(net, opt), group["lr"], group["betas"],
+                              group["eps"], norm)
+        # The kernel wrote the bf16 copies from the new weights without bumping a version
+        # counter, so `_versions`, set by this step's `_cast(net)`, still says they are fresh
+        # (an in-place write since then leaves it older: a needless cast, never a stale one).
+
+    def _adam_rows(self, net: str, opt: torch.optim.Adam) -> list[tuple]:
+        """The native Adam rows of a net (`AdamBF16.step`), one list kept while the optimiser's
+        per-parameter state dicts are the same objects: a loaded checkpoint, the ensemble and
+        `adam._advance` put new ones in (its weights and buffers are the step's own, and
+        `_bind` drops the list). Built every step, the rows and the kernel's check of their
+        tensors took ~55 us of a 1.45-ms step (two threads, timed in the step)."""
+        kept = self._adam_kept.get(net)
+        if (kept is not None and kept[0] is opt.state and len(opt.state) == len(kept[1])
+                and all(a is b for a, b in zip(opt.state.values(), kept[1]))):
+            return kept[2]
+        names, params, P, G, Glow, W, _ = self._net(net)
+        fp32 = self._fp32_grads[net]
         states = self._states(opt, params)
         rows = [(P[n], st["exp_avg"], st["exp_avg_sq"], None if n in fp32 else Glow[n], G[n],
                  W[n], st["step"]) for n, st in zip(names, states)]
-        group = opt.param_groups[0]
-        self.native[net].step(rows, group["lr"], group["betas"], group["eps"], norm)
-        self._versions[net] = [p._version for p in params]  # the copies are the new weights
+        self._adam_kept[net] = (opt.state, list(opt.state.values()), rows)
+        return rows
 
     def _net(self, net: str) -> tuple:
         """A net's parameter names, parameters, weights, fp32 gradients, GEMM gradients, GEMM
@@ -817,6 +835,7 @@ class MLPStep:
         params, names, P = ((self.g_params, self.g_names, self.gP) if net == "G" else
                             (self.d_params, self.d_names, self.dP))
         self._programs.clear()  # they hold the old tensors' addresses
+        self._adam_kept.pop(net, None)
         if self.dtype != torch.float32:
             self._master[net] = _flatten(params)
         for n, p in zip(names, params):
