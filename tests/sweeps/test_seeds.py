@@ -9,7 +9,7 @@ import torch
 
 from gankit.cli.main import main
 from gankit.errors import UserError
-from gankit.sweeps import seeds as seeds_mod
+from gankit.sweeps import processes
 from gankit.sweeps.seeds import processes_for, split
 from gankit.training.checkpoint import load_checkpoint
 from gankit.training.ensemble import members_of, train_seeds
@@ -20,7 +20,7 @@ from tests.sweeps.conftest import TINY
 def test_one_process_per_core_on_a_cpu(monkeypatch) -> None:
     """The batched family: one process per core (at most one per seed); the others only when
     the seeds divide evenly (a process's runs go one after another)."""
-    monkeypatch.setattr(seeds_mod, "cpu_count", lambda: 2)
+    monkeypatch.setattr(processes, "cpu_count", lambda: 2)
     mlp = tiny("mlp-cgan-m4")
     assert processes_for(mlp, 8) == 2 and processes_for(mlp, 3) == 2
     assert processes_for(mlp, 1) == 1

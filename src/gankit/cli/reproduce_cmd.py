@@ -69,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
             out = Path(args.out) / (f"r{report.number}" if len(reports) > 1 else "")
         results = reproduce(report, args.scale, out, args.jobs, extra, only=args.only)
         command = " ".join(["gankit reproduce", report.number, "--scale", args.scale]
-                           + (["--jobs", str(args.jobs)] if args.jobs > 1 else [])
+                           + (["--jobs", str(args.jobs)] if args.jobs else [])
                            + [f"--only {shlex.quote(o)}" for o in args.only]
                            + ["--out", shlex.quote(str(out))]
                            + [f"--set {shlex.quote(s)}" for s in args.set])
@@ -95,7 +95,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="a report number (e.g. 004) or all")
     p.add_argument("--scale", choices=("full", "short"), default="full",
                    help="full: the report's lengths; short: a stated, much shorter version")
-    p.add_argument("--jobs", type=count, default=1, metavar="N", help="runs at a time (default 1)")
+    p.add_argument("--jobs", type=count, metavar="N",
+                   help="runs at a time, each with cores/N threads (default: one per core "
+                        "when the runs train on the CPU with threads: 0, else 1)")
     p.add_argument("--out", metavar="DIR",
                    help="output folder (default reproductions/rNNN-SCALE; with all, DIR/rNNN)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",

@@ -20,7 +20,8 @@ def print_estimates(sweep: Any) -> None:
         total += secs
         print(f"  {r.name}: {r.cfg.epochs} epochs, about {fmt_duration(secs)}", file=sys.stderr)
     print(f"gankit sweep {sweep.name}: about {fmt_duration(total)} of training in all "
-          "(one run at a time; evaluation on top)", file=sys.stderr, flush=True)
+          "(timed one run at a time on all cores: runs side by side finish sooner; "
+          "evaluation on top)", file=sys.stderr, flush=True)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -38,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
     out = args.out or default_out(sweep)
     if args.storage:  # before the estimates, which time steps of every model for seconds
         from gankit.sweeps.study import check_url
-        if args.jobs != 1:
+        if args.jobs not in (None, 1):
             raise UserError("with --storage each `gankit sweep` is one worker: start one per "
                             "worker (e.g. K of them on this machine) instead of --jobs K")
         check_url(args.storage)
@@ -86,9 +87,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("file", nargs="?", metavar="FILE.yaml|NAME",
                    help="a sweep file, or the name of a shipped one (e.g. r004-configs)")
     p.add_argument("--out", help="output folder (default: sweeps/NAME)")
-    p.add_argument("--jobs", type=count, default=1, metavar="N",
+    p.add_argument("--jobs", type=count, metavar="N",
                    help="runs at a time, each in its own process with cores/N threads "
-                        "(default 1)")
+                        "(default: one per core when the runs train on the CPU with "
+                        "threads: 0, else 1)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override for every point, applied last (e.g. --set epochs=1 for a "
                         "quick version; use another --out for it)")

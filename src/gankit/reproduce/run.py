@@ -71,8 +71,8 @@ def experiment_sweep(exp: Experiment, scale: str, extra: dict[str, Any],
     return select_points(sweep, points, f"--only {exp.name}:{points}") if points else sweep
 
 
-def run_experiment(exp: Experiment, scale: str, out: Path, jobs: int, extra: dict[str, Any],
-                   meter: SpeedMeter | None = None, echo: Echo = _stderr,
+def run_experiment(exp: Experiment, scale: str, out: Path, jobs: int | None,
+                   extra: dict[str, Any], meter: SpeedMeter | None = None, echo: Echo = _stderr,
                    points: str | None = None) -> ExperimentResult:
     """Run (or continue) one experiment into out/NAME and read our value of each stated one.
 
@@ -190,11 +190,11 @@ def parse_only(report: Report, only: list[str] | None) -> list[tuple[Experiment,
     return [(e, wanted[e.name]) for e in report.experiments if e.name in wanted]
 
 
-def reproduce(report: Report, scale: str, out: Path, jobs: int = 1,
+def reproduce(report: Report, scale: str, out: Path, jobs: int | None = 1,
               extra: dict[str, Any] | None = None, echo: Echo = _stderr,
               only: list[str] | None = None) -> list[ExperimentResult]:
     """Run every experiment of `report` (or those `only` names) at `scale` into `out` (one
-    folder per experiment)."""
+    folder per experiment), `jobs` runs at a time (None: the sweep runner's choice)."""
     chosen = parse_only(report, only)
     meter = SpeedMeter()
     results = []

@@ -7,8 +7,12 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
+
+from gankit.config import TrainConfig
+from gankit.training import fast
 
 GRACE_S = 30.0          # after a signal to the parent alone, workers get this long before SIGTERM
 POLL_S = 0.2
@@ -20,6 +24,17 @@ def cpu_count() -> int:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # not Linux
         return os.cpu_count() or 1
+
+
+def one_per_core(cfgs: Iterable[TrainConfig], units: int) -> int:
+    """Worker processes for `units` processes' worth of runs of `cfgs` when the user did not
+    say: one per core (at most `units`) when every run trains on the CPU with its thread count
+    left to gankit (`threads: 0`), else 1 (a GPU, or a thread count the user chose for the
+    machine). Two one-thread runs side by side outrun two runs one after the other on two
+    threads (sweeps/seeds.py; runner.py for sweeps)."""
+    if any(cfg.threads or fast.pick_device(cfg.device).type != "cpu" for cfg in cfgs):
+        return 1
+    return max(1, min(cpu_count(), units))
 
 
 def thread_env(jobs: int) -> tuple[int, dict[str, str]]:

@@ -26,8 +26,7 @@ from gankit.config import TrainConfig, dump
 from gankit.data.loader import shard
 from gankit.errors import GankitError, UserError
 from gankit.fileio import atomic_write
-from gankit.sweeps.processes import cpu_count, run_together, thread_env, worker_command
-from gankit.training import fast
+from gankit.sweeps.processes import one_per_core, run_together, thread_env, worker_command
 from gankit.training.ensemble import why_not_batched
 from gankit.training.loop import Interrupted
 from gankit.training.runs import RunPaths
@@ -46,9 +45,7 @@ def processes_for(cfg: TrainConfig, seeds: int, jobs: int | None = None) -> int:
         if jobs < 1:
             raise UserError(f"--jobs must be at least 1, got {jobs}")
         return min(jobs, seeds)
-    if cfg.threads or fast.pick_device(cfg.device).type != "cpu":
-        return 1
-    n = max(1, min(cpu_count(), seeds))
+    n = one_per_core([cfg], seeds)
     if why_not_batched(cfg) is not None and seeds % n:
         return 1
     return n

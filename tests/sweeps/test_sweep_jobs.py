@@ -1,0 +1,44 @@
+"""How many runs of a sweep go at once when the user does not say (`--jobs` left out): one per
+core for CPU runs whose thread count is gankit's to choose, else one."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from gankit.config import resolve
+from gankit.sweeps import processes
+from gankit.sweeps.runner import run_sweep
+from gankit.sweeps.spec import parse_sweep
+from tests.sweeps.conftest import TINY
+
+
+def test_one_per_core_for_cpu_runs_with_threads_left_to_gankit(monkeypatch) -> None:
+    monkeypatch.setattr(processes, "cpu_count", lambda: 4)
+    free, pinned = resolve("default", {"device": "cpu"}), resolve("default", {"threads": 2})
+    assert processes.one_per_core([free, free], 3) == 3       # at most one per unit of work
+    assert processes.one_per_core([free], 9) == 4             # at most one per core
+    assert processes.one_per_core([free], 1) == 1
+    assert processes.one_per_core([free, pinned], 9) == 1     # the user chose the threads
+
+
+@pytest.mark.parametrize("threads, together", [(0, 2), (1, 1)])
+def test_a_sweep_left_to_gankit_runs_one_run_per_core(tmp_path: Path, monkeypatch,
+                                                      threads: int, together: int) -> None:
+    # two cores whatever this machine has: the runner's decision is what is tested; the two
+    # workers are real processes either way
+    monkeypatch.setattr(processes, "cpu_count", lambda: 2)
+    s = parse_sweep({"preset": "mlp-cgan-m4", "set": {**TINY, "eval.every": 0,
+                                                       "threads": threads},
+                     "grid": {"model.nz": [8, 16]}})
+    lines: list[str] = []
+    result = run_sweep(s, tmp_path / "out", jobs=None, echo=lines.append)
+    assert not result.failed and set(result.exit_codes.values()) == {0}
+    assert ("2 at a time, 1 thread each" in lines[0]) == (together == 2)
+    # side by side, each run's output goes to its log; one at a time, to the terminal
+    logs = sorted(p.name for p in (tmp_path / "out" / "logs").glob("*.log")) \
+        if (tmp_path / "out" / "logs").exists() else []
+    assert logs == ([f"{r.name}.log" for r in s.runs] if together == 2 else [])
+    if together == 2:  # the worker took the thread count it was given
+        assert all("1 thread" in (tmp_path / "out" / "logs" / name).read_text()
+                   for name in logs)
