@@ -42,3 +42,8 @@ def test_a_sweep_left_to_gankit_runs_one_run_per_core(tmp_path: Path, monkeypatc
     if together == 2:  # the worker took the thread count it was given
         assert all("1 thread" in (tmp_path / "out" / "logs" / name).read_text()
                    for name in logs)
+        # and each run's epoch line reached the terminal, under its name, before its end
+        for r in s.runs:
+            at = {i for i, ln in enumerate(lines) if ln.startswith(f"      {r.name}: epoch 1: ")}
+            assert at and min(at) < next(i for i, ln in enumerate(lines)
+                                         if f"{r.name}: done in" in ln)

@@ -4,32 +4,35 @@ Output folder (default `sweeps/NAME`):
 
     DIR/sweep.yaml            the sweep as run
     DIR/NNN-key=value.../     one run folder per point (`gankit train`'s layout)
-    DIR/logs/NAME.log         each run's output when runs go in parallel (--jobs > 1)
+    DIR/logs/NAME.log         each run's output when runs go side by side
     DIR/state.json            wall time and exit code of every run, summed over reruns
     DIR/summary.md, .csv      the comparison table
     DIR/report/               `gankit report` over all the runs (when available)
 
 Runs are real processes (`python -m gankit.sweeps.worker RUN_DIR`), `jobs` at a time, each
-with cores // jobs torch threads. Left to gankit (`jobs=None`, the CLI's default), runs on the
-CPU with `threads: 0` go one per core: two runs side by side on one thread each train more
-steps a second between them than one run on two threads (2-core Intel Xeon with AMX, bf16,
-2026-12-07, steps of each alone against two side by side: report 002's ResNet 144 against
-213 ms, so 1.35x the steps a second; report 004's DCGAN 30 against 42, 1.43x; `default` 36
-against 55, 1.30x), and a sweep's runs are independent; the last run may then train alone
-on one thread, which costs less than the pairs gain (by these figures, 3 runs of `default`
-take about as long either way, 4 or more less time side by side). The seeds of one point (`seeds:`) whose family has a batched
-ensemble step (training/ensemble.py: the MLPs) and that stand at the same point of training
-go to one process as one ensemble (`worker RUN_DIR RUN_DIR ...`), which takes one job (an
-ensemble splits in two while job slots are free: `group_jobs`); its
-output goes to DIR/logs/NNN-...-seed=A+B+C.log, and each run's `wall_s` is its share of the
-process's wall time. Running the same sweep again skips finished runs, resumes
-unfinished ones from checkpoints/last.pt and starts cleanly the ones that never saved one.
+with cores // jobs torch threads; with more than one at a time each run's output goes to its
+log, and its epoch lines are echoed here under its name. Left to gankit (`jobs=None`, the
+CLI's default), runs on the CPU with `threads: 0` go one per core: two runs side by side on
+one thread each train more steps a second between them than one run on two threads (2-core
+Intel Xeon with AMX, bf16, 2026-12-07, steps of each alone against two side by side: report
+002's ResNet 144 against 213 ms, so 1.35x the steps a second; report 004's DCGAN 30 against
+42, 1.43x; `default` 36 against 55, 1.30x), and a sweep's runs are independent; the last run
+may then train alone on one thread, which costs less than the pairs gain (by these figures, 3
+runs of `default` take about as long either way, 4 or more less time side by side). The seeds
+of one point (`seeds:`) whose family has a batched ensemble step (training/ensemble.py: the
+MLPs) and that stand at the same point of training go to one process as one ensemble
+(`worker RUN_DIR RUN_DIR ...`), which takes one job (an ensemble splits in two while job
+slots are free: `group_jobs`); its output goes to DIR/logs/NNN-...-seed=A+B+C.log, and each
+run's `wall_s` is its share of the process's wall time. Running the same sweep again skips
+finished runs, resumes unfinished ones from checkpoints/last.pt and starts cleanly the ones
+that never saved one.
 The runs share the sweep's process group, so a signal to the group (Ctrl-C, `kill -- -PGID`)
 reaches every run, which saves a checkpoint and stops; a signal to the sweep process alone is
 passed on to its runs after a grace period.
 """
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -210,6 +213,7 @@ def run_sweep(sweep: Sweep, out: str | Path | None = None, jobs: int | None = 1,
             if workers > 1 else ""))
     quiet = workers > 1
     running: dict[str, tuple[subprocess.Popen, list[Planned], float, Any]] = {}
+    shown: dict[str, int] = {}   # how much of each parallel run's log has been relayed
     forwarded = 0
     with Stopper() as stop:
         while queue or running:
@@ -220,8 +224,12 @@ def run_sweep(sweep: Sweep, out: str | Path | None = None, jobs: int | None = 1,
             while queue and len(running) < jobs:
                 job = queue.pop(0)
                 running[job_name(job)] = _start(job, out, env, quiet, echo, planned)
+                if quiet:
+                    shown[job_name(job)] = running[job_name(job)][3].tell()
             for name, (proc, job, t0, log) in list(running.items()):
                 rc = proc.poll()
+                if log is not None:  # after its end too: the last epoch's line
+                    shown[name] = _relay_epochs(log_file(out, name), shown[name], name, echo)
                 if rc is None:
                     continue
                 wall = time.monotonic() - t0
@@ -277,6 +285,29 @@ def _start(job: list[Planned], out: Path, env: dict, quiet: bool,
     proc = subprocess.Popen(worker_command([p.path for p in job], quiet, lines=quiet), env=env,
                             stdout=stdout, stderr=stderr)
     return proc, job, time.monotonic(), log
+
+
+EPOCH_LINE = re.compile(r"epoch \d+: ")   # an epoch's summary (not "epoch 2/5: batch ...")
+
+
+def _relay_epochs(path: Path, offset: int, name: str, echo: Callable[[str], None]) -> int:
+    """Echo, under the run's name, each epoch summary its log gained after `offset`; return
+    the offset after the last whole line. With runs side by side their output goes to logs,
+    and an experiment of hours would otherwise say nothing between its runs' first and last
+    lines."""
+    try:
+        if path.stat().st_size <= offset:
+            return offset
+        with open(path, "rb") as f:
+            f.seek(offset)
+            data = f.read()
+    except OSError:  # the log is gone (moved by the user): nothing to relay
+        return offset
+    end = data.rfind(b"\n") + 1
+    for line in data[:end].decode(errors="replace").splitlines():
+        if EPOCH_LINE.match(line):
+            echo(f"      {name}: {line}")
+    return offset + end
 
 
 def log_file(out: Path, name: str) -> Path:
