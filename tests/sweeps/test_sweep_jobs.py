@@ -8,7 +8,7 @@ import pytest
 
 from gankit.config import resolve
 from gankit.sweeps import processes
-from gankit.sweeps.runner import run_sweep
+from gankit.sweeps.runner import _relay_epochs, run_sweep
 from gankit.sweeps.spec import parse_sweep
 from tests.sweeps.conftest import TINY
 
@@ -47,3 +47,19 @@ def test_a_sweep_left_to_gankit_runs_one_run_per_core(tmp_path: Path, monkeypatc
             at = {i for i, ln in enumerate(lines) if ln.startswith(f"      {r.name}: epoch 1: ")}
             assert at and min(at) < next(i for i, ln in enumerate(lines)
                                          if f"{r.name}: done in" in ln)
+
+
+def test_relay_echoes_new_whole_epoch_lines_only(tmp_path: Path) -> None:
+    log = tmp_path / "run.log"
+    log.write_text("epoch 1: d_loss 1.0  (2.0 s)\n")               # an earlier invocation's
+    seen: list[str] = []
+    offset = _relay_epochs(log, log.stat().st_size, "000-a", seen.append)
+    with open(log, "a") as f:
+        f.write("epoch 2/3: batch 5/10, 0.1 s a step\nepoch 2: d_loss 0.9  (2.1 s)\nepoch 3: d_")
+    offset = _relay_epochs(log, offset, "000-a", seen.append)
+    assert seen == ["      000-a: epoch 2: d_loss 0.9  (2.1 s)"]   # no heartbeat, no half line
+    with open(log, "a") as f:
+        f.write("loss 0.8  (2.2 s)\n")
+    _relay_epochs(log, offset, "000-a", seen.append)
+    assert seen[-1] == "      000-a: epoch 3: d_loss 0.8  (2.2 s)" and len(seen) == 2
+    assert _relay_epochs(tmp_path / "gone.log", 7, "000-a", seen.append) == 7

@@ -223,9 +223,9 @@ def run_sweep(sweep: Sweep, out: str | Path | None = None, jobs: int | None = 1,
                 queue.clear()
             while queue and len(running) < jobs:
                 job = queue.pop(0)
-                running[job_name(job)] = _start(job, out, env, quiet, echo, planned)
-                if quiet:
-                    shown[job_name(job)] = running[job_name(job)][3].tell()
+                running[job_name(job)] = started = _start(job, out, env, quiet, echo, planned)
+                if started[3] is not None:  # its log, opened at its end: a rerun's new lines
+                    shown[job_name(job)] = started[3].tell()
             for name, (proc, job, t0, log) in list(running.items()):
                 rc = proc.poll()
                 if log is not None:  # after its end too: the last epoch's line
