@@ -22,6 +22,7 @@ def test_one_per_core_for_cpu_runs_with_threads_left_to_gankit(monkeypatch) -> N
     assert processes.one_per_core([free, pinned], 9) == 1     # the user chose the threads
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("threads, together", [(0, 2), (1, 1)])
 def test_a_sweep_left_to_gankit_runs_one_run_per_core(tmp_path: Path, monkeypatch,
                                                       threads: int, together: int) -> None:
