@@ -2,6 +2,7 @@
 core for CPU runs whose thread count is gankit's to choose, else one."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -15,11 +16,26 @@ from tests.sweeps.conftest import TINY
 
 def test_one_per_core_for_cpu_runs_with_threads_left_to_gankit(monkeypatch) -> None:
     monkeypatch.setattr(processes, "cpu_count", lambda: 4)
+    monkeypatch.setattr(processes, "available_memory", lambda: None)   # not this machine's
     free, pinned = resolve("default", {"device": "cpu"}), resolve("default", {"threads": 2})
     assert processes.one_per_core([free, free], 3) == 3       # at most one per unit of work
     assert processes.one_per_core([free], 9) == 4             # at most one per core
     assert processes.one_per_core([free], 1) == 1
     assert processes.one_per_core([free, pinned], 9) == 1     # the user chose the threads
+    monkeypatch.setattr(processes, "available_memory", lambda: 5 * processes.RUN_MEMORY - 1)
+    assert processes.one_per_core([free], 9) == 4             # 4 fit in the free memory
+    monkeypatch.setattr(processes, "available_memory", lambda: 3 * processes.RUN_MEMORY - 1)
+    assert processes.one_per_core([free], 9) == 2
+    monkeypatch.setattr(processes, "available_memory", lambda: 0)
+    assert processes.one_per_core([free], 9) == 1
+
+
+def test_available_memory_reads_the_kernels_figure() -> None:
+    free = processes.available_memory()
+    if not Path("/proc/meminfo").exists():   # not Linux: no figure, no cap
+        assert free is None
+        return
+    assert 0 < free <= os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
 
 
 @pytest.mark.slow
