@@ -28,6 +28,11 @@ Variants, each timed on the same model in the same process:
   ensemble8-split   8 seeds as `gankit train --seeds` trains them on a CPU of 2 or more
             cores (sweeps/seeds.py): 2 processes side by side, each a 4-member fused bf16
             ensemble on cores // 2 threads; per-run time = the slower process's step / 4 / 2
+  side-by-side      one run per core, one thread each, side by side in processes of their
+            own, as `gankit sweep` runs a sweep's runs (sweeps/runner.py) and `--seeds` the
+            seeds of a family without a batched step: the step `precision: auto` trains
+            (fused-bf16 for the MLP, else bf16); per-run time = the slower run's step / cores,
+            against one such run on all cores
   plain     a textbook loop: DataLoader over a float TensorDataset, BCEWithLogitsLoss, default
             Adam, separate D passes, an .item() per step, the C library's allocator; the
             preset's random rotation (report 004) as one affine_grid + grid_sample per batch
@@ -120,11 +125,12 @@ class GankitTimer:
 
     def __init__(self, preset: str, batch: int, precision: str, compile_: str, tmp: str,
                  step: str = "autograd", memory_format: str = "contiguous",
-                 cpu_allocator: str = "keep", kernels: str = "fast", old: bool = False) -> None:
+                 cpu_allocator: str = "keep", kernels: str = "fast", old: bool = False,
+                 threads: int = 0) -> None:
         cfg = resolve(preset, {"batch_size": batch, "device": "cpu", "precision": precision,
                                "compile": compile_, "step": step,
                                "memory_format": memory_format, "cpu_allocator": cpu_allocator,
-                               "kernels": kernels})
+                               "kernels": kernels, "threads": threads})
         self.trainer = Trainer(cfg, tmp, progress=False)
         if old:
             activations_in_place(nets(self.trainer), False)
@@ -416,11 +422,14 @@ def run_case(key: str, args: argparse.Namespace, train) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         timers: dict[str, Worker] = {}
         chosen = [v for v in args.variants.split(",") if v] if args.variants else list(VARIANTS)
+        side_ref = "fused-bf16" if key == "mlp" else "bf16"   # what `auto` trains here
+        if "side-by-side" in chosen and side_ref not in chosen:  # its reference
+            chosen.append(side_ref)
         for name in ["old"] + [v for v in chosen if v != "old"]:  # old: the reference of "x old"
             if (name not in VARIANTS and name not in ENSEMBLES
-                    and name not in ("ensemble", "ensemble8-split")):
+                    and name not in ("ensemble", "ensemble8-split", "side-by-side")):
                 raise SystemExit(f"unknown variant {name!r}; valid: {', '.join(VARIANTS)}, "
-                                 "ensemble")
+                                 "ensemble, ensemble8-split, side-by-side")
             if name not in VARIANTS or (name in MLP_ONLY and key != "mlp"):
                 continue
             timers[name] = Worker(args.clock, GankitTimer, preset, batch, *VARIANTS[name][:2],
@@ -440,10 +449,20 @@ def run_case(key: str, args: argparse.Namespace, train) -> None:
                             f"{tmp}/split{i}", 4, "fused", threads, 4 * i) for i in range(2)]
             print(f"  ensemble8-split: ready in {max(w.ready for w in split):.0f} s (2 "
                   f"processes, {threads} thread{'s' if threads > 1 else ''} each)", flush=True)
+        side: list[Worker] = []
+        if not args.variants or "side-by-side" in chosen:
+            cores = os.cpu_count() or 1
+            side = [Worker(args.clock, GankitTimer, preset, batch, *VARIANTS[side_ref][:2],
+                           f"{tmp}/side{i}", *VARIANTS[side_ref][2:], False, 1)
+                    for i in range(cores)]
+            print(f"  side-by-side: ready in {max(w.ready for w in side):.0f} s ({cores} "
+                  f"processes, 1 thread each, as {side_ref})", flush=True)
         timers["plain"] = Worker(args.clock, PlainTimer, preset, batch, f"{tmp}/plain")
         times: dict[str, list[float]] = {k: [] for k in timers}
         if split:
             times["ensemble8-split"] = []
+        if side:
+            times["side-by-side"] = []
         if with_jax:
             times["jax"] = []
         for _ in range(args.rounds):
@@ -453,6 +472,11 @@ def run_case(key: str, args: argparse.Namespace, train) -> None:
                 for w in split:
                     w.start("time", n)
                 times["ensemble8-split"].append(max(w.result() for w in split) / 2 * per_epoch)
+            if side:  # one run per core at once: per-run time over the slowest
+                for w in side:
+                    w.start("time", n)
+                times["side-by-side"].append(max(w.result() for w in side) / len(side)
+                                             * per_epoch)
             if with_jax:  # in the same rounds: the machine's speed drifts
                 times["jax"].append(jax_epoch() or float("nan"))
         flops = timers["old"].call("flops") * per_epoch
@@ -461,7 +485,7 @@ def run_case(key: str, args: argparse.Namespace, train) -> None:
             for name in ("old", "bf16", "fused-fp32", "fused-bf16"):
                 if name in timers:
                     timers[name].call("profile", f"{label}, {name}")
-        for timer in [*timers.values(), *split]:
+        for timer in [*timers.values(), *split, *side]:
             timer.close()
         peaks = peak_gflops(timers["old"].threads)
         update = update_seconds(params, 8, timers["old"].threads) if split else None
@@ -499,6 +523,11 @@ def run_case(key: str, args: argparse.Namespace, train) -> None:
     if parts:
         print("  8-seed ensemble, per-run time: " + ", ".join(parts)
               + " (target <= 0.375x: 8 runs in at most 3x the time of one)")
+    if side and side_ref in med:
+        print(f"  side by side (one run per core, 1 thread each, as sweeps run their runs): "
+              f"per-run time {med['side-by-side'] / med[side_ref]:.3f}x one {side_ref} run on "
+              f"{timers[side_ref].threads} threads, "
+              f"{med[side_ref] / med['side-by-side']:.2f}x the runs an hour")
     print(f"  limit: {flops / 1e9:.0f} GFLOP/epoch; GEMM peak now "
           + ", ".join(f"{k} {v:.0f} GFLOP/s" for k, v in peaks.items())
           + f" -> fp32 {flops / 1e9 / peaks['fp32 onednn']:.2f} s, "
@@ -528,7 +557,8 @@ def main() -> None:
     ap.add_argument("--no-jax", action="store_true", help="skip the JAX reference")
     ap.add_argument("--variants", default="",
                     help="comma-separated gankit variants to time (default all): "
-                         + ", ".join(VARIANTS) + ", ensemble; old is always timed")
+                         + ", ".join(VARIANTS) + ", ensemble, ensemble8-split, side-by-side; "
+                         "old is always timed")
     ap.add_argument("--clock", choices=("wall", "cpu"), default="wall",
                     help="time wall-clock (default) or CPU time of the process (steadier on a "
                          "shared machine; the plain loop's 2 threads count twice)")

@@ -12,13 +12,14 @@ Output folder (default `sweeps/NAME`):
 Runs are real processes (`python -m gankit.sweeps.worker RUN_DIR`), `jobs` at a time, each
 with cores // jobs torch threads; with more than one at a time each run's output goes to its
 log, and its epoch lines are echoed here under its name. Left to gankit (`jobs=None`, the
-CLI's default), runs on the CPU with `threads: 0` go one per core: two runs side by side on
-one thread each train more steps a second between them than one run on two threads (2-core
-Intel Xeon with AMX, bf16, 2026-12-07, steps of each alone against two side by side: report
-002's ResNet 144 against 213 ms, so 1.35x the steps a second; report 004's DCGAN 30 against
-42, 1.43x; `default` 36 against 55, 1.30x), and a sweep's runs are independent; the last run
-may then train alone on one thread, which costs less than the pairs gain (by these figures, 3
-runs of `default` take about as long either way, 4 or more less time side by side). The seeds
+CLI's default), runs on the CPU with `threads: 0` go one per core: runs side by side on one
+thread each finish more runs an hour than one run at a time on every core (`python
+benchmarks/train_speed.py --which mlp,dcgan,default,resnet --no-jax --variants side-by-side`,
+2-core Intel Xeon with AMX, 2026-12-07: per-run time 0.64x one run on two threads for report
+000's MLP, 0.80x report 004's DCGAN, 0.76x `default`, 0.78x report 002's ResNet), and a
+sweep's runs are independent; the last run may then train alone on one thread, which costs
+less than the pairs gain (by these figures, 3 runs of `default` take about as long either
+way, 4 or more less time side by side). The seeds
 of one point (`seeds:`) whose family has a batched ensemble step (training/ensemble.py: the
 MLPs) and that stand at the same point of training go to one process as one ensemble
 (`worker RUN_DIR RUN_DIR ...`), which takes one job (an ensemble splits in two while job
