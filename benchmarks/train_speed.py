@@ -79,6 +79,7 @@ from gankit.config import resolve
 from gankit.data import load_dataset
 from gankit.data.loader import rotate
 from gankit.native import adam, onednn
+from gankit.sweeps.processes import cpu_count
 from gankit.training.ensemble import Ensemble
 from gankit.training.fast import (activations_in_place, cpu_bf16_hardware, nets,
                                   resolve_precision)
@@ -451,7 +452,7 @@ def run_case(key: str, args: argparse.Namespace, train) -> None:
                   f"processes, {threads} thread{'s' if threads > 1 else ''} each)", flush=True)
         side: list[Worker] = []
         if not args.variants or "side-by-side" in chosen:
-            cores = os.cpu_count() or 1
+            cores = cpu_count()   # as the sweep runner counts them
             side = [Worker(args.clock, GankitTimer, preset, batch, *VARIANTS[side_ref][:2],
                            f"{tmp}/side{i}", *VARIANTS[side_ref][2:], False, 1)
                     for i in range(cores)]

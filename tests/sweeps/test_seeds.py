@@ -21,6 +21,7 @@ def test_one_process_per_core_on_a_cpu(monkeypatch) -> None:
     """The batched family: one process per core (at most one per seed); the others only when
     the seeds divide evenly (a process's runs go one after another)."""
     monkeypatch.setattr(processes, "cpu_count", lambda: 2)
+    monkeypatch.setattr(processes, "available_memory", lambda: None)  # not this machine's
     mlp = tiny("mlp-cgan-m4")
     assert processes_for(mlp, 8) == 2 and processes_for(mlp, 3) == 2
     assert processes_for(mlp, 1) == 1

@@ -45,6 +45,7 @@ def test_a_sweep_left_to_gankit_runs_one_run_per_core(tmp_path: Path, monkeypatc
     # two cores whatever this machine has: the runner's decision is what is tested; the two
     # workers are real processes either way
     monkeypatch.setattr(processes, "cpu_count", lambda: 2)
+    monkeypatch.setattr(processes, "available_memory", lambda: None)
     s = parse_sweep({"preset": "mlp-cgan-m4", "set": {**TINY, "eval.every": 0,
                                                        "threads": threads},
                      "grid": {"model.nz": [8, 16]}})
