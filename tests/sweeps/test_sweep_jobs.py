@@ -9,9 +9,9 @@ import pytest
 
 from gankit.config import resolve
 from gankit.sweeps import processes
-from gankit.sweeps.runner import _relay_epochs, run_sweep
+from gankit.sweeps.runner import Planned, _relay_epochs, longest_first, run_sweep
 from gankit.sweeps.spec import parse_sweep
-from tests.sweeps.conftest import TINY
+from tests.sweeps.conftest import TINY, write_yaml
 
 
 def test_one_per_core_for_cpu_runs_with_threads_left_to_gankit(monkeypatch) -> None:
@@ -81,3 +81,35 @@ def test_relay_echoes_new_whole_epoch_lines_only(tmp_path: Path) -> None:
     _relay_epochs(log, offset, "000-a", seen.append)
     assert seen[-1] == "      000-a: epoch 3: d_loss 0.8  (2.2 s)" and len(seen) == 2
     assert _relay_epochs(tmp_path / "gone.log", 7, "000-a", seen.append) == 7
+
+
+def test_longest_first_orders_jobs_by_the_training_they_have_left() -> None:
+    s = parse_sweep({"preset": "mlp-cgan-m4", "set": {**TINY, "epochs": 10},
+                     "points": [{"model.nz": n} for n in (8, 16, 32, 64)]})
+    a, b, c, d = (Planned(r, Path(r.name), "start") for r in s.runs)
+    seconds = {a.name: 10.0, b.name: 50.0, c.name: 100.0, d.name: 50.0}
+    assert [j[0].name for j in longest_first([[a], [b], [c], [d]], seconds)] == \
+        [c.name, b.name, d.name, a.name]             # ties keep the sweep's order
+    c.epoch = 8                                      # resumed: 2 of its 10 epochs are left
+    assert [j[0].name for j in longest_first([[a], [b], [c], [d]], seconds)] == \
+        [b.name, d.name, c.name, a.name]
+    assert [len(j) for j in longest_first([[a], [b, d], [c]], seconds)] == [2, 1, 1]
+
+
+def test_the_cli_hands_its_estimates_to_the_runner(tmp_path: Path, monkeypatch, capsys) -> None:
+    from gankit.cli.main import main
+    from gankit.sweeps.runner import SweepResult
+    seen: dict = {}
+
+    def fake_run_sweep(sweep, out, jobs=None, compare=None, seconds=None, **_):
+        seen["seconds"] = seconds
+        return SweepResult(Path(out), [], summary="")
+    monkeypatch.setattr("gankit.sweeps.runner.run_sweep", fake_run_sweep)
+    spec = write_yaml(tmp_path / "s.yaml", {"preset": "mlp-cgan-m4", "set": TINY,
+                                            "points": [{"epochs": 1}, {"epochs": 3}]})
+    assert main(["sweep", str(spec), "--out", str(tmp_path / "o"), "--no-report"]) == 0
+    one, three = (seen["seconds"][name] for name in ("000-epochs=1", "001-epochs=3"))
+    assert 0 < one < three
+    assert main(["sweep", str(spec), "--out", str(tmp_path / "o"), "--no-report",
+                 "--no-estimate"]) == 0
+    assert seen["seconds"] is None

@@ -10,18 +10,20 @@ from gankit.cli.tune_cmd import add_shared_args
 from gankit.errors import UserError
 
 
-def print_estimates(sweep: Any) -> None:
-    """Each run's estimated training time on this machine (timed batches x batches)."""
+def print_estimates(sweep: Any) -> dict[str, float]:
+    """Print and return each run's estimated training time on this machine (timed batches x
+    batches), by name."""
     from gankit.training.estimate import SpeedMeter, fmt_duration
     meter = SpeedMeter()
-    total = 0.0
+    seconds = {r.name: meter.run_seconds(r.cfg) for r in sweep.runs}
     for r in sweep.runs:
-        secs = meter.run_seconds(r.cfg)
-        total += secs
-        print(f"  {r.name}: {r.cfg.epochs} epochs, about {fmt_duration(secs)}", file=sys.stderr)
+        print(f"  {r.name}: {r.cfg.epochs} epochs, about {fmt_duration(seconds[r.name])}",
+              file=sys.stderr)
+    total = sum(seconds.values())
     print(f"gankit sweep {sweep.name}: about {fmt_duration(total)} of training in all "
           "(timed one run at a time on all cores: runs side by side finish sooner; "
           "evaluation on top)", file=sys.stderr, flush=True)
+    return seconds
 
 
 def run(args: argparse.Namespace) -> int:
@@ -43,8 +45,7 @@ def run(args: argparse.Namespace) -> int:
             raise UserError("with --storage each `gankit sweep` is one worker: start one per "
                             "worker (e.g. K of them on this machine) instead of --jobs K")
         check_url(args.storage)
-    if not args.no_estimate:
-        print_estimates(sweep)
+    seconds = None if args.no_estimate else print_estimates(sweep)
     if args.dry_run:
         planned = prepare(sweep, out)
         for p in planned:
@@ -60,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
         result = run_shared(sweep, out, args.storage, args.study, heartbeat=args.heartbeat,
                             grace=args.grace, compare=compare)
     else:
-        result = run_sweep(sweep, out, jobs=args.jobs, compare=compare)
+        result = run_sweep(sweep, out, jobs=args.jobs, compare=compare, seconds=seconds)
     print(result.summary, end="")
     print(f"table: {result.out / 'summary.md'}, {result.out / 'summary.csv'}")
     if result.report:

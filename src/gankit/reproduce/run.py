@@ -80,12 +80,14 @@ def run_experiment(exp: Experiment, scale: str, out: Path, jobs: int | None,
     numbers of the others say they were not run."""
     sweep = experiment_sweep(exp, scale, extra, points)
     folder = out / exp.name
+    seconds = None
     if meter is not None:
-        for run, secs in estimate(sweep, meter):
+        seconds = {run.name: secs for run, secs in estimate(sweep, meter)}
+        for run in sweep.runs:
             echo(f"  {exp.name}/{run.name}: {run.cfg.epochs} epochs, about "
-                 f"{fmt_duration(secs)} of training on this machine")
+                 f"{fmt_duration(seconds[run.name])} of training on this machine")
     t0 = time.monotonic()
-    res = run_sweep(sweep, folder, jobs=jobs, echo=echo)
+    res = run_sweep(sweep, folder, jobs=jobs, echo=echo, seconds=seconds)
     result = ExperimentResult(exp, sweep, folder, time.monotonic() - t0, res.failed,
                               res.interrupted)
     if not res.interrupted:

@@ -19,7 +19,8 @@ benchmarks/train_speed.py --which mlp,dcgan,default,resnet --no-jax --variants s
 000's MLP, 0.80x report 004's DCGAN, 0.76x `default`, 0.78x report 002's ResNet), and a
 sweep's runs are independent; the last run may then train alone on one thread, which costs
 less than the pairs gain (by these figures, 3 runs of `default` take about as long either
-way, 4 or more less time side by side). The seeds
+way, 4 or more less time side by side), and given the runs' estimated times (the CLI's,
+unless --no-estimate) the longest start first. The seeds
 of one point (`seeds:`) whose family has a batched ensemble step (training/ensemble.py: the
 MLPs) and that stand at the same point of training go to one process as one ensemble
 (`worker RUN_DIR RUN_DIR ...`), which takes one job (an ensemble splits in two while job
@@ -186,13 +187,26 @@ def job_name(job: list[Planned]) -> str:
 Compare = Callable[[list[Path], Path], str]
 
 
+def longest_first(queue: list[list[Planned]], seconds: dict[str, float]) -> list[list[Planned]]:
+    """The jobs by the training they have left, longest first (ties in the sweep's order):
+    with runs side by side, a long run started last would train alone at the end while the
+    other cores idle (report 003's points of 10, 50, 100, 125 and 10 epochs on two cores: the
+    last run ends at 175 epochs' time in the sweep's order, at 150 longest first). `seconds`
+    holds each run's estimated training time from scratch (by name)."""
+    def left(job: list[Planned]) -> float:
+        return sum(seconds.get(p.name, 0.0) * (1 - p.epoch / max(1, p.run.cfg.epochs))
+                   for p in job)
+    return sorted(queue, key=lambda job: -left(job))
+
+
 def run_sweep(sweep: Sweep, out: str | Path | None = None, jobs: int | None = 1,
               compare: Compare | None = None,
-              echo: Callable[[str], None] = lambda s: print(s, file=sys.stderr, flush=True)
-              ) -> SweepResult:
+              echo: Callable[[str], None] = lambda s: print(s, file=sys.stderr, flush=True),
+              seconds: dict[str, float] | None = None) -> SweepResult:
     """Run (or continue) every run of `sweep` into `out`, `jobs` at a time (None: one per core
     where that pays, module doc), then write and return the table (and, with `compare`, the
-    runs' comparison page in `out`/report)."""
+    runs' comparison page in `out`/report). With each run's estimated training time
+    (`seconds`, by name), runs side by side start longest first."""
     if jobs is not None and jobs < 1:
         raise ConfigError(f"--jobs must be at least 1, got {jobs}")
     out = Path(out) if out is not None else default_out(sweep)
@@ -207,6 +221,8 @@ def run_sweep(sweep: Sweep, out: str | Path | None = None, jobs: int | None = 1,
         jobs = one_per_core([p.run.cfg for p in todo], len(group_jobs(sweep, todo, cpu_count())))
     queue = group_jobs(sweep, todo, jobs)
     workers = min(jobs, max(1, len(queue)))
+    if seconds and workers > 1:
+        queue = longest_first(queue, seconds)
     threads, env = thread_env(workers)
     echo(f"gankit sweep {sweep.name}: {len(planned)} runs in {out}"
          + (f", {skipped} already finished" if skipped else "")
