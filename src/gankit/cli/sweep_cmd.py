@@ -99,7 +99,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="run only these points (0-based, as the folder names: 0,2,5 or 1-3)")
     p.add_argument("--no-estimate", action="store_true",
                    help="skip printing each run's estimated training time on this machine "
-                        "before starting (a few timed batches per distinct model)")
+                        "before starting (a few timed batches per distinct model); runs side "
+                        "by side then start in the sweep's order, not longest first")
     p.add_argument("--dry-run", action="store_true",
                    help="check every point and show what would run, then stop")
     p.add_argument("--no-report", action="store_true", help="skip `gankit report` at the end")
