@@ -240,9 +240,11 @@ def run_sweep(sweep: Sweep, out: str | Path | None = None, jobs: int | None = 1,
                 queue.clear()
             while queue and len(running) < jobs:
                 job = queue.pop(0)
-                running[job_name(job)] = started = _start(job, out, env, quiet, echo, planned)
-                if started[3] is not None:  # its log, opened at its end: a rerun's new lines
-                    shown[job_name(job)] = started[3].tell()
+                name = job_name(job)
+                running[name] = _start(job, out, env, quiet, echo, planned)
+                log = running[name][3]
+                if log is not None:  # opened at its end: a rerun's lines are new ones
+                    shown[name] = log.tell()
             for name, (proc, job, t0, log) in list(running.items()):
                 rc = proc.poll()
                 if log is not None:  # after its end too: the last epoch's line
