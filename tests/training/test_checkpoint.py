@@ -60,6 +60,22 @@ def test_a_missing_checkpoint_names_those_its_folder_holds(tmp_path: Path) -> No
         load_checkpoint(tmp_path / "checkpoints" / "best.pt")
 
 
+def test_a_corrupt_checkpoint_names_the_others_and_one_line_of_why(tmp_path: Path) -> None:
+    """`gankit sample RUN` on a damaged best.pt: the fix names last.pt (--which), and torch's
+    zip error is cut to its first sentence, not to 200 characters mid-word."""
+    folder = tmp_path / "checkpoints"
+    folder.mkdir()
+    (folder / "best.pt").write_bytes(b"PK\x03\x04" + b"\0" * 100)
+    with pytest.raises(CheckpointError) as e:
+        load_checkpoint(folder / "best.pt")
+    assert str(e.value).endswith("(RuntimeError: PytorchStreamReader failed reading zip "
+                                 "archive: failed finding central directory); start the run again")
+    (folder / "last.pt").write_bytes(b"")
+    with pytest.raises(CheckpointError, match=r"its folder holds last.pt \(choose one with "
+                                              r"--which; when resuming, --from\) or start"):
+        load_checkpoint(folder / "best.pt")
+
+
 def test_checkpoint_from_another_config_is_refused(run_dir: Path, tmp_path: Path) -> None:
     import shutil
     other = tmp_path / "other"

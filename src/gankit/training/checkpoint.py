@@ -72,11 +72,12 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
 
     `mmap` maps the tensors instead of reading them (to read the position only)."""
     path = Path(path)
+    others = (sorted(p.name for p in path.parent.glob("*.pt") if p != path)
+              if path.parent.is_dir() else [])
+    choose = (f"its folder holds {', '.join(others)} (choose one with --which; when "
+              "resuming, --from)" if others else None)
     if not path.is_file():
-        others = sorted(p.name for p in path.parent.glob("*.pt")) if path.parent.is_dir() else []
-        where = (f"its folder holds {', '.join(others)} (choose one with --which; when "
-                 "resuming, --from)" if others else
-                 f"has this run saved one yet? (`ls {path.parent}`)")
+        where = choose or f"has this run saved one yet? (`ls {path.parent}`)"
         raise CheckpointError(f"no checkpoint at {path}: {where}", "missing")
     try:
         state = torch.load(path, map_location=map_location, weights_only=True, mmap=mmap)
@@ -87,11 +88,11 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
         # KeyError, UnicodeDecodeError...): the file is not a torch save.
         text = "not a torch save file"
         if isinstance(e, (RuntimeError, EOFError, OSError, zipfile.BadZipFile, ValueError)):
-            text = str(e).splitlines()[0][:200] if str(e) else ""
+            text = str(e).splitlines()[0].split(". ")[0][:200] if str(e) else ""
         why = f"{type(e).__name__}: {text}"
+        fix = f"{choose} or start the run again" if choose else "start the run again"
         raise CheckpointError(f"checkpoint {path} is corrupt or not a gankit checkpoint ({why}); "
-                              "resume from another checkpoint (`gankit train --resume RUN --from "
-                              "best`) or start the run again", f"unreadable ({why})") from None
+                              f"{fix}", f"unreadable ({why})") from None
     if not isinstance(state, dict) or state.get("format") != FORMAT_VERSION:
         found = state.get("format") if isinstance(state, dict) else type(state).__name__
         raise CheckpointError(f"checkpoint {path} is not a gankit checkpoint of format "
