@@ -299,11 +299,20 @@ class Trainer:
 
     def _check_finite(self, value: torch.Tensor, which: str) -> None:
         if not torch.isfinite(value):
-            raise NonFiniteLoss(
-                f"{which} loss became {value.item()} at epoch {self.epoch + 1}, batch "
-                f"{self.batch + 1} (step {self.step + 1}); training stopped. The last good "
-                f"checkpoint is kept at {self.paths.checkpoint('last')}. Try lower learning "
-                "rates (--set optim.g_lr=... --set optim.d_lr=...), grad_clip, or another loss.")
+            raise self.nonfinite(which, value.item(), f"at epoch {self.epoch + 1}, batch "
+                                 f"{self.batch + 1} (step {self.step + 1})")
+
+    def nonfinite(self, which: str, value: float, where: str) -> NonFiniteLoss:
+        """The error for a NaN or inf loss: where it happened, what is kept, what to try.
+
+        A loss that breaks in the first epoch has no checkpoint behind it; the message says
+        so instead of pointing at a file that does not exist."""
+        last = self.paths.checkpoint("last")
+        kept = (f"The last good checkpoint is kept at {last}" if last.is_file() else
+                "No checkpoint had been saved yet")
+        return NonFiniteLoss(f"{which} loss became {value} {where}; training stopped. {kept}. "
+                             "Try lower learning rates (--set optim.g_lr=... --set "
+                             "optim.d_lr=...), grad_clip, or another loss.")
 
     # ---- epochs ------------------------------------------------------------------------
     def epoch_means(self, local: bool = False) -> dict[str, float]:

@@ -50,7 +50,6 @@ import torch
 from torch import nn
 
 from gankit.config import TrainConfig
-from gankit.errors import NonFiniteLoss
 from gankit.models.conditioning import projects
 from gankit.native import adam as native
 from gankit.native import mlp_parts, onednn, program, table
@@ -888,9 +887,6 @@ def check_sums(tr: Any) -> None:
     """NonFiniteLoss when a run's D or G loss sum is NaN or inf."""
     for which, sums in (("D", tr.d_sum), ("G", tr.g_sum)):
         if not torch.isfinite(sums[0]):
-            raise NonFiniteLoss(
-                f"{which} loss became {sums[0].item()} in epoch {tr.epoch + 1} (by batch "
-                f"{tr.batch + 1}, step {tr.step + 1}); training stopped. The last good "
-                f"checkpoint is kept at {tr.paths.checkpoint('last')}. Try lower learning "
-                "rates (--set optim.g_lr=... --set optim.d_lr=...), or another loss.")
+            raise tr.nonfinite(which, sums[0].item(), f"in epoch {tr.epoch + 1} (by batch "
+                               f"{tr.batch + 1}, step {tr.step + 1})")
 
