@@ -66,6 +66,20 @@ def test_resume_candidates(tmp_path: Path) -> None:
     assert paths.resume_candidates(str(other)) == [other]
 
 
+def test_a_checkpoint_name_is_found_in_the_run(tmp_path: Path, monkeypatch) -> None:
+    """`--which last.prev` names checkpoints/last.prev.pt; a name found nowhere is taken in
+    checkpoints/ (its error then lists what the run holds, not the working folder)."""
+    monkeypatch.chdir(tmp_path)
+    paths = RunPaths(tmp_path / "run")
+    paths.checkpoints.mkdir(parents=True)
+    paths.checkpoint("last.prev").write_bytes(b"")
+    assert paths.resume_candidates("last.prev") == [paths.checkpoint("last.prev")]
+    assert paths.resume_candidates("last.prev.pt") == [paths.checkpoint("last.prev")]
+    assert paths.resume_candidates("foo") == [paths.checkpoints / "foo"]
+    (tmp_path / "mine.pt").write_bytes(b"")  # a file in the working folder is taken as given
+    assert paths.resume_candidates("mine.pt") == [Path("mine.pt")]
+
+
 def test_progress_from_records_and_checkpoints(tmp_path: Path) -> None:
     paths = RunPaths(tmp_path)
     assert progress(paths, [], 2) == "pending"

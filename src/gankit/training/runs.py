@@ -112,15 +112,18 @@ class RunPaths:
         """The checkpoints `--resume --from which` may use, the asked one first.
 
         "last" falls back to the previous last and then to best when it cannot be read;
-        "best" and a file name (a path, or a name in checkpoints/) are taken as they are.
+        "best" and a file name (a path, or a name in checkpoints/ with or without .pt) are
+        taken as they are; a relative name found nowhere is taken inside checkpoints/, so that
+        its error lists the checkpoints the run has.
         """
         if which == "last":
             return [self.checkpoint("last"), self.checkpoint("last.prev"), self.checkpoint("best")]
         if which == "best":
             return [self.checkpoint("best")]
         path = Path(which)
-        if not path.exists() and not path.is_absolute() and (self.checkpoints / path).exists():
-            path = self.checkpoints / path
+        if not path.exists() and not path.is_absolute():
+            inside, named = self.checkpoints / path, self.checkpoint(which)
+            path = named if named.exists() and not inside.exists() else inside
         return [path]
 
     def has_checkpoint(self) -> bool:
