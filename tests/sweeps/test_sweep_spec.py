@@ -4,9 +4,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import torch
 
 from gankit.cli.main import main
 from gankit.config import ConfigError
+from gankit.models import build_models
 from gankit.sweeps import load_sweep, parse_sweep, shipped_names
 from tests.sweeps.conftest import TINY, write_yaml
 
@@ -100,6 +102,17 @@ def test_shipped_sweep_files_all_resolve() -> None:
     for name in shipped_names():
         s = load_sweep(name)          # resolves every point: unknown keys would raise here
         assert s.runs and all(r.cfg.eval.every > 0 for r in s.runs), name
+
+
+def test_r002_d_norm_crosses_bn_in_d_with_two_schedules() -> None:
+    s = load_sweep("r002-d-norm")
+    got = [(r.cfg.model.d_norm, r.cfg.d_steps, r.cfg.optim.g_lr, r.cfg.optim.d_lr, r.cfg.epochs)
+           for r in s.runs]
+    assert got == [("auto", 9, 2e-5, 2e-4, 30), ("none", 9, 2e-5, 2e-4, 30),
+                   ("auto", 1, 2e-4, 2e-4, 3), ("none", 1, 2e-4, 2e-4, 3)]
+    built = [build_models(r.cfg.model, (1, 28, 28), 10)[1] for r in (s.runs[0], s.runs[1])]
+    assert [any(isinstance(m, torch.nn.BatchNorm2d) for m in d.modules()) for d in built] == [
+        True, False]
 
 
 def test_r004_is_the_reports_six_configurations() -> None:
