@@ -66,7 +66,8 @@ def test_resume_candidates(tmp_path: Path) -> None:
     assert paths.resume_candidates(str(other)) == [other]
 
 
-def test_a_checkpoint_name_is_found_in_the_run(tmp_path: Path, monkeypatch) -> None:
+def test_a_checkpoint_name_is_found_in_the_run(tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
     """`--which last.prev` names checkpoints/last.prev.pt; a name found nowhere is taken in
     checkpoints/ (its error then lists what the run holds, not the working folder)."""
     monkeypatch.chdir(tmp_path)

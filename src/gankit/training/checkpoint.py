@@ -72,12 +72,8 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
 
     `mmap` maps the tensors instead of reading them (to read the position only)."""
     path = Path(path)
-    others = (sorted(p.name for p in path.parent.glob("*.pt") if p != path)
-              if path.parent.is_dir() else [])
-    choose = (f"its folder holds {', '.join(others)} (choose one with --which; when "
-              "resuming, --from)" if others else None)
     if not path.is_file():
-        where = choose or f"has this run saved one yet? (`ls {path.parent}`)"
+        where = _others(path) or f"has this run saved one yet? (`ls {path.parent}`)"
         raise CheckpointError(f"no checkpoint at {path}: {where}", "missing")
     try:
         state = torch.load(path, map_location=map_location, weights_only=True, mmap=mmap)
@@ -90,6 +86,7 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
         if isinstance(e, (RuntimeError, EOFError, OSError, zipfile.BadZipFile, ValueError)):
             text = str(e).splitlines()[0].split(". ")[0][:200] if str(e) else ""
         why = f"{type(e).__name__}: {text}"
+        choose = _others(path)
         fix = f"{choose} or start the run again" if choose else "start the run again"
         raise CheckpointError(f"checkpoint {path} is corrupt or not a gankit checkpoint ({why}); "
                               f"{fix}", f"unreadable ({why})") from None
@@ -98,6 +95,15 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
         raise CheckpointError(f"checkpoint {path} is not a gankit checkpoint of format "
                               f"{FORMAT_VERSION} (found {found})", f"format {found}")
     return state
+
+
+def _others(path: Path) -> str | None:
+    """The other checkpoints beside `path` and how to choose one (None when there are none):
+    the fix an error about `path` offers."""
+    others = (sorted(p.name for p in path.parent.glob("*.pt") if p != path)
+              if path.parent.is_dir() else [])
+    return (f"its folder holds {', '.join(others)} (choose one with --which; when resuming, "
+            "--from)" if others else None)
 
 
 def config_differences(a: dict, b: dict) -> list[str]:
